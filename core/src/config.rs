@@ -1,0 +1,104 @@
+//! Session configuration and the pre-shared key.
+
+use core::time::Duration;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::compress::Compression;
+use crate::crypto::kdf;
+use crate::record::keys::REKEY_INTERVAL;
+use crate::record::stream::{MAX_PLAINTEXT, MAX_RECORD, MIN_PLAINTEXT};
+
+/// Knobs of a session. Every buffer the core keeps is bounded by one of these.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Whether this side deflates the DATA chunks it sends (when the peer can inflate).
+    pub compression: Compression,
+    /// Whether this side accepts deflated chunks (advertised in the hello).
+    pub accept_compression: bool,
+    /// Largest record plaintext this side accepts (advertised; clamped to the protocol range).
+    pub max_plaintext: usize,
+    /// Most transfers and requests the peer may have open towards this side at once.
+    pub max_open: u16,
+    /// Bound on file bytes queued by `write` and not yet sealed.
+    pub send_buffer: usize,
+    /// Bound on received, still-encoded chunk bytes not yet taken by `read`.
+    pub recv_window: usize,
+    /// `handle_input` stops consuming while this many events wait in `poll_event`.
+    pub max_events: usize,
+    /// The handshake (and, on the server, the client's key confirmation) must finish within this.
+    pub handshake_timeout: Duration,
+    /// The session fails when nothing authenticated arrives for this long.
+    pub idle_timeout: Duration,
+    /// A keep-alive is sent when this side has sent nothing for this long.
+    pub keepalive_interval: Duration,
+    /// After sending its FINAL record, how long this side waits for the peer's.
+    pub close_timeout: Duration,
+    /// The server's persistent 16-byte id, sent in its hello (server side).
+    pub server_id: [u8; 16],
+    /// The server id the client insists on, if pinned (client side).
+    pub expected_server_id: Option<[u8; 16]>,
+    /// Unstable test hook: records per key epoch (both sides must agree). Not part of the
+    /// public API; the protocol value is 2^20.
+    #[doc(hidden)]
+    pub _internal_rekey_interval: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            compression: Compression::Off,
+            accept_compression: true,
+            max_plaintext: MAX_PLAINTEXT,
+            max_open: 1024,
+            send_buffer: 4 * MAX_RECORD,
+            recv_window: 4 * MAX_RECORD,
+            max_events: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(15),
+            close_timeout: Duration::from_secs(5),
+            server_id: [0; 16],
+            expected_server_id: None,
+            _internal_rekey_interval: REKEY_INTERVAL,
+        }
+    }
+}
+
+impl Config {
+    /// The values the session really uses: limits clamped into the ranges the protocol allows.
+    pub(crate) fn clamped(&self) -> Config {
+        let mut c = self.clone();
+        c.max_plaintext = c.max_plaintext.clamp(MIN_PLAINTEXT, MAX_PLAINTEXT);
+        c.max_open = c.max_open.max(1);
+        c.send_buffer = c.send_buffer.max(1);
+        c.recv_window = c.recv_window.max(MAX_RECORD);
+        c.max_events = c.max_events.max(16);
+        c
+    }
+}
+
+/// The Noise pre-shared key, derived from a key file's 32 random bytes. Zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Psk([u8; 32]);
+
+impl Psk {
+    /// Derive the PSK from key-file bytes: `HKDF-SHA256(salt = "ferry/v1 psk", ikm = key,
+    /// info = "noise psk")`, so the raw key is never used as a key anywhere else.
+    pub fn from_key_bytes(key: &[u8; 32]) -> Psk {
+        let mut psk = [0u8; 32];
+        kdf::extract_expand(b"ferry/v1 psk", key, &[b"noise psk"], &mut psk);
+        Psk(psk)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for Psk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Psk(..)")
+    }
+}

@@ -1,0 +1,253 @@
+//! The stream record layer (TCP): `rtype u8 | len u24 | ciphertext | tag`, header as AAD,
+//! implicit per-direction counter nonces.
+
+use core::ops::Range;
+
+use crate::compress::CHUNK;
+use crate::crypto::aead::TAG_LEN;
+use crate::error::{RecordError, SessionError, Violation};
+use crate::record::keys::{DirectionKeys, Exhausted};
+use crate::wire::DATA_HEADER_LEN;
+
+/// Record header: type byte and 24-bit big-endian length of ciphertext + tag.
+pub(crate) const HEADER_LEN: usize = 4;
+/// An ordinary record.
+pub(crate) const TYPE_NORMAL: u8 = 0x17;
+/// The last record of a direction.
+pub(crate) const TYPE_FINAL: u8 = 0x18;
+/// Largest plaintext in one record: a full DATA frame plus room for small control frames.
+pub(crate) const MAX_PLAINTEXT: usize = DATA_HEADER_LEN + CHUNK + 2048;
+/// Smallest plaintext limit a peer may advertise: one largest control frame fits.
+pub(crate) const MIN_PLAINTEXT: usize = 16 * 1024 + 64;
+/// Largest record on the wire, header included.
+pub(crate) const MAX_RECORD: usize = HEADER_LEN + MAX_PLAINTEXT + TAG_LEN;
+/// Bytes a record adds around its plaintext.
+pub(crate) const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+
+/// Seals outgoing records.
+pub(crate) struct Sealer {
+    keys: DirectionKeys,
+    finished: bool,
+}
+
+impl Sealer {
+    pub(crate) fn new(keys: DirectionKeys) -> Self {
+        Sealer {
+            keys,
+            finished: false,
+        }
+    }
+
+    /// Whether the FINAL record has been sealed.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Seal the plaintext at `buf[HEADER_LEN..HEADER_LEN + plain_len]` in place, writing the
+    /// header in front and the tag behind it. Returns the record length. The caller guarantees
+    /// `1 <= plain_len <= MAX_PLAINTEXT` and `buf.len() >= plain_len + OVERHEAD`.
+    pub(crate) fn seal(
+        &mut self,
+        buf: &mut [u8],
+        plain_len: usize,
+        fin: bool,
+    ) -> Result<usize, Exhausted> {
+        debug_assert!(!self.finished, "record sealed after FINAL");
+        debug_assert!((1..=MAX_PLAINTEXT).contains(&plain_len));
+        let body_len = plain_len + TAG_LEN;
+        let len = body_len as u32;
+        let header = [
+            if fin { TYPE_FINAL } else { TYPE_NORMAL },
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+        ];
+        buf[..HEADER_LEN].copy_from_slice(&header);
+        let nonce = self.keys.nonce();
+        let (_, rest) = buf.split_at_mut(HEADER_LEN);
+        let tag = self
+            .keys
+            .key()
+            .seal_in_place(&nonce, &header, &mut rest[..plain_len]);
+        rest[plain_len..body_len].copy_from_slice(&tag);
+        self.keys.advance()?;
+        self.finished = fin;
+        Ok(HEADER_LEN + body_len)
+    }
+}
+
+/// The header of the next record, validated from its four bytes alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// FINAL record.
+    pub(crate) fin: bool,
+    /// Whole record length on the wire.
+    pub(crate) total: usize,
+}
+
+/// Parse and bound-check the header at the front of `input`; `Ok(None)` if fewer than four
+/// bytes are there. `max_plaintext` is what this side advertised.
+pub(crate) fn peek_header(
+    input: &[u8],
+    max_plaintext: usize,
+) -> Result<Option<Header>, SessionError> {
+    let Some(h) = input.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let fin = match h[0] {
+        TYPE_NORMAL => false,
+        TYPE_FINAL => true,
+        other => return Err(RecordError::UnknownType(other).into()),
+    };
+    let len = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+    let body = len as usize;
+    if body <= TAG_LEN || body > MAX_PLAINTEXT + TAG_LEN {
+        return Err(RecordError::BadLength(len).into());
+    }
+    if body > max_plaintext + TAG_LEN {
+        return Err(Violation::RecordTooLarge.into());
+    }
+    Ok(Some(Header {
+        fin,
+        total: HEADER_LEN + body,
+    }))
+}
+
+/// One opened record: its plaintext sits in place at `plaintext` inside the input buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Opened {
+    /// FINAL record.
+    pub(crate) fin: bool,
+    /// Where the plaintext is, in the input buffer.
+    pub(crate) plaintext: Range<usize>,
+    /// Bytes of input the record took.
+    pub(crate) consumed: usize,
+}
+
+/// Opens incoming records.
+pub(crate) struct Opener {
+    keys: DirectionKeys,
+    max_plaintext: usize,
+}
+
+impl Opener {
+    pub(crate) fn new(keys: DirectionKeys, max_plaintext: usize) -> Self {
+        Opener {
+            keys,
+            max_plaintext,
+        }
+    }
+
+    /// The plaintext limit this side advertised.
+    pub(crate) fn max_plaintext(&self) -> usize {
+        self.max_plaintext
+    }
+
+    /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.
+    /// A tag failure is [`SessionError::Authentication`] and leaves the nonce counter as it was.
+    pub(crate) fn open(&mut self, input: &mut [u8]) -> Result<Option<Opened>, SessionError> {
+        let Some(h) = peek_header(input, self.max_plaintext)? else {
+            return Ok(None);
+        };
+        if input.len() < h.total {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&input[..HEADER_LEN]);
+        let body = &mut input[HEADER_LEN..h.total];
+        let (ct, tag) = body.split_at_mut(body.len() - TAG_LEN);
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        let nonce = self.keys.nonce();
+        self.keys
+            .key()
+            .open_in_place(&nonce, &header, ct, &t)
+            .map_err(|_| SessionError::Authentication)?;
+        self.keys
+            .advance()
+            .map_err(|_| SessionError::Record(RecordError::KeysExhausted))?;
+        Ok(Some(Opened {
+            fin: h.fin,
+            plaintext: HEADER_LEN..h.total - TAG_LEN,
+            consumed: h.total,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn pair(interval: u64) -> (Sealer, Opener) {
+        (
+            Sealer::new(DirectionKeys::new([3; 32], interval)),
+            Opener::new(DirectionKeys::new([3; 32], interval), MAX_PLAINTEXT),
+        )
+    }
+
+    fn record(s: &mut Sealer, msg: &[u8], fin: bool) -> alloc::vec::Vec<u8> {
+        let mut buf = vec![0u8; msg.len() + OVERHEAD];
+        buf[HEADER_LEN..HEADER_LEN + msg.len()].copy_from_slice(msg);
+        let n = s.seal(&mut buf, msg.len(), fin).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn seal_open_in_order_across_rekeys() {
+        let (mut s, mut o) = pair(3);
+        for i in 0..10u8 {
+            let mut r = record(&mut s, &[i; 100], i == 9);
+            let opened = o.open(&mut r).unwrap().unwrap();
+            assert_eq!(&r[opened.plaintext.clone()], &[i; 100]);
+            assert_eq!(opened.fin, i == 9);
+            assert_eq!(opened.consumed, r.len());
+        }
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn replay_reorder_and_relabel_fail() {
+        let (mut s, mut o) = pair(1 << 20);
+        let r1 = record(&mut s, b"one", false);
+        let r2 = record(&mut s, b"two", false);
+        // Reordered: r2 first.
+        assert_eq!(o.open(&mut r2.clone()), Err(SessionError::Authentication));
+        // The failure did not advance the counter: r1 still opens, then r1 again (replay) fails.
+        assert!(o.open(&mut r1.clone()).unwrap().is_some());
+        assert_eq!(o.open(&mut r1.clone()), Err(SessionError::Authentication));
+        // Relabelled as FINAL.
+        let mut fake = r2.clone();
+        fake[0] = TYPE_FINAL;
+        assert_eq!(o.open(&mut fake), Err(SessionError::Authentication));
+        assert!(o.open(&mut r2.clone()).unwrap().is_some());
+    }
+
+    #[test]
+    fn header_checked_before_body() {
+        let mut o = pair(8).1;
+        assert_eq!(o.open(&mut [0x17, 0x00]), Ok(None));
+        assert_eq!(
+            o.open(&mut [0x16, 0, 0, 20]),
+            Err(SessionError::Record(RecordError::UnknownType(0x16)))
+        );
+        assert_eq!(
+            o.open(&mut [0x17, 0xff, 0xff, 0xff]),
+            Err(SessionError::Record(RecordError::BadLength(0xff_ffff)))
+        );
+        assert_eq!(
+            o.open(&mut [0x17, 0, 0, 16]),
+            Err(SessionError::Record(RecordError::BadLength(16)))
+        );
+        // A valid header with a missing body just waits.
+        assert_eq!(o.open(&mut [0x17, 0, 1, 0]), Ok(None));
+        let mut small = Opener::new(DirectionKeys::new([3; 32], 8), MIN_PLAINTEXT);
+        let len = (MIN_PLAINTEXT + TAG_LEN + 1) as u32;
+        let hdr = [0x17, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+        assert_eq!(
+            small.open(&mut hdr.clone()),
+            Err(SessionError::Protocol(Violation::RecordTooLarge))
+        );
+    }
+}

@@ -1,0 +1,739 @@
+//! The session: one ferry connection, client or server, as a state machine that touches
+//! nothing. See the crate docs for the driving contract.
+
+pub(crate) mod event;
+pub(crate) mod handshake;
+pub(crate) mod transfer;
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::config::{Config, Psk};
+use crate::error::{
+    BufferTooSmall, DecodeError, ReadError, RequestError, SessionError, Violation, WriteError,
+};
+use crate::hash::FileHasher;
+use crate::record::keys::DirectionKeys;
+use crate::record::stream::{HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, Opener, Sealer, peek_header};
+use crate::time::Instant;
+use crate::wire::{
+    CloseCode, Control, Frame, ListEntry, Problem, RequestKind, decode_frame, encode_control,
+};
+
+pub use event::{Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId};
+use handshake::{Established, FEATURE_DEFLATE, Handshake, PeerHello};
+use transfer::{Limits, Transfer};
+
+/// Bytes kept free at the end of every record for a `Close` frame.
+const CLOSE_RESERVE: usize = 16;
+
+/// Which timer `poll_timeout` reports (see [`Session::pending_timer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timer {
+    /// The handshake (and the client's key confirmation) must finish.
+    Handshake,
+    /// Nothing authenticated arrived for the idle timeout.
+    Idle,
+    /// Time to send a keep-alive.
+    KeepAlive,
+    /// Waiting for the peer's FINAL record after ours.
+    Close,
+}
+
+/// One ferry session (a client or a server end of one connection).
+pub struct Session {
+    client: bool,
+    config: Config,
+    handshake: Option<Handshake>,
+    hs_out: Vec<u8>,
+    sealer: Option<Sealer>,
+    opener: Option<Opener>,
+    peer: Option<PeerHello>,
+    transfer: Option<Transfer>,
+    events: VecDeque<Event>,
+    error: Option<SessionError>,
+    /// Client: handshake done. Server: handshake done and `Start` seen.
+    connected: bool,
+    start_sent: bool,
+    ping_pending: bool,
+    close_requested: Option<CloseCode>,
+    error_close: Option<CloseCode>,
+    peer_final: Option<CloseCode>,
+    closed: bool,
+    created: Instant,
+    last_recv: Instant,
+    last_send: Instant,
+    final_sent_at: Option<Instant>,
+    last_now: Instant,
+}
+
+impl Session {
+    /// A client session. Its first bytes (preamble and Noise message 1) are ready in
+    /// `poll_transmit` at once.
+    ///
+    /// `seed` must be fresh random bytes for every session (the ephemeral key comes from it:
+    /// reusing a seed reuses an ephemeral key). Adapters draw it from the OS; tests fix it.
+    pub fn client(config: &Config, psk: &Psk, seed: [u8; 32], now: Instant) -> Session {
+        let config = config.clamped();
+        let mut s = Self::new(true, config, now);
+        match Handshake::client(&s.config, psk, seed) {
+            Ok(mut hs) => {
+                s.hs_out = core::mem::take(&mut hs.out);
+                s.handshake = Some(hs);
+            }
+            Err(e) => {
+                s.fail(e);
+            }
+        }
+        s
+    }
+
+    /// A server session, waiting for a client's preamble. See [`Session::client`] on `seed`.
+    pub fn server(config: &Config, psk: &Psk, seed: [u8; 32], now: Instant) -> Session {
+        let config = config.clamped();
+        let mut s = Self::new(false, config, now);
+        s.handshake = Some(Handshake::server(&s.config, psk, seed));
+        s
+    }
+
+    fn new(client: bool, config: Config, now: Instant) -> Session {
+        Session {
+            client,
+            config,
+            handshake: None,
+            hs_out: Vec::new(),
+            sealer: None,
+            opener: None,
+            peer: None,
+            transfer: None,
+            events: VecDeque::new(),
+            error: None,
+            connected: false,
+            start_sent: false,
+            ping_pending: false,
+            close_requested: None,
+            error_close: None,
+            peer_final: None,
+            closed: false,
+            created: now,
+            last_recv: now,
+            last_send: now,
+            final_sent_at: None,
+            last_now: now,
+        }
+    }
+
+    fn observe(&mut self, now: Instant) {
+        if now > self.last_now {
+            self.last_now = now;
+        }
+    }
+
+    /// Record a fatal error (the first one sticks), queue an error `Close` if keys exist,
+    /// and emit `Closed`.
+    fn fail(&mut self, e: SessionError) -> SessionError {
+        if let Some(first) = self.error {
+            return first;
+        }
+        self.error = Some(e);
+        let code = match e {
+            SessionError::TimedOut => CloseCode::TimedOut,
+            SessionError::KeysExhausted => CloseCode::InternalError,
+            _ => CloseCode::ProtocolError,
+        };
+        let may_send = !matches!(
+            e,
+            SessionError::ClosedByPeer(_) | SessionError::KeysExhausted
+        );
+        if may_send && self.sealer.as_ref().is_some_and(|s| !s.is_finished()) {
+            self.error_close = Some(code);
+        }
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(Event::Closed { result: Err(e) });
+        }
+        e
+    }
+
+    fn establish(&mut self, est: Established) {
+        let interval = self.config._internal_rekey_interval;
+        let Established {
+            send_secret,
+            recv_secret,
+            peer,
+            ..
+        } = est;
+        self.sealer = Some(Sealer::new(DirectionKeys::new(*send_secret, interval)));
+        self.opener = Some(Opener::new(
+            DirectionKeys::new(*recv_secret, interval),
+            self.config.max_plaintext,
+        ));
+        self.transfer = Some(Transfer::new(Limits {
+            may_deflate: peer.features & FEATURE_DEFLATE != 0,
+            accept_deflate: self.config.accept_compression,
+            compression: self.config.compression,
+            peer_max_open: peer.max_open,
+            our_max_open: usize::from(self.config.max_open),
+            send_buffer: self.config.send_buffer,
+            recv_window: self.config.recv_window,
+        }));
+        self.peer = Some(peer);
+        self.last_recv = self.last_now;
+        if self.client {
+            self.connected = true;
+            self.events.push_back(Event::Connected);
+        }
+    }
+
+    // ---- input --------------------------------------------------------------------------
+
+    /// Feed bytes received from the peer. Returns how many bytes were consumed: the caller
+    /// drops exactly that prefix and calls again with more bytes appended. Records are opened
+    /// in place, which is why `input` is mutable.
+    ///
+    /// Consuming stops early when the receive window or the event queue is full (explicit
+    /// back-pressure, see [`Session::wants_input`]): drain `read` and `poll_event`, then call
+    /// again with the remaining bytes.
+    ///
+    /// # Errors
+    /// A fatal [`SessionError`]; sticky.
+    pub fn handle_input(&mut self, now: Instant, input: &mut [u8]) -> Result<usize, SessionError> {
+        self.observe(now);
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut used = 0;
+        if let Some(hs) = &mut self.handshake {
+            match hs.handle_input(input) {
+                Err(e) => return Err(self.fail(e)),
+                Ok((n, est)) => {
+                    used += n;
+                    self.hs_out.append(&mut hs.out);
+                    match est {
+                        Some(est) => {
+                            self.handshake = None;
+                            self.establish(est);
+                        }
+                        None => return Ok(used),
+                    }
+                }
+            }
+        }
+        loop {
+            let rest = &mut input[used..];
+            if rest.is_empty() {
+                break;
+            }
+            if self.peer_final.is_some() || self.closed {
+                return Err(self.fail(SessionError::TrailingData));
+            }
+            let (Some(opener), Some(transfer)) = (&mut self.opener, &self.transfer) else {
+                break;
+            };
+            let header = match peek_header(rest, opener.max_plaintext()) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            if rest.len() < header.total {
+                break;
+            }
+            if self.events.len() >= self.config.max_events || !transfer.can_take(header.total) {
+                break;
+            }
+            let opened = match opener.open(rest) {
+                Ok(Some(o)) => o,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            used += opened.consumed;
+            self.last_recv = now;
+            let plaintext = &rest[opened.plaintext.clone()];
+            if let Err(e) = self.process_record(plaintext, opened.fin) {
+                return Err(self.fail(e));
+            }
+        }
+        Ok(used)
+    }
+
+    fn process_record(&mut self, pt: &[u8], fin: bool) -> Result<(), SessionError> {
+        let mut pos = 0;
+        while pos < pt.len() {
+            let (frame, n) = decode_frame(&pt[pos..])?.ok_or(DecodeError::IncompleteFrame)?;
+            pos += n;
+            let last = pos == pt.len();
+            if self.peer_final.is_some() {
+                return Err(Violation::AfterClose.into());
+            }
+            if !self.client && !self.connected {
+                if frame != Frame::Control(Control::Start) {
+                    return Err(Violation::ExpectedStart.into());
+                }
+                self.connected = true;
+                self.events.push_back(Event::Connected);
+                continue;
+            }
+            let transfer = self
+                .transfer
+                .as_mut()
+                .ok_or(SessionError::Protocol(Violation::BadRecordContents))?;
+            match frame {
+                Frame::Control(Control::Start) => return Err(Violation::WrongRole.into()),
+                Frame::Control(Control::Ping) => {}
+                Frame::Control(Control::Close { code }) => {
+                    if !fin || !last {
+                        return Err(Violation::BadClose.into());
+                    }
+                    self.peer_final = Some(code);
+                }
+                Frame::Data(d) => transfer.handle_data(&d)?,
+                Frame::Control(msg) => transfer.handle_control(msg, &mut self.events)?,
+            }
+        }
+        if fin {
+            let Some(code) = self.peer_final else {
+                return Err(Violation::BadClose.into());
+            };
+            match code {
+                CloseCode::Done | CloseCode::Cancelled => {
+                    if self.close_requested.is_none() {
+                        self.close_requested = Some(CloseCode::Done);
+                    }
+                    self.check_closed();
+                }
+                other => return Err(SessionError::ClosedByPeer(other)),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_closed(&mut self) {
+        let sent = self.sealer.as_ref().is_some_and(Sealer::is_finished);
+        if !self.closed && self.peer_final.is_some() && sent {
+            self.closed = true;
+            self.events.push_back(Event::Closed { result: Ok(()) });
+        }
+    }
+
+    /// The transport reached end of stream. Clean only after the peer's FINAL record.
+    ///
+    /// # Errors
+    /// [`SessionError::Truncated`] if the peer's FINAL `Close` did not arrive (sticky).
+    pub fn handle_eof(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.observe(now);
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.peer_final.is_some() {
+            return Ok(());
+        }
+        Err(self.fail(SessionError::Truncated))
+    }
+
+    /// Let timers fire. Calling it early or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        if self.closed {
+            return;
+        }
+        let Some((timer, at)) = self.pending_timer() else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        match timer {
+            Timer::KeepAlive => self.ping_pending = true,
+            Timer::Handshake | Timer::Idle | Timer::Close => {
+                self.fail(SessionError::TimedOut);
+            }
+        }
+    }
+
+    // ---- output -------------------------------------------------------------------------
+
+    /// Write the next bytes to send into `out` and return their length; 0 when there is
+    /// nothing to send. Call until it returns 0 after every input, timeout or request.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] when `out` cannot hold the next handshake message or a minimal
+    /// record; nothing is consumed. [`MAX_RECORD`](crate::MAX_RECORD) bytes always suffice.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.observe(now);
+        if !self.hs_out.is_empty() {
+            let n = self.hs_out.len();
+            let dst = out.get_mut(..n).ok_or(BufferTooSmall { needed: n })?;
+            dst.copy_from_slice(&self.hs_out);
+            self.hs_out.clear();
+            self.last_send = now;
+            return Ok(n);
+        }
+        let (Some(sealer), Some(peer)) = (&self.sealer, &self.peer) else {
+            return Ok(0);
+        };
+        if sealer.is_finished() {
+            return Ok(0);
+        }
+        let budget = peer.max_plaintext.min(out.len().saturating_sub(OVERHEAD));
+        let start_due = self.client && !self.start_sent;
+        let close_due = self.close_requested.is_some()
+            && !self.transfer.as_ref().is_some_and(Transfer::has_output);
+        let wants = if self.error.is_some() {
+            self.error_close.is_some()
+        } else {
+            start_due
+                || self.ping_pending
+                || close_due
+                || self.transfer.as_ref().is_some_and(Transfer::has_output)
+        };
+        if !wants {
+            return Ok(0);
+        }
+        if budget < MIN_PLAINTEXT {
+            return Err(BufferTooSmall {
+                needed: MIN_PLAINTEXT + OVERHEAD,
+            });
+        }
+        let pt = &mut out[HEADER_LEN..HEADER_LEN + budget];
+        let mut pos = 0;
+        let mut close = self.error_close.take();
+        if close.is_none() {
+            if start_due {
+                pos += encode_control(&Control::Start, pt).unwrap_or(0);
+                self.start_sent = true;
+            }
+            if self.ping_pending {
+                pos += encode_control(&Control::Ping, &mut pt[pos..]).unwrap_or(0);
+                self.ping_pending = false;
+            }
+            if let Some(t) = &mut self.transfer {
+                pos += t.poll_frames(&mut pt[pos..budget - CLOSE_RESERVE]);
+                if self.close_requested.is_some() && !t.has_output() {
+                    close = self.close_requested;
+                }
+            }
+        }
+        let fin = close.is_some();
+        if let Some(code) = close {
+            pos += encode_control(&Control::Close { code }, &mut pt[pos..]).unwrap_or(0);
+            self.final_sent_at = Some(now);
+        }
+        if pos == 0 {
+            return Ok(0);
+        }
+        let Some(sealer) = &mut self.sealer else {
+            return Ok(0);
+        };
+        match sealer.seal(out, pos, fin) {
+            Ok(n) => {
+                self.last_send = now;
+                if fin {
+                    self.check_closed();
+                }
+                Ok(n)
+            }
+            Err(_) => {
+                self.fail(SessionError::KeysExhausted);
+                Ok(0)
+            }
+        }
+    }
+
+    /// The next event, if any. Drain after every input, timeout, `read` or request.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call `handle_timeout` next (absolute, never earlier than the last `now` seen).
+    /// `None` once the session is closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending_timer().map(|(_, at)| at.max(self.last_now))
+    }
+
+    /// The earliest armed timer and its deadline (for diagnostics).
+    pub fn pending_timer(&self) -> Option<(Timer, Instant)> {
+        if self.closed {
+            return None;
+        }
+        if !self.connected {
+            return Some((
+                Timer::Handshake,
+                self.created + self.config.handshake_timeout,
+            ));
+        }
+        let mut best = (Timer::Idle, self.last_recv + self.config.idle_timeout);
+        let mut consider = |t: Timer, at: Instant| {
+            if at < best.1 {
+                best = (t, at);
+            }
+        };
+        if let Some(t) = self.final_sent_at {
+            consider(Timer::Close, t + self.config.close_timeout);
+        }
+        if !self.ping_pending && self.close_requested.is_none() {
+            consider(
+                Timer::KeepAlive,
+                self.last_send + self.config.keepalive_interval,
+            );
+        }
+        Some(best)
+    }
+
+    // ---- state --------------------------------------------------------------------------
+
+    /// Whether this is the client end.
+    pub fn is_client(&self) -> bool {
+        self.client
+    }
+
+    /// Whether the session is connected and may carry requests (see [`Event::Connected`]).
+    pub fn is_connected(&self) -> bool {
+        self.connected && self.error.is_none()
+    }
+
+    /// Whether the session is over (the `Closed` event was emitted). Drain `poll_transmit`
+    /// once more, then drop the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The fatal error, if the session failed.
+    pub fn error(&self) -> Option<SessionError> {
+        self.error
+    }
+
+    /// Whether `handle_input` would consume another record now: false while the receive
+    /// window or the event queue is full, and after the session ended. Adapters stop reading
+    /// the socket while it is false (that is how a slow disk pushes back on the sender).
+    pub fn wants_input(&self) -> bool {
+        if self.closed || self.peer_final.is_some() {
+            return false;
+        }
+        let window = self
+            .transfer
+            .as_ref()
+            .is_none_or(|t| t.can_take(crate::MAX_RECORD));
+        window && self.events.len() < self.config.max_events
+    }
+
+    /// The peer's random side id from its hello (after the handshake).
+    pub fn peer_side(&self) -> Option<[u8; 16]> {
+        self.peer.map(|p| p.side)
+    }
+
+    /// The server's id from its hello (client side, after the handshake).
+    pub fn server_id(&self) -> Option<[u8; 16]> {
+        self.peer.and_then(|p| p.server_id)
+    }
+
+    /// Unstable test hook: X25519 operations this session's handshake performed so far.
+    #[doc(hidden)]
+    pub fn _internal_dh_count(&self) -> u32 {
+        self.handshake.as_ref().map_or(0, Handshake::dh_count)
+    }
+
+    /// Unstable test hook: bytes of received chunks waiting for `read`.
+    #[doc(hidden)]
+    pub fn _internal_recv_queued(&self) -> usize {
+        self.transfer.as_ref().map_or(0, Transfer::recv_queued)
+    }
+
+    // ---- application requests -----------------------------------------------------------
+
+    fn open_transfer(&mut self, new_work: bool) -> Result<&mut Transfer, RequestError> {
+        if self.error.is_some() || !self.connected {
+            return Err(RequestError::NotOpen);
+        }
+        if new_work && self.close_requested.is_some() {
+            return Err(RequestError::NotOpen);
+        }
+        if self.sealer.as_ref().is_some_and(Sealer::is_finished) {
+            return Err(RequestError::NotOpen);
+        }
+        self.transfer.as_mut().ok_or(RequestError::NotOpen)
+    }
+
+    /// Offer a file to the peer (a PUT). Answered by `Accepted` or `Rejected`.
+    ///
+    /// # Errors
+    /// `Busy` when the peer's limit on open transfers is reached; `NotOpen`; `PathTooLong`.
+    pub fn offer(&mut self, meta: FileMeta) -> Result<SendId, RequestError> {
+        self.open_transfer(true)?.offer(meta, None)
+    }
+
+    /// Offer a file in answer to the peer's GET request `req`.
+    ///
+    /// # Errors
+    /// As [`Session::offer`]; `InvalidState` if `req` is not an open GET.
+    pub fn offer_for(
+        &mut self,
+        req: PeerRequestId,
+        meta: FileMeta,
+    ) -> Result<SendId, RequestError> {
+        self.open_transfer(false)?.offer(meta, Some(req))
+    }
+
+    /// After `Accepted { resume_from }`: hand over the hash state of this side's first
+    /// `resume_from` bytes (a fresh [`FileHasher`] if it cannot or will not resume). Returns the
+    /// offset to send from: `resume_from` if the prefix matches the receiver's, else 0.
+    ///
+    /// # Errors
+    /// `InvalidState` if the file is not accepted.
+    pub fn start(&mut self, id: SendId, prefix: FileHasher) -> Result<u64, RequestError> {
+        self.open_transfer(false)?.start(id, prefix)
+    }
+
+    /// Room in the send buffer: how many bytes `write` takes now.
+    pub fn send_capacity(&self) -> usize {
+        self.transfer.as_ref().map_or(0, Transfer::send_capacity)
+    }
+
+    /// Queue the next bytes of a started file; returns how many were taken (back-pressure by
+    /// return value: 0 when the send buffer is full).
+    ///
+    /// # Errors
+    /// `NotOpen`, `InvalidState` (not started or finished), `TooLong` past the offered size.
+    pub fn write(&mut self, id: SendId, data: &[u8]) -> Result<usize, WriteError> {
+        self.open_transfer(false)
+            .map_err(|_| WriteError::NotOpen)?
+            .write(id, data)
+    }
+
+    /// All bytes of the file were written: queue its `FileEnd` with the whole-file hash.
+    ///
+    /// # Errors
+    /// `TooShort` if fewer bytes than offered were written.
+    pub fn finish(&mut self, id: SendId) -> Result<(), WriteError> {
+        self.open_transfer(false)
+            .map_err(|_| WriteError::NotOpen)?
+            .finish(id)
+    }
+
+    /// Give up on an accepted file before `finish` (for example, it cannot be read).
+    ///
+    /// # Errors
+    /// `InvalidState` if it was not accepted or `finish` was already called.
+    pub fn abort(&mut self, id: SendId, problem: Problem) -> Result<(), RequestError> {
+        self.open_transfer(false)?.abort(id, problem)
+    }
+
+    /// Accept an offered file. `prefix` is the hash state of bytes already held (a partial
+    /// file from an earlier attempt) to resume after them; `None` to receive it whole.
+    ///
+    /// # Errors
+    /// `InvalidState` if `id` is not an open offer; `InvalidResume` if the prefix is longer
+    /// than the file.
+    pub fn accept(&mut self, id: RecvId, prefix: Option<FileHasher>) -> Result<(), RequestError> {
+        self.open_transfer(false)?.accept(id, prefix)
+    }
+
+    /// Refuse an offered file; the session goes on.
+    ///
+    /// # Errors
+    /// `InvalidState` if `id` is not an open offer.
+    pub fn reject(&mut self, id: RecvId, problem: Problem) -> Result<(), RequestError> {
+        self.open_transfer(false)?.reject(id, problem)
+    }
+
+    /// Take the next received chunk: decoded into `out[..chunk.len]`, to be written at
+    /// `chunk.offset` of file `chunk.id`. `Ok(None)` when nothing is waiting.
+    ///
+    /// # Errors
+    /// `BufferTooSmall` (nothing consumed; [`CHUNK`](crate::CHUNK) bytes always suffice), or
+    /// the fatal error of a chunk that does not decode.
+    pub fn read(&mut self, out: &mut [u8]) -> Result<Option<Chunk>, ReadError> {
+        if let Some(e) = self.error {
+            return Err(ReadError::Session(e));
+        }
+        let Some(t) = &mut self.transfer else {
+            return Ok(None);
+        };
+        match t.read(out, &mut self.events) {
+            Err(ReadError::Session(e)) => Err(ReadError::Session(self.fail(e))),
+            other => other,
+        }
+    }
+
+    /// Whether `read` has a chunk waiting.
+    pub fn has_readable(&self) -> bool {
+        self.transfer.as_ref().is_some_and(Transfer::has_readable)
+    }
+
+    /// After `Received`: the file is durable and published. Sends the `Ack`.
+    ///
+    /// # Errors
+    /// `InvalidState` unless `id` had a `Received` event and was not answered yet.
+    pub fn committed(&mut self, id: RecvId) -> Result<(), RequestError> {
+        self.open_transfer(false)?.committed(id)
+    }
+
+    /// The file could not be written or committed (disk full, permission...). The sender
+    /// sees `problem`; the session goes on.
+    ///
+    /// # Errors
+    /// `InvalidState` if `id` is not an accepted incoming file.
+    pub fn commit_failed(&mut self, id: RecvId, problem: Problem) -> Result<(), RequestError> {
+        self.open_transfer(false)?.commit_failed(id, problem)
+    }
+
+    /// Ask the peer for a file or directory (a GET). Answered by `Offered` events carrying this
+    /// request id, then `RequestDone`.
+    ///
+    /// # Errors
+    /// `Busy`, `NotOpen`, `PathTooLong`.
+    pub fn get(&mut self, path: &str) -> Result<RequestId, RequestError> {
+        let path = String::from(path);
+        self.open_transfer(true)?.request(RequestKind::Get { path })
+    }
+
+    /// Ask the peer for a listing. Answered by `Listing` events, then `RequestDone`.
+    ///
+    /// # Errors
+    /// `Busy`, `NotOpen`, `PathTooLong`.
+    pub fn list(&mut self, path: &str) -> Result<RequestId, RequestError> {
+        let path = String::from(path);
+        self.open_transfer(true)?
+            .request(RequestKind::List { path })
+    }
+
+    /// Answer a LIST request with entries (split into as many messages as needed).
+    ///
+    /// # Errors
+    /// `InvalidState` if `req` is not an open LIST request.
+    pub fn send_listing(
+        &mut self,
+        req: PeerRequestId,
+        entries: Vec<ListEntry>,
+    ) -> Result<(), RequestError> {
+        self.open_transfer(false)?.send_listing(req, entries)
+    }
+
+    /// Complete the answer to a peer request (`None` for success).
+    ///
+    /// # Errors
+    /// `InvalidState` if `req` is not open.
+    pub fn finish_request(
+        &mut self,
+        req: PeerRequestId,
+        error: Option<Problem>,
+    ) -> Result<(), RequestError> {
+        self.open_transfer(false)?.finish_request(req, error)
+    }
+
+    /// Close this side: queued output is flushed, then `Close { code }` goes out in a FINAL
+    /// record. The session ends (`Closed`) when the peer's FINAL record arrives.
+    pub fn close(&mut self, now: Instant, code: CloseCode) {
+        self.observe(now);
+        if self.close_requested.is_none() && self.error.is_none() {
+            self.close_requested = Some(code);
+        }
+    }
+
+    /// The configured idle timeout (adapters use it for socket-level timeouts).
+    pub fn idle_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+}

@@ -1,0 +1,25 @@
+//! Frames: the unit the transfer layer speaks, carried inside records.
+//!
+//! Two frame kinds, both with lengths that are checked from the fixed header before the body is
+//! looked at:
+//!
+//! ```text
+//! DATA    = 0x01 | codec u8 | file_id u32 | offset u64 | plain_len u32 | body_len u32 | body
+//! CONTROL = 0x02 | len u16 | postcard(Control)
+//! ```
+//!
+//! All integers are big-endian. The DATA header has a fixed size ([`DATA_HEADER_LEN`]) so that
+//! file bytes land at a fixed place in the record buffer. CONTROL bodies are postcard-encoded
+//! [`Control`] messages of at most [`MAX_CONTROL_LEN`] bytes that must be consumed exactly.
+
+mod control;
+mod frame;
+
+pub use control::{
+    BoundedVec, CloseCode, Control, ListEntry, MAX_DETAIL_LEN, MAX_LIST_ENTRIES, MAX_PATH_LEN,
+    Mtime, Offer, Problem, Reason, RequestKind,
+};
+pub use frame::{
+    CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,
+    MAX_CONTROL_LEN, decode_frame, encode_control, encode_data_header,
+};
