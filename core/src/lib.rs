@@ -13,6 +13,9 @@ mod session;
 mod time;
 pub mod wire;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use compress::{Compression, InflateError};
 pub use config::{Config, Psk};
 pub use error::{

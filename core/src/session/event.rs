@@ -33,6 +33,24 @@ pub struct FileMeta {
     pub mode: Option<u32>,
     /// Modification time.
     pub mtime: Option<Mtime>,
+    /// Whole-file BLAKE3, if known before sending (lets the receiver skip identical files).
+    pub hash: Option<[u8; 32]>,
+    /// Replace a different existing file at `path` (the sender's `--overwrite`).
+    pub overwrite: bool,
+}
+
+impl FileMeta {
+    /// A file at `path` of `size` bytes, with no mode, mtime or hash, not overwriting.
+    pub fn new(path: &str, size: Option<u64>) -> Self {
+        FileMeta {
+            path: String::from(path),
+            size,
+            mode: None,
+            mtime: None,
+            hash: None,
+            overwrite: false,
+        }
+    }
 }
 
 /// A chunk of a received file that [`Session::read`](crate::Session::read) wrote into the

@@ -68,6 +68,9 @@ pub struct Session {
     last_send: Instant,
     final_sent_at: Option<Instant>,
     last_now: Instant,
+    /// Raw frames a test wants in the next record (a malicious peer).
+    #[cfg(feature = "testing")]
+    injected: Vec<Vec<u8>>,
 }
 
 impl Session {
@@ -123,6 +126,8 @@ impl Session {
             last_send: now,
             final_sent_at: None,
             last_now: now,
+            #[cfg(feature = "testing")]
+            injected: Vec::new(),
         }
     }
 
@@ -381,10 +386,15 @@ impl Session {
         let start_due = self.client && !self.start_sent;
         let close_due = self.close_requested.is_some()
             && !self.transfer.as_ref().is_some_and(Transfer::has_output);
+        #[cfg(feature = "testing")]
+        let injected_due = !self.injected.is_empty();
+        #[cfg(not(feature = "testing"))]
+        let injected_due = false;
         let wants = if self.error.is_some() {
             self.error_close.is_some()
         } else {
             start_due
+                || injected_due
                 || self.ping_pending
                 || close_due
                 || self.transfer.as_ref().is_some_and(Transfer::has_output)
@@ -404,6 +414,12 @@ impl Session {
             if start_due {
                 pos += encode_control(&Control::Start, pt).unwrap_or(0);
                 self.start_sent = true;
+            }
+            #[cfg(feature = "testing")]
+            for raw in self.injected.drain(..) {
+                let n = raw.len().min(budget - CLOSE_RESERVE - pos);
+                pt[pos..pos + n].copy_from_slice(&raw[..n]);
+                pos += n;
             }
             if self.ping_pending {
                 pos += encode_control(&Control::Ping, &mut pt[pos..]).unwrap_or(0);
@@ -444,7 +460,10 @@ impl Session {
 
     /// The next event, if any. Drain after every input, timeout, `read` or request.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let was_blocked = self.input_blocked();
+        let ev = self.events.pop_front();
+        self.note_unblocked(was_blocked);
+        ev
     }
 
     /// When to call `handle_timeout` next (absolute, never earlier than the last `now` seen).
@@ -464,12 +483,16 @@ impl Session {
                 self.created + self.config.handshake_timeout,
             ));
         }
-        let mut best = (Timer::Idle, self.last_recv + self.config.idle_timeout);
+        let mut best: Option<(Timer, Instant)> = None;
         let mut consider = |t: Timer, at: Instant| {
-            if at < best.1 {
-                best = (t, at);
+            if best.is_none_or(|(_, b)| at < b) {
+                best = Some((t, at));
             }
         };
+        // While this side's own application holds input back, the peer's silence is ours.
+        if !self.input_blocked() {
+            consider(Timer::Idle, self.last_recv + self.config.idle_timeout);
+        }
         if let Some(t) = self.final_sent_at {
             consider(Timer::Close, t + self.config.close_timeout);
         }
@@ -479,7 +502,23 @@ impl Session {
                 self.last_send + self.config.keepalive_interval,
             );
         }
-        Some(best)
+        best
+    }
+
+    /// The receive window or the event queue is full: input waits for the application.
+    fn input_blocked(&self) -> bool {
+        let window = self
+            .transfer
+            .as_ref()
+            .is_some_and(|t| !t.can_take(crate::MAX_RECORD));
+        window || self.events.len() >= self.config.max_events
+    }
+
+    /// The application drained what blocked input: the idle timer starts afresh.
+    fn note_unblocked(&mut self, was_blocked: bool) {
+        if was_blocked && !self.input_blocked() {
+            self.last_recv = self.last_now;
+        }
     }
 
     // ---- state --------------------------------------------------------------------------
@@ -509,14 +548,7 @@ impl Session {
     /// window or the event queue is full, and after the session ended. Adapters stop reading
     /// the socket while it is false (that is how a slow disk pushes back on the sender).
     pub fn wants_input(&self) -> bool {
-        if self.closed || self.peer_final.is_some() {
-            return false;
-        }
-        let window = self
-            .transfer
-            .as_ref()
-            .is_none_or(|t| t.can_take(crate::MAX_RECORD));
-        window && self.events.len() < self.config.max_events
+        !(self.closed || self.peer_final.is_some() || self.input_blocked())
     }
 
     /// The peer's random side id from its hello (after the handshake).
@@ -539,6 +571,14 @@ impl Session {
     #[doc(hidden)]
     pub fn _internal_recv_queued(&self) -> usize {
         self.transfer.as_ref().map_or(0, Transfer::recv_queued)
+    }
+
+    /// Unstable test hook (feature `testing`): put these raw frame bytes into the next
+    /// record, as a malicious or buggy peer would. They are sealed like any other frame.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn _internal_inject_frame(&mut self, frame: Vec<u8>) {
+        self.injected.push(frame);
     }
 
     // ---- application requests -----------------------------------------------------------
@@ -648,13 +688,16 @@ impl Session {
         if let Some(e) = self.error {
             return Err(ReadError::Session(e));
         }
+        let was_blocked = self.input_blocked();
         let Some(t) = &mut self.transfer else {
             return Ok(None);
         };
-        match t.read(out, &mut self.events) {
+        let r = match t.read(out, &mut self.events) {
             Err(ReadError::Session(e)) => Err(ReadError::Session(self.fail(e))),
             other => other,
-        }
+        };
+        self.note_unblocked(was_blocked);
+        r
     }
 
     /// Whether `read` has a chunk waiting.

@@ -199,6 +199,8 @@ impl Transfer {
             mode: meta.mode,
             mtime: meta.mtime,
             request: request.map(|r| r.0),
+            hash: meta.hash,
+            overwrite: meta.overwrite,
         }));
         Ok(SendId(id))
     }
@@ -687,6 +689,8 @@ impl Transfer {
                         size: o.size,
                         mode: o.mode,
                         mtime: o.mtime,
+                        hash: o.hash,
+                        overwrite: o.overwrite,
                     },
                     request,
                 });

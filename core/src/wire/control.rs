@@ -104,6 +104,11 @@ pub struct Offer {
     pub mtime: Option<Mtime>,
     /// The peer's request this offer answers (a GET), if any.
     pub request: Option<u32>,
+    /// Whole-file BLAKE3 when the sender knows it up front: lets the receiver skip a file it
+    /// already holds (`UpToDate`) without any data crossing.
+    pub hash: Option<[u8; 32]>,
+    /// The sender asks to replace a different existing file at `path`.
+    pub overwrite: bool,
 }
 
 /// What a request asks for.

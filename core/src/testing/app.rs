@@ -1,0 +1,393 @@
+//! An in-memory application: a tiny file store that sends, receives, resumes and answers
+//! GET and LIST like the real disk layer does, so whole sessions can run without I/O.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::hash::{FileHasher, hash};
+use crate::session::{Event, FileMeta, RecvId, RequestId, SendId, Session};
+use crate::wire::{CloseCode, ListEntry, Problem, Reason};
+use crate::{CHUNK, ReadError, RequestError};
+
+struct Sending {
+    path: String,
+    data: Vec<u8>,
+    pos: usize,
+    started: bool,
+    finished: bool,
+}
+
+struct Receiving {
+    path: String,
+    buf: Vec<u8>,
+}
+
+/// What happened to one of our files or requests, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The peer committed it.
+    Delivered,
+    /// The peer refused it.
+    Rejected(Reason),
+    /// The peer could not commit it.
+    Failed(Reason),
+}
+
+/// An in-memory file store driving one session.
+#[derive(Default)]
+pub struct MemApp {
+    /// Published files.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Partial files kept from interrupted transfers (what resume starts from).
+    pub partials: BTreeMap<String, Vec<u8>>,
+    /// Paths whose commit fails (simulates a full disk).
+    pub fail_commit: BTreeSet<String>,
+    /// Send offers with `overwrite`.
+    pub overwrite: bool,
+    /// Offers still to make (path), sent as soon as the session allows.
+    pub to_send: VecDeque<String>,
+    /// Paths to GET from the peer.
+    pub to_get: VecDeque<String>,
+    /// Paths to LIST on the peer.
+    pub to_list: VecDeque<String>,
+    /// Do not read received chunks (a stalled disk).
+    pub read_paused: bool,
+    /// Close the session once everything above is answered.
+    pub close_when_done: bool,
+    /// Outcome per offered path.
+    pub outcomes: BTreeMap<String, Outcome>,
+    /// Files this side received and committed, in order.
+    pub committed: Vec<String>,
+    /// Incoming files that failed (path, reason).
+    pub receive_failed: Vec<(String, Reason)>,
+    /// Listings received.
+    pub listings: Vec<ListEntry>,
+    /// Requests answered (with their error, if any).
+    pub requests_done: Vec<(RequestId, Option<Problem>)>,
+    /// Every event seen, in order.
+    pub log: Vec<Event>,
+    /// Bytes of received chunks, to check bounded buffers.
+    pub bytes_read: u64,
+    sending: BTreeMap<SendId, Sending>,
+    receiving: BTreeMap<RecvId, Receiving>,
+    open_requests: usize,
+    closed_sent: bool,
+}
+
+fn bad_name(path: &str) -> bool {
+    path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        || path.chars().any(char::is_control)
+}
+
+impl MemApp {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a published file.
+    pub fn with_file(mut self, path: &str, data: Vec<u8>) -> Self {
+        self.files.insert(String::from(path), data);
+        self
+    }
+
+    /// Keep the bytes of every unfinished incoming file as partial files (a crash).
+    pub fn interrupt(&mut self) {
+        for r in core::mem::take(&mut self.receiving).into_values() {
+            if !r.buf.is_empty() {
+                self.partials.insert(r.path, r.buf);
+            }
+        }
+        self.sending.clear();
+        self.open_requests = 0;
+        self.closed_sent = false;
+    }
+
+    /// Whether all queued work is answered.
+    pub fn idle(&self) -> bool {
+        self.to_send.is_empty()
+            && self.to_get.is_empty()
+            && self.to_list.is_empty()
+            && self.sending.is_empty()
+            && self.receiving.is_empty()
+            && self.open_requests == 0
+    }
+
+    fn meta(&self, path: &str, data: &[u8]) -> FileMeta {
+        let mut m = FileMeta::new(path, Some(data.len() as u64));
+        m.mode = Some(0o644);
+        m.hash = Some(hash(data));
+        m.overwrite = self.overwrite;
+        m
+    }
+
+    /// Make requests, write file bytes, read chunks and react to events until nothing
+    /// changes. Returns whether anything happened.
+    pub fn pump(&mut self, s: &mut Session) -> bool {
+        let mut progress = false;
+        loop {
+            let mut again = false;
+            if s.is_connected() {
+                again |= self.make_requests(s);
+                again |= self.write_files(s);
+            }
+            if !self.read_paused {
+                again |= self.read_chunks(s);
+            }
+            while let Some(ev) = s.poll_event() {
+                self.log.push(ev.clone());
+                self.on_event(s, ev);
+                again = true;
+            }
+            if self.close_when_done && self.idle() && s.is_connected() && !self.closed_sent {
+                s.close(crate::Instant::ZERO, CloseCode::Done);
+                self.closed_sent = true;
+                again = true;
+            }
+            if !again {
+                return progress;
+            }
+            progress = true;
+        }
+    }
+
+    fn make_requests(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        while let Some(path) = self.to_send.front().cloned() {
+            let data = self.files.get(&path).cloned().unwrap_or_default();
+            match s.offer(self.meta(&path, &data)) {
+                Ok(id) => {
+                    self.to_send.pop_front();
+                    self.sending.insert(
+                        id,
+                        Sending {
+                            path,
+                            data,
+                            pos: 0,
+                            started: false,
+                            finished: false,
+                        },
+                    );
+                    any = true;
+                }
+                Err(RequestError::Busy) | Err(RequestError::NotOpen) => break,
+                Err(e) => panic!("offer failed: {e}"),
+            }
+        }
+        while let Some(path) = self.to_get.front().cloned() {
+            match s.get(&path) {
+                Ok(_) => {
+                    self.to_get.pop_front();
+                    self.open_requests += 1;
+                    any = true;
+                }
+                Err(_) => break,
+            }
+        }
+        while let Some(path) = self.to_list.front().cloned() {
+            match s.list(&path) {
+                Ok(_) => {
+                    self.to_list.pop_front();
+                    self.open_requests += 1;
+                    any = true;
+                }
+                Err(_) => break,
+            }
+        }
+        any
+    }
+
+    fn write_files(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        for (id, f) in self.sending.iter_mut() {
+            if !f.started || f.finished {
+                continue;
+            }
+            while f.pos < f.data.len() {
+                match s.write(*id, &f.data[f.pos..]) {
+                    Ok(0) => return any,
+                    Ok(n) => {
+                        f.pos += n;
+                        any = true;
+                    }
+                    Err(_) => return any,
+                }
+            }
+            if s.finish(*id).is_ok() {
+                f.finished = true;
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn read_chunks(&mut self, s: &mut Session) -> bool {
+        let mut buf = alloc::vec![0u8; CHUNK];
+        let mut any = false;
+        loop {
+            match s.read(&mut buf) {
+                Ok(Some(c)) => {
+                    let r = self
+                        .receiving
+                        .get_mut(&c.id)
+                        .expect("chunk for a file this app accepted");
+                    let end = c.offset as usize + c.len;
+                    if r.buf.len() < end {
+                        r.buf.resize(end, 0);
+                    }
+                    r.buf[c.offset as usize..end].copy_from_slice(&buf[..c.len]);
+                    self.bytes_read += c.len as u64;
+                    any = true;
+                }
+                Ok(None) => return any,
+                Err(ReadError::BufferTooSmall(_)) => unreachable!("CHUNK always suffices"),
+                Err(ReadError::Session(_)) => return any,
+            }
+        }
+    }
+
+    fn on_event(&mut self, s: &mut Session, ev: Event) {
+        match ev {
+            Event::Offered { id, meta, .. } => {
+                let problem = if bad_name(&meta.path) {
+                    Some(Problem::new(Reason::BadName, "invalid name"))
+                } else if let Some(existing) = self.files.get(&meta.path) {
+                    if meta.hash == Some(hash(existing)) {
+                        Some(Problem::new(Reason::UpToDate, "identical"))
+                    } else if !meta.overwrite {
+                        Some(Problem::new(Reason::Exists, "exists"))
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    let _ = s.reject(id, p);
+                    return;
+                }
+                let mut buf = Vec::new();
+                let mut prefix = None;
+                if let Some(part) = self.partials.remove(&meta.path) {
+                    if meta.size.is_some_and(|size| part.len() as u64 <= size) {
+                        let mut h = FileHasher::new();
+                        h.update(&part);
+                        prefix = Some(h);
+                        buf = part;
+                    }
+                }
+                let _ = s.accept(id, prefix);
+                self.receiving.insert(
+                    id,
+                    Receiving {
+                        path: meta.path,
+                        buf,
+                    },
+                );
+            }
+            Event::Accepted { id, resume_from } => {
+                let Some(f) = self.sending.get_mut(&id) else {
+                    return;
+                };
+                let mut h = FileHasher::new();
+                if let Some(prefix) = f.data.get(..resume_from as usize) {
+                    h.update(prefix);
+                }
+                if let Ok(offset) = s.start(id, h) {
+                    f.pos = offset as usize;
+                    f.started = true;
+                }
+            }
+            Event::Rejected { id, problem } => {
+                if let Some(f) = self.sending.remove(&id) {
+                    self.outcomes
+                        .insert(f.path, Outcome::Rejected(problem.reason));
+                }
+            }
+            Event::Delivered { id } => {
+                if let Some(f) = self.sending.remove(&id) {
+                    self.outcomes.insert(f.path, Outcome::Delivered);
+                }
+            }
+            Event::DeliveryFailed { id, problem } => {
+                if let Some(f) = self.sending.remove(&id) {
+                    self.outcomes
+                        .insert(f.path, Outcome::Failed(problem.reason));
+                }
+            }
+            Event::Received { id, size, hash: h } => {
+                let Some(mut r) = self.receiving.remove(&id) else {
+                    return;
+                };
+                r.buf.truncate(size as usize);
+                assert_eq!(hash(&r.buf), h, "Received must mean the bytes match");
+                if self.fail_commit.contains(&r.path) {
+                    let _ = s.commit_failed(id, Problem::new(Reason::NoSpace, "disk full"));
+                    self.partials.insert(r.path, r.buf);
+                } else {
+                    self.committed.push(r.path.clone());
+                    self.files.insert(r.path, r.buf);
+                    let _ = s.committed(id);
+                }
+            }
+            Event::ReceiveFailed { id, problem } => {
+                if let Some(r) = self.receiving.remove(&id) {
+                    self.receive_failed.push((r.path, problem.reason));
+                }
+            }
+            Event::GetRequested { req, path } => {
+                let prefix = alloc::format!("{path}/");
+                let matches: Vec<(String, Vec<u8>)> = self
+                    .files
+                    .iter()
+                    .filter(|(p, _)| **p == path || p.starts_with(&prefix))
+                    .map(|(p, d)| (p.clone(), d.clone()))
+                    .collect();
+                if matches.is_empty() {
+                    let _ = s.finish_request(req, Some(Problem::new(Reason::NotFound, &path)));
+                    return;
+                }
+                for (p, data) in matches {
+                    if let Ok(id) = s.offer_for(req, self.meta(&p, &data)) {
+                        self.sending.insert(
+                            id,
+                            Sending {
+                                path: p,
+                                data,
+                                pos: 0,
+                                started: false,
+                                finished: false,
+                            },
+                        );
+                    }
+                }
+                let _ = s.finish_request(req, None);
+            }
+            Event::ListRequested { req, path } => {
+                let entries = self
+                    .files
+                    .iter()
+                    .filter(|(p, _)| path.is_empty() || p.starts_with(path.as_str()))
+                    .map(|(p, d)| ListEntry {
+                        path: p.clone(),
+                        size: d.len() as u64,
+                        mtime: None,
+                    })
+                    .collect();
+                let _ = s.send_listing(req, entries);
+                let _ = s.finish_request(req, None);
+            }
+            Event::Listing { entries, .. } => self.listings.extend(entries),
+            Event::RequestDone { req, error } => {
+                self.open_requests = self.open_requests.saturating_sub(1);
+                self.requests_done.push((req, error));
+            }
+            Event::Connected | Event::Closed { .. } => {}
+        }
+    }
+}
