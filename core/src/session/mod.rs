@@ -415,18 +415,20 @@ impl Session {
                 pos += encode_control(&Control::Start, pt).unwrap_or(0);
                 self.start_sent = true;
             }
-            #[cfg(feature = "testing")]
-            for raw in self.injected.drain(..) {
-                let n = raw.len().min(budget - CLOSE_RESERVE - pos);
-                pt[pos..pos + n].copy_from_slice(&raw[..n]);
-                pos += n;
-            }
             if self.ping_pending {
                 pos += encode_control(&Control::Ping, &mut pt[pos..]).unwrap_or(0);
                 self.ping_pending = false;
             }
             if let Some(t) = &mut self.transfer {
                 pos += t.poll_frames(&mut pt[pos..budget - CLOSE_RESERVE]);
+                // Injected frames go after the regular ones (a peer that sends data right
+                // behind its offer, without waiting for the accept).
+                #[cfg(feature = "testing")]
+                for raw in self.injected.drain(..) {
+                    let n = raw.len().min(budget - CLOSE_RESERVE - pos);
+                    pt[pos..pos + n].copy_from_slice(&raw[..n]);
+                    pos += n;
+                }
                 if self.close_requested.is_some() && !t.has_output() {
                     close = self.close_requested;
                 }

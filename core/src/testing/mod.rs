@@ -8,14 +8,19 @@
 
 mod app;
 mod link;
+mod replay;
 
 use alloc::vec::Vec;
 use core::time::Duration;
 
 pub use app::{MemApp, Outcome};
 pub use link::{Link, LinkConfig, TestRng};
+pub use replay::{Replay, replay_server};
 
 use crate::{Config, Instant, MAX_RECORD, Psk, Session, SessionError};
+
+/// The virtual time a pair starts at.
+pub const START: Instant = Instant::from_micros(1_000_000);
 
 /// One end of a pair.
 pub struct Side {
@@ -55,6 +60,11 @@ pub struct Pair {
     pub c2s: Link,
     /// Server to client.
     pub s2c: Link,
+    /// The client session's seed.
+    pub client_seed: [u8; 32],
+    /// The server session's seed (replaying the client's recorded bytes into a server with
+    /// this seed reproduces the session exactly).
+    pub server_seed: [u8; 32],
     buf: Vec<u8>,
 }
 
@@ -99,7 +109,7 @@ impl Pair {
         seed: u64,
     ) -> Self {
         let mut rng = TestRng::new(seed);
-        let now = Instant::from_micros(1_000_000);
+        let now = START;
         let c_seed = rng.seed32();
         let s_seed = rng.seed32();
         assert_ne!(c_seed, s_seed, "two sessions must never share a seed");
@@ -111,6 +121,8 @@ impl Pair {
             server: Side::new(server, server_app),
             c2s: Link::new(link, rng.next_u64()),
             s2c: Link::new(link, rng.next_u64()),
+            client_seed: c_seed,
+            server_seed: s_seed,
             buf: alloc::vec![0u8; MAX_RECORD],
         }
     }
