@@ -1,6 +1,115 @@
 #![no_std]
 #![forbid(unsafe_code)]
-//! ferry-core (crate docs written later)
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+//! The sans-IO protocol core of [ferry](https://github.com/ferry-rs/ferry): handshake,
+//! encrypted records, framing, compression and file transfer, as pure state machines.
+//!
+//! `ferry-core` is `no_std` + `alloc` and touches nothing: no sockets, files, clocks, threads
+//! or OS randomness. The caller passes in bytes, timestamps ([`Instant`]) and a per-session
+//! 32-byte seed, and polls bytes to send, events and the next deadline out. The adapters
+//! (blocking `std`, `mio`, `smol`) own all I/O and share this one implementation.
+//!
+//! # What it does
+//! - **Handshake**: `Noise_NNpsk0_25519_AESGCM_SHA256` with a cleartext preamble bound into the
+//!   prologue, hello payloads carrying capabilities, and a [`Psk`] derived from a key file.
+//! - **Records**: AES-256-GCM with implicit per-direction counter nonces, the record header as
+//!   associated data, implicit rekeying, and a mandatory `Close` in a FINAL record (so
+//!   truncation is detected).
+//! - **Frames**: fixed-header DATA frames and postcard CONTROL messages, decoded by the
+//!   panic-free [`wire::decode_frame`].
+//! - **Compression**: optional per-chunk raw deflate, inflated lazily into the reader's buffer
+//!   and bounded by the declared length.
+//! - **Transfer**: offers (PUT), GET, LIST, accept/resume with a BLAKE3 prefix check, whole-file
+//!   BLAKE3 verification, acknowledgements after the receiver's durable commit, keep-alive,
+//!   idle and handshake timeouts, explicit back-pressure.
+//!
+//! The wire format is specified in `docs/PROTOCOL.md`.
+//!
+//! # What it does not do
+//! It does not read files or pick paths (the adapters' disk layer validates names, writes
+//! temporary files and renames), it does not decide whether to accept an offer (the
+//! application does, on [`Event::Offered`]), and it has no datagram transport yet (the transfer
+//! layer speaks frames only, so one can be added beside the stream record layer).
+//!
+//! # The driving contract
+//! One [`Session`] per connection. After **any** input ([`Session::handle_input`],
+//! [`Session::handle_eof`], [`Session::handle_timeout`]) or application call:
+//! 1. call [`Session::poll_transmit`] until it returns 0, sending what it writes;
+//! 2. drain [`Session::read`] (received file bytes) and [`Session::poll_event`];
+//! 3. wait for socket readiness or [`Session::poll_timeout`], whichever comes first.
+//!
+//! `handle_input` consumes a prefix of the bytes it is given and returns its length; keep the
+//! rest and append newly received bytes to it. It stops early while the receive window or
+//! the event queue is full ([`Session::wants_input`] is then false): stop reading the socket
+//! until the application drained `read` and `poll_event`. Fatal errors are sticky and end the
+//! session with exactly one [`Event::Closed`].
+//!
+//! ```
+//! use ferry_core::{Config, Event, FileHasher, FileMeta, Instant, Psk, Session, CHUNK, MAX_RECORD};
+//!
+//! // Both ends share a key file's 32 bytes; adapters draw seeds from the OS.
+//! let psk = Psk::from_key_bytes(&[7; 32]);
+//! let now = Instant::ZERO;
+//! let mut client = Session::client(&Config::default(), &psk, [1; 32], now);
+//! let mut server = Session::server(&Config::default(), &psk, [2; 32], now);
+//! let payload = b"hello, ferry".to_vec();
+//! let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+//! let (mut out, mut chunk) = (vec![0; MAX_RECORD], vec![0; CHUNK]);
+//! let mut received = Vec::new();
+//! let mut offered = false;
+//!
+//! while !(client.is_closed() && server.is_closed()) {
+//!     // 1. Transmit until there is nothing more to send.
+//!     for (session, wire) in [(&mut client, &mut to_server), (&mut server, &mut to_client)] {
+//!         loop {
+//!             let n = session.poll_transmit(now, &mut out).unwrap();
+//!             if n == 0 { break; }
+//!             wire.extend_from_slice(&out[..n]);
+//!         }
+//!     }
+//!     // Input: each side consumes what it can and keeps the rest.
+//!     let used = server.handle_input(now, &mut to_server).unwrap();
+//!     to_server.drain(..used);
+//!     let used = client.handle_input(now, &mut to_client).unwrap();
+//!     to_client.drain(..used);
+//!     // 2. Drain received bytes and events.
+//!     while let Some(c) = server.read(&mut chunk).unwrap() {
+//!         received.extend_from_slice(&chunk[..c.len]);
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         match event {
+//!             Event::Offered { id, .. } => server.accept(id, None).unwrap(),
+//!             // The bytes match the sender's whole-file hash: publish, then acknowledge.
+//!             Event::Received { id, .. } => server.committed(id).unwrap(),
+//!             _ => {}
+//!         }
+//!     }
+//!     if client.is_connected() && !offered {
+//!         client.offer(FileMeta::new("greeting.txt", Some(payload.len() as u64))).unwrap();
+//!         offered = true;
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         match event {
+//!             Event::Accepted { id, .. } => {
+//!                 client.start(id, FileHasher::new()).unwrap();
+//!                 assert_eq!(client.write(id, &payload).unwrap(), payload.len());
+//!                 client.finish(id).unwrap();
+//!             }
+//!             Event::Delivered { .. } => client.close(now, ferry_core::CloseCode::Done),
+//!             _ => {}
+//!         }
+//!     }
+//!     // 3. A real adapter now waits for the socket or `poll_timeout()`.
+//! }
+//! assert_eq!(received, payload);
+//! ```
+//!
+//! # Features
+//! - `testing` (unstable): the in-memory [`testing::Pair`] harness with a virtual clock and
+//!   links that split, delay and coalesce bytes, used by the tests and the fuzz targets.
+//!
+//! # MSRV
+//! Rust 1.88.
 extern crate alloc;
 
 mod compress;

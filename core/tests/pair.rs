@@ -65,7 +65,7 @@ fn multi_file_put_over_split_links() {
             latency: Duration::from_millis(1 + seed),
             jitter: Duration::from_millis(seed * 2),
             max_segment: 1 + (seed as usize * 977) % 4000,
-            window: 64 * 1024 << seed,
+            window: (64 * 1024) << seed,
         };
         let cfg = Config::default();
         let mut pair = Pair::new(&cfg, &cfg, sender(&files), MemApp::new(), link, seed);

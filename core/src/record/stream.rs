@@ -178,6 +178,7 @@ impl Opener {
 mod tests {
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
 
     fn pair(interval: u64) -> (Sealer, Opener) {
         (
@@ -186,7 +187,7 @@ mod tests {
         )
     }
 
-    fn record(s: &mut Sealer, msg: &[u8], fin: bool) -> alloc::vec::Vec<u8> {
+    fn record(s: &mut Sealer, msg: &[u8], fin: bool) -> Vec<u8> {
         let mut buf = vec![0u8; msg.len() + OVERHEAD];
         buf[HEADER_LEN..HEADER_LEN + msg.len()].copy_from_slice(msg);
         let n = s.seal(&mut buf, msg.len(), fin).unwrap();

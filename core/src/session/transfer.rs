@@ -173,10 +173,10 @@ impl Transfer {
         if meta.path.len() > MAX_PATH_LEN {
             return Err(RequestError::PathTooLong);
         }
-        if let Some(r) = request {
-            if self.peer_requests.get(&r.0) != Some(&ReqKind::Get) {
-                return Err(RequestError::InvalidState);
-            }
+        if let Some(r) = request
+            && self.peer_requests.get(&r.0) != Some(&ReqKind::Get)
+        {
+            return Err(RequestError::InvalidState);
         }
         if self.outgoing.len() >= self.limits.peer_max_open {
             return Err(RequestError::Busy);
@@ -247,10 +247,11 @@ impl Transfer {
         if out.state != OutState::Sending {
             return Err(WriteError::InvalidState);
         }
-        if let Some(size) = out.size {
-            if out.written + data.len() as u64 > size {
-                return Err(WriteError::TooLong);
-            }
+        if out
+            .size
+            .is_some_and(|size| out.written + data.len() as u64 > size)
+        {
+            return Err(WriteError::TooLong);
         }
         let n = data
             .len()
@@ -262,13 +263,14 @@ impl Transfer {
         self.send_queued += n;
         let mut rest = data;
         // Top up the last queued chunk of the same file, then add whole chunks.
-        if let Some(SendItem::Data { id: last, buf, .. }) = self.send_queue.back_mut() {
-            if *last == id.0 && buf.len() < CHUNK {
-                let k = rest.len().min(CHUNK - buf.len());
-                buf.extend_from_slice(&rest[..k]);
-                rest = &rest[k..];
-                offset += k as u64;
-            }
+        if let Some(SendItem::Data { id: last, buf, .. }) = self.send_queue.back_mut()
+            && *last == id.0
+            && buf.len() < CHUNK
+        {
+            let k = rest.len().min(CHUNK - buf.len());
+            buf.extend_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            offset += k as u64;
         }
         while !rest.is_empty() {
             let k = rest.len().min(CHUNK);
@@ -295,10 +297,8 @@ impl Transfer {
         if out.state != OutState::Sending {
             return Err(WriteError::InvalidState);
         }
-        if let Some(size) = out.size {
-            if out.written < size {
-                return Err(WriteError::TooShort);
-            }
+        if out.size.is_some_and(|size| out.written < size) {
+            return Err(WriteError::TooShort);
         }
         out.state = OutState::Finished;
         self.send_queue.push_back(SendItem::End { id: id.0 });
@@ -936,13 +936,12 @@ impl Transfer {
                     *start += n;
                     *offset += n as u64;
                     self.send_queued -= n;
-                    if *start == buf.len() {
-                        if let Some(SendItem::Data { mut buf, .. }) = self.send_queue.pop_front() {
-                            if self.pool.len() < POOL_MAX {
-                                buf.clear();
-                                self.pool.push(buf);
-                            }
-                        }
+                    if *start == buf.len()
+                        && let Some(SendItem::Data { mut buf, .. }) = self.send_queue.pop_front()
+                        && self.pool.len() < POOL_MAX
+                    {
+                        buf.clear();
+                        self.pool.push(buf);
                     }
                 }
             }

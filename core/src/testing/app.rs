@@ -273,13 +273,13 @@ impl MemApp {
                 }
                 let mut buf = Vec::new();
                 let mut prefix = None;
-                if let Some(part) = self.partials.remove(&meta.path) {
-                    if meta.size.is_some_and(|size| part.len() as u64 <= size) {
-                        let mut h = FileHasher::new();
-                        h.update(&part);
-                        prefix = Some(h);
-                        buf = part;
-                    }
+                if let Some(part) = self.partials.remove(&meta.path)
+                    && meta.size.is_some_and(|size| part.len() as u64 <= size)
+                {
+                    let mut h = FileHasher::new();
+                    h.update(&part);
+                    prefix = Some(h);
+                    buf = part;
                 }
                 let _ = s.accept(id, prefix);
                 self.receiving.insert(

@@ -79,10 +79,10 @@ pub fn replay_server(
             let seen = app.log.len();
             let progress = app.pump(&mut s);
             for ev in &app.log[seen..] {
-                if let Event::Received { .. } = ev {
-                    if let Some(p) = app.committed.last() {
-                        committed.push((p.clone(), consumed_total));
-                    }
+                if let Event::Received { .. } = ev
+                    && let Some(p) = app.committed.last()
+                {
+                    committed.push((p.clone(), consumed_total));
                 }
             }
             while let Ok(k) = s.poll_transmit(now, &mut out) {
