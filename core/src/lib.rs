@@ -105,7 +105,7 @@
 //! ```
 //!
 //! # Features
-//! - `testing` (unstable): the in-memory [`testing::Pair`] harness with a virtual clock and
+//! - `testing` (unstable): the in-memory `testing::Pair` harness with a virtual clock and
 //!   links that split, delay and coalesce bytes, used by the tests and the fuzz targets.
 //!
 //! # MSRV
