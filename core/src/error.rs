@@ -153,8 +153,10 @@ pub enum Violation {
     BadClose,
     /// A frame after `Close`.
     AfterClose,
-    /// A DATA frame in a record that already carries one, or an empty record.
+    /// A frame that belongs to the session layer reached the transfer layer.
     BadRecordContents,
+    /// A path longer than the protocol allows.
+    PathTooLong,
 }
 
 impl fmt::Display for Violation {
@@ -178,6 +180,7 @@ impl fmt::Display for Violation {
             Violation::BadClose => f.write_str("malformed close"),
             Violation::AfterClose => f.write_str("frame after close"),
             Violation::BadRecordContents => f.write_str("invalid record contents"),
+            Violation::PathTooLong => f.write_str("path too long"),
         }
     }
 }

@@ -473,6 +473,36 @@ fn malicious_data_frames() {
         SessionError::Protocol(Violation::WrongRole)
     );
 
+    // A path longer than any honest sender would send.
+    let mut pair = connected();
+    let offer = Control::Offer(ferry_core::wire::Offer {
+        id: 1,
+        path: "p".repeat(ferry_core::wire::MAX_PATH_LEN + 1),
+        size: Some(1),
+        mode: None,
+        mtime: None,
+        request: None,
+        hash: None,
+        overwrite: false,
+    });
+    pair.client.session._internal_inject_frame(control(&offer));
+    assert_eq!(
+        run_until_server_error(&mut pair),
+        SessionError::Protocol(Violation::PathTooLong)
+    );
+    let mut pair = connected();
+    let get = Control::Request {
+        req: 1,
+        kind: ferry_core::wire::RequestKind::Get {
+            path: "p".repeat(5000),
+        },
+    };
+    pair.client.session._internal_inject_frame(control(&get));
+    assert_eq!(
+        run_until_server_error(&mut pair),
+        SessionError::Protocol(Violation::PathTooLong)
+    );
+
     // Close outside a FINAL record.
     let mut pair = connected();
     pair.client

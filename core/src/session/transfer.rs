@@ -554,26 +554,22 @@ impl Transfer {
         if entries.iter().any(|e| e.path.len() > MAX_PATH_LEN) {
             return Err(RequestError::PathTooLong);
         }
+        // Split into messages that fit a CONTROL frame (an entry's path is at most
+        // MAX_PATH_LEN bytes, so one entry always fits).
         let mut scratch = alloc::vec![0u8; MAX_CONTROL_LEN + CONTROL_HEADER_LEN];
-        let mut rest = entries;
+        let mut rest = &entries[..];
         while !rest.is_empty() {
             let mut take = rest.len().min(MAX_LIST_ENTRIES);
             loop {
-                let tail = rest.split_off(take);
                 let msg = Control::Listing {
                     req: req.0,
-                    entries: BoundedVec(rest),
+                    entries: BoundedVec(rest[..take].to_vec()),
                 };
-                if encode_control(&msg, &mut scratch).is_ok() || take == 1 {
+                if take == 1 || encode_control(&msg, &mut scratch).is_ok() {
                     self.control_out.push_back(msg);
-                    rest = tail;
+                    rest = &rest[take..];
                     break;
                 }
-                let Control::Listing { entries, .. } = msg else {
-                    unreachable!("just built as a listing")
-                };
-                rest = entries.0;
-                rest.extend(tail);
                 take /= 2;
             }
         }
@@ -663,10 +659,7 @@ impl Transfer {
                     None => None,
                 };
                 if o.path.len() > MAX_PATH_LEN {
-                    let problem = Problem::new(Reason::BadName, "path too long");
-                    self.control_out
-                        .push_back(Control::Reject { id: o.id, problem });
-                    return Ok(());
+                    return Err(Violation::PathTooLong);
                 }
                 self.incoming.insert(
                     o.id,
@@ -799,6 +792,10 @@ impl Transfer {
                 }
                 if self.open_count() >= self.limits.our_max_open {
                     return Err(Violation::TooManyOpen);
+                }
+                let (RequestKind::Get { path } | RequestKind::List { path }) = &kind;
+                if path.len() > MAX_PATH_LEN {
+                    return Err(Violation::PathTooLong);
                 }
                 let (k, ev) = match kind {
                     RequestKind::Get { path } => (
