@@ -157,6 +157,8 @@ pub enum Violation {
     BadRecordContents,
     /// A path longer than the protocol allows.
     PathTooLong,
+    /// A field outside its range (an over-long detail text, nanoseconds >= 10^9).
+    InvalidField,
 }
 
 impl fmt::Display for Violation {
@@ -181,6 +183,7 @@ impl fmt::Display for Violation {
             Violation::AfterClose => f.write_str("frame after close"),
             Violation::BadRecordContents => f.write_str("invalid record contents"),
             Violation::PathTooLong => f.write_str("path too long"),
+            Violation::InvalidField => f.write_str("field out of range"),
         }
     }
 }

@@ -605,3 +605,71 @@ fn too_many_open_offers_is_a_violation() {
         SessionError::Protocol(Violation::TooManyOpen)
     );
 }
+
+#[test]
+fn file_end_contradicting_the_offered_hash_fails_the_file() {
+    let mut pair = connected();
+    let mut meta = FileMeta::new("claimed", Some(4));
+    meta.hash = Some(ferry_core::hash(b"abcd"));
+    let id = pair.client.session.offer(meta).unwrap();
+    while !pair
+        .client
+        .app
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::Accepted { .. }))
+    {
+        pair.drive_bounded(1);
+    }
+    pair.client.session.start(id, FileHasher::new()).unwrap();
+    // The bytes and FileEnd agree with each other, but not with the Offer's claim.
+    assert_eq!(pair.client.session.write(id, b"abce").unwrap(), 4);
+    pair.client.session.finish(id).unwrap();
+    for _ in 0..10_000 {
+        if !pair.server.app.receive_failed.is_empty() {
+            break;
+        }
+        pair.drive_bounded(1);
+    }
+    assert_eq!(
+        pair.server.app.receive_failed,
+        vec![("claimed".to_string(), Reason::HashMismatch)]
+    );
+    assert_nothing_committed(&pair);
+}
+
+#[test]
+fn out_of_range_fields_are_violations() {
+    let mut pair = connected();
+    let offer = Control::Offer(ferry_core::wire::Offer {
+        id: 1,
+        path: "t".into(),
+        size: Some(1),
+        mode: None,
+        mtime: Some(ferry_core::Mtime {
+            secs: 0,
+            nanos: 1_000_000_000,
+        }),
+        request: None,
+        hash: None,
+        overwrite: false,
+    });
+    pair.client.session._internal_inject_frame(control(&offer));
+    assert_eq!(
+        run_until_server_error(&mut pair),
+        SessionError::Protocol(Violation::InvalidField)
+    );
+    let mut pair = connected();
+    let done = Control::Done {
+        req: 1,
+        error: Some(ferry_core::Problem {
+            reason: Reason::Other,
+            detail: "x".repeat(600),
+        }),
+    };
+    pair.client.session._internal_inject_frame(control(&done));
+    assert_eq!(
+        run_until_server_error(&mut pair),
+        SessionError::Protocol(Violation::InvalidField)
+    );
+}

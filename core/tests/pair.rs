@@ -411,3 +411,114 @@ fn many_small_files_pipelined() {
         "took {elapsed:?} of virtual time"
     );
 }
+
+/// Offers and requests share the peer's `max_open`: a client pipelining both never trips the
+/// server's limit, it just waits (`Busy`) and everything completes.
+#[test]
+fn offers_and_requests_share_the_open_limit() {
+    let mut client = sender(&[
+        ("f0", data(80, 100_000)),
+        ("f1", data(81, 100_000)),
+        ("f2", data(82, 100_000)),
+    ]);
+    client.to_get.extend(["g0".to_string(), "g1".to_string()]);
+    let server = MemApp::new()
+        .with_file("g0", data(83, 70_000))
+        .with_file("g1", data(84, 5));
+    let server_cfg = cfg_with(|c| c.max_open = 2);
+    let mut pair = Pair::new(
+        &Config::default(),
+        &server_cfg,
+        client,
+        server,
+        LinkConfig::default(),
+        31,
+    );
+    assert!(pair.drive());
+    assert_clean(&pair);
+    assert_eq!(pair.server.app.committed.len(), 3);
+    assert_eq!(pair.client.app.files["g0"], data(83, 70_000));
+    assert_eq!(pair.client.app.files["g1"], data(84, 5));
+}
+
+/// A sender that closes right after its last FileEnd, without waiting for the Ack, still gets
+/// the Ack: the receiver answers what it owes before its own FINAL record.
+#[test]
+fn close_right_after_file_end_still_gets_the_ack() {
+    let mut pair = Pair::simple(MemApp::new(), MemApp::new(), 41);
+    while !pair.client.session.is_connected() {
+        pair.drive_bounded(1);
+    }
+    let payload = data(90, 150_000);
+    let id = pair
+        .client
+        .session
+        .offer(ferry_core::FileMeta::new(
+            "quick",
+            Some(payload.len() as u64),
+        ))
+        .unwrap();
+    while !pair
+        .client
+        .app
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::Accepted { .. }))
+    {
+        pair.drive_bounded(1);
+    }
+    pair.client
+        .session
+        .start(id, ferry_core::FileHasher::new())
+        .unwrap();
+    let mut pos = 0;
+    while pos < payload.len() {
+        pos += pair.client.session.write(id, &payload[pos..]).unwrap();
+        pair.drive_bounded(1);
+    }
+    pair.client.session.finish(id).unwrap();
+    pair.client
+        .session
+        .close(pair.now, ferry_core::CloseCode::Done);
+    assert!(pair.drive());
+    assert_clean(&pair);
+    assert_eq!(pair.server.app.files["quick"], payload);
+    let log = &pair.client.app.log;
+    let delivered = log.iter().position(|e| *e == Event::Delivered { id });
+    let closed = log.iter().position(|e| matches!(e, Event::Closed { .. }));
+    assert!(delivered.is_some() && delivered < closed, "{log:?}");
+}
+
+/// A problem text longer than the protocol allows is cut, not sent as an unencodable frame.
+#[test]
+fn over_long_problem_detail_is_cut() {
+    let mut pair = Pair::simple(MemApp::new(), MemApp::new(), 43);
+    while !pair.server.session.is_connected() {
+        pair.drive_bounded(1);
+    }
+    let req = pair.client.session.list("nothing").unwrap();
+    let peer_req = loop {
+        if let Some(ev) = pair.server.session.poll_event() {
+            if let Event::ListRequested { req, .. } = ev {
+                break req;
+            }
+        } else {
+            let _ = pair.step();
+            pair.now = pair.next_due().unwrap_or(pair.now).max(pair.now);
+        }
+    };
+    let huge = ferry_core::Problem {
+        reason: Reason::Other,
+        detail: "é".repeat(20_000),
+    };
+    pair.server
+        .session
+        .finish_request(peer_req, Some(huge))
+        .unwrap();
+    pair.client.app.close_when_done = true;
+    assert!(pair.drive());
+    let (got, err) = pair.client.app.requests_done[0].clone();
+    assert_eq!(got, req);
+    let err = err.unwrap();
+    assert!(err.detail.len() <= ferry_core::wire::MAX_DETAIL_LEN && err.detail.len() > 400);
+}

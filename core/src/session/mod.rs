@@ -60,6 +60,8 @@ pub struct Session {
     start_sent: bool,
     ping_pending: bool,
     close_requested: Option<CloseCode>,
+    /// The close answers the peer's: wait until every answer owed to the peer is out.
+    close_is_reply: bool,
     error_close: Option<CloseCode>,
     peer_final: Option<CloseCode>,
     closed: bool,
@@ -118,6 +120,7 @@ impl Session {
             start_sent: false,
             ping_pending: false,
             close_requested: None,
+            close_is_reply: false,
             error_close: None,
             peer_final: None,
             closed: false,
@@ -304,8 +307,13 @@ impl Session {
             };
             match code {
                 CloseCode::Done | CloseCode::Cancelled => {
+                    if let Some(t) = &mut self.transfer {
+                        t.on_peer_closed(&mut self.events);
+                    }
                     if self.close_requested.is_none() {
+                        // Reply with our own Close once the answers we owe are out.
                         self.close_requested = Some(CloseCode::Done);
+                        self.close_is_reply = true;
                     }
                     self.check_closed();
                 }
@@ -313,6 +321,14 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Our FINAL record may go out: nothing is queued, and a reply to the peer's close also
+    /// waits for the acknowledgements the application still owes.
+    fn close_ready(&self) -> bool {
+        self.transfer
+            .as_ref()
+            .is_none_or(|t| !t.has_output() && !(self.close_is_reply && t.owes_answers()))
     }
 
     fn check_closed(&mut self) {
@@ -384,8 +400,7 @@ impl Session {
         }
         let budget = peer.max_plaintext.min(out.len().saturating_sub(OVERHEAD));
         let start_due = self.client && !self.start_sent;
-        let close_due = self.close_requested.is_some()
-            && !self.transfer.as_ref().is_some_and(Transfer::has_output);
+        let close_due = self.close_requested.is_some() && self.close_ready();
         #[cfg(feature = "testing")]
         let injected_due = !self.injected.is_empty();
         #[cfg(not(feature = "testing"))]
@@ -429,9 +444,9 @@ impl Session {
                     pt[pos..pos + n].copy_from_slice(&raw[..n]);
                     pos += n;
                 }
-                if self.close_requested.is_some() && !t.has_output() {
-                    close = self.close_requested;
-                }
+            }
+            if self.close_requested.is_some() && self.close_ready() {
+                close = self.close_requested;
             }
         }
         let fin = close.is_some();
@@ -496,7 +511,11 @@ impl Session {
             consider(Timer::Idle, self.last_recv + self.config.idle_timeout);
         }
         if let Some(t) = self.final_sent_at {
-            consider(Timer::Close, t + self.config.close_timeout);
+            // The peer may still be finishing (commits, acks): count from its last record.
+            consider(
+                Timer::Close,
+                t.max(self.last_recv) + self.config.close_timeout,
+            );
         }
         if !self.ping_pending && self.close_requested.is_none() {
             consider(

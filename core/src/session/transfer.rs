@@ -15,8 +15,8 @@ use crate::hash::FileHasher;
 use crate::session::event::{Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId};
 use crate::wire::{
     BoundedVec, CONTROL_HEADER_LEN, Codec, Control, DATA_HEADER_LEN, DataFrame, ListEntry,
-    MAX_CONTROL_LEN, MAX_LIST_ENTRIES, MAX_PATH_LEN, Offer, Problem, Reason, RequestKind,
-    encode_control, encode_data_header,
+    MAX_CONTROL_LEN, MAX_DETAIL_LEN, MAX_LIST_ENTRIES, MAX_PATH_LEN, Mtime, Offer, Problem, Reason,
+    RequestKind, encode_control, encode_data_header,
 };
 
 /// Limits and negotiated capabilities the transfer layer needs.
@@ -87,6 +87,8 @@ struct Incoming {
     /// Chunks of this file waiting in the receive queue.
     queued: usize,
     end: Option<(u64, [u8; 32])>,
+    /// The whole-file hash the Offer announced, if any: FileEnd must agree with it.
+    offered_hash: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +180,7 @@ impl Transfer {
         {
             return Err(RequestError::InvalidState);
         }
-        if self.outgoing.len() >= self.limits.peer_max_open {
+        if self.my_open_count() >= self.limits.peer_max_open {
             return Err(RequestError::Busy);
         }
         let id = free_id(&mut self.next_send_id, &self.outgoing);
@@ -316,8 +318,10 @@ impl Transfer {
         }
         out.state = OutState::Aborted;
         self.purge_send_queue(id.0);
-        self.control_out
-            .push_back(Control::Abort { id: id.0, problem });
+        self.control_out.push_back(Control::Abort {
+            id: id.0,
+            problem: bounded(problem),
+        });
         Ok(())
     }
 
@@ -375,8 +379,10 @@ impl Transfer {
             _ => return Err(RequestError::InvalidState),
         }
         self.incoming.remove(&id.0);
-        self.control_out
-            .push_back(Control::Reject { id: id.0, problem });
+        self.control_out.push_back(Control::Reject {
+            id: id.0,
+            problem: bounded(problem),
+        });
         Ok(())
     }
 
@@ -407,8 +413,10 @@ impl Transfer {
             InState::Offered | InState::Discarding => return Err(RequestError::InvalidState),
         }
         self.purge_recv_queue(id.0);
-        self.control_out
-            .push_back(Control::CommitFailed { id: id.0, problem });
+        self.control_out.push_back(Control::CommitFailed {
+            id: id.0,
+            problem: bounded(problem),
+        });
         Ok(())
     }
 
@@ -499,10 +507,11 @@ impl Transfer {
         if inc.state != InState::Receiving || inc.queued > 0 || inc.read_pos != size {
             return;
         }
+        // The bytes must match FileEnd, and FileEnd the hash the Offer announced (if any).
         let ok = bool::from(subtle::ConstantTimeEq::ct_eq(
             &inc.hasher.finalize()[..],
             &hash[..],
-        ));
+        )) && inc.offered_hash.is_none_or(|h| h == hash);
         if ok {
             inc.state = InState::Verified;
             events.push_back(Event::Received {
@@ -534,7 +543,7 @@ impl Transfer {
         if path.len() > MAX_PATH_LEN {
             return Err(RequestError::PathTooLong);
         }
-        if self.my_requests.len() >= self.limits.peer_max_open {
+        if self.my_open_count() >= self.limits.peer_max_open {
             return Err(RequestError::Busy);
         }
         let req = free_id(&mut self.next_req, &self.my_requests);
@@ -584,15 +593,77 @@ impl Transfer {
         if self.peer_requests.remove(&req.0).is_none() {
             return Err(RequestError::InvalidState);
         }
-        self.control_out
-            .push_back(Control::Done { req: req.0, error });
+        self.control_out.push_back(Control::Done {
+            req: req.0,
+            error: error.map(bounded),
+        });
         Ok(())
     }
 
     // ---- frames from the peer ------------------------------------------------------------
 
+    /// Transfers and requests the peer has open towards us, as the peer counts them: a file we
+    /// failed (`Discarding`) no longer counts, the peer forgot it when our `CommitFailed` came.
     fn open_count(&self) -> usize {
-        self.incoming.len() + self.peer_requests.len()
+        let files = self
+            .incoming
+            .values()
+            .filter(|i| i.state != InState::Discarding)
+            .count();
+        files + self.peer_requests.len()
+    }
+
+    /// Transfers and requests we have open towards the peer. Each entry leaves this count no
+    /// earlier than the peer's matching entry leaves its `open_count`, so respecting the
+    /// peer's `max_open` here never trips its limit.
+    fn my_open_count(&self) -> usize {
+        self.outgoing.len() + self.my_requests.len()
+    }
+
+    /// The peer closed its direction: it will send nothing more. Incoming files without their
+    /// FileEnd and open peer requests can never complete and are dropped; our outgoing files and
+    /// requests can no longer be answered and fail.
+    pub(crate) fn on_peer_closed(&mut self, events: &mut VecDeque<Event>) {
+        let dead: Vec<u32> = self
+            .incoming
+            .iter()
+            .filter(|(_, i)| i.end.is_none() || i.state == InState::Discarding)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(inc) = self.incoming.remove(&id) {
+                self.purge_recv_queue(id);
+                if inc.state != InState::Discarding {
+                    events.push_back(Event::ReceiveFailed {
+                        id: RecvId(id),
+                        problem: Problem::new(Reason::Cancelled, "peer closed the session"),
+                    });
+                }
+            }
+        }
+        self.peer_requests.clear();
+        for (id, out) in core::mem::take(&mut self.outgoing) {
+            if out.state != OutState::Aborted {
+                events.push_back(Event::DeliveryFailed {
+                    id: SendId(id),
+                    problem: Problem::new(Reason::Cancelled, "peer closed the session"),
+                });
+            }
+        }
+        self.send_queue.clear();
+        self.send_queued = 0;
+        for (req, _) in core::mem::take(&mut self.my_requests) {
+            events.push_back(Event::RequestDone {
+                req: RequestId(req),
+                error: Some(Problem::new(Reason::Cancelled, "peer closed the session")),
+            });
+        }
+    }
+
+    /// Answers the peer is still owed: files whose FileEnd arrived but that are not yet read,
+    /// verified and committed (their `Ack` or `CommitFailed` must still go out).
+    pub(crate) fn owes_answers(&self) -> bool {
+        !self.incoming.is_empty()
     }
 
     pub(crate) fn handle_data(&mut self, d: &DataFrame<'_>) -> Result<(), Violation> {
@@ -643,6 +714,7 @@ impl Transfer {
         msg: Control,
         events: &mut VecDeque<Event>,
     ) -> Result<(), Violation> {
+        check_fields(&msg)?;
         match msg {
             Control::Offer(o) => {
                 if self.incoming.contains_key(&o.id) {
@@ -658,9 +730,6 @@ impl Transfer {
                     Some(r) => return Err(Violation::UnknownId(r)),
                     None => None,
                 };
-                if o.path.len() > MAX_PATH_LEN {
-                    return Err(Violation::PathTooLong);
-                }
                 self.incoming.insert(
                     o.id,
                     Incoming {
@@ -673,6 +742,7 @@ impl Transfer {
                         hasher: FileHasher::new(),
                         queued: 0,
                         end: None,
+                        offered_hash: o.hash,
                     },
                 );
                 events.push_back(Event::Offered {
@@ -792,10 +862,6 @@ impl Transfer {
                 }
                 if self.open_count() >= self.limits.our_max_open {
                     return Err(Violation::TooManyOpen);
-                }
-                let (RequestKind::Get { path } | RequestKind::List { path }) = &kind;
-                if path.len() > MAX_PATH_LEN {
-                    return Err(Violation::PathTooLong);
                 }
                 let (k, ev) = match kind {
                     RequestKind::Get { path } => (
@@ -954,6 +1020,54 @@ impl Transfer {
     /// Chunks waiting for `read`.
     pub(crate) fn has_readable(&self) -> bool {
         !self.recv_queue.is_empty()
+    }
+}
+
+/// Bounds the protocol sets on fields inside messages (the frame bound alone would allow more).
+fn check_fields(msg: &Control) -> Result<(), Violation> {
+    let problem = |p: &Problem| p.detail.len() <= MAX_DETAIL_LEN;
+    let mtime = |m: &Option<Mtime>| m.is_none_or(|m| m.nanos < 1_000_000_000);
+    let ok = match msg {
+        Control::Offer(o) => {
+            if o.path.len() > MAX_PATH_LEN {
+                return Err(Violation::PathTooLong);
+            }
+            mtime(&o.mtime)
+        }
+        Control::Request {
+            kind: RequestKind::Get { path } | RequestKind::List { path },
+            ..
+        } => {
+            if path.len() > MAX_PATH_LEN {
+                return Err(Violation::PathTooLong);
+            }
+            true
+        }
+        Control::Listing { entries, .. } => {
+            if entries.0.iter().any(|e| e.path.len() > MAX_PATH_LEN) {
+                return Err(Violation::PathTooLong);
+            }
+            entries.0.iter().all(|e| mtime(&e.mtime))
+        }
+        Control::Reject { problem: p, .. }
+        | Control::CommitFailed { problem: p, .. }
+        | Control::Abort { problem: p, .. } => problem(p),
+        Control::Done { error, .. } => error.as_ref().is_none_or(problem),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::InvalidField)
+    }
+}
+
+/// A problem as the protocol allows it (detail cut to `MAX_DETAIL_LEN`).
+fn bounded(p: Problem) -> Problem {
+    if p.detail.len() <= MAX_DETAIL_LEN {
+        p
+    } else {
+        Problem::new(p.reason, &p.detail)
     }
 }
 
