@@ -328,7 +328,7 @@ impl Session {
     fn close_ready(&self) -> bool {
         self.transfer
             .as_ref()
-            .is_none_or(|t| !t.has_output() && !(self.close_is_reply && t.owes_answers()))
+            .is_none_or(|t| !(t.has_output() || (self.close_is_reply && t.owes_answers())))
     }
 
     fn check_closed(&mut self) {
