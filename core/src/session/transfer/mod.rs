@@ -1,0 +1,340 @@
+//! The transfer layer: offers, accept/resume, chunking, whole-file hashes, requests.
+//!
+//! It speaks [`Frame`]s only and knows nothing of records, keys or byte streams: the session
+//! feeds it authenticated frames in order and asks it to fill a plaintext budget with frames.
+//! A datagram record layer would do the same (it must then deliver frames reliably and in
+//! order; DATA frames carry explicit offsets so that later versions can relax the order for
+//! file bytes).
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use crate::compress::{CompressPolicy, Compression, Deflater, Inflater};
+use crate::error::Violation;
+use crate::session::event::{Event, RecvId, RequestId, SendId};
+use crate::wire::{
+    Codec, Control, DATA_HEADER_LEN, MAX_DETAIL_LEN, MAX_PATH_LEN, Mtime, Problem, Reason,
+    RequestKind, encode_control, encode_data_header,
+};
+
+mod recv;
+mod requests;
+mod send;
+
+use recv::{InState, Incoming, RecvChunk};
+use requests::ReqKind;
+use send::{OutState, Outgoing, SendItem};
+
+/// Limits and negotiated capabilities the transfer layer needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// We may send deflated chunks (the peer can inflate).
+    pub(crate) may_deflate: bool,
+    /// We accept deflated chunks.
+    pub(crate) accept_deflate: bool,
+    /// How we compress when allowed.
+    pub(crate) compression: Compression,
+    /// Open transfers + requests the peer accepts from us.
+    pub(crate) peer_max_open: usize,
+    /// Open transfers + requests we accept from the peer.
+    pub(crate) our_max_open: usize,
+    /// Bound on queued outgoing file bytes.
+    pub(crate) send_buffer: usize,
+    /// Bound on queued incoming encoded chunk bytes.
+    pub(crate) recv_window: usize,
+}
+
+/// Transfer-layer state of one session.
+pub(crate) struct Transfer {
+    limits: Limits,
+    next_send_id: u32,
+    outgoing: BTreeMap<u32, Outgoing>,
+    send_queue: VecDeque<SendItem>,
+    send_queued: usize,
+    control_out: VecDeque<Control>,
+    incoming: BTreeMap<u32, Incoming>,
+    recv_queue: VecDeque<RecvChunk>,
+    recv_queued: usize,
+    pool: Vec<Vec<u8>>,
+    next_req: u32,
+    my_requests: BTreeMap<u32, ReqKind>,
+    peer_requests: BTreeMap<u32, ReqKind>,
+    deflater: Option<Deflater>,
+    inflater: Option<Inflater>,
+    policy: CompressPolicy,
+}
+
+const POOL_MAX: usize = 16;
+
+impl Transfer {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let mode = if limits.may_deflate {
+            limits.compression
+        } else {
+            Compression::Off
+        };
+        Transfer {
+            limits,
+            next_send_id: 0,
+            outgoing: BTreeMap::new(),
+            send_queue: VecDeque::new(),
+            send_queued: 0,
+            control_out: VecDeque::new(),
+            incoming: BTreeMap::new(),
+            recv_queue: VecDeque::new(),
+            recv_queued: 0,
+            pool: Vec::new(),
+            next_req: 0,
+            my_requests: BTreeMap::new(),
+            peer_requests: BTreeMap::new(),
+            deflater: None,
+            inflater: None,
+            policy: CompressPolicy::new(mode),
+        }
+    }
+
+    /// Transfers and requests the peer has open towards us, as the peer counts them: a file we
+    /// failed (`Discarding`) no longer counts, the peer forgot it when our `CommitFailed` came.
+    pub(super) fn open_count(&self) -> usize {
+        let files = self
+            .incoming
+            .values()
+            .filter(|i| i.state != InState::Discarding)
+            .count();
+        files + self.peer_requests.len()
+    }
+
+    /// Transfers and requests we have open towards the peer. Each entry leaves this count no
+    /// earlier than the peer's matching entry leaves its `open_count`, so respecting the
+    /// peer's `max_open` here never trips its limit.
+    pub(super) fn my_open_count(&self) -> usize {
+        self.outgoing.len() + self.my_requests.len()
+    }
+
+    /// The peer closed its direction: it will send nothing more. Incoming files without their
+    /// FileEnd and open peer requests can never complete and are dropped; our outgoing files and
+    /// requests can no longer be answered and fail.
+    pub(crate) fn on_peer_closed(&mut self, events: &mut VecDeque<Event>) {
+        let dead: Vec<u32> = self
+            .incoming
+            .iter()
+            .filter(|(_, i)| i.end.is_none() || i.state == InState::Discarding)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(inc) = self.incoming.remove(&id) {
+                self.purge_recv_queue(id);
+                if inc.state != InState::Discarding {
+                    events.push_back(Event::ReceiveFailed {
+                        id: RecvId(id),
+                        problem: Problem::new(Reason::Cancelled, "peer closed the session"),
+                    });
+                }
+            }
+        }
+        self.peer_requests.clear();
+        for (id, out) in core::mem::take(&mut self.outgoing) {
+            if out.state != OutState::Aborted {
+                events.push_back(Event::DeliveryFailed {
+                    id: SendId(id),
+                    problem: Problem::new(Reason::Cancelled, "peer closed the session"),
+                });
+            }
+        }
+        self.send_queue.clear();
+        self.send_queued = 0;
+        for (req, _) in core::mem::take(&mut self.my_requests) {
+            events.push_back(Event::RequestDone {
+                req: RequestId(req),
+                error: Some(Problem::new(Reason::Cancelled, "peer closed the session")),
+            });
+        }
+    }
+
+    /// Answers the peer is still owed: files whose FileEnd arrived but that are not yet read,
+    /// verified and committed (their `Ack` or `CommitFailed` must still go out).
+    pub(crate) fn owes_answers(&self) -> bool {
+        !self.incoming.is_empty()
+    }
+
+    /// Whether frames are waiting to be sent.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.control_out.is_empty() || !self.send_queue.is_empty()
+    }
+
+    /// Fill `out` with as many frames as fit: control frames first, then file data in the
+    /// order it was written. Returns the bytes used.
+    pub(crate) fn poll_frames(&mut self, out: &mut [u8]) -> usize {
+        let mut pos = 0;
+        while let Some(msg) = self.control_out.front() {
+            match encode_control(msg, &mut out[pos..]) {
+                Ok(n) => {
+                    pos += n;
+                    self.control_out.pop_front();
+                }
+                Err(_) => return pos,
+            }
+        }
+        while let Some(item) = self.send_queue.front_mut() {
+            match item {
+                SendItem::End { id } => {
+                    let id = *id;
+                    let Some(o) = self.outgoing.get_mut(&id) else {
+                        self.send_queue.pop_front();
+                        continue;
+                    };
+                    let msg = Control::FileEnd {
+                        id,
+                        size: o.written,
+                        hash: o.hasher.finalize(),
+                    };
+                    match encode_control(&msg, &mut out[pos..]) {
+                        Ok(n) => {
+                            pos += n;
+                            o.end_sent = true;
+                            self.send_queue.pop_front();
+                        }
+                        Err(_) => return pos,
+                    }
+                }
+                SendItem::Data {
+                    id,
+                    offset,
+                    buf,
+                    start,
+                } => {
+                    let room = out.len() - pos;
+                    if room <= DATA_HEADER_LEN {
+                        return pos;
+                    }
+                    let n = (buf.len() - *start).min(room - DATA_HEADER_LEN);
+                    let plain = &buf[*start..*start + n];
+                    let slot = &mut out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + n];
+                    let mut codec = Codec::Stored;
+                    let mut body_len = n;
+                    if self.policy.should_try() {
+                        let d = self.deflater.get_or_insert_with(|| Deflater::new(1));
+                        let r = d.compress(plain, slot);
+                        self.policy.record(n, r);
+                        if let Some(m) = r {
+                            codec = Codec::Deflate;
+                            body_len = m;
+                        }
+                    }
+                    if codec == Codec::Stored {
+                        slot.copy_from_slice(plain);
+                    }
+                    // n and body_len are at most CHUNK, the header fits (checked above).
+                    let _ = encode_data_header(
+                        &mut out[pos..],
+                        *id,
+                        *offset,
+                        codec,
+                        n as u32,
+                        body_len as u32,
+                    );
+                    pos += DATA_HEADER_LEN + body_len;
+                    *start += n;
+                    *offset += n as u64;
+                    self.send_queued -= n;
+                    if *start == buf.len()
+                        && let Some(SendItem::Data { mut buf, .. }) = self.send_queue.pop_front()
+                        && self.pool.len() < POOL_MAX
+                    {
+                        buf.clear();
+                        self.pool.push(buf);
+                    }
+                }
+            }
+        }
+        pos
+    }
+
+    /// A control frame other than the session's own (`Start`, `Ping`, `Close`).
+    pub(crate) fn handle_control(
+        &mut self,
+        msg: Control,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), Violation> {
+        check_fields(&msg)?;
+        match msg {
+            Control::Offer(o) => self.on_offer(o, events),
+            Control::Accept {
+                id,
+                resume_from,
+                prefix_hash,
+            } => self.on_accept(id, resume_from, prefix_hash, events),
+            Control::Reject { id, problem } => self.on_reject(id, problem, events),
+            Control::FileEnd { id, size, hash } => self.on_file_end(id, size, hash, events),
+            Control::Ack { id } => self.on_ack(id, events),
+            Control::CommitFailed { id, problem } => self.on_commit_failed(id, problem, events),
+            Control::Abort { id, problem } => self.on_abort(id, problem, events),
+            Control::Request { req, kind } => self.on_request(req, kind, events),
+            Control::Listing { req, entries } => self.on_listing(req, entries, events),
+            Control::Done { req, error } => self.on_done(req, error, events),
+            // The session consumes these before calling us.
+            Control::Start | Control::Ping | Control::Close { .. } => {
+                Err(Violation::BadRecordContents)
+            }
+        }
+    }
+}
+
+/// Bounds the protocol sets on fields inside messages (the frame bound alone would allow more).
+fn check_fields(msg: &Control) -> Result<(), Violation> {
+    let problem = |p: &Problem| p.detail.len() <= MAX_DETAIL_LEN;
+    let mtime = |m: &Option<Mtime>| m.is_none_or(|m| m.nanos < 1_000_000_000);
+    let ok = match msg {
+        Control::Offer(o) => {
+            if o.path.len() > MAX_PATH_LEN {
+                return Err(Violation::PathTooLong);
+            }
+            mtime(&o.mtime)
+        }
+        Control::Request {
+            kind: RequestKind::Get { path } | RequestKind::List { path },
+            ..
+        } => {
+            if path.len() > MAX_PATH_LEN {
+                return Err(Violation::PathTooLong);
+            }
+            true
+        }
+        Control::Listing { entries, .. } => {
+            if entries.0.iter().any(|e| e.path.len() > MAX_PATH_LEN) {
+                return Err(Violation::PathTooLong);
+            }
+            entries.0.iter().all(|e| mtime(&e.mtime))
+        }
+        Control::Reject { problem: p, .. }
+        | Control::CommitFailed { problem: p, .. }
+        | Control::Abort { problem: p, .. } => problem(p),
+        Control::Done { error, .. } => error.as_ref().is_none_or(problem),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::InvalidField)
+    }
+}
+
+/// A problem as the protocol allows it (detail cut to `MAX_DETAIL_LEN`).
+fn bounded(p: Problem) -> Problem {
+    if p.detail.len() <= MAX_DETAIL_LEN {
+        p
+    } else {
+        Problem::new(p.reason, &p.detail)
+    }
+}
+
+/// Next id not in use (ids wrap; an id is reused only once its transfer is gone).
+fn free_id<V>(next: &mut u32, used: &BTreeMap<u32, V>) -> u32 {
+    loop {
+        let id = *next;
+        *next = next.wrapping_add(1);
+        if !used.contains_key(&id) {
+            return id;
+        }
+    }
+}
