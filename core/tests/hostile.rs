@@ -2,10 +2,10 @@
 //! Every case must end in a typed error (or a per-file failure) and publish nothing it should
 //! not.
 
-use std::time::Duration;
-
 use ferry_core::testing::{LinkConfig, MemApp, Pair, Replay, TestRng, replay_server, test_psk};
-use ferry_core::wire::{Codec, Control, encode_control, encode_data_header};
+use ferry_core::wire::{
+    Codec, Control, MAX_PATH_LEN, Offer, RequestKind, encode_control, encode_data_header,
+};
 use ferry_core::{
     Config, DecodeError, Event, FileHasher, FileMeta, HandshakeError, InflateError, Psk, Reason,
     RecordError, SendId, SessionError, Violation,
@@ -330,19 +330,14 @@ fn offered(pair: &mut Pair, path: &str, size: u64) -> SendId {
         .session
         .offer(FileMeta::new(path, Some(size)))
         .unwrap();
-    for _ in 0..10_000 {
-        if pair
-            .client
+    pair.drive_until(10_000, |p| {
+        p.client
             .app
             .log
             .iter()
             .any(|e| matches!(e, Event::Accepted { id: i, .. } if *i == id))
-        {
-            return id;
-        }
-        pair.drive_bounded(1);
-    }
-    panic!("never accepted");
+    });
+    id
 }
 
 fn data_frame(id: u32, offset: u64, codec: Codec, plain_len: u32, body: &[u8]) -> Vec<u8> {
@@ -399,121 +394,157 @@ fn deflate_bomb_is_a_typed_error() {
     assert_nothing_committed(&pair);
 }
 
-#[test]
-fn malicious_data_frames() {
-    // Data before Accept.
-    let mut pair = connected();
-    let id = pair
-        .client
-        .session
-        .offer(FileMeta::new("x", Some(10)))
-        .unwrap();
-    pair.client
-        .session
-        ._internal_inject_frame(data_frame(id.0, 0, Codec::Stored, 10, &[1; 10]));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::DataBeforeAccept(id.0))
-    );
-    assert_nothing_committed(&pair);
+/// A malicious client frame, built once the file (if any) is in the given state.
+enum Setup {
+    /// Just connected.
+    None,
+    /// Offered `size` bytes; the frame rides right behind the offer.
+    Offered(u64),
+    /// Offered `size` bytes, accepted and started.
+    Started(u64),
+}
 
-    // Non-contiguous offsets.
-    let mut pair = connected();
-    let id = offered(&mut pair, "x", 100);
-    pair.client.session.start(id, FileHasher::new()).unwrap();
-    pair.client
-        .session
-        ._internal_inject_frame(data_frame(id.0, 10, Codec::Stored, 10, &[1; 10]));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::NonContiguous(id.0))
-    );
-    assert_nothing_committed(&pair);
-
-    // Beyond the offered size.
-    let mut pair = connected();
-    let id = offered(&mut pair, "x", 5);
-    pair.client.session.start(id, FileHasher::new()).unwrap();
-    pair.client
-        .session
-        ._internal_inject_frame(data_frame(id.0, 0, Codec::Stored, 10, &[1; 10]));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::SizeMismatch(id.0))
-    );
-    assert_nothing_committed(&pair);
-
-    // Unknown file id.
-    let mut pair = connected();
-    pair.client
-        .session
-        ._internal_inject_frame(data_frame(99, 0, Codec::Stored, 1, &[1]));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::UnknownId(99))
-    );
-
-    // Garbage frame type inside an authenticated record.
-    let mut pair = connected();
-    pair.client
-        .session
-        ._internal_inject_frame(vec![0x07, 1, 2, 3]);
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Decode(DecodeError::UnknownFrame(7))
-    );
-
-    // A second Start.
-    let mut pair = connected();
-    pair.client
-        .session
-        ._internal_inject_frame(control(&Control::Start));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::WrongRole)
-    );
-
-    // A path longer than any honest sender would send.
-    let mut pair = connected();
-    let offer = Control::Offer(ferry_core::wire::Offer {
-        id: 1,
-        path: "p".repeat(ferry_core::wire::MAX_PATH_LEN + 1),
+fn raw_offer(id: u32, path: &str, mtime: Option<ferry_core::Mtime>) -> Control {
+    Control::Offer(Offer {
+        id,
+        path: path.to_string(),
         size: Some(1),
         mode: None,
-        mtime: None,
+        mtime,
         request: None,
         hash: None,
         overwrite: false,
-    });
-    pair.client.session._internal_inject_frame(control(&offer));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::PathTooLong)
-    );
-    let mut pair = connected();
-    let get = Control::Request {
-        req: 1,
-        kind: ferry_core::wire::RequestKind::Get {
-            path: "p".repeat(5000),
-        },
-    };
-    pair.client.session._internal_inject_frame(control(&get));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::PathTooLong)
-    );
+    })
+}
 
-    // Close outside a FINAL record.
+fn malicious_case(setup: Setup, frame: impl FnOnce(u32) -> Vec<u8>) -> (SessionError, Pair) {
     let mut pair = connected();
-    pair.client
-        .session
-        ._internal_inject_frame(control(&Control::Close {
-            code: ferry_core::CloseCode::Done,
-        }));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::BadClose)
-    );
+    let id = match setup {
+        Setup::None => 0,
+        Setup::Offered(size) => {
+            pair.client
+                .session
+                .offer(FileMeta::new("x", Some(size)))
+                .unwrap()
+                .0
+        }
+        Setup::Started(size) => {
+            let id = offered(&mut pair, "x", size);
+            pair.client.session.start(id, FileHasher::new()).unwrap();
+            id.0
+        }
+    };
+    pair.client.session._internal_inject_frame(frame(id));
+    (run_until_server_error(&mut pair), pair)
+}
+
+#[test]
+fn malicious_frames() {
+    let stored = |offset: u64, len: u32| {
+        move |id: u32| data_frame(id, offset, Codec::Stored, len, &vec![1; len as usize])
+    };
+    type FrameFor = Box<dyn FnOnce(u32) -> Vec<u8>>;
+    let cases: Vec<(&str, Setup, FrameFor, SessionError)> = vec![
+        (
+            "data before accept",
+            Setup::Offered(10),
+            Box::new(stored(0, 10)),
+            SessionError::Protocol(Violation::DataBeforeAccept(0)),
+        ),
+        (
+            "non-contiguous",
+            Setup::Started(100),
+            Box::new(stored(10, 10)),
+            SessionError::Protocol(Violation::NonContiguous(0)),
+        ),
+        (
+            "beyond size",
+            Setup::Started(5),
+            Box::new(stored(0, 10)),
+            SessionError::Protocol(Violation::SizeMismatch(0)),
+        ),
+        (
+            "unknown id",
+            Setup::None,
+            Box::new(|_| data_frame(99, 0, Codec::Stored, 1, &[1])),
+            SessionError::Protocol(Violation::UnknownId(99)),
+        ),
+        (
+            "garbage frame type",
+            Setup::None,
+            Box::new(|_| vec![0x07, 1, 2, 3]),
+            SessionError::Decode(DecodeError::UnknownFrame(7)),
+        ),
+        (
+            "second Start",
+            Setup::None,
+            Box::new(|_| control(&Control::Start)),
+            SessionError::Protocol(Violation::WrongRole),
+        ),
+        (
+            "over-long offer path",
+            Setup::None,
+            Box::new(|_| control(&raw_offer(1, &"p".repeat(MAX_PATH_LEN + 1), None))),
+            SessionError::Protocol(Violation::PathTooLong),
+        ),
+        (
+            "over-long GET path",
+            Setup::None,
+            Box::new(|_| {
+                control(&Control::Request {
+                    req: 1,
+                    kind: RequestKind::Get {
+                        path: "p".repeat(MAX_PATH_LEN + 1),
+                    },
+                })
+            }),
+            SessionError::Protocol(Violation::PathTooLong),
+        ),
+        (
+            "nanoseconds out of range",
+            Setup::None,
+            Box::new(|_| {
+                control(&raw_offer(
+                    1,
+                    "t",
+                    Some(ferry_core::Mtime {
+                        secs: 0,
+                        nanos: 1_000_000_000,
+                    }),
+                ))
+            }),
+            SessionError::Protocol(Violation::InvalidField),
+        ),
+        (
+            "over-long problem detail",
+            Setup::None,
+            Box::new(|_| {
+                control(&Control::Done {
+                    req: 1,
+                    error: Some(ferry_core::Problem {
+                        reason: Reason::Other,
+                        detail: "x".repeat(600),
+                    }),
+                })
+            }),
+            SessionError::Protocol(Violation::InvalidField),
+        ),
+        (
+            "Close outside FINAL",
+            Setup::None,
+            Box::new(|_| {
+                control(&Control::Close {
+                    code: ferry_core::CloseCode::Done,
+                })
+            }),
+            SessionError::Protocol(Violation::BadClose),
+        ),
+    ];
+    for (name, setup, frame, want) in cases {
+        let (got, pair) = malicious_case(setup, frame);
+        assert_eq!(got, want, "{name}");
+        assert_nothing_committed(&pair);
+    }
 }
 
 #[test]
@@ -531,33 +562,19 @@ fn forged_file_end_hash_fails_the_file_not_the_session() {
             size: 4,
             hash: [0; 32],
         }));
-    for _ in 0..10_000 {
-        if !pair.server.app.receive_failed.is_empty() {
-            break;
-        }
-        pair.drive_bounded(1);
-    }
+    pair.drive_until(10_000, |p| !p.server.app.receive_failed.is_empty());
     assert_eq!(
         pair.server.app.receive_failed,
         vec![("forged".to_string(), Reason::HashMismatch)]
     );
     assert_nothing_committed(&pair);
     // The session survives and the sender hears about it.
-    for _ in 0..10_000 {
-        if pair
-            .client
-            .app
-            .log
-            .iter()
-            .any(|e| matches!(e, Event::DeliveryFailed { .. }))
-        {
-            break;
-        }
-        pair.drive_bounded(1);
-    }
-    assert!(pair.client.app.log.iter().any(|e| matches!(e, Event::DeliveryFailed { problem, .. } if problem.reason == Reason::HashMismatch)));
+    pair.drive_until(10_000, |p| {
+        p.client.app.log.iter().any(|e| {
+            matches!(e, Event::DeliveryFailed { problem, .. } if problem.reason == Reason::HashMismatch)
+        })
+    });
     assert_eq!(pair.server.error, None);
-    pair.sleep(Duration::from_millis(1));
 }
 
 #[test]
@@ -587,16 +604,7 @@ fn too_many_open_offers_is_a_violation() {
         Err(ferry_core::RequestError::Busy)
     );
     // ...and a client that ignores it is cut off.
-    let offer = Control::Offer(ferry_core::wire::Offer {
-        id: 77,
-        path: "sneaky".into(),
-        size: Some(1),
-        mode: None,
-        mtime: None,
-        request: None,
-        hash: None,
-        overwrite: false,
-    });
+    let offer = raw_offer(77, "sneaky", None);
     pair.client.session._internal_inject_frame(control(&offer));
     // The MemApp server answers the first two offers quickly; make them stay open by keeping
     // the files unfinished (the client app never starts them).
@@ -612,64 +620,21 @@ fn file_end_contradicting_the_offered_hash_fails_the_file() {
     let mut meta = FileMeta::new("claimed", Some(4));
     meta.hash = Some(ferry_core::hash(b"abcd"));
     let id = pair.client.session.offer(meta).unwrap();
-    while !pair
-        .client
-        .app
-        .log
-        .iter()
-        .any(|e| matches!(e, Event::Accepted { .. }))
-    {
-        pair.drive_bounded(1);
-    }
+    pair.drive_until(10_000, |p| {
+        p.client
+            .app
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::Accepted { .. }))
+    });
     pair.client.session.start(id, FileHasher::new()).unwrap();
     // The bytes and FileEnd agree with each other, but not with the Offer's claim.
     assert_eq!(pair.client.session.write(id, b"abce").unwrap(), 4);
     pair.client.session.finish(id).unwrap();
-    for _ in 0..10_000 {
-        if !pair.server.app.receive_failed.is_empty() {
-            break;
-        }
-        pair.drive_bounded(1);
-    }
+    pair.drive_until(10_000, |p| !p.server.app.receive_failed.is_empty());
     assert_eq!(
         pair.server.app.receive_failed,
         vec![("claimed".to_string(), Reason::HashMismatch)]
     );
     assert_nothing_committed(&pair);
-}
-
-#[test]
-fn out_of_range_fields_are_violations() {
-    let mut pair = connected();
-    let offer = Control::Offer(ferry_core::wire::Offer {
-        id: 1,
-        path: "t".into(),
-        size: Some(1),
-        mode: None,
-        mtime: Some(ferry_core::Mtime {
-            secs: 0,
-            nanos: 1_000_000_000,
-        }),
-        request: None,
-        hash: None,
-        overwrite: false,
-    });
-    pair.client.session._internal_inject_frame(control(&offer));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::InvalidField)
-    );
-    let mut pair = connected();
-    let done = Control::Done {
-        req: 1,
-        error: Some(ferry_core::Problem {
-            reason: Reason::Other,
-            detail: "x".repeat(600),
-        }),
-    };
-    pair.client.session._internal_inject_frame(control(&done));
-    assert_eq!(
-        run_until_server_error(&mut pair),
-        SessionError::Protocol(Violation::InvalidField)
-    );
 }

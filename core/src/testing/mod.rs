@@ -241,6 +241,18 @@ impl Pair {
         self.finished()
     }
 
+    /// Step (advancing virtual time as needed) until `cond` holds; panics after `max_steps`
+    /// rounds so a test that waits for something that never comes fails instead of hanging.
+    pub fn drive_until(&mut self, max_steps: usize, mut cond: impl FnMut(&Pair) -> bool) {
+        for _ in 0..max_steps {
+            if cond(self) {
+                return;
+            }
+            self.drive_bounded(1);
+        }
+        assert!(cond(self), "condition not reached in {max_steps} steps");
+    }
+
     /// [`Pair::drive_bounded`] with a generous bound.
     pub fn drive(&mut self) -> bool {
         self.drive_bounded(1_000_000)

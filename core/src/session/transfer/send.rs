@@ -123,23 +123,25 @@ impl Transfer {
         self.limits.send_buffer.saturating_sub(self.send_queued)
     }
 
-    pub(crate) fn write(&mut self, id: SendId, data: &[u8]) -> Result<usize, WriteError> {
-        let out = self
-            .outgoing
-            .get_mut(&id.0)
-            .ok_or(WriteError::InvalidState)?;
-        if out.state != OutState::Sending {
-            return Err(WriteError::InvalidState);
+    /// The outgoing file `id`, if it is started and not finished.
+    fn sending(&mut self, id: SendId) -> Result<&mut Outgoing, WriteError> {
+        match self.outgoing.get_mut(&id.0) {
+            Some(out) if out.state == OutState::Sending => Ok(out),
+            _ => Err(WriteError::InvalidState),
         }
+    }
+
+    pub(crate) fn write(&mut self, id: SendId, data: &[u8]) -> Result<usize, WriteError> {
+        let send_buffer = self.limits.send_buffer;
+        let send_queued = self.send_queued;
+        let out = self.sending(id)?;
         if out
             .size
             .is_some_and(|size| out.written + data.len() as u64 > size)
         {
             return Err(WriteError::TooLong);
         }
-        let n = data
-            .len()
-            .min(self.limits.send_buffer.saturating_sub(self.send_queued));
+        let n = data.len().min(send_buffer.saturating_sub(send_queued));
         let data = &data[..n];
         out.hasher.update(data);
         let mut offset = out.written;
@@ -174,13 +176,7 @@ impl Transfer {
     }
 
     pub(crate) fn finish(&mut self, id: SendId) -> Result<(), WriteError> {
-        let out = self
-            .outgoing
-            .get_mut(&id.0)
-            .ok_or(WriteError::InvalidState)?;
-        if out.state != OutState::Sending {
-            return Err(WriteError::InvalidState);
-        }
+        let out = self.sending(id)?;
         if out.size.is_some_and(|size| out.written < size) {
             return Err(WriteError::TooShort);
         }
