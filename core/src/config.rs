@@ -33,7 +33,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// A keep-alive is sent when this side has sent nothing for this long.
     pub keepalive_interval: Duration,
-    /// After sending its FINAL record, how long this side waits for the peer's.
+    /// After sending its FINAL record, how long this side waits for the peer's, counted from
+    /// the peer's last record. Keep it above the peer's keep-alive interval (15 s by default):
+    /// a peer still committing files pings while it works.
     pub close_timeout: Duration,
     /// The server's persistent 16-byte id, sent in its hello (server side).
     pub server_id: [u8; 16],
@@ -58,7 +60,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(15),
-            close_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(30),
             server_id: [0; 16],
             expected_server_id: None,
             _internal_rekey_interval: REKEY_INTERVAL,

@@ -272,6 +272,8 @@ pub enum RequestError {
     PathTooLong,
     /// The resume prefix is longer than the offered size.
     InvalidResume,
+    /// A field outside its range (an `Mtime` with nanoseconds >= 10^9).
+    InvalidField,
 }
 
 impl fmt::Display for RequestError {
@@ -284,6 +286,7 @@ impl fmt::Display for RequestError {
             RequestError::Busy => f.write_str("too many open transfers; wait for one to finish"),
             RequestError::PathTooLong => f.write_str("path too long"),
             RequestError::InvalidResume => f.write_str("resume offset beyond the offered size"),
+            RequestError::InvalidField => f.write_str("field out of range"),
         }
     }
 }

@@ -445,7 +445,20 @@ fn offers_and_requests_share_the_open_limit() {
 /// the Ack: the receiver answers what it owes before its own FINAL record.
 #[test]
 fn close_right_after_file_end_still_gets_the_ack() {
-    let mut pair = Pair::simple(MemApp::new(), MemApp::new(), 41);
+    close_right_after_file_end(false);
+}
+
+/// The same with a receiver whose commit takes longer than the close timeout: its
+/// keep-alives hold the closing side until the Ack comes.
+#[test]
+fn slow_commit_after_peer_close_still_gets_the_ack() {
+    close_right_after_file_end(true);
+}
+
+fn close_right_after_file_end(slow_commit: bool) {
+    let mut server = MemApp::new();
+    server.hold_commits = slow_commit;
+    let mut pair = Pair::simple(MemApp::new(), server, 41);
     while !pair.client.session.is_connected() {
         pair.drive_bounded(1);
     }
@@ -480,6 +493,12 @@ fn close_right_after_file_end_still_gets_the_ack() {
     pair.client
         .session
         .close(pair.now, ferry_core::CloseCode::Done);
+    if slow_commit {
+        let later = pair.now + Duration::from_secs(40);
+        pair.drive_until(1_000_000, |p| p.now >= later);
+        assert!(!pair.client.session.is_closed(), "gave up on a slow commit");
+        pair.server.app.hold_commits = false;
+    }
     assert!(pair.drive());
     assert_clean(&pair);
     assert_eq!(pair.server.app.files["quick"], payload);
@@ -521,4 +540,26 @@ fn over_long_problem_detail_is_cut() {
     assert_eq!(got, req);
     let err = err.unwrap();
     assert!(err.detail.len() <= ferry_core::wire::MAX_DETAIL_LEN && err.detail.len() > 400);
+}
+
+#[test]
+fn invalid_local_fields_are_refused_before_sending() {
+    let mut pair = Pair::simple(MemApp::new(), MemApp::new(), 44);
+    pair.drive_until(10_000, |p| p.client.session.is_connected());
+    let mut meta = ferry_core::FileMeta::new("t", Some(1));
+    meta.mtime = Some(ferry_core::Mtime {
+        secs: 1,
+        nanos: 1_000_000_000,
+    });
+    assert_eq!(
+        pair.client.session.offer(meta),
+        Err(ferry_core::RequestError::InvalidField)
+    );
+    let long = "p".repeat(ferry_core::wire::MAX_PATH_LEN + 1);
+    assert_eq!(
+        pair.client
+            .session
+            .offer(ferry_core::FileMeta::new(&long, Some(1))),
+        Err(ferry_core::RequestError::PathTooLong)
+    );
 }

@@ -511,7 +511,10 @@ impl Session {
                 t.max(self.last_recv) + self.config.close_timeout,
             );
         }
-        if !self.ping_pending && self.close_requested.is_none() {
+        // Keep-alives go on until our FINAL record is out (a side answering the peer's close may
+        // wait long for its application's commits; the peer's close timer counts from our last
+        // record).
+        if !self.ping_pending && self.final_sent_at.is_none() {
             consider(
                 Timer::KeepAlive,
                 self.last_send + self.config.keepalive_interval,

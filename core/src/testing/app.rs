@@ -53,6 +53,8 @@ pub struct MemApp {
     pub to_list: VecDeque<String>,
     /// Do not read received chunks (a stalled disk).
     pub read_paused: bool,
+    /// Hold verified files instead of committing them (a slow fsync), until cleared.
+    pub hold_commits: bool,
     /// Close the session once everything above is answered.
     pub close_when_done: bool,
     /// Outcome per offered path.
@@ -71,6 +73,7 @@ pub struct MemApp {
     pub bytes_read: u64,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
+    held: Vec<(RecvId, Receiving)>,
     open_requests: usize,
     closed_sent: bool,
 }
@@ -115,6 +118,7 @@ impl MemApp {
             && self.to_list.is_empty()
             && self.sending.is_empty()
             && self.receiving.is_empty()
+            && self.held.is_empty()
             && self.open_requests == 0
     }
 
@@ -138,6 +142,12 @@ impl MemApp {
             }
             if !self.read_paused {
                 again |= self.read_chunks(s);
+            }
+            if !self.hold_commits {
+                for (id, r) in core::mem::take(&mut self.held) {
+                    self.commit(s, id, r);
+                    again = true;
+                }
             }
             while let Some(ev) = s.poll_event() {
                 self.log.push(ev.clone());
@@ -251,6 +261,17 @@ impl MemApp {
         }
     }
 
+    fn commit(&mut self, s: &mut Session, id: RecvId, r: Receiving) {
+        if self.fail_commit.contains(&r.path) {
+            let _ = s.commit_failed(id, Problem::new(Reason::NoSpace, "disk full"));
+            self.partials.insert(r.path, r.buf);
+        } else {
+            self.committed.push(r.path.clone());
+            self.files.insert(r.path, r.buf);
+            let _ = s.committed(id);
+        }
+    }
+
     fn on_event(&mut self, s: &mut Session, ev: Event) {
         match ev {
             Event::Offered { id, meta, .. } => {
@@ -326,13 +347,10 @@ impl MemApp {
                 };
                 r.buf.truncate(size as usize);
                 assert_eq!(hash(&r.buf), h, "Received must mean the bytes match");
-                if self.fail_commit.contains(&r.path) {
-                    let _ = s.commit_failed(id, Problem::new(Reason::NoSpace, "disk full"));
-                    self.partials.insert(r.path, r.buf);
+                if self.hold_commits {
+                    self.held.push((id, r));
                 } else {
-                    self.committed.push(r.path.clone());
-                    self.files.insert(r.path, r.buf);
-                    let _ = s.committed(id);
+                    self.commit(s, id, r);
                 }
             }
             Event::ReceiveFailed { id, problem } => {

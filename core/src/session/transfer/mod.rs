@@ -283,7 +283,7 @@ impl Transfer {
 /// Bounds the protocol sets on fields inside messages (the frame bound alone would allow more).
 fn check_fields(msg: &Control) -> Result<(), Violation> {
     let problem = |p: &Problem| p.detail.len() <= MAX_DETAIL_LEN;
-    let mtime = |m: &Option<Mtime>| m.is_none_or(|m| m.nanos < 1_000_000_000);
+    let mtime = mtime_ok;
     let ok = match msg {
         Control::Offer(o) => {
             if o.path.len() > MAX_PATH_LEN {
@@ -317,6 +317,11 @@ fn check_fields(msg: &Control) -> Result<(), Violation> {
     } else {
         Err(Violation::InvalidField)
     }
+}
+
+/// Nanoseconds of a modification time are below one second.
+fn mtime_ok(m: &Option<Mtime>) -> bool {
+    m.is_none_or(|m| m.nanos < 1_000_000_000)
 }
 
 /// A problem as the protocol allows it (detail cut to `MAX_DETAIL_LEN`).

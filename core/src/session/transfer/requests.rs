@@ -47,6 +47,9 @@ impl Transfer {
         if entries.iter().any(|e| e.path.len() > MAX_PATH_LEN) {
             return Err(RequestError::PathTooLong);
         }
+        if !entries.iter().all(|e| super::mtime_ok(&e.mtime)) {
+            return Err(RequestError::InvalidField);
+        }
         // Split into messages that fit a CONTROL frame (an entry's path is at most
         // MAX_PATH_LEN bytes, so one entry always fits).
         let mut scratch = alloc::vec![0u8; MAX_CONTROL_LEN + CONTROL_HEADER_LEN];

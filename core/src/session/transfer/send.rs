@@ -57,6 +57,9 @@ impl Transfer {
         if meta.path.len() > MAX_PATH_LEN {
             return Err(RequestError::PathTooLong);
         }
+        if !super::mtime_ok(&meta.mtime) {
+            return Err(RequestError::InvalidField);
+        }
         if let Some(r) = request
             && self.peer_requests.get(&r.0) != Some(&ReqKind::Get)
         {
