@@ -84,6 +84,9 @@ pub enum HandshakeError {
     BadHello,
     /// The server's id is not the one the client expects.
     WrongServer,
+    /// The server closed the connection before answering the handshake: it does not share
+    /// this key (a server never explains a failed handshake), or it is not a ferry server.
+    Refused,
 }
 
 impl fmt::Display for HandshakeError {
@@ -97,6 +100,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::NonContributory => f.write_str("non-contributory key share"),
             HandshakeError::BadHello => f.write_str("invalid hello"),
             HandshakeError::WrongServer => f.write_str("server id does not match"),
+            HandshakeError::Refused => f.write_str(
+                "the server closed the connection during the handshake: it does not share this key",
+            ),
         }
     }
 }

@@ -643,3 +643,24 @@ fn file_end_contradicting_the_offered_hash_fails_the_file() {
     );
     assert_nothing_committed(&pair);
 }
+
+#[test]
+fn server_silence_during_handshake_reads_as_refused() {
+    // A server that fails message 1 (wrong key) closes without a word; the client says why.
+    let mut c = ferry_core::Session::client(
+        &Config::default(),
+        &test_psk(),
+        [1; 32],
+        ferry_core::Instant::ZERO,
+    );
+    let mut out = vec![0u8; ferry_core::MAX_RECORD];
+    assert!(
+        c.poll_transmit(ferry_core::Instant::ZERO, &mut out)
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        c.handle_eof(ferry_core::Instant::ZERO),
+        Err(SessionError::Handshake(HandshakeError::Refused))
+    );
+}

@@ -10,7 +10,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::config::{Config, Psk};
-use crate::error::{BufferTooSmall, DecodeError, SessionError, Violation};
+use crate::error::{BufferTooSmall, DecodeError, HandshakeError, SessionError, Violation};
 use crate::record::keys::DirectionKeys;
 use crate::record::stream::{HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, Opener, Sealer, peek_header};
 use crate::time::Instant;
@@ -344,6 +344,10 @@ impl Session {
         }
         if self.peer_final.is_some() {
             return Ok(());
+        }
+        if self.client && self.handshake.is_some() {
+            // Servers close without a word when message 1 fails (wrong key): say so.
+            return Err(self.fail(SessionError::Handshake(HandshakeError::Refused)));
         }
         Err(self.fail(SessionError::Truncated))
     }
