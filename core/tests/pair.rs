@@ -503,7 +503,9 @@ fn close_right_after_file_end(slow_commit: bool) {
     assert_clean(&pair);
     assert_eq!(pair.server.app.files["quick"], payload);
     let log = &pair.client.app.log;
-    let delivered = log.iter().position(|e| *e == Event::Delivered { id });
+    let delivered = log
+        .iter()
+        .position(|e| matches!(e, Event::Delivered { id: i, .. } if *i == id));
     let closed = log.iter().position(|e| matches!(e, Event::Closed { .. }));
     assert!(delivered.is_some() && delivered < closed, "{log:?}");
 }

@@ -117,6 +117,10 @@ pub enum Event {
     Delivered {
         /// The outgoing file.
         id: SendId,
+        /// Its whole size.
+        size: u64,
+        /// Its whole-file BLAKE3, as sent in `FileEnd` and verified by the peer.
+        hash: [u8; 32],
     },
     /// The peer could not commit our file.
     DeliveryFailed {

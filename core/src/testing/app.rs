@@ -330,7 +330,7 @@ impl MemApp {
                         .insert(f.path, Outcome::Rejected(problem.reason));
                 }
             }
-            Event::Delivered { id } => {
+            Event::Delivered { id, .. } => {
                 if let Some(f) = self.sending.remove(&id) {
                     self.outcomes.insert(f.path, Outcome::Delivered);
                 }

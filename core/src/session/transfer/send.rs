@@ -277,8 +277,12 @@ impl Transfer {
         id: u32,
         events: &mut VecDeque<Event>,
     ) -> Result<(), Violation> {
-        self.take_finished(id)?;
-        events.push_back(Event::Delivered { id: SendId(id) });
+        let out = self.take_finished(id)?;
+        events.push_back(Event::Delivered {
+            id: SendId(id),
+            size: out.written,
+            hash: out.hasher.finalize(),
+        });
         Ok(())
     }
 

@@ -1,0 +1,698 @@
+//! The file-transfer application: what a ferry endpoint does with a session's events.
+//!
+//! An [`Agent`] drives one [`Session`] from a [`Store`]: as a server it answers offers, GETs and
+//! LISTs; as a client it runs one [`Job`] (send files, get files, list) and closes the session
+//! when the job is done. Adapters call [`Agent::pump`] after every I/O step (and whenever the
+//! session may have room again); each call does a bounded amount of work (at most a few
+//! chunks of file reads or writes), so an event loop serving many connections stays fair.
+//! File I/O inside `pump` is blocking; an adapter that must never block hands the agent to a
+//! worker thread or keeps its per-turn work small.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Instant as WallClock;
+
+use proto::{
+    CHUNK, CloseCode, Event, FileHasher, Instant, ListEntry, PeerRequestId, Problem, ReadError,
+    Reason, RecvId, RequestError, RequestId, SendId, Session,
+};
+
+use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
+
+/// What a client connection is for.
+pub enum Job {
+    /// Offer these files (pipelined: all offers go out at once, within the peer's limit).
+    Send(Vec<Outgoing>),
+    /// Fetch these names (files or directories) into the agent's store.
+    Get(Vec<String>),
+    /// List the peer's files under this prefix.
+    List(String),
+}
+
+/// How one file ended, or one listed entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// A file this side sent was committed by the peer (or was already there).
+    Sent(FileReport),
+    /// A file this side received was committed here.
+    Received(FileReport),
+    /// A file (or a requested name) failed; the session went on.
+    Failed {
+        /// The file or requested name.
+        name: String,
+        /// Why.
+        problem: Problem,
+    },
+    /// One line of a listing.
+    Entry(ListEntry),
+}
+
+/// The outcome of one finished file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileReport {
+    /// Name on the receiving side.
+    pub name: String,
+    /// Whole-file size.
+    pub bytes: u64,
+    /// Bytes the receiver already held (not sent again).
+    pub resumed_from: u64,
+    /// Whole-file BLAKE3 (zero when the file was skipped as up to date and not hashed here).
+    pub blake3: [u8; 32],
+    /// Seconds from the offer (or acceptance) to the commit.
+    pub seconds: f64,
+    /// The receiver already had exactly this content; nothing was transferred.
+    pub up_to_date: bool,
+}
+
+/// Told about progress and outcomes (a CLI draws progress bars and prints reports; a server
+/// logs). All methods have empty defaults.
+pub trait Observer: Send {
+    /// A file starts moving: `total` bytes if known, of which `from` are already there.
+    fn started(&mut self, _name: &str, _total: Option<u64>, _from: u64) {}
+    /// `n` more bytes of `name` were sent or received.
+    fn advanced(&mut self, _name: &str, _n: u64) {}
+    /// A file or listing entry finished.
+    fn report(&mut self, _report: &Report) {}
+}
+
+/// An observer that only logs through `tracing` (servers).
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn report(&mut self, report: &Report) {
+        match report {
+            Report::Sent(r) => {
+                tracing::info!(name = %r.name, bytes = r.bytes, up_to_date = r.up_to_date, "sent")
+            }
+            Report::Received(r) => {
+                tracing::info!(name = %r.name, bytes = r.bytes, resumed_from = r.resumed_from, "received")
+            }
+            Report::Failed { name, problem } => tracing::warn!(%name, %problem, "file failed"),
+            Report::Entry(_) => {}
+        }
+    }
+}
+
+struct Sending {
+    out: Outgoing,
+    reader: Option<Box<dyn Read + Send>>,
+    /// Bytes handed to the session so far (the next offset).
+    pos: u64,
+    resumed_from: u64,
+    started_at: WallClock,
+    finished: bool,
+}
+
+struct Receiving {
+    name: String,
+    file: Box<dyn Incoming>,
+    resumed_from: u64,
+    started_at: WallClock,
+}
+
+/// Drives one session from a store. See the module docs.
+pub struct Agent {
+    store: Arc<dyn Store>,
+    observer: Box<dyn Observer>,
+    client: bool,
+    /// Files to offer (client send, or server answers to GETs with their request).
+    to_offer: VecDeque<(Outgoing, Option<PeerRequestId>)>,
+    to_get: VecDeque<String>,
+    to_list: Option<String>,
+    sending: BTreeMap<SendId, Sending>,
+    receiving: BTreeMap<RecvId, Receiving>,
+    my_requests: BTreeMap<RequestId, String>,
+    /// Offers still to make for each peer GET before its `Done` may go out.
+    answering: BTreeMap<PeerRequestId, usize>,
+    reports: Vec<Report>,
+    failures: usize,
+    close_sent: bool,
+    buf: Vec<u8>,
+}
+
+/// Chunks of file I/O one `pump` call may do in each direction.
+const CHUNKS_PER_PUMP: usize = 8;
+
+impl Agent {
+    /// A server agent answering the peer from `store`.
+    pub fn server(store: Arc<dyn Store>, observer: Box<dyn Observer>) -> Self {
+        Self::new(store, observer, false)
+    }
+
+    /// A client agent running `job`; received files (GET) go to `store`.
+    pub fn client(store: Arc<dyn Store>, observer: Box<dyn Observer>, job: Job) -> Self {
+        let mut a = Self::new(store, observer, true);
+        match job {
+            Job::Send(files) => a.to_offer.extend(files.into_iter().map(|f| (f, None))),
+            Job::Get(names) => a.to_get.extend(names),
+            Job::List(prefix) => a.to_list = Some(prefix),
+        }
+        a
+    }
+
+    fn new(store: Arc<dyn Store>, observer: Box<dyn Observer>, client: bool) -> Self {
+        Agent {
+            store,
+            observer,
+            client,
+            to_offer: VecDeque::new(),
+            to_get: VecDeque::new(),
+            to_list: None,
+            sending: BTreeMap::new(),
+            receiving: BTreeMap::new(),
+            my_requests: BTreeMap::new(),
+            answering: BTreeMap::new(),
+            reports: Vec::new(),
+            failures: 0,
+            close_sent: false,
+            buf: vec![0; CHUNK],
+        }
+    }
+
+    /// Reports so far (files finished, failures, listing entries), in order.
+    pub fn reports(&self) -> &[Report] {
+        &self.reports
+    }
+
+    /// Files or names that failed so far.
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// A client whose job is complete (everything answered); the session is closing.
+    pub fn is_done(&self) -> bool {
+        self.client && self.idle()
+    }
+
+    fn idle(&self) -> bool {
+        self.to_offer.is_empty()
+            && self.to_get.is_empty()
+            && self.to_list.is_none()
+            && self.sending.is_empty()
+            && self.receiving.is_empty()
+            && self.my_requests.is_empty()
+    }
+
+    fn report(&mut self, r: Report) {
+        if matches!(r, Report::Failed { .. }) {
+            self.failures += 1;
+        }
+        self.observer.report(&r);
+        self.reports.push(r);
+    }
+
+    fn fail(&mut self, name: String, problem: Problem) {
+        self.report(Report::Failed { name, problem });
+    }
+
+    /// React to everything the session has for us and move file bytes, a bounded amount.
+    /// Returns whether anything happened (call again, then drain `poll_transmit`, while true).
+    pub fn pump(&mut self, s: &mut Session, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(ev) = s.poll_event() {
+            self.on_event(s, ev);
+            progress = true;
+        }
+        progress |= self.read_chunks(s);
+        if s.is_connected() {
+            progress |= self.make_requests(s);
+            progress |= self.write_files(s);
+        }
+        if self.client && !self.close_sent && s.is_connected() && self.idle() {
+            s.close(now, CloseCode::Done);
+            self.close_sent = true;
+            progress = true;
+        }
+        progress
+    }
+
+    /// The session ended (cleanly or not): keep every unfinished incoming file as a partial
+    /// for resume, and count unfinished outgoing files and requests as failed.
+    pub fn finish(&mut self, error: Option<&proto::SessionError>) {
+        let why = match error {
+            Some(e) => e.to_string(),
+            None => String::from("session closed before the file completed"),
+        };
+        for (_, r) in std::mem::take(&mut self.receiving) {
+            r.file.suspend();
+            self.fail(r.name, Problem::new(Reason::Cancelled, &why));
+        }
+        // Files and requests in flight failed with the session; what was never offered or
+        // asked is covered by the session's own error, which the caller reports once.
+        let in_flight: Vec<String> = std::mem::take(&mut self.sending)
+            .into_values()
+            .map(|s| s.out.meta.path)
+            .chain(std::mem::take(&mut self.my_requests).into_values())
+            .collect();
+        for name in in_flight {
+            self.fail(name, Problem::new(Reason::Cancelled, &why));
+        }
+        self.to_offer.clear();
+        self.to_get.clear();
+    }
+
+    // ---- requests out ---------------------------------------------------------------------
+
+    fn make_requests(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        while let Some((out, req)) = self.to_offer.front() {
+            let r = match req {
+                Some(req) => s.offer_for(*req, out.meta.clone()),
+                None => s.offer(out.meta.clone()),
+            };
+            match r {
+                Ok(id) => {
+                    let Some((out, req)) = self.to_offer.pop_front() else {
+                        break;
+                    };
+                    if let Some(req) = req {
+                        self.answered_one(s, req);
+                    }
+                    self.sending.insert(
+                        id,
+                        Sending {
+                            out,
+                            reader: None,
+                            pos: 0,
+                            resumed_from: 0,
+                            started_at: WallClock::now(),
+                            finished: false,
+                        },
+                    );
+                    any = true;
+                }
+                Err(RequestError::Busy) | Err(RequestError::NotOpen) => break,
+                Err(e) => {
+                    let Some((out, req)) = self.to_offer.pop_front() else {
+                        break;
+                    };
+                    self.fail(out.meta.path, Problem::new(Reason::Other, &e.to_string()));
+                    if let Some(req) = req {
+                        self.answered_one(s, req);
+                    }
+                    any = true;
+                }
+            }
+        }
+        while let Some(name) = self.to_get.front() {
+            match s.get(name) {
+                Ok(req) => {
+                    let name = self.to_get.pop_front().unwrap_or_default();
+                    self.my_requests.insert(req, name);
+                    any = true;
+                }
+                Err(RequestError::Busy) | Err(RequestError::NotOpen) => break,
+                Err(e) => {
+                    let name = self.to_get.pop_front().unwrap_or_default();
+                    self.fail(name, Problem::new(Reason::Other, &e.to_string()));
+                    any = true;
+                }
+            }
+        }
+        if let Some(prefix) = &self.to_list {
+            match s.list(prefix) {
+                Ok(req) => {
+                    let prefix = self.to_list.take().unwrap_or_default();
+                    self.my_requests.insert(req, prefix);
+                    any = true;
+                }
+                Err(RequestError::Busy) | Err(RequestError::NotOpen) => {}
+                Err(e) => {
+                    let prefix = self.to_list.take().unwrap_or_default();
+                    self.fail(prefix, Problem::new(Reason::Other, &e.to_string()));
+                    any = true;
+                }
+            }
+        }
+        any
+    }
+
+    /// One offer for a peer GET went out; `Done` follows the last one.
+    fn answered_one(&mut self, s: &mut Session, req: PeerRequestId) {
+        if let Some(n) = self.answering.get_mut(&req) {
+            *n -= 1;
+            if *n == 0 {
+                self.answering.remove(&req);
+                let _ = s.finish_request(req, None);
+            }
+        }
+    }
+
+    // ---- file bytes out -------------------------------------------------------------------
+
+    fn write_files(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        let mut budget = CHUNKS_PER_PUMP;
+        let ids: Vec<SendId> = self
+            .sending
+            .iter()
+            .filter(|(_, f)| f.reader.is_some() && !f.finished)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            while budget > 0 {
+                let cap = s.send_capacity();
+                if cap == 0 {
+                    return any;
+                }
+                let Some(f) = self.sending.get_mut(&id) else {
+                    break;
+                };
+                let want = match f.out.meta.size {
+                    Some(size) => (size - f.pos).min(cap as u64) as usize,
+                    None => cap,
+                }
+                .min(self.buf.len());
+                let n = if want == 0 {
+                    0
+                } else {
+                    let Some(reader) = f.reader.as_mut() else {
+                        break;
+                    };
+                    match reader.read(&mut self.buf[..want]) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            let problem = problem_from_io(&e, "read failed");
+                            self.abort(s, id, problem);
+                            any = true;
+                            break;
+                        }
+                    }
+                };
+                budget -= 1;
+                any = true;
+                if n == 0 {
+                    if f.out.meta.size.is_some_and(|size| f.pos < size) {
+                        let problem = Problem::new(Reason::Io, "file shrank while being sent");
+                        self.abort(s, id, problem);
+                    } else if s.finish(id).is_ok() {
+                        f.finished = true;
+                        f.reader = None;
+                    }
+                    break;
+                }
+                match s.write(id, &self.buf[..n]) {
+                    Ok(k) if k == n => {
+                        f.pos += n as u64;
+                        self.observer.advanced(&f.out.meta.path, n as u64);
+                    }
+                    // `send_capacity` said there was room for `n`: anything else is a bug.
+                    Ok(_) | Err(_) => {
+                        let problem = Problem::new(Reason::Other, "session refused file bytes");
+                        self.abort(s, id, problem);
+                        break;
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    fn abort(&mut self, s: &mut Session, id: SendId, problem: Problem) {
+        if let Some(f) = self.sending.remove(&id) {
+            let _ = s.abort(id, problem.clone());
+            self.fail(f.out.meta.path, problem);
+        }
+    }
+
+    /// Open the source after `Accepted` and verify our prefix against the receiver's.
+    fn start(&mut self, s: &mut Session, id: SendId, resume_from: u64) {
+        let Some(f) = self.sending.get_mut(&id) else {
+            return;
+        };
+        let opened: io::Result<(Box<dyn Read + Send>, FileHasher)> = match &mut f.out.source {
+            Source::File(path) => File::open(path).and_then(|mut file| {
+                let prefix = hash_prefix(&mut file, resume_from, &mut self.buf)?;
+                Ok((Box::new(file) as Box<dyn Read + Send>, prefix))
+            }),
+            Source::Reader(_) => {
+                let Source::Reader(r) =
+                    std::mem::replace(&mut f.out.source, Source::File(Default::default()))
+                else {
+                    unreachable!("matched a reader just above")
+                };
+                Ok((r, FileHasher::new()))
+            }
+        };
+        let (mut reader, prefix) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let problem = problem_from_io(&e, "cannot read the file");
+                // Accepted but never started: finish nothing, tell the peer we give up.
+                if let Some(f) = self.sending.remove(&id) {
+                    let _ = s.start(id, FileHasher::new());
+                    let _ = s.abort(id, problem.clone());
+                    self.fail(f.out.meta.path, problem);
+                }
+                return;
+            }
+        };
+        match s.start(id, prefix) {
+            Ok(offset) => {
+                if offset > 0 {
+                    // The prefix matched: the reader stands right after it.
+                    f.resumed_from = offset;
+                } else if resume_from > 0 {
+                    // Mismatch: start over from the beginning.
+                    if let Some(file) = reopen(&f.out.source) {
+                        reader = file;
+                    }
+                }
+                f.pos = offset;
+                f.reader = Some(reader);
+                f.started_at = WallClock::now();
+                self.observer
+                    .started(&f.out.meta.path, f.out.meta.size, offset);
+            }
+            Err(_) => {
+                self.sending.remove(&id);
+            }
+        }
+    }
+
+    // ---- file bytes in --------------------------------------------------------------------
+
+    fn read_chunks(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        for _ in 0..CHUNKS_PER_PUMP {
+            let chunk = match s.read(&mut self.buf) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                // CHUNK bytes always suffice; a session error surfaces through the adapter.
+                Err(ReadError::BufferTooSmall(_)) | Err(_) => break,
+            };
+            any = true;
+            let Some(r) = self.receiving.get_mut(&chunk.id) else {
+                continue;
+            };
+            match r.file.write_at(chunk.offset, &self.buf[..chunk.len]) {
+                Ok(()) => self.observer.advanced(&r.name, chunk.len as u64),
+                Err(e) => {
+                    let problem = problem_from_io(&e, "cannot write");
+                    if let Some(r) = self.receiving.remove(&chunk.id) {
+                        r.file.suspend();
+                        let _ = s.commit_failed(chunk.id, problem.clone());
+                        self.fail(r.name, problem);
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    // ---- events ---------------------------------------------------------------------------
+
+    fn on_event(&mut self, s: &mut Session, ev: Event) {
+        match ev {
+            Event::Offered { id, meta, .. } => match self.store.receive(&meta) {
+                Ok(file) => {
+                    let prefix = file.prefix();
+                    let resumed_from = prefix.len();
+                    let prefix = (!prefix.is_empty()).then_some(prefix);
+                    if s.accept(id, prefix).is_ok() {
+                        self.observer.started(&meta.path, meta.size, resumed_from);
+                        self.receiving.insert(
+                            id,
+                            Receiving {
+                                name: meta.path,
+                                file,
+                                resumed_from,
+                                started_at: WallClock::now(),
+                            },
+                        );
+                    } else {
+                        file.suspend();
+                    }
+                }
+                Err(problem) => {
+                    let _ = s.reject(id, problem);
+                }
+            },
+            Event::Accepted { id, resume_from } => self.start(s, id, resume_from),
+            Event::Rejected { id, problem } => {
+                let Some(f) = self.sending.remove(&id) else {
+                    return;
+                };
+                self.on_rejected(f, problem);
+            }
+            Event::Delivered { id, size, hash } => {
+                if let Some(f) = self.sending.remove(&id) {
+                    let blake3 = hash;
+                    self.report(Report::Sent(FileReport {
+                        name: f.out.meta.path,
+                        bytes: size,
+                        resumed_from: f.resumed_from,
+                        blake3,
+                        seconds: f.started_at.elapsed().as_secs_f64(),
+                        up_to_date: false,
+                    }));
+                }
+            }
+            Event::DeliveryFailed { id, problem } => {
+                if let Some(f) = self.sending.remove(&id) {
+                    self.fail(f.out.meta.path, problem);
+                }
+            }
+            Event::Received { id, size, hash } => {
+                let Some(r) = self.receiving.remove(&id) else {
+                    return;
+                };
+                match r.file.commit(size) {
+                    Ok(()) => {
+                        let _ = s.committed(id);
+                        self.report(Report::Received(FileReport {
+                            name: r.name,
+                            bytes: size,
+                            resumed_from: r.resumed_from,
+                            blake3: hash,
+                            seconds: r.started_at.elapsed().as_secs_f64(),
+                            up_to_date: false,
+                        }));
+                    }
+                    Err(problem) => {
+                        let _ = s.commit_failed(id, problem.clone());
+                        self.fail(r.name, problem);
+                    }
+                }
+            }
+            Event::ReceiveFailed { id, problem } => {
+                if let Some(r) = self.receiving.remove(&id) {
+                    if problem.reason == Reason::HashMismatch {
+                        r.file.discard();
+                    } else {
+                        r.file.suspend();
+                    }
+                    self.fail(r.name, problem);
+                }
+            }
+            Event::GetRequested { req, path } => match self.store.lookup(&path) {
+                Ok(files) if !files.is_empty() => {
+                    self.answering.insert(req, files.len());
+                    self.to_offer
+                        .extend(files.into_iter().map(|f| (f, Some(req))));
+                }
+                Ok(_) => {
+                    let _ = s.finish_request(req, None);
+                }
+                Err(problem) => {
+                    let _ = s.finish_request(req, Some(problem));
+                }
+            },
+            Event::ListRequested { req, path } => match self.store.list(&path) {
+                Ok(entries) => {
+                    let _ = s.send_listing(req, entries);
+                    let _ = s.finish_request(req, None);
+                }
+                Err(problem) => {
+                    let _ = s.finish_request(req, Some(problem));
+                }
+            },
+            Event::Listing { entries, .. } => {
+                for e in entries {
+                    self.report(Report::Entry(e));
+                }
+            }
+            Event::RequestDone { req, error } => {
+                if let Some(name) = self.my_requests.remove(&req)
+                    && let Some(problem) = error
+                {
+                    self.fail(name, problem);
+                }
+            }
+            Event::Connected | Event::Closed { .. } => {}
+            _ => {}
+        }
+    }
+
+    /// A refused offer: an existing file offered without a hash gets one more try with its
+    /// hash, so the receiver can tell "same content" from "different content".
+    fn on_rejected(&mut self, f: Sending, problem: Problem) {
+        let mut out = f.out;
+        if problem.reason == Reason::Exists
+            && out.meta.hash.is_none()
+            && let Source::File(path) = &out.source
+        {
+            match hash_file(path, &mut self.buf) {
+                Ok(h) => {
+                    out.meta.hash = Some(h);
+                    self.to_offer.push_front((out, None));
+                    return;
+                }
+                Err(e) => {
+                    let problem = problem_from_io(&e, "cannot read the file");
+                    self.fail(out.meta.path, problem);
+                    return;
+                }
+            }
+        }
+        if problem.reason == Reason::UpToDate {
+            self.report(Report::Sent(FileReport {
+                name: out.meta.path,
+                bytes: out.meta.size.unwrap_or(0),
+                resumed_from: out.meta.size.unwrap_or(0),
+                blake3: out.meta.hash.unwrap_or_default(),
+                seconds: f.started_at.elapsed().as_secs_f64(),
+                up_to_date: true,
+            }));
+            return;
+        }
+        self.fail(out.meta.path, problem);
+    }
+}
+
+/// Hash the first `n` bytes of `file` (fewer if it is shorter), leaving it positioned after them.
+fn hash_prefix(file: &mut File, n: u64, buf: &mut [u8]) -> io::Result<FileHasher> {
+    let mut h = FileHasher::new();
+    let mut left = n;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let got = file.read(&mut buf[..want])?;
+        if got == 0 {
+            break;
+        }
+        h.update(&buf[..got]);
+        left -= got as u64;
+    }
+    Ok(h)
+}
+
+/// BLAKE3 of a whole file, streamed.
+fn hash_file(path: &std::path::Path, buf: &mut [u8]) -> io::Result<[u8; 32]> {
+    let mut f = File::open(path)?;
+    Ok(hash_prefix(&mut f, u64::MAX, buf)?.finalize())
+}
+
+/// A fresh reader at offset 0 for a file source (after a prefix mismatch).
+fn reopen(source: &Source) -> Option<Box<dyn Read + Send>> {
+    match source {
+        Source::File(path) => {
+            let mut f = File::open(path).ok()?;
+            f.seek(SeekFrom::Start(0)).ok()?;
+            Some(Box::new(f))
+        }
+        Source::Reader(_) => None,
+    }
+}

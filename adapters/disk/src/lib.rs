@@ -1,0 +1,109 @@
+//! The disk layer every ferry adapter shares, and the file-transfer application that drives a
+//! [`proto::Session`] from it.
+//!
+//! - [`Store`] is where received files go and served files come from. [`FsStore`] is the
+//!   filesystem implementation: received bytes go to a partial file inside the destination
+//!   directory, which is fsynced, renamed into place and followed by a directory fsync before
+//!   the session is told the file is committed; an interrupted file stays as a partial plus a
+//!   small sidecar for resume. Another sink (object storage, say) implements the same trait.
+//! - [`path::sanitize`] turns a peer's path into a safe relative path or a reason the peer sees.
+//! - [`agent::Agent`] reacts to session events (offers, accepts, requests, chunks, commits) with
+//!   bounded work per call, for a server or for a client job (send, get, ls). Adapters own
+//!   sockets and time and call it after every I/O step; it holds no protocol logic beyond what
+//!   an application decides.
+
+pub mod agent;
+pub mod fs;
+pub mod host;
+pub mod path;
+
+use std::io;
+use std::path::PathBuf;
+
+use proto::{FileHasher, FileMeta, ListEntry, Problem, Reason};
+
+pub use fs::{FsStore, StdoutStore};
+
+/// Where received files go and where served files come from. Shared by every connection of a
+/// server (hence `Sync`); implementations serialise what must be serialised themselves.
+pub trait Store: Send + Sync {
+    /// Decide on a file the peer offers. `meta.path` is the peer's claim and must be
+    /// validated ([`path::sanitize`]). On success the returned file knows the bytes already
+    /// held from an earlier attempt (its [`Incoming::prefix`]).
+    ///
+    /// # Errors
+    /// The problem the peer sees: `BadName`, `UpToDate` (same content already there, judged by
+    /// `meta.hash`), `Exists` (different or unknown content and `meta.overwrite` is false),
+    /// `Denied`, `NoSpace`, `Io`...
+    fn receive(&self, meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem>;
+
+    /// The files to send for a GET of `path`: the file itself, or every file under a directory
+    /// (names relative to the store root, like the request).
+    ///
+    /// # Errors
+    /// `BadName`, `NotFound`, `Denied`, `Io`.
+    fn lookup(&self, path: &str) -> Result<Vec<Outgoing>, Problem>;
+
+    /// The published files under `prefix` (a directory or a name prefix; empty for all), sorted
+    /// by path. Partial and temporary files are never listed.
+    ///
+    /// # Errors
+    /// `BadName`, `Denied`, `Io`.
+    fn list(&self, prefix: &str) -> Result<Vec<ListEntry>, Problem>;
+}
+
+/// A file being received.
+pub trait Incoming: Send {
+    /// Hash state of the bytes already held from an earlier attempt (empty when starting
+    /// fresh); pass it to `Session::accept`.
+    fn prefix(&self) -> FileHasher;
+
+    /// Write received bytes at `offset`. A chunk at offset 0 after a non-empty prefix means
+    /// the sender restarted: what was held is superseded.
+    ///
+    /// # Errors
+    /// The I/O error; the caller reports it with [`problem_from_io`].
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+
+    /// Every byte arrived and matches the sender's whole-file hash: make the file durable and
+    /// publish it under its final name with its mode and mtime (file fsync, rename, directory
+    /// fsync). Only after this returns `Ok` may the session be told `committed`.
+    ///
+    /// # Errors
+    /// The problem the peer sees (`NoSpace`, `Denied`, `Io`...); what arrived is kept as a partial.
+    fn commit(self: Box<Self>, size: u64) -> Result<(), Problem>;
+
+    /// The transfer stopped before the end (connection lost, sender aborted): keep what
+    /// arrived, durably, for a later resume.
+    fn suspend(self: Box<Self>);
+
+    /// The bytes failed verification: throw them away (no partial is kept).
+    fn discard(self: Box<Self>);
+}
+
+/// A file to send, with the name and metadata the receiver will see.
+pub struct Outgoing {
+    /// What the offer says (`path` is the name on the receiving side).
+    pub meta: FileMeta,
+    /// Where the bytes come from.
+    pub source: Source,
+}
+
+/// Where an outgoing file's bytes come from.
+pub enum Source {
+    /// A file on disk (read from the start, or after a verified prefix when resuming).
+    File(PathBuf),
+    /// A stream of unknown length, read once (standard input): no resume.
+    Reader(Box<dyn io::Read + Send>),
+}
+
+/// The problem a peer sees for a local I/O error, naming `what` failed.
+pub fn problem_from_io(e: &io::Error, what: &str) -> Problem {
+    let reason = match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Reason::NoSpace,
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => Reason::Denied,
+        io::ErrorKind::NotFound => Reason::NotFound,
+        _ => Reason::Io,
+    };
+    Problem::new(reason, &format!("{what}: {e}"))
+}

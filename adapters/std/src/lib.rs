@@ -1,0 +1,349 @@
+//! ferry over blocking `std::net` TCP sockets.
+//!
+//! One session per connection, driven by [`run_session`]: a reader thread moves socket bytes
+//! into a bounded channel (so reading never waits for writing and memory stays bounded), and
+//! the connection's thread owns the [`Session`] and its [`Agent`], feeds it input, lets timers
+//! fire at the core's [`Session::poll_timeout`], and writes what [`Session::poll_transmit`]
+//! produces. [`serve`] runs a thread per connection up to a limit and refuses the rest;
+//! [`connect`] dials with a timeout and retries with back-off. No protocol decision lives here.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::thread;
+use std::time::Duration;
+
+use ferry_disk::Store;
+use ferry_disk::agent::{Agent, LogObserver};
+use ferry_disk::host::{Clock, fresh_seed};
+use proto::{Config, MAX_RECORD, Psk, Session, SessionError};
+
+/// Bytes read from the socket per read call.
+const READ_BUF: usize = 256 * 1024;
+/// Read buffers in flight between the reader thread and the session (bounds memory).
+const READ_QUEUE: usize = 8;
+/// Bytes gathered from `poll_transmit` before one `write_all`.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Why a connection ended badly.
+#[derive(Debug)]
+pub enum RunError {
+    /// The protocol failed (authentication, truncation, timeout...).
+    Session(SessionError),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Session(e) => e.fmt(f),
+            RunError::Io(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+enum Input {
+    Data(Vec<u8>),
+    Eof,
+    Failed(io::Error),
+}
+
+fn spawn_reader(mut stream: TcpStream) -> io::Result<Receiver<Input>> {
+    let (tx, rx): (SyncSender<Input>, Receiver<Input>) = sync_channel(READ_QUEUE);
+    thread::Builder::new()
+        .name("ferry-reader".into())
+        .spawn(move || {
+            loop {
+                let mut buf = vec![0u8; READ_BUF];
+                let msg = match stream.read(&mut buf) {
+                    Ok(0) => Input::Eof,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Input::Data(buf)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Input::Failed(e),
+                };
+                let last = !matches!(msg, Input::Data(_));
+                if tx.send(msg).is_err() || last {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// Gather what the session wants to send and write it. Returns whether anything was written.
+fn transmit(
+    session: &mut Session,
+    clock: &Clock,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let mut any = false;
+    loop {
+        let start = out.len();
+        out.resize(start + MAX_RECORD, 0);
+        let n = session
+            .poll_transmit(clock.now(), &mut out[start..])
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        out.truncate(start + n);
+        if n == 0 || out.len() >= WRITE_BATCH {
+            if !out.is_empty() {
+                stream.write_all(out)?;
+                out.clear();
+                any = true;
+            }
+            if n == 0 {
+                return Ok(any);
+            }
+        }
+    }
+}
+
+/// Drive one session over a connected stream until it ends. The agent is told how it ended
+/// ([`Agent::finish`]) either way.
+///
+/// # Errors
+/// The session's fatal error, or the socket's.
+pub fn run_session(
+    stream: TcpStream,
+    mut session: Session,
+    agent: &mut Agent,
+    clock: &Clock,
+) -> Result<(), RunError> {
+    let result = drive(stream, &mut session, agent, clock);
+    let error = match &result {
+        Err(RunError::Session(e)) => Some(*e),
+        _ => session.error(),
+    };
+    agent.finish(error.as_ref());
+    match (result, error) {
+        (Ok(()), Some(e)) => Err(RunError::Session(e)),
+        (r, _) => r,
+    }
+}
+
+fn drive(
+    mut stream: TcpStream,
+    session: &mut Session,
+    agent: &mut Agent,
+    clock: &Clock,
+) -> Result<(), RunError> {
+    stream.set_nodelay(true).map_err(RunError::Io)?;
+    // A peer that stops reading must not hold this thread forever.
+    stream
+        .set_write_timeout(Some(session.idle_timeout()))
+        .map_err(RunError::Io)?;
+    let rx = spawn_reader(stream.try_clone().map_err(RunError::Io)?).map_err(RunError::Io)?;
+    let mut inbox: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
+    let mut eof = false;
+    let result = 'conn: loop {
+        // Take what the reader has, without waiting (bounded: the inbox holds at most a few
+        // reads beyond what the session is willing to consume).
+        while !eof && inbox.len() < READ_BUF * READ_QUEUE {
+            match rx.try_recv() {
+                Ok(Input::Data(d)) => inbox.extend_from_slice(&d),
+                Ok(Input::Eof) | Err(TryRecvError::Disconnected) => eof = true,
+                Ok(Input::Failed(e)) => break 'conn Err(RunError::Io(e)),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        let now = clock.now();
+        let mut progress = false;
+        if !inbox.is_empty() && session.wants_input() {
+            match session.handle_input(now, &mut inbox) {
+                Ok(n) => {
+                    inbox.drain(..n);
+                    progress |= n > 0;
+                }
+                Err(e) => break Err(RunError::Session(e)),
+            }
+        }
+        if session.poll_timeout().is_some_and(|t| t <= now) {
+            session.handle_timeout(now);
+        }
+        progress |= agent.pump(session, now);
+        progress |= transmit(session, clock, &mut stream, &mut out).map_err(RunError::Io)?;
+        if session.is_closed() {
+            break session
+                .error()
+                .map_or(Ok(()), |e| Err(RunError::Session(e)));
+        }
+        if progress {
+            continue;
+        }
+        // Nothing to do until input or a timer.
+        if eof {
+            // Whatever is still buffered can never complete a record.
+            if let Err(e) = session.handle_eof(now) {
+                break Err(RunError::Session(e));
+            }
+            match session.poll_timeout() {
+                Some(t) => thread::sleep(clock.until(t)),
+                None => break Ok(()),
+            }
+            continue;
+        }
+        let msg = match session.poll_timeout() {
+            Some(t) => rx.recv_timeout(clock.until(t)),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match msg {
+            Ok(Input::Data(d)) => inbox.extend_from_slice(&d),
+            Ok(Input::Eof) | Err(RecvTimeoutError::Disconnected) => eof = true,
+            Ok(Input::Failed(e)) => break Err(RunError::Io(e)),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    };
+    // Flush what is left (an error Close, or our FINAL), then hang up.
+    let _ = transmit(session, clock, &mut stream, &mut out);
+    let _ = stream.shutdown(Shutdown::Both);
+    result
+}
+
+/// Dial `host:port` with a per-attempt `timeout`, trying every address the name resolves to,
+/// and `retries` more rounds with exponential back-off (0.5 s, 1 s, 2 s...).
+///
+/// # Errors
+/// The last connection error.
+pub fn connect(host: &str, port: u16, timeout: Duration, retries: u32) -> io::Result<TcpStream> {
+    let mut delay = Duration::from_millis(500);
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
+    for attempt in 0..=retries {
+        if attempt > 0 {
+            tracing::info!(attempt, ?delay, "retrying connection");
+            thread::sleep(delay);
+            delay *= 2;
+        }
+        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Run one client session over `stream` with `agent` (its job decides what happens).
+///
+/// # Errors
+/// As [`run_session`]; also when no session seed can be drawn.
+pub fn run_client(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    let clock = Clock::new();
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let session = Session::client(config, psk, seed, clock.now());
+    run_session(stream, session, agent, &clock)
+}
+
+/// Server limits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Connections served at once; more are refused (closed at once).
+    pub max_connections: usize,
+    /// Session configuration.
+    pub config: Config,
+}
+
+/// Accept connections forever, one thread each (plus its reader), up to
+/// `opts.max_connections`; every session stores into and serves from `store`.
+///
+/// # Errors
+/// Only when accepting itself fails persistently (the listener is broken).
+pub fn serve(
+    listener: TcpListener,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    let active = Arc::new(AtomicUsize::new(0));
+    let psk = Arc::new(psk);
+    let config = Arc::new(opts.config);
+    let mut consecutive_errors = 0;
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => {
+                consecutive_errors = 0;
+                x
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning, give up if it persists.
+                consecutive_errors += 1;
+                tracing::warn!(error = %e, "accept failed");
+                if consecutive_errors > 100 {
+                    return Err(e);
+                }
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if active.load(Ordering::SeqCst) >= opts.max_connections {
+            tracing::warn!(%peer, "refused: {} connections already", opts.max_connections);
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let guard = ActiveGuard(active.clone());
+        let (psk, config, store) = (psk.clone(), config.clone(), store.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("ferry-conn-{peer}"))
+            .spawn(move || {
+                let _guard = guard;
+                serve_one(stream, peer, &psk, &config, store);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(%peer, error = %e, "cannot start a connection thread");
+        }
+    }
+}
+
+/// Decrements the active-connection count when the connection's thread ends.
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve_one(
+    stream: TcpStream,
+    peer: SocketAddr,
+    psk: &Psk,
+    config: &Config,
+    store: Arc<dyn Store>,
+) {
+    let clock = Clock::new();
+    let seed = match fresh_seed() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%peer, error = %e, "no session seed");
+            return;
+        }
+    };
+    let session = Session::server(config, psk, seed, clock.now());
+    let mut agent = Agent::server(store, Box::new(LogObserver));
+    match run_session(stream, session, &mut agent, &clock) {
+        Ok(()) => tracing::info!(%peer, "session closed"),
+        Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
+    }
+}

@@ -1,0 +1,763 @@
+//! The command line every ferry binary accepts (clap derive). Definitions only: no I/O beyond
+//! what [`validate`] needs to tell a directory from a file.
+//!
+//! ```text
+//! ferry-std [-v...|-q] [--json] [--key PATH] <COMMAND>
+//!   keygen [--out PATH] [--force]
+//!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]
+//!   send   PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]
+//!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--retries N]
+//!   ls     [PREFIX] --from HOST[:PORT] [--retries N]
+//! ```
+//!
+//! `--key` falls back to the `FERRY_KEY` environment variable (clap reads it), then to
+//! [`crate::keyfile::default_path`]: use [`crate::keyfile::resolve_path`] on [`Cli::key`].
+//! `keygen` writes to `--out`, else to that same resolved key path.
+//!
+//! Exit statuses: 0 success, [`EXIT_FAILURE`] (1) any failed file or connection,
+//! [`EXIT_USAGE`] (2) usage errors, which clap itself uses for parse errors.
+//! [`Cli::parse_validated`] parses and runs [`validate`], exiting 2 with clap's usage
+//! message on either kind of mistake.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{
+    ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
+};
+
+/// Default TCP port of a ferry server.
+pub const DEFAULT_PORT: u16 = 6868;
+
+/// What `serve` listens on by default: every IPv6 and (dual-stack) IPv4 address.
+pub const DEFAULT_LISTEN: &str = "[::]:6868";
+
+/// What `serve` listens on when binding [`DEFAULT_LISTEN`] fails (no IPv6 on the host).
+pub const DEFAULT_LISTEN_V4: &str = "0.0.0.0:6868";
+
+/// Default directory `serve` receives into and serves from (created if missing).
+pub const DEFAULT_ROOT: &str = "./ferry-inbox";
+
+/// Default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+
+/// Default `--retries`.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// Exit status when any file, listing or connection failed.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// Exit status for usage errors (clap's own status for parse errors).
+pub const EXIT_USAGE: i32 = 2;
+
+/// The ferry command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Move files between machines over an encrypted, authenticated, resumable connection",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors on stderr: no progress bars, notices or per-file lines.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// One JSON object per line on stdout for every finished file, listed entry or error.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Pre-shared key file [default: ~/.config/ferry/key, or $XDG_CONFIG_HOME/ferry/key].
+    #[arg(long, global = true, env = "FERRY_KEY", value_name = "PATH")]
+    pub key: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write a new random key file (mode 0600) to share with the other side.
+    Keygen(KeygenArgs),
+    /// Receive and serve files under a root directory (creates the key on first run).
+    Serve(ServeArgs),
+    /// Send files and directories (recursively) to a server; `-` sends standard input.
+    Send(SendArgs),
+    /// Fetch files or directories from a server.
+    Get(GetArgs),
+    /// List the files a server holds: size, modification time, name.
+    Ls(LsArgs),
+}
+
+/// `keygen [--out PATH] [--force]`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key [default: the --key / FERRY_KEY / default key path].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Replace an existing key file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `serve [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one. The first stdout line is
+    /// `listening on ADDR` with the bound address [default: `[::]:6868`, else `0.0.0.0:6868`].
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory to receive into and serve from (created if missing).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+
+    /// Most connections served at once; further ones are refused.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections: u32,
+
+    /// Compression of the files this server sends (answers to `get`).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = Compress::Auto)]
+    pub compress: Compress,
+
+    /// Seconds a new connection has to complete the handshake before it is closed.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub handshake_timeout: u64,
+}
+
+/// `send PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]`.
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Files or directories to send; `-` reads standard input (needs --as).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
+    pub to: Remote,
+
+    /// Name to store the single file (or standard input) under on the server.
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+
+    /// Compress chunks before encryption: auto skips data that does not compress.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = Compress::Auto)]
+    pub compress: Compress,
+
+    /// Replace files the server holds with different content (same content is skipped).
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Connection attempts after the first, with backoff.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
+}
+
+/// `get NAME... --from HOST[:PORT] [--out DIR] [--retries N]`.
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// Names of files or directories on the server.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
+    pub from: Remote,
+
+    /// Directory to write into; `-` writes the one NAME to standard output.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+
+    /// Connection attempts after the first, with backoff.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
+}
+
+impl GetArgs {
+    /// `--out -`: the file goes to standard output.
+    pub fn out_is_stdout(&self) -> bool {
+        self.out.as_os_str() == "-"
+    }
+}
+
+/// `ls [PREFIX] --from HOST[:PORT] [--retries N]`.
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// Only names under this directory or starting with this prefix.
+    #[arg(value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
+    pub from: Remote,
+
+    /// Connection attempts after the first, with backoff.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
+}
+
+/// `--compress` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compress {
+    /// Deflate, but back off on chunks that do not shrink.
+    Auto,
+    /// Try deflate on every chunk.
+    On,
+    /// Never compress.
+    Off,
+}
+
+impl From<Compress> for proto::Compression {
+    fn from(c: Compress) -> Self {
+        match c {
+            Compress::Auto => Self::Auto,
+            Compress::On => Self::On,
+            Compress::Off => Self::Off,
+        }
+    }
+}
+
+/// A server to connect to. `host` is a name or an IP address without brackets, so
+/// `(host.as_str(), port)` can be passed to `ToSocketAddrs` as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn parse_remote(s: &str) -> Result<Remote, String> {
+    parse_host(s, DEFAULT_PORT).map(|(host, port)| Remote { host, port })
+}
+
+/// Split `HOST[:PORT]` into host and port, `default_port` when none is given. Accepts `host`,
+/// `host:port`, `1.2.3.4:port`, `[::1]`, `[::1]:port` and a bare IPv6 address such as `::1`
+/// (which can carry no port: write `[::1]:port`). IPv6 hosts come back without brackets; a
+/// `%zone` suffix is kept. Port 0 is refused.
+///
+/// # Errors
+/// A message for the usage error.
+pub fn parse_host(s: &str, default_port: u16) -> Result<(String, u16), String> {
+    let bad = |why: &str| Err(format!("invalid host `{s}`: {why}"));
+    if s.is_empty() {
+        return bad("empty");
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return bad("missing `]`");
+        };
+        if !is_ipv6(inside) {
+            return bad("not an IPv6 address inside [...]");
+        }
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return bad("expected `:PORT` after `]`"),
+            },
+        };
+        (inside, port)
+    } else if s.matches(':').count() >= 2 {
+        if !is_ipv6(s) {
+            return bad("not an IPv6 address (write [ADDRESS]:PORT)");
+        }
+        (s, None)
+    } else if let Some((h, p)) = s.split_once(':') {
+        (h, Some(p))
+    } else {
+        (s, None)
+    };
+    if host.is_empty() {
+        return bad("empty host name");
+    }
+    if !host.contains(':')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return bad("a host name has only letters, digits, `.`, `-` and `_`");
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) | Err(_) => return bad("the port must be a number from 1 to 65535"),
+            Ok(n) => n,
+        },
+    };
+    Ok((host.to_owned(), port))
+}
+
+fn is_ipv6(s: &str) -> bool {
+    match s.split_once('%') {
+        Some((addr, zone)) => {
+            !zone.is_empty()
+                && zone
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                && addr.parse::<Ipv6Addr>().is_ok()
+        }
+        None => s.parse::<Ipv6Addr>().is_ok(),
+    }
+}
+
+/// `--listen`: `IP:PORT`, `[IPv6]:PORT`, or an IP alone (port 6868). Port 0 lets the OS pick.
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    ip.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, DEFAULT_PORT))
+        .map_err(|_| {
+            format!("invalid listen address `{s}`: expected IP:PORT, [IPv6]:PORT or an IP address")
+        })
+}
+
+/// Checks clap cannot express; `Err` is a usage message (exit [`EXIT_USAGE`]):
+/// - `send --as NAME` needs exactly one PATH, a file or `-` (not a directory), and a
+///   non-empty NAME;
+/// - `send -` (standard input) needs `--as NAME`;
+/// - `get --out -` needs exactly one NAME and cannot be combined with `--json` (both would
+///   use standard output).
+///
+/// # Errors
+/// The first violated rule, as a one-line message.
+pub fn validate(cli: &Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Send(a) => {
+            let is_stdin = |p: &PathBuf| p.as_os_str() == "-";
+            if let Some(name) = &a.as_name {
+                if a.paths.len() != 1 {
+                    return Err(format!(
+                        "--as NAME needs exactly one PATH (a file or -), got {}",
+                        a.paths.len()
+                    ));
+                }
+                let path = &a.paths[0];
+                if !is_stdin(path) && path.is_dir() {
+                    return Err(format!(
+                        "--as NAME needs a file or -, and {} is a directory",
+                        path.display()
+                    ));
+                }
+                if name.is_empty() {
+                    return Err("--as NAME must not be empty".to_owned());
+                }
+            } else if a.paths.iter().any(is_stdin) {
+                return Err("sending standard input (-) needs --as NAME".to_owned());
+            }
+        }
+        Command::Get(a) if a.out_is_stdout() => {
+            if a.names.len() != 1 {
+                return Err(format!(
+                    "--out - (standard output) takes exactly one NAME, got {}",
+                    a.names.len()
+                ));
+            }
+            if cli.json {
+                return Err(
+                    "--json cannot be combined with --out - (both use standard output)".to_owned(),
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Cli {
+    /// Parse the process arguments and [`validate`] them. On `--help`/`--version` print and
+    /// exit 0; on any usage error print clap's message with the usage line and exit 2.
+    pub fn parse_validated() -> Self {
+        Self::try_parse_validated_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// [`Cli::parse_validated`] without exiting: the first item is the program name. A
+    /// validation failure is a clap error of kind `ArgumentConflict` (exit code 2).
+    ///
+    /// # Errors
+    /// The clap error to print (`e.exit()`), including help and version "errors".
+    pub fn try_parse_validated_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cmd = Self::command();
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
+        let sub = matches.subcommand_name().map(str::to_owned);
+        let cli = Self::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))?;
+        validate(&cli).map_err(|msg| {
+            // Show the subcommand's usage line (`Usage: ferry-std send ...`).
+            let kind = clap::error::ErrorKind::ArgumentConflict;
+            match sub.and_then(|s| cmd.find_subcommand_mut(s)) {
+                Some(sub) => sub.error(kind, msg),
+                None => cmd.error(kind, msg),
+            }
+        })?;
+        Ok(cli)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_validated_from(std::iter::once("ferry-std").chain(args.iter().copied()))
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        let e = parse(args).expect_err("expected a usage error");
+        assert_eq!(e.exit_code(), EXIT_USAGE, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parse_host_forms() {
+        let ok = |s: &str| parse_host(s, DEFAULT_PORT).unwrap();
+        let own = |h: &str, p| (h.to_owned(), p);
+        assert_eq!(ok("example.org"), own("example.org", 6868));
+        assert_eq!(ok("example.org:7000"), own("example.org", 7000));
+        assert_eq!(ok("localhost:1"), own("localhost", 1));
+        assert_eq!(ok("my_host-2.lan"), own("my_host-2.lan", 6868));
+        assert_eq!(ok("127.0.0.1"), own("127.0.0.1", 6868));
+        assert_eq!(ok("127.0.0.1:65535"), own("127.0.0.1", 65535));
+        assert_eq!(ok("[::1]"), own("::1", 6868));
+        assert_eq!(ok("[::1]:6869"), own("::1", 6869));
+        assert_eq!(ok("::1"), own("::1", 6868));
+        assert_eq!(ok("::"), own("::", 6868));
+        assert_eq!(ok("2001:db8::42"), own("2001:db8::42", 6868));
+        assert_eq!(ok("[2001:db8::42]:80"), own("2001:db8::42", 80));
+        assert_eq!(ok("fe80::1%eth0"), own("fe80::1%eth0", 6868));
+        assert_eq!(ok("[fe80::1%eth0]:9"), own("fe80::1%eth0", 9));
+        assert_eq!(parse_host("h", 1234).unwrap(), own("h", 1234));
+    }
+
+    #[test]
+    fn parse_host_rejects() {
+        for bad in [
+            "",
+            ":6868",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:port",
+            "host:-1",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "[]:80",
+            "[example.org]:80",
+            "1:2:3",
+            "a b",
+            "host/path",
+            "user@host",
+            "::1::2",
+            "fe80::1%",
+        ] {
+            let e = parse_host(bad, DEFAULT_PORT).expect_err(bad);
+            assert!(e.starts_with(&format!("invalid host `{bad}`: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn remote_display_round_trips() {
+        for s in ["example.org:6868", "127.0.0.1:80", "[::1]:6868"] {
+            let r = parse_remote(s).unwrap();
+            assert_eq!(r.to_string(), s);
+            assert_eq!(parse_remote(&r.to_string()).unwrap(), r);
+        }
+        assert_eq!(parse_remote("::1").unwrap().to_string(), "[::1]:6868");
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::]:7000").unwrap(),
+            "[::]:7000".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0").unwrap(),
+            "0.0.0.0:6868".parse().unwrap()
+        );
+        assert_eq!(parse_listen("::1").unwrap(), "[::1]:6868".parse().unwrap());
+        assert_eq!(
+            parse_listen("[::1]").unwrap(),
+            "[::1]:6868".parse().unwrap()
+        );
+        assert_eq!(
+            DEFAULT_LISTEN.parse::<SocketAddr>().unwrap(),
+            parse_listen("::").unwrap()
+        );
+        assert_eq!(
+            DEFAULT_LISTEN_V4.parse::<SocketAddr>().unwrap(),
+            parse_listen("0.0.0.0").unwrap()
+        );
+        assert!(parse_listen("localhost:80").is_err());
+        assert!(parse_listen("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn compress_maps_to_core() {
+        assert_eq!(
+            proto::Compression::from(Compress::Auto),
+            proto::Compression::Auto
+        );
+        assert_eq!(
+            proto::Compression::from(Compress::On),
+            proto::Compression::On
+        );
+        assert_eq!(
+            proto::Compression::from(Compress::Off),
+            proto::Compression::Off
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["serve"]).unwrap();
+        assert_eq!(cli.verbose, 0);
+        assert!(!cli.quiet && !cli.json);
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.listen, None);
+        assert_eq!(s.root, PathBuf::from("./ferry-inbox"));
+        assert_eq!(s.max_connections, 256);
+        assert_eq!(s.compress, Compress::Auto);
+
+        let Command::Send(s) = parse(&["send", "a", "--to", "h"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(s.paths, [PathBuf::from("a")]);
+        assert_eq!(
+            s.to,
+            Remote {
+                host: "h".into(),
+                port: 6868
+            }
+        );
+        assert_eq!(s.as_name, None);
+        assert_eq!(s.compress, Compress::Auto);
+        assert!(!s.overwrite);
+        assert_eq!(s.retries, 3);
+
+        let Command::Get(g) = parse(&["get", "n", "--from", "h:1"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(g.out, PathBuf::from("."));
+        assert!(!g.out_is_stdout());
+        assert_eq!(g.retries, 3);
+
+        let Command::Ls(l) = parse(&["ls", "--from", "[::1]"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(l.prefix, None);
+        assert_eq!(l.from.host, "::1");
+
+        let Command::Keygen(k) = parse(&["keygen"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(k.out, None);
+        assert!(!k.force);
+    }
+
+    #[test]
+    fn everything_given() {
+        let cli = parse(&[
+            "-vv",
+            "--json",
+            "--key",
+            "/k",
+            "send",
+            "a",
+            "dir",
+            "--to",
+            "example.org:7000",
+            "--compress",
+            "off",
+            "--overwrite",
+            "--retries",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbose, 2);
+        assert!(cli.json);
+        assert_eq!(cli.key, Some(PathBuf::from("/k")));
+        let Command::Send(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.paths, [PathBuf::from("a"), PathBuf::from("dir")]);
+        assert_eq!(s.to.to_string(), "example.org:7000");
+        assert_eq!(s.compress, Compress::Off);
+        assert!(s.overwrite);
+        assert_eq!(s.retries, 0);
+
+        // Global flags also after the subcommand.
+        let cli = parse(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            "/srv",
+            "--max-connections",
+            "8",
+            "--compress",
+            "on",
+            "-q",
+            "--key",
+            "k",
+        ])
+        .unwrap();
+        assert!(cli.quiet);
+        assert_eq!(cli.key, Some(PathBuf::from("k")));
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(s.root, PathBuf::from("/srv"));
+        assert_eq!(s.max_connections, 8);
+        assert_eq!(s.compress, Compress::On);
+
+        let cli = parse(&["keygen", "--out", "/tmp/k", "--force"]).unwrap();
+        let Command::Keygen(k) = cli.command else {
+            panic!()
+        };
+        assert_eq!(k.out, Some(PathBuf::from("/tmp/k")));
+        assert!(k.force);
+
+        let cli = parse(&[
+            "get",
+            "a",
+            "b/c",
+            "--from",
+            "h",
+            "--out",
+            "/dl",
+            "--retries",
+            "9",
+        ])
+        .unwrap();
+        let Command::Get(g) = cli.command else {
+            panic!()
+        };
+        assert_eq!(g.names, ["a", "b/c"]);
+        assert_eq!(g.out, PathBuf::from("/dl"));
+        assert_eq!(g.retries, 9);
+
+        let cli = parse(&["ls", "photos/", "--from", "h"]).unwrap();
+        let Command::Ls(l) = cli.command else {
+            panic!()
+        };
+        assert_eq!(l.prefix.as_deref(), Some("photos/"));
+    }
+
+    #[test]
+    fn parse_errors_exit_2() {
+        for args in [
+            &[][..],
+            &["frobnicate"],
+            &["send", "a"],
+            &["send", "--to", "h"],
+            &["send", "a", "--to", "h:0"],
+            &["send", "a", "--to", "h", "--compress", "maybe"],
+            &["send", "a", "--to", "h", "--retries", "-1"],
+            &["get", "--from", "h"],
+            &["get", "n"],
+            &["ls"],
+            &["ls", "--from", "bad host"],
+            &["serve", "--max-connections", "0"],
+            &["serve", "--listen", "nowhere"],
+            &["-v", "-q", "serve"],
+            &["keygen", "extra"],
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?}"));
+            assert_eq!(e.exit_code(), EXIT_USAGE, "{args:?}: {e}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+        assert_eq!(parse(&["--version"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn validation_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let e = usage_error(&["send", "a", "b", "--to", "h", "--as", "x"]);
+        assert!(
+            e.contains("--as NAME needs exactly one PATH (a file or -), got 2"),
+            "{e}"
+        );
+        assert!(e.contains("Usage: ferry-std send"), "{e}");
+        let e = usage_error(&["send", d, "--to", "h", "--as", "x"]);
+        assert!(e.contains("is a directory"), "{e}");
+        let e = usage_error(&["send", "-", "--to", "h"]);
+        assert!(
+            e.contains("sending standard input (-) needs --as NAME"),
+            "{e}"
+        );
+        let e = usage_error(&["send", "a", "-", "--to", "h"]);
+        assert!(e.contains("needs --as NAME"), "{e}");
+        let e = usage_error(&["send", "-", "--to", "h", "--as", ""]);
+        assert!(e.contains("must not be empty"), "{e}");
+        let e = usage_error(&["get", "a", "b", "--from", "h", "--out", "-"]);
+        assert!(
+            e.contains("--out - (standard output) takes exactly one NAME, got 2"),
+            "{e}"
+        );
+        let e = usage_error(&["--json", "get", "a", "--from", "h", "--out", "-"]);
+        assert!(e.contains("--json cannot be combined with --out -"), "{e}");
+
+        parse(&["send", "-", "--to", "h", "--as", "x"]).unwrap();
+        parse(&["send", "missing-file", "--to", "h", "--as", "x"]).unwrap();
+        parse(&["send", "a", "b", d, "--to", "h"]).unwrap();
+        let cli = parse(&["get", "a", "--from", "h", "--out", "-"]).unwrap();
+        let Command::Get(g) = &cli.command else {
+            panic!()
+        };
+        assert!(g.out_is_stdout());
+        assert_eq!(validate(&cli), Ok(()));
+    }
+}

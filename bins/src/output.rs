@@ -1,0 +1,792 @@
+//! What the user sees: per-file result lines, listings, notices, errors, progress bars, logs.
+//!
+//! | what                         | human mode                      | `--json` mode                      |
+//! |------------------------------|---------------------------------|------------------------------------|
+//! | [`Output::listening`]        | stdout `listening on ADDR`      | the same line (scripts rely on it) |
+//! | [`Output::file_done`]        | stdout line (stderr when stdout carries file data); not with `-q` | stdout `{"event":"file",...}` |
+//! | [`Output::file_failed`]      | stderr `error: NAME: CAUSE`     | stdout `{"event":"error",...}` and the stderr line |
+//! | [`Output::listed`]           | stdout `SIZE  DATE  NAME`       | stdout `{"event":"entry",...}`     |
+//! | [`Output::info`]             | stderr, not with `-q`           | the same                           |
+//! | [`Output::error`]            | stderr `error: MSG`, always     | stdout `{"event":"error","name":null,...}` and the stderr line |
+//! | progress bars                | stderr, only on a terminal      | never                              |
+//!
+//! JSON objects are one per line; `bytes` and `resumed_from` are byte counts, `seconds` a float,
+//! `blake3` lowercase hex, `mtime` Unix seconds or `null`. Human lines escape control
+//! characters in names and messages (a name from a hostile server cannot drive the terminal)
+//! and never span more than one line. Write errors (a closed pipe) are ignored.
+
+use std::fmt::{self, Display, Write as _};
+use std::io::{self, IsTerminal as _, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use proto::ListEntry;
+use serde::Serialize;
+
+/// The result of one file that finished (or needed no transfer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileReport {
+    /// The file's name as the server knows it (relative path).
+    pub name: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// Bytes already held from an earlier attempt that were not transferred again.
+    pub resumed_from: u64,
+    /// Whole-file BLAKE3, lowercase hex.
+    pub blake3: String,
+    /// Wall-clock time this file took, in seconds.
+    pub seconds: f64,
+    /// [`FileReport::SENT`], [`FileReport::RECEIVED`] or [`FileReport::UP_TO_DATE`].
+    pub outcome: &'static str,
+}
+
+impl FileReport {
+    /// Outcome: the file was sent to the server and committed there.
+    pub const SENT: &'static str = "sent";
+    /// Outcome: the file was received and committed locally.
+    pub const RECEIVED: &'static str = "received";
+    /// Outcome: the destination already held exactly this content; nothing was transferred.
+    pub const UP_TO_DATE: &'static str = "up-to-date";
+}
+
+/// Where user-facing output goes and in which form. Cheap to clone; clones share the progress
+/// bars, so one `Output` can be handed to several threads.
+#[derive(Debug, Clone)]
+pub struct Output {
+    json: bool,
+    quiet: bool,
+    /// Human result lines go to stderr because stdout carries file data (`get --out -`).
+    stdout_is_data: bool,
+    /// Present when progress bars are shown; every line is printed around them.
+    progress: Option<MultiProgress>,
+}
+
+impl Output {
+    /// Output for these flags. Progress bars are enabled only when stderr is a terminal and
+    /// neither `json` nor `quiet` is set.
+    pub fn new(json: bool, quiet: bool) -> Self {
+        let progress = !json && !quiet && io::stderr().is_terminal();
+        Self::with_progress(json, quiet, progress)
+    }
+
+    /// [`Output::new`] from the parsed command line.
+    pub fn from_cli(cli: &crate::Cli) -> Self {
+        Self::new(cli.json, cli.quiet)
+    }
+
+    fn with_progress(json: bool, quiet: bool, progress: bool) -> Self {
+        Self {
+            json,
+            quiet,
+            stdout_is_data: false,
+            progress: progress
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// Standard output carries file data (`get --out -`): human result lines go to stderr.
+    /// (`--json` with `--out -` is a usage error, see [`crate::cli::validate`].)
+    #[must_use]
+    pub fn stdout_is_data(mut self) -> Self {
+        self.stdout_is_data = true;
+        self
+    }
+
+    /// `--json` was given.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// `-q` was given.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Progress bars are shown.
+    pub fn progress_enabled(&self) -> bool {
+        self.progress.is_some()
+    }
+
+    /// `serve`'s first stdout line, exactly `listening on ADDR` with the bound address, in
+    /// every mode (also `-q` and `--json`), flushed at once for scripts reading a pipe.
+    pub fn listening(&self, addr: SocketAddr) {
+        self.emit(|out, _| writeln!(out, "listening on {addr}"));
+    }
+
+    /// A file finished: `sent`, `received` or `up-to-date`.
+    pub fn file_done(&self, report: &FileReport) {
+        self.emit(|out, err| self.file_done_to(out, err, report));
+    }
+
+    /// A file failed; `error` is the one-line cause.
+    pub fn file_failed(&self, name: &str, error: &str) {
+        self.emit(|out, err| self.file_failed_to(out, err, name, error));
+    }
+
+    /// One entry of an `ls` listing.
+    pub fn listed(&self, entry: &ListEntry) {
+        self.emit(|out, _| self.listed_to(out, entry));
+    }
+
+    /// A notice for the user on stderr (suppressed by `-q`).
+    pub fn info(&self, msg: impl Display) {
+        self.emit(|_, err| self.info_to(err, &msg));
+    }
+
+    /// An error not tied to one file (connection, authentication...): always one stderr line,
+    /// plus a JSON error object on stdout with `--json`.
+    pub fn error(&self, msg: impl Display) {
+        self.emit(|out, err| self.error_to(out, err, &msg));
+    }
+
+    /// The notice `serve` prints when [`crate::keyfile::load_or_create`] created the key.
+    pub fn key_created(&self, path: &Path) {
+        self.info(format_args!(
+            "created a new key at {0}; copy it to clients (e.g. to the same path, mode 0600) \
+             or point them at it with --key / FERRY_KEY",
+            path.display()
+        ));
+    }
+
+    /// Start a progress bar for `name` (`total` bytes when known). A no-op handle when
+    /// progress is disabled.
+    pub fn progress_start(&self, name: &str, total: Option<u64>) -> ProgressHandle {
+        let Some(multi) = &self.progress else {
+            return ProgressHandle { bar: None };
+        };
+        let bar = match total {
+            Some(len) => ProgressBar::new(len).with_style(
+                ProgressStyle::with_template(
+                    "{msg:30!} [{bar:25}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template(
+                    "{msg:30!} {spinner} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        let bar = multi.add(bar.with_message(escape_line(name)));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        ProgressHandle { bar: Some(bar) }
+    }
+
+    /// Run `f` on locked stdout and stderr, around the progress bars when shown.
+    fn emit(&self, f: impl FnOnce(&mut dyn Write, &mut dyn Write) -> io::Result<()>) {
+        let run = || {
+            let mut out = io::stdout().lock();
+            let mut err = io::stderr().lock();
+            let _ = f(&mut out, &mut err);
+            let _ = out.flush();
+            let _ = err.flush();
+        };
+        match &self.progress {
+            Some(multi) => multi.suspend(run),
+            None => run(),
+        }
+    }
+
+    fn file_done_to(
+        &self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        r: &FileReport,
+    ) -> io::Result<()> {
+        if self.json {
+            return json_line(
+                out,
+                &FileEvent {
+                    event: "file",
+                    name: &r.name,
+                    bytes: r.bytes,
+                    resumed_from: r.resumed_from,
+                    blake3: &r.blake3,
+                    seconds: r.seconds,
+                    outcome: r.outcome,
+                },
+            );
+        }
+        if self.quiet {
+            return Ok(());
+        }
+        let line = human_file_done(r);
+        if self.stdout_is_data {
+            writeln!(err, "{line}")
+        } else {
+            writeln!(out, "{line}")
+        }
+    }
+
+    fn file_failed_to(
+        &self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        name: &str,
+        error: &str,
+    ) -> io::Result<()> {
+        if self.json {
+            json_line(
+                out,
+                &ErrorEvent {
+                    event: "error",
+                    name: Some(name),
+                    error,
+                },
+            )?;
+        }
+        writeln!(err, "error: {}: {}", escape_line(name), escape_line(error))
+    }
+
+    fn listed_to(&self, out: &mut dyn Write, e: &ListEntry) -> io::Result<()> {
+        if self.json {
+            return json_line(
+                out,
+                &EntryEvent {
+                    event: "entry",
+                    name: &e.path,
+                    bytes: e.size,
+                    mtime: e.mtime.map(|m| m.secs),
+                },
+            );
+        }
+        let date = e
+            .mtime
+            .map_or_else(|| "-".to_owned(), |m| format_utc(m.secs));
+        writeln!(
+            out,
+            "{:>12}  {:<23}  {}",
+            e.size,
+            date,
+            escape_line(&e.path)
+        )
+    }
+
+    fn info_to(&self, err: &mut dyn Write, msg: &dyn Display) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        writeln!(err, "{}", escape_line(&msg.to_string()))
+    }
+
+    fn error_to(
+        &self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        msg: &dyn Display,
+    ) -> io::Result<()> {
+        let msg = msg.to_string();
+        if self.json {
+            json_line(
+                out,
+                &ErrorEvent {
+                    event: "error",
+                    name: None,
+                    error: &msg,
+                },
+            )?;
+        }
+        writeln!(err, "error: {}", escape_line(&msg))
+    }
+}
+
+/// A progress bar for one file; every method is a no-op when progress is disabled. Dropping it
+/// clears the bar like [`ProgressHandle::finish`].
+#[derive(Debug)]
+pub struct ProgressHandle {
+    bar: Option<ProgressBar>,
+}
+
+impl ProgressHandle {
+    /// `n` more bytes were transferred.
+    pub fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    /// Jump to `pos` bytes (a resumed file starts at the held prefix).
+    pub fn set_position(&self, pos: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(pos);
+        }
+    }
+
+    /// The file is done (or failed): remove the bar; the result line says the rest.
+    pub fn finish(mut self) {
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for ProgressHandle {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[derive(Serialize)]
+struct FileEvent<'a> {
+    event: &'static str,
+    name: &'a str,
+    bytes: u64,
+    resumed_from: u64,
+    blake3: &'a str,
+    seconds: f64,
+    outcome: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorEvent<'a> {
+    event: &'static str,
+    name: Option<&'a str>,
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+struct EntryEvent<'a> {
+    event: &'static str,
+    name: &'a str,
+    bytes: u64,
+    mtime: Option<i64>,
+}
+
+fn json_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// `sent notes.txt  1.2 MiB in 0.03 s (40 MiB/s), resumed from 512 KiB`.
+fn human_file_done(r: &FileReport) -> String {
+    let mut line = format!(
+        "{} {}  {}",
+        r.outcome,
+        escape_line(&r.name),
+        format_bytes(r.bytes)
+    );
+    if r.outcome == FileReport::UP_TO_DATE {
+        return line;
+    }
+    let _ = write!(line, " in {}", format_seconds(r.seconds));
+    let moved = r.bytes.saturating_sub(r.resumed_from);
+    if r.seconds > 0.0 && r.seconds.is_finite() {
+        let _ = write!(line, " ({}/s)", format_rate(moved as f64 / r.seconds));
+    }
+    if r.resumed_from > 0 {
+        let _ = write!(line, ", resumed from {}", format_bytes(r.resumed_from));
+    }
+    line
+}
+
+const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/// Binary units: `512 B`, `1.2 MiB` (one decimal below 10), `40 MiB`.
+pub fn format_bytes(n: u64) -> String {
+    format_rate(n as f64)
+}
+
+fn format_rate(mut v: f64) -> String {
+    if v < 1024.0 {
+        return format!("{v:.0} B");
+    }
+    let mut unit = 0;
+    // Divide while the rounded value would print as 1024 or more.
+    while v >= 1023.5 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 9.95 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// `0.03 s`, `12.5 s`, `42 s`, `2m05s`, `1h02m05s`.
+fn format_seconds(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "? s".to_owned();
+    }
+    if s < 9.995 {
+        return format!("{s:.2} s");
+    }
+    if s < 59.95 {
+        return format!("{s:.1} s");
+    }
+    let total = s.round() as u64;
+    let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m{sec:02}s")
+    } else {
+        format!("{m}m{sec:02}s")
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian, negative before 1970).
+pub fn format_utc(unix_secs: i64) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Year, month (1-12), day (1-31) of the day `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, <https://howardhinnant.github.io/date_algorithms.html>).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Control characters (newlines, escapes) as `\n`, `\u{1b}`...: one safe line.
+fn escape_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            let _ = write!(out, "{}", c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Route `tracing` to stderr. The level is `RUST_LOG` when set; otherwise `warn`, `info` with
+/// `-v`, `debug` with `-vv`, `trace` with `-vvv`, and `error` with `-q`. Calling it again is
+/// harmless (the first subscriber stays).
+pub fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_level(verbose, quiet)));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(verbose >= 2)
+        .try_init();
+}
+
+fn default_level(verbose: u8, quiet: bool) -> &'static str {
+    match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    }
+}
+
+impl Display for FileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&human_file_done(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::Mtime;
+
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+
+    fn report(outcome: &'static str) -> FileReport {
+        FileReport {
+            name: "notes.txt".into(),
+            bytes: 1_258_291, // 1.2 MiB
+            resumed_from: 512 * KIB,
+            blake3: "af13".into(),
+            seconds: 0.0175,
+            outcome,
+        }
+    }
+
+    /// Run one output method against in-memory sinks; returns (stdout, stderr).
+    fn capture(
+        out: &Output,
+        f: impl FnOnce(&Output, &mut dyn Write, &mut dyn Write) -> io::Result<()>,
+    ) -> (String, String) {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        f(out, &mut o, &mut e).unwrap();
+        (String::from_utf8(o).unwrap(), String::from_utf8(e).unwrap())
+    }
+
+    fn human() -> Output {
+        Output::with_progress(false, false, false)
+    }
+    fn json() -> Output {
+        Output::with_progress(true, false, false)
+    }
+    fn quiet() -> Output {
+        Output::with_progress(false, true, false)
+    }
+
+    #[test]
+    fn file_done_human() {
+        let r = report(FileReport::SENT);
+        let (o, e) = capture(&human(), |s, o, e| s.file_done_to(o, e, &r));
+        assert_eq!(
+            o,
+            "sent notes.txt  1.2 MiB in 0.02 s (40 MiB/s), resumed from 512 KiB\n"
+        );
+        assert_eq!(e, "");
+
+        let r = FileReport {
+            resumed_from: 0,
+            seconds: 12.25,
+            bytes: 3 * 1024 * MIB,
+            outcome: FileReport::RECEIVED,
+            ..report("")
+        };
+        let (o, _) = capture(&human(), |s, o, e| s.file_done_to(o, e, &r));
+        assert_eq!(o, "received notes.txt  3.0 GiB in 12.2 s (251 MiB/s)\n");
+
+        let r = report(FileReport::UP_TO_DATE);
+        let (o, _) = capture(&human(), |s, o, e| s.file_done_to(o, e, &r));
+        assert_eq!(o, "up-to-date notes.txt  1.2 MiB\n");
+
+        let r = FileReport {
+            bytes: 0,
+            resumed_from: 0,
+            seconds: 0.0,
+            ..report(FileReport::SENT)
+        };
+        let (o, _) = capture(&human(), |s, o, e| s.file_done_to(o, e, &r));
+        assert_eq!(o, "sent notes.txt  0 B in 0.00 s\n");
+
+        // Quiet: nothing. Stdout carries data: the line goes to stderr.
+        let r = report(FileReport::RECEIVED);
+        assert_eq!(
+            capture(&quiet(), |s, o, e| s.file_done_to(o, e, &r)),
+            (String::new(), String::new())
+        );
+        let (o, e) = capture(&human().stdout_is_data(), |s, o, e| {
+            s.file_done_to(o, e, &r)
+        });
+        assert_eq!(o, "");
+        assert!(e.starts_with("received notes.txt  1.2 MiB in "), "{e}");
+    }
+
+    #[test]
+    fn file_done_json() {
+        let r = report(FileReport::SENT);
+        for out in [json(), Output::with_progress(true, true, false)] {
+            let (o, e) = capture(&out, |s, o, e| s.file_done_to(o, e, &r));
+            assert_eq!(
+                o,
+                "{\"event\":\"file\",\"name\":\"notes.txt\",\"bytes\":1258291,\"resumed_from\":524288,\
+                 \"blake3\":\"af13\",\"seconds\":0.0175,\"outcome\":\"sent\"}\n"
+            );
+            assert_eq!(e, "");
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let (o, e) = capture(&human(), |s, o, e| {
+            s.file_failed_to(o, e, "a\nb", "the destination exists (use --overwrite)")
+        });
+        assert_eq!(o, "");
+        assert_eq!(
+            e,
+            "error: a\\nb: the destination exists (use --overwrite)\n"
+        );
+
+        let (o, e) = capture(&json(), |s, o, e| {
+            s.file_failed_to(o, e, "a\"b", "disk full")
+        });
+        assert_eq!(
+            o,
+            "{\"event\":\"error\",\"name\":\"a\\\"b\",\"error\":\"disk full\"}\n"
+        );
+        assert_eq!(e, "error: a\"b: disk full\n");
+
+        let msg = "authentication failed: the server does not share this key";
+        for out in [human(), quiet()] {
+            let (o, e) = capture(&out, |s, o, e| s.error_to(o, e, &msg));
+            assert_eq!(o, "");
+            assert_eq!(e, format!("error: {msg}\n"));
+        }
+        let (o, e) = capture(&json(), |s, o, e| s.error_to(o, e, &msg));
+        assert_eq!(
+            o,
+            format!("{{\"event\":\"error\",\"name\":null,\"error\":\"{msg}\"}}\n")
+        );
+        assert_eq!(e, format!("error: {msg}\n"));
+    }
+
+    #[test]
+    fn info_respects_quiet() {
+        let (o, e) = capture(&human(), |s, _, e| s.info_to(e, &"hello\x1b[2J"));
+        assert_eq!((o.as_str(), e.as_str()), ("", "hello\\u{1b}[2J\n"));
+        let (o, e) = capture(&json(), |s, _, e| s.info_to(e, &"hello"));
+        assert_eq!((o.as_str(), e.as_str()), ("", "hello\n"));
+        let (o, e) = capture(&quiet(), |s, _, e| s.info_to(e, &"hello"));
+        assert_eq!((o.as_str(), e.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn listing() {
+        let entry = ListEntry {
+            path: "photos/cat.jpg".into(),
+            size: 1_234_567,
+            mtime: Some(Mtime {
+                secs: 1_700_000_000,
+                nanos: 5,
+            }),
+        };
+        let (o, e) = capture(&human(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(o, "     1234567  2023-11-14 22:13:20 UTC  photos/cat.jpg\n");
+        assert_eq!(e, "");
+        // Listings are the requested data: printed even with -q.
+        let (o, _) = capture(&quiet(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(o, "     1234567  2023-11-14 22:13:20 UTC  photos/cat.jpg\n");
+        let (o, _) = capture(&json(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(
+            o,
+            "{\"event\":\"entry\",\"name\":\"photos/cat.jpg\",\"bytes\":1234567,\"mtime\":1700000000}\n"
+        );
+
+        let entry = ListEntry {
+            path: "x\ty".into(),
+            size: 0,
+            mtime: None,
+        };
+        let (o, _) = capture(&human(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(o, "           0  -                        x\\ty\n");
+        let (o, _) = capture(&json(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(
+            o,
+            "{\"event\":\"entry\",\"name\":\"x\\ty\",\"bytes\":0,\"mtime\":null}\n"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        for (secs, want) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (-1, "1969-12-31 23:59:59 UTC"),
+            (951_782_400, "2000-02-29 00:00:00 UTC"),
+            (951_868_799, "2000-02-29 23:59:59 UTC"),
+            (951_868_800, "2000-03-01 00:00:00 UTC"),
+            (1_234_567_890, "2009-02-13 23:31:30 UTC"),
+            (1_700_000_000, "2023-11-14 22:13:20 UTC"),
+            (1_709_164_800, "2024-02-29 00:00:00 UTC"),
+            (2_147_483_647, "2038-01-19 03:14:07 UTC"),
+            (4_107_542_400, "2100-03-01 00:00:00 UTC"),
+            (253_402_300_799, "9999-12-31 23:59:59 UTC"),
+            (-2_208_988_800, "1900-01-01 00:00:00 UTC"),
+            (-62_135_596_800, "0001-01-01 00:00:00 UTC"),
+        ] {
+            assert_eq!(format_utc(secs), want, "{secs}");
+        }
+        // Extreme values do not panic.
+        let _ = format_utc(i64::MIN);
+        let _ = format_utc(i64::MAX);
+    }
+
+    #[test]
+    fn civil_from_days_is_consistent() {
+        fn month_len(y: i64, m: u32) -> u32 {
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            }
+        }
+        // Walk day by day over 1200 years around the epoch: the calendar must advance by
+        // exactly one day each step.
+        let mut prev = civil_from_days(-146_097 - 1);
+        for days in -146_097..146_097 * 2 {
+            let (y, m, d) = prev;
+            let next = if d < month_len(y, m) {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+            assert_eq!(civil_from_days(days), next, "{days}");
+            prev = next;
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+
+    #[test]
+    fn byte_and_time_formats() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1.0 KiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(10 * KIB), "10 KiB");
+        assert_eq!(format_bytes(512 * KIB), "512 KiB");
+        assert_eq!(format_bytes(1024 * KIB - 1), "1.0 MiB");
+        assert_eq!(format_bytes(40 * MIB), "40 MiB");
+        assert_eq!(format_bytes(u64::MAX), "16 EiB");
+        assert_eq!(format_seconds(0.0), "0.00 s");
+        assert_eq!(format_seconds(0.034), "0.03 s");
+        assert_eq!(format_seconds(9.999), "10.0 s");
+        assert_eq!(format_seconds(42.0), "42.0 s");
+        assert_eq!(format_seconds(125.0), "2m05s");
+        assert_eq!(format_seconds(3725.0), "1h02m05s");
+        assert_eq!(format_seconds(f64::NAN), "? s");
+    }
+
+    #[test]
+    fn progress_disabled_is_a_no_op() {
+        let out = human();
+        assert!(!out.progress_enabled());
+        let p = out.progress_start("x", Some(10));
+        p.set_position(3);
+        p.advance(5);
+        p.finish();
+        drop(json().progress_start("y", None));
+        // Enabled bars draw to stderr (hidden when it is not a terminal): must not panic.
+        let out = Output::with_progress(false, false, true);
+        assert!(out.progress_enabled());
+        let p = out.progress_start("z", Some(100));
+        p.set_position(10);
+        p.advance(90);
+        out.emit(|_, _| Ok(()));
+        p.finish();
+        let p = out.progress_start("w", None);
+        p.advance(1);
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(default_level(0, false), "warn");
+        assert_eq!(default_level(1, false), "info");
+        assert_eq!(default_level(2, false), "debug");
+        assert_eq!(default_level(7, false), "trace");
+        assert_eq!(default_level(3, true), "error");
+        init_tracing(1, false);
+        init_tracing(0, true);
+    }
+}

@@ -1,0 +1,383 @@
+//! What each command does, independent of the adapter that moves the bytes.
+//!
+//! A binary implements [`Runtime`] with its adapter (blocking std, mio, smol) and calls
+//! [`main`]; everything else (flags, keys, files, reports, exit codes) is shared.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use ferry_disk::agent::{Agent, Job, Observer, Report};
+use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
+use proto::{Config, FileMeta, Mtime, Psk};
+
+use crate::cli::{Cli, Command, GetArgs, LsArgs, Remote, SendArgs, ServeArgs};
+use crate::output::{FileReport, Output, ProgressHandle};
+use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
+
+/// What an adapter provides to the shared command line.
+pub trait Runtime {
+    /// Serve `store` on `listener` forever, at most `max_connections` at once.
+    ///
+    /// # Errors
+    /// When the listener fails for good.
+    fn serve(
+        &self,
+        listener: TcpListener,
+        psk: Psk,
+        store: Arc<dyn Store>,
+        max_connections: usize,
+        config: Config,
+    ) -> anyhow::Result<()>;
+
+    /// Connect to `remote` (retrying `retries` times with back-off) and run `agent`'s job to
+    /// the end of the session.
+    ///
+    /// # Errors
+    /// A one-line human message: why the connection or the session failed.
+    fn run_client(
+        &self,
+        remote: &Remote,
+        retries: u32,
+        config: &Config,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> anyhow::Result<()>;
+}
+
+/// Parse the command line, run the command with `rt`, and return the exit status: 0 when
+/// every file was committed (or listed, or fetched), 1 otherwise, 2 for usage errors (clap
+/// exits with 2 itself).
+pub fn main(rt: &dyn Runtime) -> i32 {
+    let cli = Cli::parse_validated();
+    init_tracing(cli.verbose, cli.quiet);
+    let mut out = Output::from_cli(&cli);
+    if let Command::Get(args) = &cli.command
+        && args.out_is_stdout()
+    {
+        out = out.stdout_is_data();
+    }
+    match run(rt, &cli, &out) {
+        Ok(0) => 0,
+        Ok(_) => EXIT_FAILURE,
+        Err(e) => {
+            out.error(format!("{e:#}"));
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Run one command; returns the number of failed files.
+fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
+    match &cli.command {
+        Command::Keygen(args) => {
+            let path = match &args.out {
+                Some(p) => p.clone(),
+                None => keyfile::resolve_path(cli.key.clone())?,
+            };
+            keyfile::write_new(&path, &keyfile::generate()?, args.force)?;
+            out.info(format!("wrote a new key to {}", path.display()));
+            Ok(0)
+        }
+        Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
+        Command::Send(args) => send(rt, cli, args, out),
+        Command::Get(args) => get(rt, cli, args, out),
+        Command::Ls(args) => ls(rt, cli, args, out),
+    }
+}
+
+fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
+    let path = keyfile::resolve_path(cli.key.clone())?;
+    Ok(Psk::from_key_bytes(&keyfile::load(&path)?))
+}
+
+fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
+    let key_path = keyfile::resolve_path(cli.key.clone())?;
+    let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
+    let store = FsStore::new(&args.root)
+        .with_context(|| format!("cannot use {} as the root", args.root.display()))?;
+    let listener = match args.listen {
+        Some(addr) => {
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
+        }
+        None => TcpListener::bind(DEFAULT_LISTEN)
+            .or_else(|_| TcpListener::bind(DEFAULT_LISTEN_V4))
+            .with_context(|| format!("cannot listen on {DEFAULT_LISTEN} or {DEFAULT_LISTEN_V4}"))?,
+    };
+    out.listening(listener.local_addr()?);
+    let mut config = Config::default();
+    config.compression = args.compress.into();
+    config.handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    rt.serve(
+        listener,
+        Psk::from_key_bytes(&key),
+        Arc::new(store),
+        args.max_connections as usize,
+        config,
+    )
+}
+
+/// Bridges agent reports and progress to the user's output.
+struct CliObserver {
+    out: Output,
+    bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
+}
+
+impl CliObserver {
+    fn new(out: &Output) -> Self {
+        CliObserver {
+            out: out.clone(),
+            bars: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn end_bar(&self, name: &str) {
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(i) = bars.iter().position(|(n, _)| n == name)
+        {
+            bars.swap_remove(i).1.finish();
+        }
+    }
+}
+
+impl Observer for CliObserver {
+    fn started(&mut self, name: &str, total: Option<u64>, from: u64) {
+        let bar = self.out.progress_start(name, total);
+        bar.set_position(from);
+        if let Ok(mut bars) = self.bars.lock() {
+            bars.push((name.to_string(), bar));
+        }
+    }
+
+    fn advanced(&mut self, name: &str, n: u64) {
+        if let Ok(bars) = self.bars.lock()
+            && let Some((_, bar)) = bars.iter().find(|(b, _)| b == name)
+        {
+            bar.advance(n);
+        }
+    }
+
+    fn report(&mut self, report: &Report) {
+        match report {
+            Report::Sent(r) | Report::Received(r) => {
+                self.end_bar(&r.name);
+                let outcome = match report {
+                    _ if r.up_to_date => FileReport::UP_TO_DATE,
+                    Report::Sent(_) => FileReport::SENT,
+                    _ => FileReport::RECEIVED,
+                };
+                self.out.file_done(&FileReport {
+                    name: r.name.clone(),
+                    bytes: r.bytes,
+                    resumed_from: r.resumed_from,
+                    blake3: hex(&r.blake3),
+                    seconds: r.seconds,
+                    outcome,
+                });
+            }
+            Report::Failed { name, problem } => {
+                self.end_bar(name);
+                self.out.file_failed(name, &describe(problem));
+            }
+            Report::Entry(e) => self.out.listed(e),
+        }
+    }
+}
+
+fn hex(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A human reason for a file failure.
+fn describe(p: &proto::Problem) -> String {
+    use proto::Reason;
+    let what = match p.reason {
+        Reason::Exists => {
+            "exists with different content on the other side (use --overwrite to replace it)"
+        }
+        Reason::UpToDate => "already up to date",
+        Reason::Denied => "permission denied",
+        Reason::BadName => "invalid name",
+        Reason::NotFound => "not found",
+        Reason::NoSpace => "no space left on the receiving side",
+        Reason::Io => "I/O error",
+        Reason::HashMismatch => "received bytes do not match the sender's hash",
+        Reason::Cancelled => "cancelled",
+        Reason::Unsupported => "not supported by the other side",
+        _ => "failed",
+    };
+    if p.detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", p.detail)
+    }
+}
+
+fn client_config(compress: proto::Compression) -> Config {
+    let mut c = Config::default();
+    c.compression = compress;
+    c
+}
+
+/// Where and how a client connects.
+struct Dial<'a> {
+    remote: &'a Remote,
+    retries: u32,
+    config: Config,
+}
+
+/// Run a client job and print what happened; returns the number of failures.
+fn run_job(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    dial: Dial<'_>,
+    store: Arc<dyn Store>,
+    job: Job,
+    out: &Output,
+) -> anyhow::Result<usize> {
+    let psk = psk_for_client(cli)?;
+    let mut agent = Agent::client(store, Box::new(CliObserver::new(out)), job);
+    rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
+    Ok(agent.failures())
+}
+
+fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect(path, args.as_name.as_deref(), args.overwrite, &mut files)?;
+    }
+    if files.is_empty() {
+        bail!("nothing to send: no regular files under the given paths");
+    }
+    let dial = Dial {
+        remote: &args.to,
+        retries: args.retries,
+        config: client_config(args.compress.into()),
+    };
+    // A send receives nothing; a store that takes at most one file (and the server never
+    // offers any) keeps the agent's contract.
+    let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
+    run_job(rt, cli, dial, store, Job::Send(files), out)
+}
+
+fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Result<usize> {
+    let store: Arc<dyn Store> = if args.out_is_stdout() {
+        Arc::new(StdoutStore::new())
+    } else {
+        Arc::new(
+            FsStore::new(&args.out)
+                .with_context(|| format!("cannot write into {}", args.out.display()))?,
+        )
+    };
+    let dial = Dial {
+        remote: &args.from,
+        retries: args.retries,
+        config: client_config(proto::Compression::Off),
+    };
+    run_job(rt, cli, dial, store, Job::Get(args.names.clone()), out)
+}
+
+fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {
+    let dial = Dial {
+        remote: &args.from,
+        retries: args.retries,
+        config: client_config(proto::Compression::Off),
+    };
+    let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
+    let job = Job::List(args.prefix.clone().unwrap_or_default());
+    run_job(rt, cli, dial, store, job, out)
+}
+
+/// The files to offer for one command-line PATH: `-` (standard input), a file, or every regular
+/// file under a directory (named `<dir name>/<relative path>`).
+fn collect(
+    path: &Path,
+    as_name: Option<&str>,
+    overwrite: bool,
+    files: &mut Vec<Outgoing>,
+) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        let name = as_name.context("sending standard input needs --as NAME")?;
+        let mut meta = FileMeta::new(name, None);
+        meta.overwrite = overwrite;
+        files.push(Outgoing {
+            meta,
+            source: Source::Reader(Box::new(std::io::stdin())),
+        });
+        return Ok(());
+    }
+    let md = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if md.is_file() {
+        let name = match as_name {
+            Some(n) => n.to_string(),
+            None => file_name(path)?,
+        };
+        files.push(outgoing_file(path.to_path_buf(), name, &md, overwrite));
+        return Ok(());
+    }
+    if !md.is_dir() {
+        bail!("{}: not a regular file or directory", path.display());
+    }
+    let base = path
+        .canonicalize()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
+    for entry in walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(path)?;
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| format!("{}: name is not UTF-8", entry.path().display()))?
+            .join("/");
+        let name = match &base {
+            Some(b) => format!("{b}/{rel}"),
+            None => rel,
+        };
+        found.push((name, entry.path().to_path_buf(), entry.metadata()?));
+    }
+    for (name, p, md) in found {
+        files.push(outgoing_file(p, name, &md, overwrite));
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> anyhow::Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .with_context(|| format!("{}: no usable file name (use --as NAME)", path.display()))
+}
+
+fn outgoing_file(path: PathBuf, name: String, md: &std::fs::Metadata, overwrite: bool) -> Outgoing {
+    use std::os::unix::fs::PermissionsExt;
+    let mut meta = FileMeta::new(&name, Some(md.len()));
+    meta.mode = Some(md.permissions().mode() & 0o777);
+    meta.mtime = md.modified().ok().and_then(|t| {
+        let d = t.duration_since(UNIX_EPOCH).ok()?;
+        Some(Mtime {
+            secs: i64::try_from(d.as_secs()).ok()?,
+            nanos: d.subsec_nanos(),
+        })
+    });
+    meta.overwrite = overwrite;
+    Outgoing {
+        meta,
+        source: Source::File(path),
+    }
+}
+
+/// Every address a listener could report, for messages.
+pub fn describe_addr(a: &SocketAddr) -> String {
+    a.to_string()
+}

@@ -1,0 +1,469 @@
+//! The end-to-end cases every binary must pass, parameterised by the client and server binary.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn failed(o: &Output, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{what} should fail with 1:\n{}",
+        stderr(o)
+    );
+}
+
+/// send, ls, get: byte-identical files, reports in JSON, metadata kept.
+pub fn round_trip(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    let a = env.write("work/a.bin", &data(1, 300_000));
+    let b = env.write("work/notes.txt", b"hello ferry\n".repeat(1000).as_slice());
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = client(
+        c,
+        &env,
+        &[
+            "send",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--json",
+        ],
+    );
+    ok(&o, "send");
+    let reports = json_lines(&o);
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for r in &reports {
+        assert_eq!(r["event"], "file");
+        assert_eq!(r["outcome"], "sent");
+        assert_eq!(r["resumed_from"], 0);
+    }
+    let root = env.path("root");
+    assert_eq!(std::fs::read(root.join("a.bin")).unwrap(), data(1, 300_000));
+    assert_eq!(
+        std::fs::read(root.join("notes.txt")).unwrap(),
+        std::fs::read(&b).unwrap()
+    );
+    let mode = std::fs::metadata(root.join("notes.txt"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640, "mode preserved");
+    let (m1, m2) = (
+        std::fs::metadata(&b).unwrap().modified().unwrap(),
+        std::fs::metadata(root.join("notes.txt"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+    );
+    assert_eq!(m1, m2, "mtime preserved");
+    let hash_a = reports.iter().find(|r| r["name"] == "a.bin").unwrap()["blake3"].clone();
+    assert_eq!(hash_a, proto_hash_hex(&data(1, 300_000)));
+
+    let o = client(c, &env, &["ls", "--from", &server.to()]);
+    ok(&o, "ls");
+    let ls = stdout(&o);
+    assert!(
+        ls.lines()
+            .any(|l| l.ends_with("a.bin") && l.contains("300000")),
+        "{ls}"
+    );
+    assert!(ls.lines().any(|l| l.ends_with("notes.txt")), "{ls}");
+    assert_eq!(ls.lines().count(), 2, "{ls}");
+
+    let back = env.path("back");
+    std::fs::create_dir_all(&back).unwrap();
+    let o = client(
+        c,
+        &env,
+        &[
+            "get",
+            "a.bin",
+            "notes.txt",
+            "--from",
+            &server.to(),
+            "--out",
+            back.to_str().unwrap(),
+        ],
+    );
+    ok(&o, "get");
+    assert_eq!(std::fs::read(back.join("a.bin")).unwrap(), data(1, 300_000));
+    assert_eq!(
+        std::fs::read(back.join("notes.txt")).unwrap(),
+        std::fs::read(&b).unwrap()
+    );
+    // Nothing but the files themselves (no partials or sidecars) on either side.
+    assert_eq!(tree(&root), vec!["a.bin", "notes.txt"]);
+    assert_eq!(tree(&back), vec!["a.bin", "notes.txt"]);
+
+    // One file to standard output.
+    let o = client(
+        c,
+        &env,
+        &["get", "notes.txt", "--from", &server.to(), "--out", "-"],
+    );
+    ok(&o, "get to stdout");
+    let want = std::fs::read(&b).unwrap();
+    assert!(
+        o.stdout == want,
+        "stdout has {} bytes, the file {}: {:?}",
+        o.stdout.len(),
+        want.len(),
+        String::from_utf8_lossy(&o.stdout[..o.stdout.len().min(200)])
+    );
+}
+
+fn proto_hash_hex(d: &[u8]) -> serde_json::Value {
+    let h = proto::hash(d);
+    serde_json::Value::String(h.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A directory tree goes over recursively and comes back the same.
+pub fn directory_tree(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    env.write("photos/2024/a.jpg", &data(2, 10_000));
+    env.write("photos/2024/b.jpg", &data(3, 70_000));
+    env.write("photos/c.txt", b"c");
+    env.write("photos/empty", b"");
+    let o = client_in(
+        c,
+        &env,
+        env.dir.path(),
+        &["send", "photos", "--to", &server.to()],
+        None,
+    );
+    ok(&o, "send dir");
+    let root = env.path("root");
+    assert_eq!(
+        tree(&root),
+        vec![
+            "photos/2024/a.jpg",
+            "photos/2024/b.jpg",
+            "photos/c.txt",
+            "photos/empty"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(root.join("photos/2024/b.jpg")).unwrap(),
+        data(3, 70_000)
+    );
+    let back = env.path("back");
+    std::fs::create_dir_all(&back).unwrap();
+    let o = client(
+        c,
+        &env,
+        &[
+            "get",
+            "photos",
+            "--from",
+            &server.to(),
+            "--out",
+            back.to_str().unwrap(),
+        ],
+    );
+    ok(&o, "get dir");
+    assert_eq!(tree(&back), tree(&root));
+    assert_eq!(
+        std::fs::read(back.join("photos/2024/a.jpg")).unwrap(),
+        data(2, 10_000)
+    );
+}
+
+/// `-` sends standard input under `--as`.
+pub fn standard_input(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    let payload = data(4, 123_457);
+    let o = client_in(
+        c,
+        &env,
+        env.dir.path(),
+        &["send", "-", "--as", "piped.bin", "--to", &server.to()],
+        Some(&payload),
+    );
+    ok(&o, "send stdin");
+    assert_eq!(std::fs::read(env.path("root/piped.bin")).unwrap(), payload);
+}
+
+/// Kill the client mid-file, rerun: it resumes from what the server holds and does not resend
+/// the prefix; the result matches.
+pub fn interrupted_send_resumes(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    let size = 96 << 20;
+    let big = env.write("big.bin", &data(5, size));
+    let root = env.path("root");
+    // Compression of random data slows the sender down enough to interrupt it reliably.
+    let mut child = Command::new(bin(c))
+        .args([
+            "send",
+            big.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--compress",
+            "on",
+            "--key",
+        ])
+        .arg(&env.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial_len = || -> u64 {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name().to_string_lossy().contains("ferry-part")
+                    && !e.file_name().to_string_lossy().ends_with(".json")
+            })
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    };
+    wait_for(60, "a partial file of at least 4 MiB", || {
+        partial_len() >= 4 << 20
+    });
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the client finished before it could be interrupted"
+    );
+    assert!(
+        !root.join("big.bin").exists(),
+        "a partial file was published"
+    );
+    // The server notices the dead connection and keeps the partial.
+    wait_for(10, "the server to keep the partial", || {
+        partial_len() >= 4 << 20
+    });
+    // The server may still be draining the dead connection: until it lets go of the partial,
+    // a new transfer to the same name is refused ("already being received").
+    let send = || {
+        client(
+            c,
+            &env,
+            &[
+                "send",
+                big.to_str().unwrap(),
+                "--to",
+                &server.to(),
+                "--json",
+            ],
+        )
+    };
+    let mut o = send();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stderr(&o).contains("already being received") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        o = send();
+    }
+    ok(&o, "resumed send");
+    let r = &json_lines(&o)[0];
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    // The server kept what arrived before and after the kill (buffered bytes too); the sender
+    // started from there instead of resending the prefix.
+    assert!(
+        resumed >= 4 << 20 && resumed < size as u64,
+        "resumed_from {resumed}"
+    );
+    assert_eq!(r["bytes"].as_u64().unwrap(), size as u64);
+    assert_eq!(r["blake3"], proto_hash_hex(&data(5, size)));
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), data(5, size));
+    assert_eq!(tree(&root), vec!["big.bin"], "partial and sidecar are gone");
+}
+
+/// A client with another key: clear error, nothing written, the server serves the next one.
+pub fn wrong_key(c: &str, s: &str) {
+    let env = Env::new(c);
+    let other = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    let f = env.write("f.txt", b"secret");
+    let o = client(
+        c,
+        &other,
+        &["send", f.to_str().unwrap(), "--to", &server.to()],
+    );
+    failed(&o, "send with the wrong key");
+    let err = stderr(&o);
+    assert!(err.contains("does not share this key"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(tree(&env.path("root")).is_empty());
+    let o = client(
+        c,
+        &env,
+        &["send", f.to_str().unwrap(), "--to", &server.to()],
+    );
+    ok(&o, "send with the right key");
+    assert_eq!(std::fs::read(env.path("root/f.txt")).unwrap(), b"secret");
+}
+
+/// Names that climb out, are absolute or hold control characters are refused; nothing is
+/// written outside the root; the rest of the session goes on.
+pub fn bad_names(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("srv/root");
+    let server = Server::start(s, &env, &root, &[]);
+    let f = env.write("f.txt", b"x");
+    for name in [
+        "../escape.txt",
+        "/etc/evil",
+        "a/../../b",
+        "bad\u{1}name",
+        ".ferry-part.f.txt",
+    ] {
+        let o = client(
+            c,
+            &env,
+            &[
+                "send",
+                f.to_str().unwrap(),
+                "--as",
+                name,
+                "--to",
+                &server.to(),
+            ],
+        );
+        failed(&o, name);
+        let err = stderr(&o);
+        assert!(err.to_lowercase().contains("name"), "{name}: {err}");
+    }
+    assert!(tree(&root).is_empty(), "{:?}", tree(&root));
+    assert_eq!(tree(&env.path("srv")), Vec::<String>::new());
+    assert!(!env.path("escape.txt").exists() && !env.path("srv/escape.txt").exists());
+    // GET with a climbing name is refused too.
+    let o = client(
+        c,
+        &env,
+        &[
+            "get",
+            "../key",
+            "--from",
+            &server.to(),
+            "--out",
+            env.path("got").to_str().unwrap(),
+        ],
+    );
+    failed(&o, "get ../key");
+}
+
+/// Same content: up to date; different: kept unless --overwrite.
+pub fn exists_rules(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    let f = env.write("doc.txt", b"version 1");
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", f.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "first send",
+    );
+    let o = client(
+        c,
+        &env,
+        &["send", f.to_str().unwrap(), "--to", &server.to(), "--json"],
+    );
+    ok(&o, "same content again");
+    assert_eq!(json_lines(&o)[0]["outcome"], "up-to-date");
+    std::fs::write(&f, b"version 2").unwrap();
+    let o = client(
+        c,
+        &env,
+        &["send", f.to_str().unwrap(), "--to", &server.to()],
+    );
+    failed(&o, "different content");
+    assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(env.path("root/doc.txt")).unwrap(),
+        b"version 1"
+    );
+    ok(
+        &client(
+            c,
+            &env,
+            &[
+                "send",
+                f.to_str().unwrap(),
+                "--to",
+                &server.to(),
+                "--overwrite",
+            ],
+        ),
+        "overwrite",
+    );
+    assert_eq!(
+        std::fs::read(env.path("root/doc.txt")).unwrap(),
+        b"version 2"
+    );
+}
+
+/// 1 MiB of random bytes instead of a handshake: dropped, the server keeps serving.
+pub fn garbage_client(c: &str, s: &str) {
+    let env = Env::new(c);
+    let mut server = Server::start(s, &env, &env.path("root"), &[]);
+    let mut conn = raw(&server);
+    let junk = data(6, 1 << 20);
+    // The server hangs up early; a write error on our side is the expected outcome.
+    let _ = conn.write_all(&junk);
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = conn.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the server answered garbage");
+    assert!(server.alive());
+    let f = env.write("after.txt", b"still serving");
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", f.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send after garbage",
+    );
+}
+
+/// A connection that never speaks is closed after the handshake timeout.
+pub fn idle_connection_closed(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &["--handshake-timeout", "1"]);
+    let mut conn = raw(&server);
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = conn.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    let f = env.write("f", b"1");
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", f.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send after idle",
+    );
+}

@@ -1,0 +1,231 @@
+//! Running the real binaries on 127.0.0.1 with temporary roots and keys.
+//!
+//! Every test names the binary it runs, so the same cases run against each adapter's binary
+//! (`ferry-std`, and later `ferry-mio`, `ferry-smol`), and any client against any server.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod cases;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Path of a binary of this package.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "ferry-std" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-std")),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+/// A scratch area: a key, a server root, a client work dir.
+pub struct Env {
+    pub dir: TempDir,
+    pub key: PathBuf,
+}
+
+impl Env {
+    pub fn new(bin_name: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let out = Command::new(bin(bin_name))
+            .args(["keygen", "--out"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Env { dir, key }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write a file (creating parents) and return its path.
+    pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+/// A running `serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Server {
+    pub fn start(bin_name: &str, env: &Env, root: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(bin(bin_name))
+            .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .arg("--key")
+            .arg(&env.key)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("serve printed nothing").unwrap();
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Server {
+            child,
+            addr,
+            root: root.to_path_buf(),
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn to(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Stop the server and return what it logged.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a client command with the env's key, returning its output.
+pub fn client(bin_name: &str, env: &Env, args: &[&str]) -> Output {
+    client_in(bin_name, env, env.dir.path(), args, None)
+}
+
+/// Run a client command in `cwd`, optionally feeding `stdin`.
+pub fn client_in(
+    bin_name: &str,
+    env: &Env,
+    cwd: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Output {
+    let mut cmd = Command::new(bin(bin_name));
+    cmd.current_dir(cwd)
+        .args(args)
+        .arg("--key")
+        .arg(&env.key)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(data) = stdin {
+        let mut sink = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = sink.write_all(&data);
+        });
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Every regular file under `root`, relative, sorted (to check nothing else was written).
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// JSON objects printed by `--json`, one per line.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// Wait until `f` holds, or panic after `secs`.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A raw TCP connection to the server (for garbage and idle clients).
+pub fn raw(server: &Server) -> TcpStream {
+    TcpStream::connect(server.addr).unwrap()
+}
