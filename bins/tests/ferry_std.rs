@@ -50,3 +50,13 @@ fn garbage_client() {
 fn idle_connection_closed() {
     cases::idle_connection_closed(B, B);
 }
+
+#[test]
+fn ipv6() {
+    cases::ipv6(B, B);
+}
+
+#[test]
+fn connection_limit() {
+    cases::connection_limit(B, B);
+}

@@ -467,3 +467,65 @@ pub fn idle_connection_closed(c: &str, s: &str) {
         "send after idle",
     );
 }
+
+/// IPv6 loopback works end to end (skipped where the host has no ::1).
+pub fn ipv6(c: &str, s: &str) {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let env = Env::new(c);
+    let mut server = Server::start_listen(s, &env, &env.path("root"), "[::1]:0", &[]);
+    assert!(server.addr.is_ipv6());
+    let f = env.write("v6.txt", b"over ipv6");
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", f.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send over ::1",
+    );
+    assert_eq!(
+        std::fs::read(env.path("root/v6.txt")).unwrap(),
+        b"over ipv6"
+    );
+    assert!(server.alive());
+}
+
+/// Beyond --max-connections a connection is closed at once; the ones inside go on and a slot
+/// frees up when one ends.
+pub fn connection_limit(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &["--max-connections", "1"]);
+    let held = raw(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut refused = raw(&server);
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        refused.read(&mut buf).unwrap_or(0),
+        0,
+        "the extra connection was not closed"
+    );
+    drop(held);
+    let f = env.write("f", b"after the limit");
+    let mut o = client(
+        c,
+        &env,
+        &["send", f.to_str().unwrap(), "--to", &server.to()],
+    );
+    // The held connection's thread needs a moment to notice it is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !o.status.success() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        o = client(
+            c,
+            &env,
+            &["send", f.to_str().unwrap(), "--to", &server.to()],
+        );
+    }
+    ok(&o, "send once a slot is free");
+}

@@ -69,8 +69,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(bin_name: &str, env: &Env, root: &Path, extra: &[&str]) -> Server {
+        Self::start_listen(bin_name, env, root, "127.0.0.1:0", extra)
+    }
+
+    pub fn start_listen(
+        bin_name: &str,
+        env: &Env,
+        root: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> Server {
         let mut child = Command::new(bin(bin_name))
-            .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+            .args(["serve", "--listen", listen, "--root"])
             .arg(root)
             .arg("--key")
             .arg(&env.key)
