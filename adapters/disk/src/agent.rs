@@ -424,10 +424,6 @@ impl Agent {
             return;
         };
         let opened: io::Result<(Box<dyn Read + Send>, FileHasher)> = match &mut f.out.source {
-            Source::File(path) => File::open(path).and_then(|mut file| {
-                let prefix = hash_prefix(&mut file, resume_from, &mut self.buf)?;
-                Ok((Box::new(file) as Box<dyn Read + Send>, prefix))
-            }),
             Source::Reader(_) => {
                 let Source::Reader(r) =
                     std::mem::replace(&mut f.out.source, Source::File(Default::default()))
@@ -436,6 +432,10 @@ impl Agent {
                 };
                 Ok((r, FileHasher::new()))
             }
+            source => open_source(source).and_then(|mut file| {
+                let prefix = hash_prefix(&mut file, resume_from, &mut self.buf)?;
+                Ok((Box::new(file) as Box<dyn Read + Send>, prefix))
+            }),
         };
         let (mut reader, prefix) = match opened {
             Ok(x) => x,
@@ -633,9 +633,9 @@ impl Agent {
         let mut out = f.out;
         if problem.reason == Reason::Exists
             && out.meta.hash.is_none()
-            && let Source::File(path) = &out.source
+            && !matches!(out.source, Source::Reader(_))
         {
-            match hash_file(path, &mut self.buf) {
+            match hash_file(&out.source, &mut self.buf) {
                 Ok(h) => {
                     out.meta.hash = Some(h);
                     self.to_offer.push_front((out, None));
@@ -679,20 +679,67 @@ fn hash_prefix(file: &mut File, n: u64, buf: &mut [u8]) -> io::Result<FileHasher
     Ok(h)
 }
 
-/// BLAKE3 of a whole file, streamed.
-fn hash_file(path: &std::path::Path, buf: &mut [u8]) -> io::Result<[u8; 32]> {
-    let mut f = File::open(path)?;
+/// BLAKE3 of a whole file source, streamed.
+fn hash_file(source: &Source, buf: &mut [u8]) -> io::Result<[u8; 32]> {
+    let mut f = open_source(source)?;
     Ok(hash_prefix(&mut f, u64::MAX, buf)?.finalize())
+}
+
+/// Open a file source; a served file must still be the one its store looked up.
+fn open_source(source: &Source) -> io::Result<File> {
+    match source {
+        Source::File(path) => File::open(path),
+        Source::Served { path, dev, ino } => {
+            use std::os::unix::fs::MetadataExt;
+            let file = File::open(path)?;
+            let md = file.metadata()?;
+            if !md.is_file() || md.dev() != *dev || md.ino() != *ino {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the file was replaced after it was listed",
+                ));
+            }
+            Ok(file)
+        }
+        Source::Reader(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a stream cannot be reopened",
+        )),
+    }
 }
 
 /// A fresh reader at offset 0 for a file source (after a prefix mismatch).
 fn reopen(source: &Source) -> Option<Box<dyn Read + Send>> {
-    match source {
-        Source::File(path) => {
-            let mut f = File::open(path).ok()?;
-            f.seek(SeekFrom::Start(0)).ok()?;
-            Some(Box::new(f))
-        }
-        Source::Reader(_) => None,
+    let mut f = open_source(source).ok()?;
+    f.seek(SeekFrom::Start(0)).ok()?;
+    Some(Box::new(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FsStore;
+
+    /// A served file swapped for a symlink (or another file) after the lookup is refused.
+    #[test]
+    fn served_file_swapped_after_lookup_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path().join("root")).unwrap();
+        std::fs::write(store.root().join("public.txt"), b"public").unwrap();
+        std::fs::write(dir.path().join("secret"), b"secret").unwrap();
+        let found = store.lookup("public.txt").unwrap();
+        let source = &found[0].source;
+        assert!(open_source(source).is_ok(), "the file as looked up opens");
+        // Keep the original inode alive so that no new file can reuse its number.
+        std::fs::hard_link(store.root().join("public.txt"), dir.path().join("keep")).unwrap();
+        std::fs::remove_file(store.root().join("public.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), store.root().join("public.txt"))
+            .unwrap();
+        let err = open_source(source).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        // A regular file put back under the same name is a different inode: refused as well.
+        std::fs::remove_file(store.root().join("public.txt")).unwrap();
+        std::fs::write(store.root().join("public.txt"), b"other").unwrap();
+        assert!(open_source(source).is_err());
     }
 }

@@ -316,7 +316,11 @@ impl Store for FsStore {
                     hash: None,
                     overwrite: false,
                 },
-                source: Source::File(abs),
+                source: Source::Served {
+                    path: abs,
+                    dev: md.dev(),
+                    ino: md.ino(),
+                },
             })
             .collect())
     }

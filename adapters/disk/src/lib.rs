@@ -91,8 +91,20 @@ pub struct Outgoing {
 
 /// Where an outgoing file's bytes come from.
 pub enum Source {
-    /// A file on disk (read from the start, or after a verified prefix when resuming).
+    /// A file the local user named (read from the start, or after a verified prefix when
+    /// resuming).
     File(PathBuf),
+    /// A file under a served root as [`Store::lookup`] found it: opened only if it is still that
+    /// file (same device and inode), so a symlink or another file swapped in between the lookup
+    /// and the open is refused instead of served.
+    Served {
+        /// Where it is.
+        path: PathBuf,
+        /// Its device at lookup time.
+        dev: u64,
+        /// Its inode at lookup time.
+        ino: u64,
+    },
     /// A stream of unknown length, read once (standard input): no resume.
     Reader(Box<dyn io::Read + Send>),
 }

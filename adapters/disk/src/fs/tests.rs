@@ -668,7 +668,9 @@ fn lookup_a_file() {
     assert_eq!(o.meta.mtime, Some(MTIME));
     assert_eq!(o.meta.hash, None);
     assert!(!o.meta.overwrite);
-    assert!(matches!(&o.source, Source::File(p) if *p == store.root().join("photos/b.jpg")));
+    assert!(
+        matches!(&o.source, Source::Served { path, .. } if *path == store.root().join("photos/b.jpg"))
+    );
 }
 
 #[test]
@@ -680,7 +682,7 @@ fn lookup_a_directory() {
         ["photos/2024/c.jpg", "photos/a.jpg", "photos/b.jpg"]
     );
     for o in &found {
-        let Source::File(p) = &o.source else {
+        let Source::Served { path: p, .. } = &o.source else {
             panic!("not a file source")
         };
         assert_eq!(fs::read(p).unwrap().len() as u64, o.meta.size.unwrap());
