@@ -60,3 +60,8 @@ fn ipv6() {
 fn connection_limit() {
     cases::connection_limit(B, B);
 }
+
+#[test]
+fn disk_full() {
+    cases::disk_full(B, B);
+}

@@ -529,3 +529,61 @@ pub fn connection_limit(c: &str, s: &str) {
     }
     ok(&o, "send once a slot is free");
 }
+
+/// A full disk on the server is a clear per-file error for the client; nothing is published and
+/// the server keeps serving. Needs root to mount a small tmpfs; skipped (with a message) elsewhere.
+pub fn disk_full(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("small");
+    std::fs::create_dir_all(&root).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&root)
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here (not root?); skipping the disk-full case");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(root.clone());
+    let mut server = Server::start(s, &env, &root, &[]);
+    let big = env.write("big.bin", &data(7, 3 << 20));
+    let o = client(
+        c,
+        &env,
+        &["send", big.to_str().unwrap(), "--to", &server.to()],
+    );
+    failed(&o, "send to a full disk");
+    let err = stderr(&o);
+    assert!(err.contains("big.bin") && err.contains("no space"), "{err}");
+    assert!(
+        !root.join("big.bin").exists(),
+        "a partial file was published"
+    );
+    assert!(server.alive());
+    // What arrived is kept for a resume once there is room; the server still answers.
+    let o = client(c, &env, &["ls", "--from", &server.to()]);
+    ok(&o, "ls after disk full");
+    assert_eq!(stdout(&o), "", "nothing was published");
+    for e in std::fs::read_dir(&root).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    let small = env.write("small.txt", b"fits");
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", small.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send after disk full",
+    );
+    assert_eq!(std::fs::read(root.join("small.txt")).unwrap(), b"fits");
+    drop(server);
+}
