@@ -1,9 +1,12 @@
 //! What every adapter needs from the host besides sockets: a clock in the core's time units
 //! and fresh session seeds.
 
-use std::time::Instant as WallClock;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::thread;
+use std::time::{Duration, Instant as WallClock};
 
-use proto::Instant;
+use proto::{Instant, SessionError};
 
 /// Converts wall-clock time into the core's [`Instant`] (microseconds since this clock was
 /// made). One clock per process or per session; never mix origins within one session.
@@ -27,7 +30,7 @@ impl Clock {
     }
 
     /// How long from now until `at` (zero if it has passed).
-    pub fn until(&self, at: Instant) -> std::time::Duration {
+    pub fn until(&self, at: Instant) -> Duration {
         at.saturating_duration_since(self.now())
     }
 }
@@ -43,9 +46,59 @@ impl Default for Clock {
 ///
 /// # Errors
 /// The OS has no randomness to give (then no session can be made safely).
-pub fn fresh_seed() -> std::io::Result<[u8; 32]> {
+pub fn fresh_seed() -> io::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| std::io::Error::other(format!("no OS randomness: {e}")))?;
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(format!("no OS randomness: {e}")))?;
     Ok(seed)
+}
+
+/// Why a connection ended badly.
+#[derive(Debug)]
+pub enum RunError {
+    /// The protocol failed (authentication, truncation, timeout...).
+    Session(SessionError),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Session(e) => e.fmt(f),
+            RunError::Io(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Dial `host:port` with a per-attempt `timeout`, trying every address the name resolves to,
+/// and `retries` more rounds with exponential back-off (0.5 s, 1 s, 2 s...).
+///
+/// # Errors
+/// The last connection error.
+pub fn connect(host: &str, port: u16, timeout: Duration, retries: u32) -> io::Result<TcpStream> {
+    let mut delay = Duration::from_millis(500);
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
+    for attempt in 0..=retries {
+        if attempt > 0 {
+            tracing::info!(attempt, ?delay, "retrying connection");
+            thread::sleep(delay);
+            delay *= 2;
+        }
+        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+    }
+    Err(last)
 }

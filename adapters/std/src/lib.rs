@@ -8,7 +8,7 @@
 //! [`connect`] dials with a timeout and retries with back-off. No protocol decision lives here.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use ferry_disk::Store;
 use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, fresh_seed};
-use proto::{Config, MAX_RECORD, Psk, Session, SessionError};
+use ferry_disk::host::{Clock, RunError, fresh_seed};
+
+pub use ferry_disk::host::connect;
+use proto::{Config, MAX_RECORD, Psk, Session};
 
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 256 * 1024;
@@ -26,26 +28,6 @@ const READ_BUF: usize = 256 * 1024;
 const READ_QUEUE: usize = 8;
 /// Bytes gathered from `poll_transmit` before one `write_all`.
 const WRITE_BATCH: usize = 256 * 1024;
-
-/// Why a connection ended badly.
-#[derive(Debug)]
-pub enum RunError {
-    /// The protocol failed (authentication, truncation, timeout...).
-    Session(SessionError),
-    /// The socket failed.
-    Io(io::Error),
-}
-
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunError::Session(e) => e.fmt(f),
-            RunError::Io(e) => write!(f, "connection failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RunError {}
 
 enum Input {
     Data(Vec<u8>),
@@ -206,37 +188,6 @@ fn drive(
     let _ = transmit(session, clock, &mut stream, &mut out);
     let _ = stream.shutdown(Shutdown::Both);
     result
-}
-
-/// Dial `host:port` with a per-attempt `timeout`, trying every address the name resolves to,
-/// and `retries` more rounds with exponential back-off (0.5 s, 1 s, 2 s...).
-///
-/// # Errors
-/// The last connection error.
-pub fn connect(host: &str, port: u16, timeout: Duration, retries: u32) -> io::Result<TcpStream> {
-    let mut delay = Duration::from_millis(500);
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
-    for attempt in 0..=retries {
-        if attempt > 0 {
-            tracing::info!(attempt, ?delay, "retrying connection");
-            thread::sleep(delay);
-            delay *= 2;
-        }
-        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-            Ok(a) => a.collect(),
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => return Ok(s),
-                Err(e) => last = e,
-            }
-        }
-    }
-    Err(last)
 }
 
 /// Run one client session over `stream` with `agent` (its job decides what happens).
