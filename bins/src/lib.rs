@@ -25,3 +25,63 @@ pub use cli::{
 pub use keyfile::{DecodeError, KEY_LEN, KeyFileError};
 pub use output::{FileReport, Output, ProgressHandle, format_bytes, format_utc, init_tracing};
 pub use run::{Runtime, main};
+
+#[doc(hidden)]
+pub mod __private {
+    //! Paths the [`adapter_main!`](crate::adapter_main) macro uses; not a public API.
+    pub use {anyhow, ferry_disk, proto};
+}
+
+/// Defines `main` for an adapter binary: implements [`Runtime`] with the adapter crate
+/// `$adapter`, which must provide `ServeOptions { max_connections, config }`,
+/// `serve(listener, psk, store, opts)`, `connect(host, port, timeout, retries)` and
+/// `run_client(stream, config, psk, agent)`, and runs [`main`] with it. Every binary is this one
+/// line, so they cannot drift apart.
+#[macro_export]
+macro_rules! adapter_main {
+    ($adapter:ident) => {
+        struct AdapterRuntime;
+
+        impl $crate::Runtime for AdapterRuntime {
+            fn serve(
+                &self,
+                listener: ::std::net::TcpListener,
+                psk: $crate::__private::proto::Psk,
+                store: ::std::sync::Arc<dyn $crate::__private::ferry_disk::Store>,
+                max_connections: usize,
+                config: $crate::__private::proto::Config,
+            ) -> $crate::__private::anyhow::Result<()> {
+                use $crate::__private::anyhow::Context as _;
+                let opts = $adapter::ServeOptions {
+                    max_connections,
+                    config,
+                };
+                $adapter::serve(listener, psk, store, opts).context("server stopped")
+            }
+
+            fn run_client(
+                &self,
+                remote: &$crate::Remote,
+                retries: u32,
+                config: &$crate::__private::proto::Config,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_disk::agent::Agent,
+            ) -> $crate::__private::anyhow::Result<()> {
+                use $crate::__private::anyhow::Context as _;
+                let stream = $adapter::connect(
+                    &remote.host,
+                    remote.port,
+                    ::std::time::Duration::from_secs(10),
+                    retries,
+                )
+                .with_context(|| format!("cannot connect to {remote}"))?;
+                $adapter::run_client(stream, config, psk, agent)
+                    .map_err($crate::__private::anyhow::Error::from)
+            }
+        }
+
+        fn main() {
+            ::std::process::exit($crate::main(&AdapterRuntime));
+        }
+    };
+}

@@ -19,6 +19,7 @@ use tempfile::TempDir;
 pub fn bin(name: &str) -> PathBuf {
     match name {
         "ferry-std" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-std")),
+        "ferry-mio" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-mio")),
         other => panic!("unknown binary {other}"),
     }
 }

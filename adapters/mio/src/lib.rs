@@ -1,0 +1,544 @@
+//! ferry on a `mio` event loop: one thread drives every connection.
+//!
+//! Each connection is a [`Session`] plus its [`Agent`] in a slab slot keyed by its `mio`
+//! [`Token`]. Sockets are non-blocking and edge-triggered: a connection reads until the socket
+//! would block, the session stops taking input ([`Session::wants_input`]), or its input buffer
+//! holds [`INBOX_CAP`] bytes; `WRITABLE` interest is registered only while output is pending.
+//! Timers live in one binary heap fed by each session's [`Session::poll_timeout`], so the loop
+//! sleeps exactly until the earliest deadline, and a silent or slow peer is closed by the core's
+//! handshake and idle timers without costing the others anything.
+//!
+//! # Fairness and disk I/O
+//! A connection gets at most [`ROUNDS`] rounds of read → input → application → write per turn,
+//! then goes to the back of a ready queue if it still has work. File I/O stays on the loop thread
+//! but is kept small and bounded per turn: the agent moves at most a few 64 KiB chunks per pump
+//! (page-cache writes and reads of that size take microseconds). The exceptions are one-off per
+//! file: hashing an existing destination or partial file when an offer arrives (for up-to-date
+//! and resume checks) and the fsync before a file is acknowledged. They stall the loop for their
+//! duration; a worker pool for them is the next step if servers hold many concurrent large
+//! resumes. This keeps the adapter single-threaded, with no locking around the session, which
+//! is what the sans-IO core makes possible.
+//!
+//! # Memory per connection
+//! An idle connection holds its session state (a few hundred bytes), its agent, and no I/O
+//! buffers: the input and output buffers are released whenever they drain. A busy connection
+//! holds at most [`INBOX_CAP`] bytes of input, [`OUTBOX_CAP`] of output, the core's bounded
+//! send buffer and receive window (`Config::send_buffer`, `Config::recv_window`, about 264 KiB
+//! each by default) and the agent's 64 KiB chunk buffer.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_disk::Store;
+use ferry_disk::agent::{Agent, LogObserver};
+use ferry_disk::host::{Clock, RunError, fresh_seed};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use proto::{Config, Instant, MAX_RECORD, Psk, Session};
+use slab::Slab;
+
+pub use ferry_disk::host::connect;
+
+/// Largest input buffered per connection before reading pauses.
+pub const INBOX_CAP: usize = 2 * MAX_RECORD;
+/// Largest output buffered per connection before the session is asked for more.
+pub const OUTBOX_CAP: usize = 4 * MAX_RECORD;
+/// Rounds of work one connection gets per turn before others get theirs.
+pub const ROUNDS: usize = 4;
+
+const LISTENER: Token = Token(usize::MAX);
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A connection's agent: owned by a server connection, borrowed from the caller in client mode.
+enum AgentSlot<'a> {
+    Owned(Box<Agent>),
+    Borrowed(&'a mut Agent),
+}
+
+impl Deref for AgentSlot<'_> {
+    type Target = Agent;
+    fn deref(&self) -> &Agent {
+        match self {
+            AgentSlot::Owned(a) => a,
+            AgentSlot::Borrowed(a) => a,
+        }
+    }
+}
+
+impl DerefMut for AgentSlot<'_> {
+    fn deref_mut(&mut self) -> &mut Agent {
+        match self {
+            AgentSlot::Owned(a) => a,
+            AgentSlot::Borrowed(a) => a,
+        }
+    }
+}
+
+struct Conn<'a> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    agent: AgentSlot<'a>,
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+    out_pos: usize,
+    /// The socket may have more to read (edge-triggered: cleared only by `WouldBlock`).
+    readable: bool,
+    /// The socket may take more output.
+    writable: bool,
+    eof: bool,
+    /// `WRITABLE` interest is registered.
+    write_interest: bool,
+    /// The session's current deadline and the heap entry that belongs to it.
+    deadline: Option<Instant>,
+    generation: u64,
+    queued: bool,
+    /// How the connection ended, once it has.
+    result: Option<Result<(), RunError>>,
+}
+
+enum Step {
+    /// Waits for an event or a timer.
+    Idle,
+    /// Has more work: put it back in the ready queue.
+    Busy,
+    /// Over: deregister and drop.
+    Done,
+}
+
+/// The event loop: connections, timers and readiness.
+struct EventLoop<'a> {
+    poll: Poll,
+    conns: Slab<Conn<'a>>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    ready: VecDeque<usize>,
+    clock: Clock,
+    scratch: Vec<u8>,
+}
+
+impl<'a> EventLoop<'a> {
+    fn new() -> io::Result<Self> {
+        Ok(EventLoop {
+            poll: Poll::new()?,
+            conns: Slab::new(),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            clock: Clock::new(),
+            scratch: vec![0; READ_CHUNK],
+        })
+    }
+
+    fn add(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        session: Session,
+        agent: AgentSlot<'a>,
+    ) -> io::Result<usize> {
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        self.poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)?;
+        entry.insert(Conn {
+            stream,
+            peer,
+            session,
+            agent,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            out_pos: 0,
+            readable: true,
+            writable: true,
+            eof: false,
+            write_interest: false,
+            deadline: None,
+            generation: 0,
+            queued: false,
+            result: None,
+        });
+        self.schedule(key);
+        Ok(key)
+    }
+
+    fn schedule(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key)
+            && !c.queued
+        {
+            c.queued = true;
+            self.ready.push_back(key);
+        }
+    }
+
+    /// How long `poll` may sleep: not at all with ready work, else until the earliest timer.
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        // Drop heap entries of timers that were replaced or whose connection is gone.
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            match self.conns.get(key) {
+                Some(c) if c.generation == generation && c.deadline == Some(at) => {
+                    return Some(self.clock.until(at));
+                }
+                _ => {
+                    self.timers.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// Connections whose timers are due.
+    fn fire_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.generation == generation && c.deadline == Some(at))
+            {
+                self.schedule(key);
+            }
+        }
+    }
+
+    /// Give each queued connection its turn.
+    fn run_ready(&mut self) -> Vec<(SocketAddr, Result<(), RunError>)> {
+        let mut finished = Vec::new();
+        for _ in 0..self.ready.len() {
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.queued = false;
+            let step = service(conn, &self.clock, &mut self.scratch);
+            match step {
+                Step::Done => {
+                    let mut conn = self.conns.remove(key);
+                    let _ = self.poll.registry().deregister(&mut conn.stream);
+                    let result = conn.result.take().unwrap_or(Ok(()));
+                    finished.push((conn.peer, result));
+                }
+                Step::Busy | Step::Idle => {
+                    if let Err(e) = self.rearm(key) {
+                        if let Some(c) = self.conns.get_mut(key) {
+                            c.result = Some(Err(RunError::Io(e)));
+                        }
+                        self.schedule(key);
+                        continue;
+                    }
+                    if matches!(step, Step::Busy) {
+                        self.schedule(key);
+                    }
+                }
+            }
+        }
+        finished
+    }
+
+    /// Interest and timer bookkeeping after a connection's turn.
+    fn rearm(&mut self, key: usize) -> io::Result<()> {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        let pending = c.out_pos < c.outbox.len();
+        if pending != c.write_interest {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            self.poll
+                .registry()
+                .reregister(&mut c.stream, Token(key), interest)?;
+            c.write_interest = pending;
+        }
+        let deadline = c.session.poll_timeout();
+        if deadline != c.deadline {
+            c.deadline = deadline;
+            c.generation += 1;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, key, c.generation)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Mark readiness from one poll's events.
+    fn on_events(&mut self, events: &Events) {
+        for ev in events.iter() {
+            let key = ev.token().0;
+            if let Some(c) = self.conns.get_mut(key) {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    c.readable = true;
+                }
+                if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                    c.writable = true;
+                }
+                self.schedule(key);
+            }
+        }
+    }
+}
+
+/// One turn of one connection: read, feed the session, run the agent, write; at most
+/// [`ROUNDS`] times while it makes progress.
+fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
+    if c.result.is_some() {
+        return Step::Done;
+    }
+    for _ in 0..ROUNDS {
+        let now = clock.now();
+        let mut progress = false;
+        // Read while the socket has bytes and the session will take them.
+        while c.readable && !c.eof && c.inbox.len() < INBOX_CAP && c.session.wants_input() {
+            match c.stream.read(scratch) {
+                Ok(0) => c.eof = true,
+                Ok(n) => {
+                    c.inbox.extend_from_slice(&scratch[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return fail(c, now, RunError::Io(e)),
+            }
+        }
+        if !c.inbox.is_empty() && c.session.wants_input() {
+            match c.session.handle_input(now, &mut c.inbox) {
+                Ok(n) => {
+                    c.inbox.drain(..n);
+                    progress |= n > 0;
+                }
+                Err(e) => return fail(c, now, RunError::Session(e)),
+            }
+        }
+        if c.session.poll_timeout().is_some_and(|t| t <= now) {
+            c.session.handle_timeout(now);
+            progress = true;
+        }
+        progress |= c.agent.pump(&mut c.session, now);
+        // Gather output, then write as much as the socket takes.
+        while c.outbox.len() - c.out_pos < OUTBOX_CAP {
+            let start = c.outbox.len();
+            c.outbox.resize(start + MAX_RECORD, 0);
+            let n = c
+                .session
+                .poll_transmit(now, &mut c.outbox[start..])
+                .unwrap_or(0);
+            c.outbox.truncate(start + n);
+            if n == 0 {
+                break;
+            }
+            progress = true;
+        }
+        while c.writable && c.out_pos < c.outbox.len() {
+            match c.stream.write(&c.outbox[c.out_pos..]) {
+                Ok(0) => return fail(c, now, RunError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    c.out_pos += n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return fail(c, now, RunError::Io(e)),
+            }
+        }
+        if c.out_pos == c.outbox.len() {
+            // Drained: an idle connection keeps no buffer.
+            c.outbox = Vec::new();
+            c.out_pos = 0;
+        }
+        if c.inbox.is_empty() && c.inbox.capacity() > 0 {
+            c.inbox = Vec::new();
+        }
+        if c.session.is_closed() {
+            if c.out_pos == c.outbox.len() {
+                let result = c
+                    .session
+                    .error()
+                    .map_or(Ok(()), |e| Err(RunError::Session(e)));
+                return finish(c, result);
+            }
+            if !c.writable {
+                // The last records wait for WRITABLE (armed by `rearm`).
+                return Step::Idle;
+            }
+            continue;
+        }
+        if c.eof && !progress {
+            // Whatever is buffered can never complete a record: clean only after FINAL.
+            if let Err(e) = c.session.handle_eof(now) {
+                return fail(c, now, RunError::Session(e));
+            }
+            progress = c.agent.pump(&mut c.session, now);
+            if !progress && c.session.poll_timeout().is_none() {
+                return finish(c, Ok(()));
+            }
+        }
+        if !progress {
+            return Step::Idle;
+        }
+    }
+    Step::Busy
+}
+
+/// The connection failed: try to flush the error `Close` (one non-blocking write), then end.
+fn fail(c: &mut Conn<'_>, now: Instant, e: RunError) -> Step {
+    let mut buf = vec![0u8; MAX_RECORD];
+    while let Ok(n) = c.session.poll_transmit(now, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        c.outbox.extend_from_slice(&buf[..n]);
+    }
+    let _ = c.stream.write(&c.outbox[c.out_pos..]);
+    finish(c, Err(e))
+}
+
+fn finish(c: &mut Conn<'_>, result: Result<(), RunError>) -> Step {
+    let error = match &result {
+        Err(RunError::Session(e)) => Some(*e),
+        _ => c.session.error(),
+    };
+    c.agent.finish(error.as_ref());
+    let _ = c.stream.shutdown(std::net::Shutdown::Both);
+    c.result = Some(result);
+    Step::Done
+}
+
+/// Server limits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Session configuration.
+    pub config: Config,
+}
+
+/// Serve forever on one thread: accept, drive every session, fire their timers.
+///
+/// # Errors
+/// Only when the poller itself fails.
+pub fn serve(
+    listener: std::net::TcpListener,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut listener = TcpListener::from_std(listener);
+    let mut el = EventLoop::new()?;
+    el.poll
+        .registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    loop {
+        let timeout = el.poll_timeout();
+        if let Err(e) = el.poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if events.iter().any(|e| e.token() == LISTENER) {
+            accept_all(&mut el, &listener, &psk, &store, &opts);
+        }
+        el.on_events(&events);
+        el.fire_timers();
+        for (peer, result) in el.run_ready() {
+            match result {
+                Ok(()) => tracing::info!(%peer, "session closed"),
+                Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
+            }
+        }
+    }
+}
+
+fn accept_all(
+    el: &mut EventLoop<'_>,
+    listener: &TcpListener,
+    psk: &Psk,
+    store: &Arc<dyn Store>,
+    opts: &ServeOptions,
+) {
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Out of descriptors and the like: try again on the next readiness.
+                tracing::warn!(error = %e, "accept failed");
+                return;
+            }
+        };
+        if el.conns.len() >= opts.max_connections {
+            tracing::warn!(%peer, "refused: {} connections already", opts.max_connections);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            continue;
+        }
+        let seed = match fresh_seed() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no session seed");
+                continue;
+            }
+        };
+        let session = Session::server(&opts.config, psk, seed, el.clock.now());
+        let agent = Agent::server(store.clone(), Box::new(LogObserver));
+        if let Err(e) = el.add(stream, peer, session, AgentSlot::Owned(Box::new(agent))) {
+            tracing::warn!(%peer, error = %e, "cannot register the connection");
+        }
+    }
+}
+
+/// Run one client session over a connected `stream` on an event loop of its own.
+///
+/// # Errors
+/// The session's fatal error or the socket's.
+pub fn run_client(
+    stream: std::net::TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    stream.set_nonblocking(true).map_err(RunError::Io)?;
+    let peer = stream.peer_addr().map_err(RunError::Io)?;
+    let mut el = EventLoop::new().map_err(RunError::Io)?;
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let session = Session::client(config, psk, seed, el.clock.now());
+    el.add(
+        TcpStream::from_std(stream),
+        peer,
+        session,
+        AgentSlot::Borrowed(agent),
+    )
+    .map_err(RunError::Io)?;
+    let mut events = Events::with_capacity(16);
+    loop {
+        let timeout = el.poll_timeout();
+        match el.poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(RunError::Io(e)),
+        }
+        el.on_events(&events);
+        el.fire_timers();
+        if let Some((_, result)) = el.run_ready().into_iter().next() {
+            return result;
+        }
+    }
+}
