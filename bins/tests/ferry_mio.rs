@@ -65,3 +65,8 @@ fn connection_limit() {
 fn disk_full() {
     cases::disk_full(B, B);
 }
+
+#[test]
+fn silent_crowd() {
+    cases::silent_crowd(B, B);
+}

@@ -214,7 +214,7 @@ impl<'a> EventLoop<'a> {
     }
 
     /// Give each queued connection its turn.
-    fn run_ready(&mut self) -> Vec<(SocketAddr, Result<(), RunError>)> {
+    fn run_ready(&mut self) -> Vec<(usize, SocketAddr, Result<(), RunError>)> {
         let mut finished = Vec::new();
         for _ in 0..self.ready.len() {
             let Some(key) = self.ready.pop_front() else {
@@ -230,7 +230,7 @@ impl<'a> EventLoop<'a> {
                     let mut conn = self.conns.remove(key);
                     let _ = self.poll.registry().deregister(&mut conn.stream);
                     let result = conn.result.take().unwrap_or(Ok(()));
-                    finished.push((conn.peer, result));
+                    finished.push((key, conn.peer, result));
                 }
                 Step::Busy | Step::Idle => {
                     if let Err(e) = self.rearm(key) {
@@ -458,7 +458,7 @@ pub fn serve(
         }
         el.on_events(&events);
         el.fire_timers();
-        for (peer, result) in el.run_ready() {
+        for (_, peer, result) in el.run_ready() {
             match result {
                 Ok(()) => tracing::info!(%peer, "session closed"),
                 Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
@@ -515,30 +515,73 @@ pub fn run_client(
     psk: &Psk,
     agent: &mut Agent,
 ) -> Result<(), RunError> {
-    stream.set_nonblocking(true).map_err(RunError::Io)?;
-    let peer = stream.peer_addr().map_err(RunError::Io)?;
-    let mut el = EventLoop::new().map_err(RunError::Io)?;
-    let seed = fresh_seed().map_err(RunError::Io)?;
-    let session = Session::client(config, psk, seed, el.clock.now());
-    el.add(
-        TcpStream::from_std(stream),
-        peer,
-        session,
-        AgentSlot::Borrowed(agent),
-    )
-    .map_err(RunError::Io)?;
-    let mut events = Events::with_capacity(16);
-    loop {
+    run_clients(vec![(stream, agent)], config, psk)
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
+/// Run several client sessions at once on one event loop (one thread), each over its connected
+/// stream with its own agent; returns each session's outcome, in order.
+pub fn run_clients(
+    conns: Vec<(std::net::TcpStream, &mut Agent)>,
+    config: &Config,
+    psk: &Psk,
+) -> Vec<Result<(), RunError>> {
+    let mut results: Vec<Option<Result<(), RunError>>> = Vec::new();
+    let mut el = match EventLoop::new() {
+        Ok(el) => el,
+        Err(e) => {
+            return conns
+                .iter()
+                .map(|_| Err(RunError::Io(io::Error::new(e.kind(), e.to_string()))))
+                .collect();
+        }
+    };
+    let mut slot_of_key = std::collections::HashMap::new();
+    for (i, (stream, agent)) in conns.into_iter().enumerate() {
+        results.push(None);
+        let started = (|| {
+            stream.set_nonblocking(true)?;
+            let peer = stream.peer_addr()?;
+            let seed = fresh_seed()?;
+            let session = Session::client(config, psk, seed, el.clock.now());
+            el.add(
+                TcpStream::from_std(stream),
+                peer,
+                session,
+                AgentSlot::Borrowed(agent),
+            )
+        })();
+        match started {
+            Ok(key) => {
+                slot_of_key.insert(key, i);
+            }
+            Err(e) => results[i] = Some(Err(RunError::Io(e))),
+        }
+    }
+    let mut events = Events::with_capacity(1024);
+    while !el.conns.is_empty() {
         let timeout = el.poll_timeout();
         match el.poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(RunError::Io(e)),
+            Err(e) => {
+                for (key, i) in &slot_of_key {
+                    if el.conns.contains(*key) && results[*i].is_none() {
+                        results[*i] =
+                            Some(Err(RunError::Io(io::Error::new(e.kind(), e.to_string()))));
+                    }
+                }
+                break;
+            }
         }
         el.on_events(&events);
         el.fire_timers();
-        if let Some((_, result)) = el.run_ready().into_iter().next() {
-            return result;
+        for (key, _, result) in el.run_ready() {
+            if let Some(i) = slot_of_key.get(&key) {
+                results[*i] = Some(result);
+            }
         }
     }
+    results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
 }
