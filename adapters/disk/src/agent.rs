@@ -19,6 +19,7 @@ use proto::{
     Reason, RecvId, RequestError, RequestId, SendId, Session,
 };
 
+use crate::commit::{CommitDone, CommitPool, Notify};
 use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
 
 /// What a client connection is for.
@@ -110,6 +111,26 @@ struct Receiving {
     file: Box<dyn Incoming>,
     resumed_from: u64,
     started_at: WallClock,
+    /// Set once the file was received whole.
+    hash: [u8; 32],
+    size: u64,
+}
+
+/// Stands in for a file whose `Incoming` went to the commit pool.
+struct Committing;
+
+impl Incoming for Committing {
+    fn prefix(&self) -> FileHasher {
+        FileHasher::new()
+    }
+    fn write_at(&mut self, _: u64, _: &[u8]) -> io::Result<()> {
+        Err(io::Error::other("file is being committed"))
+    }
+    fn commit(self: Box<Self>, _: u64) -> Result<(), Problem> {
+        Ok(())
+    }
+    fn suspend(self: Box<Self>) {}
+    fn discard(self: Box<Self>) {}
 }
 
 /// Drives one session from a store. See the module docs.
@@ -130,6 +151,17 @@ pub struct Agent {
     failures: usize,
     close_sent: bool,
     buf: Vec<u8>,
+    /// Commits run on a pool instead of inline, with their answers coming back here.
+    pool: Option<PoolLink>,
+    /// Files handed to the pool, waiting for their answer.
+    committing: BTreeMap<RecvId, Receiving>,
+}
+
+struct PoolLink {
+    pool: CommitPool,
+    notify: Notify,
+    done_tx: std::sync::mpsc::Sender<CommitDone>,
+    done_rx: std::sync::mpsc::Receiver<CommitDone>,
 }
 
 /// Chunks of file I/O one `pump` call may do in each direction.
@@ -167,8 +199,23 @@ impl Agent {
             reports: Vec::new(),
             failures: 0,
             close_sent: false,
-            buf: vec![0; CHUNK],
+            buf: Vec::new(),
+            pool: None,
+            committing: BTreeMap::new(),
         }
+    }
+
+    /// Make received files durable on `pool` instead of inside [`Agent::pump`] (an event loop
+    /// must not wait for a disk flush); `notify` runs on a pool thread when a commit is done,
+    /// after which `pump` sends its answer.
+    pub fn use_commit_pool(&mut self, pool: CommitPool, notify: Notify) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        self.pool = Some(PoolLink {
+            pool,
+            notify,
+            done_tx,
+            done_rx,
+        });
     }
 
     /// Reports so far (files finished, failures, listing entries), in order.
@@ -192,6 +239,7 @@ impl Agent {
             && self.to_list.is_none()
             && self.sending.is_empty()
             && self.receiving.is_empty()
+            && self.committing.is_empty()
             && self.my_requests.is_empty()
     }
 
@@ -210,7 +258,19 @@ impl Agent {
     /// React to everything the session has for us and move file bytes, a bounded amount.
     /// Returns whether anything happened (call again, then drain `poll_transmit`, while true).
     pub fn pump(&mut self, s: &mut Session, now: Instant) -> bool {
-        let mut progress = false;
+        // The chunk buffer exists only while files move: an idle connection holds none.
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK];
+        }
+        let progress = self.pump_inner(s, now);
+        if self.sending.is_empty() && self.receiving.is_empty() && !s.has_readable() {
+            self.buf = Vec::new();
+        }
+        progress
+    }
+
+    fn pump_inner(&mut self, s: &mut Session, now: Instant) -> bool {
+        let mut progress = self.collect_commits(s);
         while let Some(ev) = s.poll_event() {
             self.on_event(s, ev);
             progress = true;
@@ -521,6 +581,8 @@ impl Agent {
                                 file,
                                 resumed_from,
                                 started_at: WallClock::now(),
+                                hash: [0; 32],
+                                size: 0,
                             },
                         );
                     } else {
@@ -560,23 +622,37 @@ impl Agent {
                 let Some(r) = self.receiving.remove(&id) else {
                     return;
                 };
-                match r.file.commit(size) {
-                    Ok(()) => {
-                        let _ = s.committed(id);
-                        self.report(Report::Received(FileReport {
-                            name: r.name,
-                            bytes: size,
-                            resumed_from: r.resumed_from,
-                            blake3: hash,
-                            seconds: r.started_at.elapsed().as_secs_f64(),
-                            up_to_date: false,
-                        }));
+                let Receiving {
+                    name,
+                    file,
+                    resumed_from,
+                    started_at,
+                    ..
+                } = r;
+                let done = Receiving {
+                    name,
+                    file: Box::new(Committing),
+                    resumed_from,
+                    started_at,
+                    hash,
+                    size,
+                };
+                let file = match &self.pool {
+                    Some(link) => {
+                        let (tx, notify) = (link.done_tx.clone(), link.notify.clone());
+                        match link.pool.submit(id, file, size, tx, notify) {
+                            Ok(()) => {
+                                self.committing.insert(id, done);
+                                return;
+                            }
+                            // The pool is gone: commit here.
+                            Err(file) => file,
+                        }
                     }
-                    Err(problem) => {
-                        let _ = s.commit_failed(id, problem.clone());
-                        self.fail(r.name, problem);
-                    }
-                }
+                    None => file,
+                };
+                let result = file.commit(size);
+                self.committed(s, id, done, result);
             }
             Event::ReceiveFailed { id, problem } => {
                 if let Some(r) = self.receiving.remove(&id) {
@@ -625,6 +701,47 @@ impl Agent {
             Event::Connected | Event::Closed { .. } => {}
             _ => {}
         }
+    }
+
+    /// Answer the session for a commit that finished (inline or on the pool).
+    fn committed(
+        &mut self,
+        s: &mut Session,
+        id: RecvId,
+        r: Receiving,
+        result: Result<(), Problem>,
+    ) {
+        match result {
+            Ok(()) => {
+                let _ = s.committed(id);
+                self.report(Report::Received(FileReport {
+                    name: r.name,
+                    bytes: r.size,
+                    resumed_from: r.resumed_from,
+                    blake3: r.hash,
+                    seconds: r.started_at.elapsed().as_secs_f64(),
+                    up_to_date: false,
+                }));
+            }
+            Err(problem) => {
+                let _ = s.commit_failed(id, problem.clone());
+                self.fail(r.name, problem);
+            }
+        }
+    }
+
+    /// Answers from the commit pool.
+    fn collect_commits(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        while let Some(link) = &self.pool
+            && let Ok((id, result)) = link.done_rx.try_recv()
+        {
+            if let Some(r) = self.committing.remove(&id) {
+                self.committed(s, id, r, result);
+                any = true;
+            }
+        }
+        any
     }
 
     /// A refused offer: an existing file offered without a hash gets one more try with its

@@ -13,6 +13,7 @@
 //!   an application decides.
 
 pub mod agent;
+pub mod commit;
 pub mod fs;
 pub mod host;
 pub mod path;

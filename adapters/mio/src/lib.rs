@@ -10,14 +10,15 @@
 //!
 //! # Fairness and disk I/O
 //! A connection gets at most [`ROUNDS`] rounds of read → input → application → write per turn,
-//! then goes to the back of a ready queue if it still has work. File I/O stays on the loop thread
-//! but is kept small and bounded per turn: the agent moves at most a few 64 KiB chunks per pump
-//! (page-cache writes and reads of that size take microseconds). The exceptions are one-off per
-//! file: hashing an existing destination or partial file when an offer arrives (for up-to-date
-//! and resume checks) and the fsync before a file is acknowledged. They stall the loop for their
-//! duration; a worker pool for them is the next step if servers hold many concurrent large
-//! resumes. This keeps the adapter single-threaded, with no locking around the session, which
-//! is what the sans-IO core makes possible.
+//! then goes to the back of a ready queue if it still has work. File reads and writes stay on
+//! the loop thread but are small and bounded per turn: the agent moves at most a few 64 KiB
+//! chunks per pump, and a page-cache write of that size takes microseconds. Commits are the
+//! slow part (fsync of the file, rename, fsync of the directory: milliseconds each), so they go
+//! to a small pool of threads ([`CommitPool`], 4 threads); a finished commit wakes the loop
+//! through a `mio::Waker` and the connection sends its `Ack` on its next turn. The session
+//! waits for that answer by itself (the core acknowledges only after `committed`), which is
+//! the back-pressure. One per-file cost stays on the loop: hashing an existing destination or
+//! partial file when an offer arrives (up-to-date and resume checks).
 //!
 //! # Memory per connection
 //! An idle connection holds its session state (a few hundred bytes), its agent, and no I/O
@@ -31,11 +32,12 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_disk::Store;
 use ferry_disk::agent::{Agent, LogObserver};
+use ferry_disk::commit::CommitPool;
 use ferry_disk::host::{Clock, RunError, fresh_seed};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -52,6 +54,9 @@ pub const OUTBOX_CAP: usize = 4 * MAX_RECORD;
 pub const ROUNDS: usize = 4;
 
 const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+/// Threads that fsync and rename received files for the loop.
+const COMMIT_THREADS: usize = 4;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A connection's agent: owned by a server connection, borrowed from the caller in client mode.
@@ -281,7 +286,7 @@ impl<'a> EventLoop<'a> {
     fn on_events(&mut self, events: &Events) {
         for ev in events.iter() {
             let key = ev.token().0;
-            if let Some(c) = self.conns.get_mut(key) {
+            if let Some(c) = self.conns.get_mut(key).filter(|_| ev.token() != WAKER) {
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     c.readable = true;
                 }
@@ -444,6 +449,15 @@ pub fn serve(
     el.poll
         .registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
+    // Commits (fsync, rename, directory fsync) run on a small pool; a finished one wakes the
+    // loop and names its connection.
+    let waker = Arc::new(mio::Waker::new(el.poll.registry(), WAKER)?);
+    let woken: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let commits = Commits {
+        pool: CommitPool::new(COMMIT_THREADS)?,
+        waker,
+        woken: woken.clone(),
+    };
     let mut events = Events::with_capacity(1024);
     loop {
         let timeout = el.poll_timeout();
@@ -454,7 +468,13 @@ pub fn serve(
             return Err(e);
         }
         if events.iter().any(|e| e.token() == LISTENER) {
-            accept_all(&mut el, &listener, &psk, &store, &opts);
+            accept_all(&mut el, &listener, &psk, &store, &opts, &commits);
+        }
+        if events.iter().any(|e| e.token() == WAKER) {
+            let keys = std::mem::take(&mut *woken.lock().unwrap_or_else(|p| p.into_inner()));
+            for key in keys {
+                el.schedule(key);
+            }
         }
         el.on_events(&events);
         el.fire_timers();
@@ -467,12 +487,20 @@ pub fn serve(
     }
 }
 
+/// The commit pool and how its threads wake the loop.
+struct Commits {
+    pool: CommitPool,
+    waker: Arc<mio::Waker>,
+    woken: Arc<Mutex<Vec<usize>>>,
+}
+
 fn accept_all(
     el: &mut EventLoop<'_>,
     listener: &TcpListener,
     psk: &Psk,
     store: &Arc<dyn Store>,
     opts: &ServeOptions,
+    commits: &Commits,
 ) {
     loop {
         let (stream, peer) = match listener.accept() {
@@ -498,7 +526,16 @@ fn accept_all(
             }
         };
         let session = Session::server(&opts.config, psk, seed, el.clock.now());
-        let agent = Agent::server(store.clone(), Box::new(LogObserver));
+        let mut agent = Agent::server(store.clone(), Box::new(LogObserver));
+        let key = el.conns.vacant_key();
+        let (waker, woken) = (commits.waker.clone(), commits.woken.clone());
+        agent.use_commit_pool(
+            commits.pool.clone(),
+            Arc::new(move || {
+                woken.lock().unwrap_or_else(|p| p.into_inner()).push(key);
+                let _ = waker.wake();
+            }),
+        );
         if let Err(e) = el.add(stream, peer, session, AgentSlot::Owned(Box::new(agent))) {
             tracing::warn!(%peer, error = %e, "cannot register the connection");
         }
