@@ -7,6 +7,25 @@
 
 pub mod cases;
 
+/// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
+#[macro_export]
+macro_rules! e2e_suite {
+    ($bin:expr) => {
+        $crate::e2e_suite!(@cases $bin;
+            round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
+            bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
+            connection_limit, disk_full, silent_crowd);
+    };
+    (@cases $bin:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                common::cases::$case($bin, $bin);
+            }
+        )*
+    };
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
