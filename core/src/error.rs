@@ -280,6 +280,8 @@ pub enum RequestError {
     InvalidResume,
     /// A field outside its range (an `Mtime` with nanoseconds >= 10^9).
     InvalidField,
+    /// A record larger than the protocol carries.
+    TooLarge,
 }
 
 impl fmt::Display for RequestError {
@@ -293,6 +295,7 @@ impl fmt::Display for RequestError {
             RequestError::PathTooLong => f.write_str("path too long"),
             RequestError::InvalidResume => f.write_str("resume offset beyond the offered size"),
             RequestError::InvalidField => f.write_str("field out of range"),
+            RequestError::TooLarge => f.write_str("record too large"),
         }
     }
 }

@@ -565,3 +565,26 @@ fn invalid_local_fields_are_refused_before_sending() {
         Err(ferry_core::RequestError::PathTooLong)
     );
 }
+
+/// A record travels as one request, the receiver stores it and answers; too large is refused
+/// before anything is sent.
+#[test]
+fn records_round_trip() {
+    use ferry_core::wire::{MAX_RECORD_BODY, RecordFormat};
+    let mut pair = Pair::simple(MemApp::new(), MemApp::new(), 51);
+    pair.drive_until(10_000, |p| p.client.session.is_connected());
+    let json = br#"{"name":"ferry","n":[1,2.5,null,true]}"#.to_vec();
+    let req = pair
+        .client
+        .session
+        .send_record(RecordFormat::Json, json.clone())
+        .unwrap();
+    let big = vec![0u8; MAX_RECORD_BODY + 1];
+    assert_eq!(
+        pair.client.session.send_record(RecordFormat::Postcard, big),
+        Err(ferry_core::RequestError::TooLarge)
+    );
+    pair.drive_until(10_000, |p| !p.client.app.requests_done.is_empty());
+    assert_eq!(pair.client.app.requests_done, vec![(req, None)]);
+    assert_eq!(pair.server.app.records, vec![(RecordFormat::Json, json)]);
+}

@@ -4,7 +4,8 @@ use ferry_core::Config;
 use ferry_core::testing::{LinkConfig, MemApp, Pair, replay_server, test_psk};
 use ferry_core::wire::{
     BoundedVec, CloseCode, Codec, Control, Frame, ListEntry, MAX_CONTROL_LEN, Mtime, Offer,
-    Problem, Reason, RequestKind, decode_frame, encode_control, encode_data_header,
+    Problem, Reason, RecordBody, RecordFormat, RequestKind, decode_frame, encode_control,
+    encode_data_header,
 };
 use proptest::prelude::*;
 
@@ -99,6 +100,22 @@ fn control() -> impl Strategy<Value = Control> {
             }),
         (any::<u32>(), proptest::option::of(problem()))
             .prop_map(|(req, error)| Control::Done { req, error }),
+        (
+            any::<u32>(),
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(req, json, body)| Control::Request {
+                req,
+                kind: RequestKind::Record {
+                    format: if json {
+                        RecordFormat::Json
+                    } else {
+                        RecordFormat::Postcard
+                    },
+                    body: RecordBody(body),
+                },
+            }),
         prop_oneof![
             Just(CloseCode::Done),
             Just(CloseCode::Cancelled),

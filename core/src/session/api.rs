@@ -11,7 +11,7 @@ use crate::error::{ReadError, RequestError, WriteError};
 use crate::hash::FileHasher;
 use crate::record::stream::Sealer;
 use crate::time::Instant;
-use crate::wire::{CloseCode, ListEntry, Problem, RequestKind};
+use crate::wire::{CloseCode, ListEntry, Problem, RecordBody, RecordFormat, RequestKind};
 
 impl Session {
     // ---- application requests -----------------------------------------------------------
@@ -173,6 +173,23 @@ impl Session {
         let path = String::from(path);
         self.open_transfer(true)?
             .request(RequestKind::List { path })
+    }
+
+    /// Send one structured record for the peer to store (a RECORD request). Answered by
+    /// `RequestDone` once the peer stored it (or with the reason it could not).
+    ///
+    /// # Errors
+    /// `TooLarge` beyond [`MAX_RECORD_BODY`](crate::wire::MAX_RECORD_BODY) bytes; `Busy`,
+    /// `NotOpen`.
+    pub fn send_record(
+        &mut self,
+        format: RecordFormat,
+        body: Vec<u8>,
+    ) -> Result<RequestId, RequestError> {
+        self.open_transfer(true)?.request(RequestKind::Record {
+            format,
+            body: RecordBody(body),
+        })
     }
 
     /// Answer a LIST request with entries (split into as many messages as needed).

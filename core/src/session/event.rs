@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::SessionError;
-use crate::wire::{ListEntry, Mtime, Problem};
+use crate::wire::{ListEntry, Mtime, Problem, RecordFormat};
 
 /// An outgoing file (one this side offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,6 +143,16 @@ pub enum Event {
         req: PeerRequestId,
         /// The relative path to list.
         path: String,
+    },
+    /// The peer sends a record to store: answer with `finish_request` (`None` once it is
+    /// durably stored, or the problem).
+    RecordReceived {
+        /// The request.
+        req: PeerRequestId,
+        /// How `body` is encoded (the application decodes and validates it).
+        format: RecordFormat,
+        /// The encoded record, at most `MAX_RECORD_BODY` bytes.
+        body: Vec<u8>,
     },
     /// Part of the answer to our LIST request.
     Listing {

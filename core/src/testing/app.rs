@@ -65,6 +65,8 @@ pub struct MemApp {
     pub receive_failed: Vec<(String, Reason)>,
     /// Listings received.
     pub listings: Vec<ListEntry>,
+    /// Records the peer sent (format, body), acknowledged as stored.
+    pub records: Vec<(crate::wire::RecordFormat, Vec<u8>)>,
     /// Requests answered (with their error, if any).
     pub requests_done: Vec<(RequestId, Option<Problem>)>,
     /// Every event seen, in order.
@@ -398,6 +400,10 @@ impl MemApp {
                     })
                     .collect();
                 let _ = s.send_listing(req, entries);
+                let _ = s.finish_request(req, None);
+            }
+            Event::RecordReceived { req, format, body } => {
+                self.records.push((format, body));
                 let _ = s.finish_request(req, None);
             }
             Event::Listing { entries, .. } => self.listings.extend(entries),

@@ -125,6 +125,62 @@ pub enum RequestKind {
         /// Relative path (empty for the root).
         path: String,
     },
+    /// Store one structured record (answered with `Done`). The body is opaque to the protocol:
+    /// one value in the named encoding, at most [`MAX_RECORD_BODY`] bytes.
+    Record {
+        /// How the body is encoded.
+        format: RecordFormat,
+        /// The encoded record.
+        body: RecordBody,
+    },
+}
+
+/// Largest record body a `Record` request may carry (it must fit one CONTROL frame).
+pub const MAX_RECORD_BODY: usize = 15 * 1024;
+
+/// The encoding of a record's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecordFormat {
+    /// postcard (serde's compact binary encoding).
+    Postcard,
+    /// JSON text (UTF-8).
+    Json,
+}
+
+/// Record bytes, encoded as one length-prefixed byte string (never pre-allocated from a
+/// claimed length: the decoder borrows exactly the bytes present).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordBody(pub Vec<u8>);
+
+impl Serialize for RecordBody {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RecordBody;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RecordBody, E> {
+                Ok(RecordBody(v.to_vec()))
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                v: &'de [u8],
+            ) -> Result<RecordBody, E> {
+                Ok(RecordBody(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<RecordBody, E> {
+                Ok(RecordBody(v))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
 }
 
 /// One line of a listing.

@@ -17,7 +17,7 @@ mod frame;
 
 pub use control::{
     BoundedVec, CloseCode, Control, ListEntry, MAX_DETAIL_LEN, MAX_LIST_ENTRIES, MAX_PATH_LEN,
-    Mtime, Offer, Problem, Reason, RequestKind,
+    MAX_RECORD_BODY, Mtime, Offer, Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
 pub use frame::{
     CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,

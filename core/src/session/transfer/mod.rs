@@ -300,6 +300,10 @@ fn check_fields(msg: &Control) -> Result<(), Violation> {
             }
             true
         }
+        Control::Request {
+            kind: RequestKind::Record { body, .. },
+            ..
+        } => body.0.len() <= crate::wire::MAX_RECORD_BODY,
         Control::Listing { entries, .. } => {
             if entries.0.iter().any(|e| e.path.len() > MAX_PATH_LEN) {
                 return Err(Violation::PathTooLong);

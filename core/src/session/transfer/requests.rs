@@ -7,7 +7,7 @@ use crate::error::{RequestError, Violation};
 use crate::session::event::{Event, PeerRequestId, RequestId};
 use crate::wire::{
     BoundedVec, CONTROL_HEADER_LEN, Control, ListEntry, MAX_CONTROL_LEN, MAX_LIST_ENTRIES,
-    MAX_PATH_LEN, Problem, RequestKind, encode_control,
+    MAX_PATH_LEN, MAX_RECORD_BODY, Problem, RequestKind, encode_control,
 };
 
 use super::{Transfer, bounded, free_id};
@@ -16,17 +16,22 @@ use super::{Transfer, bounded, free_id};
 pub(super) enum ReqKind {
     Get,
     List,
+    Record,
 }
 
 impl Transfer {
     pub(crate) fn request(&mut self, kind: RequestKind) -> Result<RequestId, RequestError> {
-        let (path, k) = match &kind {
-            RequestKind::Get { path } => (path, ReqKind::Get),
-            RequestKind::List { path } => (path, ReqKind::List),
+        let k = match &kind {
+            RequestKind::Get { path } | RequestKind::List { path } if path.len() > MAX_PATH_LEN => {
+                return Err(RequestError::PathTooLong);
+            }
+            RequestKind::Record { body, .. } if body.0.len() > MAX_RECORD_BODY => {
+                return Err(RequestError::TooLarge);
+            }
+            RequestKind::Get { .. } => ReqKind::Get,
+            RequestKind::List { .. } => ReqKind::List,
+            RequestKind::Record { .. } => ReqKind::Record,
         };
-        if path.len() > MAX_PATH_LEN {
-            return Err(RequestError::PathTooLong);
-        }
         if self.my_open_count() >= self.limits.peer_max_open {
             return Err(RequestError::Busy);
         }
@@ -113,6 +118,14 @@ impl Transfer {
                 Event::ListRequested {
                     req: PeerRequestId(req),
                     path,
+                },
+            ),
+            RequestKind::Record { format, body } => (
+                ReqKind::Record,
+                Event::RecordReceived {
+                    req: PeerRequestId(req),
+                    format,
+                    body: body.0,
                 },
             ),
         };
