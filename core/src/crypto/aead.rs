@@ -2,9 +2,17 @@
 //!
 //! This is the hot path of the record layer: the key schedule (AES round keys and the GHASH key)
 //! is computed once in [`AeadKey::new`], and sealing/opening a record allocates nothing.
+//!
+//! Fuzz builds only (`cfg(fuzzing)`, set by `cargo fuzz`, never by a normal build): [`AeadKey`]
+//! is a null AEAD (identity "encryption", all-zero tag) so that fuzz inputs get past the tags
+//! and reach the handshake payloads, the frame decoder and the transfer layer (rustls does the
+//! same with `rustls-fuzzing-provider`). Every other build uses AES-256-GCM below.
 
+use aes_gcm::Aes256Gcm;
+#[cfg(not(fuzzing))]
+use aes_gcm::KeyInit;
+#[cfg(not(fuzzing))]
 use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, KeyInit};
 
 /// AES-256-GCM key length in bytes.
 pub(crate) const KEY_LEN: usize = 32;
@@ -22,10 +30,12 @@ pub(crate) struct AuthFailed;
 /// The round keys and the GHASH key live in the `aes-gcm` cipher object, which (with the
 /// `zeroize` feature enabled in `Cargo.toml`) wipes them when dropped; the raw key bytes are
 /// not kept.
+#[cfg(not(fuzzing))]
 pub(crate) struct AeadKey {
     cipher: Aes256Gcm,
 }
 
+#[cfg(not(fuzzing))]
 impl AeadKey {
     /// Expand `key` into an AES-256-GCM key schedule.
     pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
@@ -73,6 +83,45 @@ impl AeadKey {
 /// Marker: `Aes256Gcm` (with `aes-gcm`'s `zeroize` feature) wipes its round keys and GHASH key
 /// when dropped, and `AeadKey` holds nothing else.
 impl zeroize::ZeroizeOnDrop for AeadKey {}
+
+/// The null AEAD of fuzz builds: "encryption" is the identity and the tag is 16 zero bytes, so
+/// a fuzzer can write valid records and handshake messages. Opening still checks the tag (any
+/// non-zero byte fails), so tag failures stay reachable. Never compiled outside `cfg(fuzzing)`.
+#[cfg(fuzzing)]
+pub(crate) struct AeadKey;
+
+#[cfg(fuzzing)]
+impl AeadKey {
+    /// Ignore the key.
+    pub(crate) fn new(_key: &[u8; KEY_LEN]) -> Self {
+        AeadKey
+    }
+
+    /// Leave `buf` as it is; the tag is all zeros.
+    pub(crate) fn seal_in_place(
+        &self,
+        _nonce: &[u8; NONCE_LEN],
+        _aad: &[u8],
+        _buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        [0; TAG_LEN]
+    }
+
+    /// Accept exactly the all-zero tag; `buf` is left as it is.
+    pub(crate) fn open_in_place(
+        &self,
+        _nonce: &[u8; NONCE_LEN],
+        _aad: &[u8],
+        _buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthFailed> {
+        if *tag == [0; TAG_LEN] {
+            Ok(())
+        } else {
+            Err(AuthFailed)
+        }
+    }
+}
 
 /// Compile-time proof of the claim above: this fails to build if `aes-gcm`'s `zeroize` feature
 /// is ever turned off.
