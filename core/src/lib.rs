@@ -111,6 +111,9 @@
 //! # MSRV
 //! Rust 1.88.
 extern crate alloc;
+// `arbitrary`'s derive (structured fuzz inputs in `testing::fuzz`) needs `std` in the crate root.
+#[cfg(feature = "testing")]
+extern crate std;
 
 mod compress;
 mod config;

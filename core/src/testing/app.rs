@@ -113,6 +113,43 @@ impl MemApp {
         self.closed_sent = false;
     }
 
+    /// Fail the `pick`-th (modulo) incoming file still being received, as a disk error
+    /// before its end would (`commit_failed`), and forget it.
+    pub fn fail_incoming(&mut self, s: &mut Session, pick: usize) {
+        let Some(id) = self
+            .receiving
+            .keys()
+            .copied()
+            .nth(pick % self.receiving.len().max(1))
+        else {
+            return;
+        };
+        if s.commit_failed(id, Problem::new(Reason::Io, "disk error"))
+            .is_ok()
+            && let Some(r) = self.receiving.remove(&id)
+        {
+            self.receive_failed.push((r.path, Reason::Io));
+        }
+    }
+
+    /// Abort the `pick`-th (modulo) outgoing file (as when it cannot be read any more).
+    pub fn abort_outgoing(&mut self, s: &mut Session, pick: usize) {
+        let Some(id) = self
+            .sending
+            .keys()
+            .copied()
+            .nth(pick % self.sending.len().max(1))
+        else {
+            return;
+        };
+        if s.abort(id, Problem::new(Reason::Io, "read error")).is_ok()
+            && let Some(f) = self.sending.remove(&id)
+        {
+            self.outcomes
+                .insert(f.path, Outcome::Failed(Reason::Cancelled));
+        }
+    }
+
     /// Whether all queued work is answered.
     pub fn idle(&self) -> bool {
         self.to_send.is_empty()

@@ -7,6 +7,7 @@
 //! crate docs exactly.
 
 mod app;
+pub mod fuzz;
 mod link;
 mod replay;
 
@@ -14,6 +15,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 pub use app::{MemApp, Outcome};
+pub use fuzz::{deflate_chunk, inflate_chunk};
 pub use link::{Link, LinkConfig, TestRng};
 pub use replay::{Replay, replay_server};
 
