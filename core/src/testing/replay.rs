@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::testing::{MemApp, START};
-use crate::{Config, Event, MAX_RECORD, Psk, Session, SessionError};
+use crate::{Config, MAX_RECORD, Psk, Session, SessionError};
 
 /// Client preamble plus Noise message 1 with its length prefix.
 const HANDSHAKE_LEN: usize = 8 + 2 + 32 + 27 + 16;
@@ -76,14 +76,10 @@ pub fn replay_server(
             };
             inbox.drain(..n);
             consumed_total += n;
-            let seen = app.log.len();
+            let before = app.committed.len();
             let progress = app.pump(&mut s);
-            for ev in &app.log[seen..] {
-                if let Event::Received { .. } = ev
-                    && let Some(p) = app.committed.last()
-                {
-                    committed.push((p.clone(), consumed_total));
-                }
+            for p in &app.committed[before..] {
+                committed.push((p.clone(), consumed_total));
             }
             while let Ok(k) = s.poll_transmit(now, &mut out) {
                 if k == 0 {
