@@ -96,6 +96,8 @@ pub enum Command {
     Get(GetArgs),
     /// List the files a server holds: size, modification time, name.
     Ls(LsArgs),
+    /// Send one structured record (a JSON object) for the server to store in records.jsonl.
+    Record(RecordArgs),
 }
 
 /// `keygen [--out PATH] [--force]`.
@@ -134,6 +136,10 @@ pub struct ServeArgs {
     /// Compression of the files this server sends (answers to `get`).
     #[arg(long, value_enum, value_name = "MODE", default_value_t = Compress::Auto)]
     pub compress: Compress,
+
+    /// Also print each record on standard output as it is stored (one JSON line each).
+    #[arg(long)]
+    pub print: bool,
 
     /// Seconds a new connection has to complete the handshake before it is closed.
     #[arg(
@@ -214,6 +220,49 @@ pub struct LsArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+}
+
+/// `record --to HOST[:PORT] [--format postcard|json] [--max-size BYTES] [FILE|-|key=value|key:=json...]`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// The record: a file holding one JSON object, `-` for standard input, or `key=value`
+    /// (string) and `key:=json` (any JSON value) pairs. Nothing reads standard input.
+    #[arg(value_name = "FILE|-|key=value")]
+    pub input: Vec<String>,
+
+    /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
+    pub to: Remote,
+
+    /// The encoding the record travels in.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = RecordFormatArg::Postcard)]
+    pub format: RecordFormatArg,
+
+    /// Refuse records larger than this many bytes once encoded (at most 15360).
+    #[arg(long, value_name = "BYTES", default_value_t = 15 * 1024)]
+    pub max_size: usize,
+
+    /// Connection attempts after the first, with backoff.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
+}
+
+/// `record --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordFormatArg {
+    /// Compact binary (serde + postcard).
+    Postcard,
+    /// JSON text.
+    Json,
+}
+
+impl From<RecordFormatArg> for proto::wire::RecordFormat {
+    fn from(f: RecordFormatArg) -> Self {
+        match f {
+            RecordFormatArg::Postcard => proto::wire::RecordFormat::Postcard,
+            RecordFormatArg::Json => proto::wire::RecordFormat::Json,
+        }
+    }
 }
 
 /// `--compress` values.

@@ -20,7 +20,7 @@ pub mod run;
 pub use cli::{
     Cli, Command, Compress, DEFAULT_LISTEN, DEFAULT_LISTEN_V4, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PORT, DEFAULT_RETRIES, DEFAULT_ROOT, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs,
-    LsArgs, Remote, SendArgs, ServeArgs, parse_host, validate,
+    LsArgs, RecordArgs, RecordFormatArg, Remote, SendArgs, ServeArgs, parse_host, validate,
 };
 pub use keyfile::{DecodeError, KEY_LEN, KeyFileError};
 pub use output::{FileReport, Output, ProgressHandle, format_bytes, format_utc, init_tracing};

@@ -130,6 +130,19 @@ impl Output {
         self.emit(|out, _| self.listed_to(out, entry));
     }
 
+    /// The server stored our record.
+    pub fn record_stored(&self, server: impl Display) {
+        self.emit(|out, err| {
+            if self.json {
+                json_line(out, &serde_json::json!({"event": "record", "stored": true}))
+            } else if self.quiet {
+                Ok(())
+            } else {
+                writeln!(err, "stored the record on {server}")
+            }
+        });
+    }
+
     /// A notice for the user on stderr (suppressed by `-q`).
     pub fn info(&self, msg: impl Display) {
         self.emit(|_, err| self.info_to(err, &msg));

@@ -13,7 +13,7 @@ use ferry_disk::agent::{Agent, Job, Observer, Report};
 use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
 use proto::{Config, FileMeta, Mtime, Psk};
 
-use crate::cli::{Cli, Command, GetArgs, LsArgs, Remote, SendArgs, ServeArgs};
+use crate::cli::{Cli, Command, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs};
 use crate::output::{FileReport, Output, ProgressHandle};
 use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
 
@@ -85,6 +85,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
         Command::Send(args) => send(rt, cli, args, out),
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
+        Command::Record(args) => record(rt, cli, args, out),
     }
 }
 
@@ -97,7 +98,8 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     let key_path = keyfile::resolve_path(cli.key.clone())?;
     let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
     let store = FsStore::new(&args.root)
-        .with_context(|| format!("cannot use {} as the root", args.root.display()))?;
+        .with_context(|| format!("cannot use {} as the root", args.root.display()))?
+        .echo_records(args.print);
     let listener = match args.listen {
         Some(addr) => {
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
@@ -122,13 +124,16 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
 /// Bridges agent reports and progress to the user's output.
 struct CliObserver {
     out: Output,
+    /// The peer, for messages.
+    server: String,
     bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
 }
 
 impl CliObserver {
-    fn new(out: &Output) -> Self {
+    fn new(out: &Output, server: &Remote) -> Self {
         CliObserver {
             out: out.clone(),
+            server: server.to_string(),
             bars: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -182,6 +187,9 @@ impl Observer for CliObserver {
                 self.out.file_failed(name, &describe(problem));
             }
             Report::Entry(e) => self.out.listed(e),
+            Report::RecordStored => self.out.record_stored(&self.server),
+            // Servers print records through their store (`serve --print`).
+            Report::RecordReceived(_) => {}
         }
     }
 }
@@ -238,7 +246,8 @@ fn run_job(
     out: &Output,
 ) -> anyhow::Result<usize> {
     let psk = psk_for_client(cli)?;
-    let mut agent = Agent::client(store, Box::new(CliObserver::new(out)), job);
+    let observer = CliObserver::new(out, dial.remote);
+    let mut agent = Agent::client(store, Box::new(observer), job);
     rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
     Ok(agent.failures())
 }
@@ -288,6 +297,35 @@ fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Resul
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     let job = Job::List(args.prefix.clone().unwrap_or_default());
     run_job(rt, cli, dial, store, job, out)
+}
+
+fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyhow::Result<usize> {
+    use ferry_disk::records;
+    // Everything is checked before anything is sent.
+    let value = match args.input.as_slice() {
+        [one] if one == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read the record from standard input")?;
+            serde_json::from_str(&text).context("standard input is not valid JSON")?
+        }
+        [one] if !one.contains('=') => {
+            let text =
+                std::fs::read_to_string(one).with_context(|| format!("cannot read {one}"))?;
+            serde_json::from_str(&text).with_context(|| format!("{one} is not valid JSON"))?
+        }
+        [] => bail!("no record given: pass a JSON file, - for standard input, or key=value pairs"),
+        pairs => records::from_pairs(pairs)?,
+    };
+    let format = args.format.into();
+    let body = records::encode(&value, format, args.max_size)?;
+    let dial = Dial {
+        remote: &args.to,
+        retries: args.retries,
+        config: client_config(proto::Compression::Off),
+    };
+    let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
+    run_job(rt, cli, dial, store, Job::Record(format, body), out)
 }
 
 /// The files to offer for one command-line PATH: `-` (standard input), a file, or every regular

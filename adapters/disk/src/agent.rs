@@ -14,6 +14,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 
+use proto::wire::RecordFormat;
 use proto::{
     CHUNK, CloseCode, Event, FileHasher, Instant, ListEntry, PeerRequestId, Problem, ReadError,
     Reason, RecvId, RequestError, RequestId, SendId, Session,
@@ -30,6 +31,8 @@ pub enum Job {
     Get(Vec<String>),
     /// List the peer's files under this prefix.
     List(String),
+    /// Store one record (already encoded, see [`crate::records`]) on the peer.
+    Record(RecordFormat, Vec<u8>),
 }
 
 /// How one file ended, or one listed entry.
@@ -48,6 +51,10 @@ pub enum Report {
     },
     /// One line of a listing.
     Entry(ListEntry),
+    /// The peer stored our record durably.
+    RecordStored,
+    /// A record the peer sent was stored here (its JSON line).
+    RecordReceived(String),
 }
 
 /// The outcome of one finished file.
@@ -91,7 +98,8 @@ impl Observer for LogObserver {
                 tracing::info!(name = %r.name, bytes = r.bytes, resumed_from = r.resumed_from, "received")
             }
             Report::Failed { name, problem } => tracing::warn!(%name, %problem, "file failed"),
-            Report::Entry(_) => {}
+            Report::RecordReceived(line) => tracing::info!(record = %line, "record stored"),
+            Report::Entry(_) | Report::RecordStored => {}
         }
     }
 }
@@ -142,6 +150,7 @@ pub struct Agent {
     to_offer: VecDeque<(Outgoing, Option<PeerRequestId>)>,
     to_get: VecDeque<String>,
     to_list: Option<String>,
+    to_record: Option<(RecordFormat, Vec<u8>)>,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
     my_requests: BTreeMap<RequestId, String>,
@@ -164,6 +173,9 @@ struct PoolLink {
     done_rx: std::sync::mpsc::Receiver<CommitDone>,
 }
 
+/// The name a record's outcome is reported under.
+const RECORD_NAME: &str = "record";
+
 /// Chunks of file I/O one `pump` call may do in each direction.
 const CHUNKS_PER_PUMP: usize = 8;
 
@@ -180,6 +192,7 @@ impl Agent {
             Job::Send(files) => a.to_offer.extend(files.into_iter().map(|f| (f, None))),
             Job::Get(names) => a.to_get.extend(names),
             Job::List(prefix) => a.to_list = Some(prefix),
+            Job::Record(format, body) => a.to_record = Some((format, body)),
         }
         a
     }
@@ -192,6 +205,7 @@ impl Agent {
             to_offer: VecDeque::new(),
             to_get: VecDeque::new(),
             to_list: None,
+            to_record: None,
             sending: BTreeMap::new(),
             receiving: BTreeMap::new(),
             my_requests: BTreeMap::new(),
@@ -237,6 +251,7 @@ impl Agent {
         self.to_offer.is_empty()
             && self.to_get.is_empty()
             && self.to_list.is_none()
+            && self.to_record.is_none()
             && self.sending.is_empty()
             && self.receiving.is_empty()
             && self.committing.is_empty()
@@ -367,6 +382,24 @@ impl Agent {
                 Err(e) => {
                     let name = self.to_get.pop_front().unwrap_or_default();
                     self.fail(name, Problem::new(Reason::Other, &e.to_string()));
+                    any = true;
+                }
+            }
+        }
+        if let Some((format, body)) = &self.to_record {
+            match s.send_record(*format, body.clone()) {
+                Ok(req) => {
+                    self.to_record = None;
+                    self.my_requests.insert(req, String::from(RECORD_NAME));
+                    any = true;
+                }
+                Err(RequestError::Busy) | Err(RequestError::NotOpen) => {}
+                Err(e) => {
+                    self.to_record = None;
+                    self.fail(
+                        RECORD_NAME.into(),
+                        Problem::new(Reason::Other, &e.to_string()),
+                    );
                     any = true;
                 }
             }
@@ -692,10 +725,29 @@ impl Agent {
                 }
             }
             Event::RequestDone { req, error } => {
-                if let Some(name) = self.my_requests.remove(&req)
-                    && let Some(problem) = error
-                {
-                    self.fail(name, problem);
+                if let Some(name) = self.my_requests.remove(&req) {
+                    match error {
+                        Some(problem) => self.fail(name, problem),
+                        None if name == RECORD_NAME => self.report(Report::RecordStored),
+                        None => {}
+                    }
+                }
+            }
+            Event::RecordReceived { req, format, body } => {
+                let stored = crate::records::decode(&body, format)
+                    .map_err(|e| Problem::new(Reason::Other, &e.to_string()))
+                    .and_then(|value| {
+                        let line = value.to_string();
+                        self.store.append_record(&line).map(|()| line)
+                    });
+                match stored {
+                    Ok(line) => {
+                        let _ = s.finish_request(req, None);
+                        self.report(Report::RecordReceived(line));
+                    }
+                    Err(problem) => {
+                        let _ = s.finish_request(req, Some(problem));
+                    }
                 }
             }
             Event::Connected | Event::Closed { .. } => {}

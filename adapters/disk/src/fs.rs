@@ -43,6 +43,9 @@ use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
 
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
+
+/// The record log in a store's root.
+pub const RECORDS_FILE: &str = "records.jsonl";
 use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
 
 /// Prefix of a partial file.
@@ -73,6 +76,10 @@ struct Shared {
     root: PathBuf,
     /// Absolute destination paths with a transfer in progress.
     in_flight: Mutex<HashSet<PathBuf>>,
+    /// Serialises appends to the record log.
+    records: Mutex<()>,
+    /// Also print each stored record on standard output (`serve --print`).
+    echo_records: bool,
 }
 
 impl Shared {
@@ -105,8 +112,28 @@ impl FsStore {
             shared: Arc::new(Shared {
                 root,
                 in_flight: Mutex::new(HashSet::new()),
+                records: Mutex::new(()),
+                echo_records: false,
             }),
         })
+    }
+
+    /// Also print every record on standard output as it is stored (one JSON line each).
+    pub fn echo_records(self, on: bool) -> Self {
+        let shared = Shared {
+            root: self.shared.root.clone(),
+            in_flight: Mutex::new(HashSet::new()),
+            records: Mutex::new(()),
+            echo_records: on,
+        };
+        FsStore {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The record log: `records.jsonl` in the root.
+    pub fn records_path(&self) -> PathBuf {
+        self.shared.root.join(RECORDS_FILE)
     }
 
     /// The (canonical) root directory.
@@ -352,6 +379,22 @@ impl Store for FsStore {
                 mtime: mtime_of(&md),
             })
             .collect())
+    }
+
+    fn append_record(&self, line: &str) -> Result<(), Problem> {
+        let _guard = self
+            .shared
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        append_line(&self.records_path(), line)
+            .map_err(|e| problem_from_io(&e, "cannot store the record"))?;
+        if self.shared.echo_records {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        Ok(())
     }
 }
 
@@ -875,6 +918,54 @@ impl Incoming for StdoutIncoming {
             tracing::warn!(%e, "cannot write to standard output");
         }
     }
+}
+
+/// Append `line` and a newline to the log at `path` in one write, then fsync (and fsync the
+/// directory when the log is new). A torn last line left by a crash is cut off first, so the
+/// log only ever holds whole lines.
+fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    debug_assert!(!line.contains('\n'));
+    let existed = path.exists();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.read_exact_at(&mut last, len - 1)?;
+        if last[0] != b'\n' {
+            // Find the end of the last whole line and drop what follows it.
+            let mut end = len;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut keep = 0;
+            while end > 0 {
+                let start = end.saturating_sub(buf.len() as u64);
+                let chunk = &mut buf[..(end - start) as usize];
+                f.read_exact_at(chunk, start)?;
+                if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+                    keep = start + i as u64 + 1;
+                    break;
+                }
+                end = start;
+            }
+            tracing::warn!(
+                dropped = len - keep,
+                "record log ended in a torn line; cut it off"
+            );
+            f.set_len(keep)?;
+        }
+    }
+    let mut record = Vec::with_capacity(line.len() + 1);
+    record.extend_from_slice(line.as_bytes());
+    record.push(b'\n');
+    f.write_all(&record)?;
+    f.sync_all()?;
+    if !existed && let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

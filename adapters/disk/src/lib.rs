@@ -17,6 +17,7 @@ pub mod commit;
 pub mod fs;
 pub mod host;
 pub mod path;
+pub mod records;
 
 use std::io;
 use std::path::PathBuf;
@@ -51,6 +52,19 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// `BadName`, `Denied`, `Io`.
     fn list(&self, prefix: &str) -> Result<Vec<ListEntry>, Problem>;
+
+    /// Append one record (a validated JSON object serialised on one line, without the
+    /// newline) durably to the store's record log; return only once it is durable.
+    ///
+    /// # Errors
+    /// `Unsupported` for stores that keep no records (the default); `NoSpace`, `Io`...
+    fn append_record(&self, line: &str) -> Result<(), Problem> {
+        let _ = line;
+        Err(Problem::new(
+            Reason::Unsupported,
+            "this side keeps no records",
+        ))
+    }
 }
 
 /// A file being received.

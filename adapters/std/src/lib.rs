@@ -206,6 +206,27 @@ pub fn run_client(
     run_session(stream, session, agent, &clock)
 }
 
+/// Send one record — any value that serializes to a JSON object — over a connected `stream`,
+/// and wait until the server stored it.
+///
+/// # Errors
+/// The value is not an object or too large (nothing sent), the session failed, or the server
+/// refused it.
+pub fn send_record<T: serde::Serialize + ?Sized>(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    value: &T,
+    format: proto::wire::RecordFormat,
+) -> Result<(), ferry_disk::records::SendRecordError> {
+    use ferry_disk::records::{record_job, record_outcome};
+    let job = record_job(value, format)?;
+    let store = Arc::new(ferry_disk::StdoutStore::new());
+    let mut agent = Agent::client(store, Box::new(LogObserver), job);
+    let run = run_client(stream, config, psk, &mut agent);
+    record_outcome(&agent, run)
+}
+
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {

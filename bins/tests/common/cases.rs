@@ -618,3 +618,111 @@ fn still_open(conn: &TcpStream) -> bool {
     conn.set_nonblocking(false).unwrap();
     open
 }
+
+/// Records: nested values, unicode and large numbers round-trip exactly in both encodings, from
+/// a file, standard input and key=value pairs; bad input is refused before anything is sent;
+/// `serve --print` shows each record.
+pub fn records(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &["--print"]);
+    let text = r#"{"name":"ferry ⛴ naïve","big":123456789012345678901234567890,"pi":3.141592653589793238462643,
+        "neg":-1e-30,"list":[1,[2,[3,{"deep":null}]],true,false],"empty":{},"s":"tab\tquote\""}"#;
+    let want: serde_json::Value = serde_json::from_str(text).unwrap();
+    let f = env.write("rec.json", text.as_bytes());
+    for format in ["postcard", "json"] {
+        let o = client(
+            c,
+            &env,
+            &[
+                "record",
+                f.to_str().unwrap(),
+                "--to",
+                &server.to(),
+                "--format",
+                format,
+            ],
+        );
+        ok(&o, format);
+    }
+    let o = client_in(
+        c,
+        &env,
+        env.dir.path(),
+        &["record", "-", "--to", &server.to(), "--json"],
+        Some(text.as_bytes()),
+    );
+    ok(&o, "record from stdin");
+    assert_eq!(json_lines(&o)[0]["event"], "record");
+    ok(
+        &client(
+            c,
+            &env,
+            &[
+                "record",
+                "user=ana",
+                "n:=42",
+                "tags:=[\"a\"]",
+                "--to",
+                &server.to(),
+            ],
+        ),
+        "pairs",
+    );
+    let log = std::fs::read_to_string(env.path("root/records.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    for got in &lines[..3] {
+        assert_eq!(got, &want);
+    }
+    assert!(
+        log.contains("123456789012345678901234567890"),
+        "digits kept: {log}"
+    );
+    assert_eq!(
+        lines[3],
+        serde_json::json!({"user": "ana", "n": 42, "tags": ["a"]})
+    );
+    // Bad input: a clear error, nothing sent.
+    let not_obj = env.write("arr.json", b"[1,2]");
+    let bad_json = env.write("bad.json", b"{\"a\":");
+    for (args, msg) in [
+        (
+            vec!["record", not_obj.to_str().unwrap()],
+            "must be a JSON object",
+        ),
+        (vec!["record", bad_json.to_str().unwrap()], "not valid JSON"),
+        (
+            vec!["record", f.to_str().unwrap(), "--max-size", "20"],
+            "limit",
+        ),
+        (vec!["record", "a=1", "novalue"], "key=value"),
+        (vec!["record", "missing.json"], "cannot read missing.json"),
+    ] {
+        let to = server.to();
+        let mut a = args.clone();
+        a.extend(["--to", &to]);
+        let o = client(c, &env, &a);
+        failed(&o, msg);
+        assert!(stderr(&o).contains(msg), "{msg}: {}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("root/records.jsonl")).unwrap(),
+        log,
+        "nothing was stored"
+    );
+    // `--print` showed every record as it was stored.
+    wait_for(10, "the printed records", || {
+        server.stdout.lock().unwrap().len() >= 4
+    });
+    let printed: Vec<serde_json::Value> = server
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed, lines);
+}

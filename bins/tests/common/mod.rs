@@ -14,7 +14,7 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin;
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
-            connection_limit, disk_full, silent_crowd);
+            connection_limit, disk_full, silent_crowd, records);
     };
     (@cases $bin:expr; $($case:ident),* $(,)?) => {
         $(
@@ -84,6 +84,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub root: PathBuf,
+    /// Lines the server printed on stdout after `listening on` (e.g. `--print` records).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
@@ -117,7 +119,13 @@ impl Server {
             .parse()
             .unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let mut err = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut s = String::new();
@@ -128,6 +136,7 @@ impl Server {
             child,
             addr,
             root: root.to_path_buf(),
+            stdout: printed,
             stderr: Some(stderr),
         }
     }

@@ -845,3 +845,29 @@ fn stdout_commit_checks_the_size_and_serves_nothing() {
     );
     assert_eq!(store.list("").unwrap_err().reason, Reason::Unsupported);
 }
+
+#[test]
+fn records_append_whole_lines_and_repair_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path()).unwrap();
+    store.append_record(r#"{"a":1}"#).unwrap();
+    store.append_record(r#"{"b":2}"#).unwrap();
+    let log = store.records_path();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "{\"a\":1}\n{\"b\":2}\n"
+    );
+    // A crash in the middle of a write leaves a torn line: the next append cuts it off.
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"{\"c\":").unwrap();
+    drop(f);
+    store.append_record(r#"{"d":4}"#).unwrap();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n"
+    );
+    // A log that is one torn line only becomes empty, then gains the new line.
+    fs::write(&log, b"{\"torn").unwrap();
+    store.append_record(r#"{"e":5}"#).unwrap();
+    assert_eq!(fs::read_to_string(&log).unwrap(), "{\"e\":5}\n");
+}
