@@ -19,8 +19,8 @@ use super::peer::Peer;
 use crate::record::stream::MIN_PLAINTEXT;
 use crate::testing::{MemApp, START, test_psk};
 use crate::wire::{
-    BoundedVec, CloseCode, Control, ListEntry, MAX_PATH_LEN, Mtime, Offer, Problem, Reason,
-    RequestKind,
+    BoundedVec, CloseCode, Control, ListEntry, MAX_PATH_LEN, MAX_RECORD_BODY, Mtime, Offer,
+    Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
 use crate::{Compression, Config, Session};
 
@@ -157,12 +157,12 @@ pub enum PeerFrame {
         /// Our file id.
         id: u8,
     },
-    /// A GET or LIST of ours.
+    /// A GET, LIST or RECORD request of ours.
     Request {
         /// Our request id.
         req: u8,
-        /// LIST (else GET).
-        list: bool,
+        /// `% 3`: GET, LIST, RECORD (whose body is the path, JSON or postcard by parity).
+        kind: u8,
         /// Path selector.
         path: u8,
     },
@@ -243,6 +243,13 @@ pub enum AppOp {
     },
     /// Close once everything is answered.
     CloseWhenDone,
+    /// Send a RECORD request of `len` bytes (`% (MAX_RECORD_BODY + 64)`: some too large).
+    SendRecord {
+        /// JSON (else postcard).
+        json: bool,
+        /// Body length.
+        len: u16,
+    },
 }
 
 /// One step of a session input.
@@ -444,9 +451,9 @@ impl Encode for PeerFrame {
                 variant(out, 10, N);
                 fields!(out; id);
             }
-            PeerFrame::Request { req, list, path } => {
+            PeerFrame::Request { req, kind, path } => {
                 variant(out, 11, N);
-                fields!(out; req, list, path);
+                fields!(out; req, kind, path);
             }
             PeerFrame::Listing { req, entries } => {
                 variant(out, 12, N);
@@ -466,7 +473,7 @@ impl Encode for PeerFrame {
 
 impl Encode for AppOp {
     fn encode(&self, out: &mut Vec<u8>) {
-        const N: u32 = 11;
+        const N: u32 = 12;
         match self {
             AppOp::Send { path } => {
                 variant(out, 0, N);
@@ -509,6 +516,10 @@ impl Encode for AppOp {
                 fields!(out; code);
             }
             AppOp::CloseWhenDone => variant(out, 10, N),
+            AppOp::SendRecord { json, len } => {
+                variant(out, 11, N);
+                fields!(out; json, len);
+            }
         }
     }
 }
@@ -793,14 +804,21 @@ impl Run {
             }),
             PeerFrame::Request {
                 req,
-                list,
+                kind,
                 path: sel,
             } => {
                 let path = path(*sel);
-                let kind = if *list {
-                    RequestKind::List { path }
-                } else {
-                    RequestKind::Get { path }
+                let kind = match kind % 3 {
+                    0 => RequestKind::Get { path },
+                    1 => RequestKind::List { path },
+                    _ => RequestKind::Record {
+                        format: if sel % 2 == 0 {
+                            RecordFormat::Json
+                        } else {
+                            RecordFormat::Postcard
+                        },
+                        body: RecordBody(path.into_bytes()),
+                    },
                 };
                 p.request(u32::from(*req), kind);
             }
@@ -854,6 +872,15 @@ impl Run {
             AppOp::AbortOutgoing { file } => app.abort_outgoing(s, usize::from(*file)),
             AppOp::Close { code } => s.close(self.t.now, close_code(*code)),
             AppOp::CloseWhenDone => app.close_when_done = true,
+            AppOp::SendRecord { json, len } => {
+                let format = if *json {
+                    RecordFormat::Json
+                } else {
+                    RecordFormat::Postcard
+                };
+                let len = usize::from(*len) % (MAX_RECORD_BODY + 64);
+                let _ = s.send_record(format, alloc::vec![b'7'; len]);
+            }
         }
     }
 
