@@ -98,6 +98,43 @@ pub enum Command {
     Ls(LsArgs),
     /// Send one structured record (a JSON object) for the server to store in records.jsonl.
     Record(RecordArgs),
+    /// Serve the time of day (RFC 867) on TCP and UDP.
+    DaytimeServe(DaytimeServeArgs),
+    /// Ask a daytime (RFC 867) server for the time.
+    Daytime(DaytimeArgs),
+}
+
+/// The daytime port (needs privileges; use `--listen` with a high port otherwise).
+pub const DAYTIME_PORT: u16 = 13;
+
+/// `daytime-serve [--listen ADDR]`.
+#[derive(Debug, Clone, Args)]
+pub struct DaytimeServeArgs {
+    /// Address for both TCP and UDP [default: `[::]:13`, else `0.0.0.0:13`; port 13 needs
+    /// root, so e.g. `--listen 127.0.0.1:1313`]. Port 0 picks a free one (the same for UDP).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `daytime HOST[:PORT] [--udp]`.
+#[derive(Debug, Clone, Args)]
+pub struct DaytimeArgs {
+    /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 13).
+    #[arg(value_name = "HOST[:PORT]", value_parser = parse_daytime_remote)]
+    pub server: Remote,
+
+    /// Ask over UDP instead of TCP.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timeout: u64,
+}
+
+fn parse_daytime_remote(s: &str) -> Result<Remote, String> {
+    let (host, port) = parse_host(s, DAYTIME_PORT)?;
+    Ok(Remote { host, port })
 }
 
 /// `keygen [--out PATH] [--force]`.

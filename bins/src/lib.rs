@@ -18,9 +18,10 @@ pub mod output;
 pub mod run;
 
 pub use cli::{
-    Cli, Command, Compress, DEFAULT_LISTEN, DEFAULT_LISTEN_V4, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_PORT, DEFAULT_RETRIES, DEFAULT_ROOT, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs,
-    LsArgs, RecordArgs, RecordFormatArg, Remote, SendArgs, ServeArgs, parse_host, validate,
+    Cli, Command, Compress, DAYTIME_PORT, DEFAULT_LISTEN, DEFAULT_LISTEN_V4,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_RETRIES, DEFAULT_ROOT, DaytimeArgs,
+    DaytimeServeArgs, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs, LsArgs, RecordArgs,
+    RecordFormatArg, Remote, SendArgs, ServeArgs, parse_host, validate,
 };
 pub use keyfile::{DecodeError, KEY_LEN, KeyFileError};
 pub use output::{FileReport, Output, ProgressHandle, format_bytes, format_utc, init_tracing};
@@ -35,7 +36,8 @@ pub mod __private {
 /// Defines `main` for an adapter binary: implements [`Runtime`] with the adapter crate
 /// `$adapter`, which must provide `ServeOptions { max_connections, config }`,
 /// `serve(listener, psk, store, opts)`, `connect(host, port, timeout, retries)` and
-/// `run_client(stream, config, psk, agent)`, and runs [`main`] with it. Every binary is this one
+/// `run_client(stream, config, psk, agent)` and `daytime_serve(tcp, udp)`, and runs [`main`]
+/// with it. Every binary is this one
 /// line, so they cannot drift apart.
 #[macro_export]
 macro_rules! adapter_main {
@@ -77,6 +79,15 @@ macro_rules! adapter_main {
                 .with_context(|| format!("cannot connect to {remote}"))?;
                 $adapter::run_client(stream, config, psk, agent)
                     .map_err($crate::__private::anyhow::Error::from)
+            }
+
+            fn daytime_serve(
+                &self,
+                tcp: ::std::net::TcpListener,
+                udp: ::std::net::UdpSocket,
+            ) -> $crate::__private::anyhow::Result<()> {
+                use $crate::__private::anyhow::Context as _;
+                $adapter::daytime_serve(tcp, udp).context("daytime server stopped")
             }
         }
 

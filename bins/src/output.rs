@@ -448,28 +448,13 @@ fn format_seconds(s: f64) -> String {
 pub fn format_utc(unix_secs: i64) -> String {
     let days = unix_secs.div_euclid(86_400);
     let secs = unix_secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = proto::daytime::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Year, month (1-12), day (1-31) of the day `days` after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, <https://howardhinnant.github.io/date_algorithms.html>).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Control characters (newlines, escapes) as `\n`, `\u{1b}`...: one safe line.
@@ -720,35 +705,6 @@ mod tests {
         // Extreme values do not panic.
         let _ = format_utc(i64::MIN);
         let _ = format_utc(i64::MAX);
-    }
-
-    #[test]
-    fn civil_from_days_is_consistent() {
-        fn month_len(y: i64, m: u32) -> u32 {
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            match m {
-                2 if leap => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            }
-        }
-        // Walk day by day over 1200 years around the epoch: the calendar must advance by
-        // exactly one day each step.
-        let mut prev = civil_from_days(-146_097 - 1);
-        for days in -146_097..146_097 * 2 {
-            let (y, m, d) = prev;
-            let next = if d < month_len(y, m) {
-                (y, m, d + 1)
-            } else if m < 12 {
-                (y, m + 1, 1)
-            } else {
-                (y + 1, 1, 1)
-            };
-            assert_eq!(civil_from_days(days), next, "{days}");
-            prev = next;
-        }
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
     }
 
     #[test]

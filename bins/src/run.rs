@@ -13,7 +13,9 @@ use ferry_disk::agent::{Agent, Job, Observer, Report};
 use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
 use proto::{Config, FileMeta, Mtime, Psk};
 
-use crate::cli::{Cli, Command, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs};
+use crate::cli::{
+    Cli, Command, DaytimeServeArgs, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs,
+};
 use crate::output::{FileReport, Output, ProgressHandle};
 use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
 
@@ -31,6 +33,12 @@ pub trait Runtime {
         max_connections: usize,
         config: Config,
     ) -> anyhow::Result<()>;
+
+    /// Serve daytime (RFC 867) on both sockets (bound to the same address) forever.
+    ///
+    /// # Errors
+    /// When a socket fails for good.
+    fn daytime_serve(&self, tcp: TcpListener, udp: std::net::UdpSocket) -> anyhow::Result<()>;
 
     /// Connect to `remote` (retrying `retries` times with back-off) and run `agent`'s job to
     /// the end of the session.
@@ -86,6 +94,18 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
         Command::Record(args) => record(rt, cli, args, out),
+        Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),
+        Command::Daytime(args) => {
+            let line = ferry_disk::host::daytime_query(
+                &args.server.host,
+                args.server.port,
+                args.udp,
+                Duration::from_secs(args.timeout),
+            )
+            .with_context(|| format!("no daytime answer from {}", args.server))?;
+            println!("{line}");
+            Ok(0)
+        }
     }
 }
 
@@ -326,6 +346,25 @@ fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyho
     };
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     run_job(rt, cli, dial, store, Job::Record(format, body), out)
+}
+
+fn daytime_serve(rt: &dyn Runtime, args: &DaytimeServeArgs, out: &Output) -> anyhow::Result<()> {
+    let bind = |addr: SocketAddr| -> std::io::Result<(TcpListener, std::net::UdpSocket)> {
+        let tcp = TcpListener::bind(addr)?;
+        // The same port for UDP (a port 0 request is fixed by the TCP bind).
+        let udp = std::net::UdpSocket::bind(tcp.local_addr()?)?;
+        Ok((tcp, udp))
+    };
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, crate::DAYTIME_PORT));
+    let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, crate::DAYTIME_PORT));
+    let (tcp, udp) = match args.listen {
+        Some(addr) => bind(addr).with_context(|| format!("cannot listen on {addr}"))?,
+        None => bind(v6)
+            .or_else(|_| bind(v4))
+            .context("cannot listen on port 13 (it needs root: use --listen with a high port)")?,
+    };
+    out.listening(tcp.local_addr()?);
+    rt.daytime_serve(tcp, udp)
 }
 
 /// The files to offer for one command-line PATH: `-` (standard input), a file, or every regular

@@ -118,6 +118,7 @@ extern crate std;
 mod compress;
 mod config;
 mod crypto;
+pub mod daytime;
 mod error;
 mod hash;
 mod record;

@@ -102,3 +102,52 @@ pub fn connect(host: &str, port: u16, timeout: Duration, retries: u32) -> io::Re
     }
     Err(last)
 }
+
+/// Seconds since the Unix epoch, now (negative before 1970).
+pub fn unix_now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Ask a daytime (RFC 867) server for the time, over TCP or UDP, and return its line.
+///
+/// # Errors
+/// No answer within `timeout`, or an answer that is not one line of text.
+pub fn daytime_query(host: &str, port: u16, udp: bool, timeout: Duration) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; proto::daytime::MAX_ANSWER + 1];
+    let n = if udp {
+        let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+        })?;
+        let local: SocketAddr = if addr.is_ipv6() {
+            "[::]:0".parse().map_err(io::Error::other)?
+        } else {
+            "0.0.0.0:0".parse().map_err(io::Error::other)?
+        };
+        let sock = std::net::UdpSocket::bind(local)?;
+        sock.set_read_timeout(Some(timeout))?;
+        sock.connect(addr)?;
+        // RFC 867: any datagram asks for the time.
+        sock.send(b"\n")?;
+        sock.recv(&mut buf)?
+    } else {
+        let mut stream = connect(host, port, timeout, 0)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut n = 0;
+        loop {
+            let k = stream.read(&mut buf[n..])?;
+            if k == 0 || n + k == buf.len() {
+                n += k;
+                break;
+            }
+            n += k;
+        }
+        n
+    };
+    proto::daytime::parse_answer(&buf[..n])
+        .map(str::to_owned)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}

@@ -726,3 +726,66 @@ pub fn records(c: &str, s: &str) {
         .collect();
     assert_eq!(printed, lines);
 }
+
+/// Daytime (RFC 867) over TCP and UDP: this binary's client against the other's server, and a
+/// plain `nc` as the client where it is installed.
+pub fn daytime(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::daytime(s);
+    let year = 1970
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 31_556_952;
+    for udp in [false, true] {
+        let to = server.to();
+        let mut args = vec!["daytime", &to[..]];
+        if udp {
+            args.push("--udp");
+        }
+        let o = Command::new(bin(c)).args(&args).output().unwrap();
+        ok(
+            &o,
+            if udp {
+                "daytime over UDP"
+            } else {
+                "daytime over TCP"
+            },
+        );
+        let line = stdout(&o);
+        let line = line.trim_end();
+        assert!(
+            line.ends_with("-UTC") && line.contains(&year.to_string()),
+            "{line:?}"
+        );
+        assert_eq!(line.lines().count(), 1);
+    }
+    // A server that is not there: a clear error, exit 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = Command::new(bin(c))
+        .args(["daytime", &closed.to_string(), "--timeout", "2"])
+        .output()
+        .unwrap();
+    failed(&o, "daytime from nowhere");
+    assert!(stderr(&o).contains("no daytime answer"), "{}", stderr(&o));
+    // nc, if installed, reads the same line.
+    if let Ok(o) = Command::new("nc")
+        .args(["-w", "5", "127.0.0.1", &server.addr.port().to_string()])
+        .stdin(Stdio::null())
+        .output()
+    {
+        if o.status.success() {
+            let line = stdout(&o);
+            assert!(line.ends_with("-UTC\r\n"), "{line:?}");
+        } else {
+            eprintln!("nc failed ({:?}); skipped", o.status);
+        }
+    } else {
+        eprintln!("nc is not installed; skipped");
+    }
+    drop(env);
+}

@@ -14,7 +14,7 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin;
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
-            connection_limit, disk_full, silent_crowd, records);
+            connection_limit, disk_full, silent_crowd, records, daytime);
     };
     (@cases $bin:expr; $($case:ident),* $(,)?) => {
         $(
@@ -101,12 +101,24 @@ impl Server {
         listen: &str,
         extra: &[&str],
     ) -> Server {
-        let mut child = Command::new(bin(bin_name))
-            .args(["serve", "--listen", listen, "--root"])
+        let mut cmd = Command::new(bin(bin_name));
+        cmd.args(["serve", "--listen", listen, "--root"])
             .arg(root)
             .arg("--key")
             .arg(&env.key)
-            .args(extra)
+            .args(extra);
+        Self::spawn(cmd, root)
+    }
+
+    /// `daytime-serve --listen 127.0.0.1:0`.
+    pub fn daytime(bin_name: &str) -> Server {
+        let mut cmd = Command::new(bin(bin_name));
+        cmd.args(["daytime-serve", "--listen", "127.0.0.1:0"]);
+        Self::spawn(cmd, Path::new("."))
+    }
+
+    fn spawn(mut cmd: Command, root: &Path) -> Server {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
