@@ -853,10 +853,7 @@ fn records_append_whole_lines_and_repair_a_torn_tail() {
     store.append_record(r#"{"a":1}"#).unwrap();
     store.append_record(r#"{"b":2}"#).unwrap();
     let log = store.records_path();
-    assert_eq!(
-        fs::read_to_string(&log).unwrap(),
-        "{\"a\":1}\n{\"b\":2}\n"
-    );
+    assert_eq!(fs::read_to_string(&log).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
     // A crash in the middle of a write leaves a torn line: the next append cuts it off.
     let mut f = OpenOptions::new().append(true).open(&log).unwrap();
     f.write_all(b"{\"c\":").unwrap();
