@@ -22,7 +22,7 @@ use crate::wire::{
     BoundedVec, CloseCode, Control, ListEntry, MAX_PATH_LEN, MAX_RECORD_BODY, Mtime, Offer,
     Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
-use crate::{Compression, Config, Session};
+use crate::{Compression, Config, FileMeta, RequestError, Session};
 
 /// Most operations one input is decoded into.
 const MAX_OPS: usize = 512;
@@ -849,6 +849,23 @@ impl Run {
         let app = &mut self.t.app;
         let s = &mut self.t.s;
         match a {
+            // Paths over MAX_PATH_LEN are refused by the API itself (MemApp would panic).
+            AppOp::Send { path: sel } if path(*sel).len() > MAX_PATH_LEN => {
+                let r = s.offer(FileMeta::new(&path(*sel), Some(1)));
+                assert!(matches!(
+                    r,
+                    Err(RequestError::PathTooLong | RequestError::NotOpen)
+                ));
+            }
+            AppOp::Get { path: sel } | AppOp::List { path: sel }
+                if path(*sel).len() > MAX_PATH_LEN =>
+            {
+                let r = s.get(&path(*sel)).and(s.list(&path(*sel)));
+                assert!(matches!(
+                    r,
+                    Err(RequestError::PathTooLong | RequestError::NotOpen)
+                ));
+            }
             AppOp::Send { path: sel } => app.to_send.push_back(path(*sel)),
             AppOp::Get { path: sel } => app.to_get.push_back(path(*sel)),
             AppOp::List { path: sel } => app.to_list.push_back(path(*sel)),
