@@ -92,6 +92,7 @@ struct Conn<'a> {
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     out_pos: usize,
+    out_end: usize,
     /// The socket may have more to read (edge-triggered: cleared only by `WouldBlock`).
     readable: bool,
     /// The socket may take more output.
@@ -159,6 +160,7 @@ impl<'a> EventLoop<'a> {
             inbox: Vec::new(),
             outbox: Vec::new(),
             out_pos: 0,
+            out_end: 0,
             readable: true,
             writable: true,
             eof: false,
@@ -259,7 +261,7 @@ impl<'a> EventLoop<'a> {
         let Some(c) = self.conns.get_mut(key) else {
             return Ok(());
         };
-        let pending = c.out_pos < c.outbox.len();
+        let pending = c.out_pos < c.out_end;
         if pending != c.write_interest {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -336,21 +338,24 @@ fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
         }
         progress |= c.agent.pump(&mut c.session, now);
         // Gather output, then write as much as the socket takes.
-        while c.outbox.len() - c.out_pos < OUTBOX_CAP {
-            let start = c.outbox.len();
-            c.outbox.resize(start + MAX_RECORD, 0);
+        // `outbox[..out_end]` is pending output; the rest is initialised room, zero-filled once
+        // per burst rather than once per record.
+        while c.out_end - c.out_pos < OUTBOX_CAP {
+            if c.outbox.len() < c.out_end + MAX_RECORD {
+                c.outbox.resize(c.out_end + MAX_RECORD, 0);
+            }
             let n = c
                 .session
-                .poll_transmit(now, &mut c.outbox[start..])
+                .poll_transmit(now, &mut c.outbox[c.out_end..])
                 .unwrap_or(0);
-            c.outbox.truncate(start + n);
+            c.out_end += n;
             if n == 0 {
                 break;
             }
             progress = true;
         }
-        while c.writable && c.out_pos < c.outbox.len() {
-            match c.stream.write(&c.outbox[c.out_pos..]) {
+        while c.writable && c.out_pos < c.out_end {
+            match c.stream.write(&c.outbox[c.out_pos..c.out_end]) {
                 Ok(0) => return fail(c, now, RunError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     c.out_pos += n;
@@ -361,16 +366,17 @@ fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
                 Err(e) => return fail(c, now, RunError::Io(e)),
             }
         }
-        if c.out_pos == c.outbox.len() {
+        if c.out_pos == c.out_end {
             // Drained: an idle connection keeps no buffer.
             c.outbox = Vec::new();
             c.out_pos = 0;
+            c.out_end = 0;
         }
         if c.inbox.is_empty() && c.inbox.capacity() > 0 {
             c.inbox = Vec::new();
         }
         if c.session.is_closed() {
-            if c.out_pos == c.outbox.len() {
+            if c.out_pos == c.out_end {
                 let result = c
                     .session
                     .error()
@@ -402,14 +408,15 @@ fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
 
 /// The connection failed: try to flush the error `Close` (one non-blocking write), then end.
 fn fail(c: &mut Conn<'_>, now: Instant, e: RunError) -> Step {
+    let mut pending = c.outbox[c.out_pos..c.out_end].to_vec();
     let mut buf = vec![0u8; MAX_RECORD];
     while let Ok(n) = c.session.poll_transmit(now, &mut buf) {
         if n == 0 {
             break;
         }
-        c.outbox.extend_from_slice(&buf[..n]);
+        pending.extend_from_slice(&buf[..n]);
     }
-    let _ = c.stream.write(&c.outbox[c.out_pos..]);
+    let _ = c.stream.write(&pending);
     finish(c, Err(e))
 }
 

@@ -60,25 +60,39 @@ fn spawn_reader(mut stream: TcpStream) -> io::Result<Receiver<Input>> {
     Ok(rx)
 }
 
+/// Records gathered for one `write_all`: the buffer is zero-filled once and then reused, so
+/// no record pays for clearing its slot.
+struct Out {
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+impl Out {
+    fn new() -> Self {
+        Out {
+            buf: vec![0; WRITE_BATCH + MAX_RECORD],
+            filled: 0,
+        }
+    }
+}
+
 /// Gather what the session wants to send and write it. Returns whether anything was written.
 fn transmit(
     session: &mut Session,
     clock: &Clock,
     stream: &mut TcpStream,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) -> io::Result<bool> {
     let mut any = false;
     loop {
-        let start = out.len();
-        out.resize(start + MAX_RECORD, 0);
         let n = session
-            .poll_transmit(clock.now(), &mut out[start..])
+            .poll_transmit(clock.now(), &mut out.buf[out.filled..])
             .map_err(|e| io::Error::other(e.to_string()))?;
-        out.truncate(start + n);
-        if n == 0 || out.len() >= WRITE_BATCH {
-            if !out.is_empty() {
-                stream.write_all(out)?;
-                out.clear();
+        out.filled += n;
+        if n == 0 || out.filled >= WRITE_BATCH {
+            if out.filled > 0 {
+                stream.write_all(&out.buf[..out.filled])?;
+                out.filled = 0;
                 any = true;
             }
             if n == 0 {
@@ -124,7 +138,7 @@ fn drive(
         .map_err(RunError::Io)?;
     let rx = spawn_reader(stream.try_clone().map_err(RunError::Io)?).map_err(RunError::Io)?;
     let mut inbox: Vec<u8> = Vec::new();
-    let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH + MAX_RECORD);
+    let mut out = Out::new();
     let mut eof = false;
     let result = 'conn: loop {
         // Take what the reader has, without waiting (bounded: the inbox holds at most a few
