@@ -949,12 +949,12 @@ fn run(server: bool, data: &[u8]) -> Outcome {
     r.t.outcome()
 }
 
-/// `session_server`: a server under test, its client a keyed [`Peer`] scripted by `data`.
+/// `session_server`: a server under test, its client a keyed peer scripted by `data`.
 pub fn session_server(data: &[u8]) {
     run(true, data);
 }
 
-/// `session_client`: a client under test, its server a keyed [`Peer`] scripted by `data`.
+/// `session_client`: a client under test, its server a keyed peer scripted by `data`.
 pub fn session_client(data: &[u8]) {
     run(false, data);
 }
