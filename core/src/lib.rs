@@ -122,6 +122,7 @@ pub mod daytime;
 mod error;
 mod hash;
 mod record;
+pub mod seal;
 mod session;
 mod time;
 pub mod wire;
@@ -136,6 +137,7 @@ pub use error::{
     SessionError, Violation, WriteError,
 };
 pub use hash::{FileHasher, hash};
+pub use seal::{FileHeader, Opener, SealError, SealKey, Sealer};
 pub use session::{
     Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
 };
