@@ -75,6 +75,9 @@ pub(super) struct Peer {
     /// unless the first one is over by the time they arrive).
     queued_offers: BTreeMap<u32, VecDeque<MyFile>>,
     their_files: Vec<TheirFile>,
+    /// Accepts we sent for ids the session had not offered yet (as far as we had seen): the
+    /// offer may still arrive before them.
+    early_accepts: BTreeMap<u32, u64>,
     /// Requests we made and the session has not finished answering.
     my_reqs: BTreeSet<u32>,
     /// Requests the session made (open until we send `Done`).
@@ -147,6 +150,7 @@ impl Peer {
             my_files: BTreeMap::new(),
             queued_offers: BTreeMap::new(),
             their_files: Vec::new(),
+            early_accepts: BTreeMap::new(),
             my_reqs: BTreeSet::new(),
             their_reqs: Vec::new(),
             file_ends: BTreeMap::new(),
@@ -375,6 +379,8 @@ impl Peer {
             if f.accepted.is_none() {
                 f.accepted = Some(resume_from);
             }
+        } else {
+            self.early_accepts.entry(id).or_insert(resume_from);
         }
         self.control(&Control::Accept {
             id,
@@ -532,12 +538,13 @@ impl Peer {
                         "Offer answers request {r} we never made"
                     );
                 }
+                let accepted = self.early_accepts.remove(&o.id);
                 self.their_files.push(TheirFile {
                     id: o.id,
                     path: o.path,
                     size: o.size,
                     hash: o.hash,
-                    accepted: None,
+                    accepted,
                     next: None,
                     from_zero: false,
                     hasher: FileHasher::new(),
