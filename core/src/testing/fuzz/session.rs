@@ -712,7 +712,8 @@ impl Run {
     /// Application, transmit and input until nothing changes.
     fn settle(&mut self) {
         for _ in 0..SETTLE_LIMIT {
-            let mut progress = self.t.pump(Some(&self.peer.file_ends));
+            let ends = (!self.peer.unscripted).then_some(&self.peer.file_ends);
+            let mut progress = self.t.pump(ends);
             for rec in self.t.transmit() {
                 self.peer.receive(&rec);
                 progress = true;
@@ -912,9 +913,13 @@ impl Run {
                 if !w.is_empty() {
                     let i = usize::from(*at) % w.len();
                     w[i] ^= if *xor == 0 { 1 } else { *xor };
+                    self.peer.unscripted = true;
                 }
             }
-            Op::Raw(b) => self.peer.wire.extend_from_slice(&b.0),
+            Op::Raw(b) => {
+                self.peer.unscripted |= !b.0.is_empty();
+                self.peer.wire.extend_from_slice(&b.0);
+            }
             Op::App(a) => self.app(a),
             Op::Advance { secs } => self.t.advance(Duration::from_secs(u64::from(*secs))),
             Op::Eof => {
