@@ -1,0 +1,107 @@
+//! Blocking entry points for the shared command line (`ferry_cli::adapter_main!`): each runs
+//! the async implementation on `smol`.
+
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::thread;
+
+use async_io::Async;
+use ferry_disk::Store;
+use ferry_disk::agent::{Agent, LogObserver};
+use ferry_disk::host::{Clock, RunError, fresh_seed};
+use futures_lite::{AsyncWriteExt, FutureExt};
+use proto::{Config, Psk, Session};
+
+use crate::client::NoStore;
+use crate::conn::{Conn, drive};
+use crate::server::{ServeOptions, Server};
+
+/// Threads that run connection tasks in [`serve`]. The tasks mostly wait: file I/O, crypto and
+/// compression run on the `blocking` pool.
+const EXECUTOR_THREADS: usize = 2;
+
+/// Run one client session over a connected `stream` with `agent` (its job decides what
+/// happens), on `smol::block_on`.
+///
+/// # Errors
+/// The session's fatal error or the socket's; also when no session seed can be drawn.
+pub fn run_client(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    let stream = Async::new(stream).map_err(RunError::Io)?;
+    let clock = Clock::new();
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let session = Session::client(config, psk, seed, clock.now());
+    // The driver owns its agent (it moves to the blocking pool and back every round): the
+    // caller's slot holds an inert stand-in meanwhile.
+    let stand_in = Agent::server(Arc::new(NoStore), Box::new(LogObserver));
+    let owned = std::mem::replace(agent, stand_in);
+    let (owned, result) = smol::block_on(drive(stream, Conn::new(session, owned, clock), None));
+    *agent = owned;
+    result
+}
+
+/// Serve forever: accept on `listener`, one task per connection on a `smol::Executor` run by
+/// this thread and one more, up to `opts.max_connections`; every session stores into and
+/// serves from `store`.
+///
+/// # Errors
+/// Only when accepting fails persistently (the listener is broken), or a thread cannot start.
+pub fn serve(
+    listener: TcpListener,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    let server = Server::new(Async::new(listener)?, store, &psk, opts);
+    let ex = smol::Executor::new();
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    thread::scope(|scope| {
+        for i in 1..EXECUTOR_THREADS {
+            let (ex, stopped) = (&ex, stopped.clone());
+            thread::Builder::new()
+                .name(format!("ferry-smol-{i}"))
+                .spawn_scoped(scope, move || smol::block_on(ex.run(stopped.recv())))?;
+        }
+        let result = smol::block_on(ex.run(server.run_on(&ex)));
+        drop(stop);
+        result
+    })
+}
+
+/// Serve daytime (RFC 867) until an error, on `smol::block_on`: every TCP connection gets the
+/// date line and is closed, every UDP datagram gets the line back.
+///
+/// # Errors
+/// When the UDP socket fails for good.
+pub fn daytime_serve(tcp: TcpListener, udp: UdpSocket) -> io::Result<()> {
+    let (tcp, udp) = (Async::new(tcp)?, Async::new(udp)?);
+    smol::block_on(daytime_tcp(&tcp).or(daytime_udp(&udp)))
+}
+
+async fn daytime_tcp(tcp: &Async<TcpListener>) -> io::Result<()> {
+    loop {
+        match tcp.accept().await {
+            Ok((mut stream, _)) => {
+                // One short line: a single write fits any socket buffer.
+                let line = proto::daytime::line(ferry_disk::host::unix_now());
+                let _ = stream.write(line.as_bytes()).await;
+                let _ = stream.get_ref().shutdown(Shutdown::Both);
+            }
+            Err(e) => tracing::warn!(error = %e, "daytime accept failed"),
+        }
+    }
+}
+
+async fn daytime_udp(udp: &Async<UdpSocket>) -> io::Result<()> {
+    let mut buf = [0u8; 512];
+    loop {
+        let (_, from) = udp.recv_from(&mut buf).await?;
+        let line = proto::daytime::line(ferry_disk::host::unix_now());
+        let _ = udp.send_to(line.as_bytes(), from).await;
+    }
+}
