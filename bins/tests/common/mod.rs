@@ -1,7 +1,7 @@
 //! Running the real binaries on 127.0.0.1 with temporary roots and keys.
 //!
 //! Every test names the binary it runs, so the same cases run against each adapter's binary
-//! (`ferry-std`, and later `ferry-mio`, `ferry-smol`), and any client against any server.
+//! (`ferry-std`, `ferry-mio`, `ferry-smol`), and any client against any server.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -39,6 +39,7 @@ pub fn bin(name: &str) -> PathBuf {
     match name {
         "ferry-std" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-std")),
         "ferry-mio" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-mio")),
+        "ferry-smol" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-smol")),
         other => panic!("unknown binary {other}"),
     }
 }
