@@ -1,27 +1,57 @@
-//! Any client binary against any server binary: a round trip and a resumed send across
-//! adapters (the smol adapter will join the matrix).
+//! Every client binary against every server binary (`ferry-std`, `ferry-mio`, `ferry-smol`):
+//! the 3×3 matrix of round trips (send, ls, get and get to standard output, with the bytes and
+//! the reported BLAKE3 hashes compared), then directories and standard input across adapters.
 
 mod common;
 
 use common::cases;
 
-const BINS: [&str; 2] = ["ferry-std", "ferry-mio"];
+const BINS: [&str; 3] = ["ferry-std", "ferry-mio", "ferry-smol"];
 
-#[test]
-fn round_trip_across_adapters() {
-    for c in BINS {
-        for s in BINS {
-            if c != s {
-                cases::round_trip(c, s);
+/// One round-trip test per (client, server) pair, so a failure names its pair.
+macro_rules! matrix {
+    ($($name:ident: $client:literal => $server:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                cases::round_trip($client, $server);
             }
+        )*
+
+        /// The matrix above is complete: every client with every server, once.
+        #[test]
+        fn matrix_is_complete() {
+            let mut pairs = vec![$(($client, $server)),*];
+            pairs.sort();
+            pairs.dedup();
+            let mut want: Vec<_> =
+                BINS.iter().flat_map(|c| BINS.iter().map(move |s| (*c, *s))).collect();
+            want.sort();
+            assert_eq!(pairs, want);
         }
-    }
+    };
+}
+
+matrix! {
+    std_client_std_server: "ferry-std" => "ferry-std",
+    std_client_mio_server: "ferry-std" => "ferry-mio",
+    std_client_smol_server: "ferry-std" => "ferry-smol",
+    mio_client_std_server: "ferry-mio" => "ferry-std",
+    mio_client_mio_server: "ferry-mio" => "ferry-mio",
+    mio_client_smol_server: "ferry-mio" => "ferry-smol",
+    smol_client_std_server: "ferry-smol" => "ferry-std",
+    smol_client_mio_server: "ferry-smol" => "ferry-mio",
+    smol_client_smol_server: "ferry-smol" => "ferry-smol",
 }
 
 #[test]
 fn directory_and_stdin_across_adapters() {
-    for (c, s) in [("ferry-std", "ferry-mio"), ("ferry-mio", "ferry-std")] {
-        cases::directory_tree(c, s);
-        cases::standard_input(c, s);
+    for c in BINS {
+        for s in BINS {
+            if c != s {
+                cases::directory_tree(c, s);
+                cases::standard_input(c, s);
+            }
+        }
     }
 }
