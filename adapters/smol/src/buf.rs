@@ -11,6 +11,11 @@ pub(crate) struct Buf {
 }
 
 impl Buf {
+    /// Whether the buffer holds memory (pending bytes or room).
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.data.capacity() > 0
+    }
+
     /// Pending bytes.
     pub(crate) fn len(&self) -> usize {
         self.end - self.start
@@ -94,8 +99,9 @@ mod tests {
         b.consume(100);
         assert!(b.is_empty());
         assert_eq!((b.start, b.end), (0, 0));
+        assert!(b.is_allocated());
         b.release_if_empty();
-        assert_eq!(b.data.capacity(), 0);
+        assert!(!b.is_allocated());
     }
 
     #[test]

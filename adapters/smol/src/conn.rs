@@ -138,6 +138,11 @@ impl Conn {
     /// Ask the session for output until it has none or `OUTBOX_CAP` bytes wait (a closed
     /// session's last records are always taken). Returns whether anything was added.
     fn gather(&mut self, now: Instant) -> bool {
+        // A quiet connection holds no output buffer: an empty slice asks whether there is
+        // anything to send (`BufferTooSmall` if so, and nothing is consumed).
+        if !self.outbox.is_allocated() && self.session.poll_transmit(now, &mut []) == Ok(0) {
+            return false;
+        }
         let mut any = false;
         while self.outbox.len() < OUTBOX_CAP || self.session.is_closed() {
             // MAX_RECORD bytes always suffice.
@@ -329,6 +334,14 @@ async fn exchange(
         happened |= c.outbox.len() != before;
         // Back-pressure: read only while the session will take more and the inbox has room.
         while !c.eof && c.inbox.len() < INBOX_CAP && c.session.wants_input() {
+            // A quiet connection waits for readability before it allocates room to read into.
+            if !c.inbox.is_allocated() {
+                match stream.poll_readable(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
             let read = Pin::new(&mut &*stream).poll_read(cx, c.inbox.room(READ_CHUNK));
             match read {
                 Poll::Ready(Ok(0)) => {
@@ -367,4 +380,77 @@ async fn exchange(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferry_disk::agent::LogObserver;
+    use proto::{Config, Psk};
+
+    use super::*;
+    use crate::client::NoStore;
+
+    fn conn(client: bool) -> Box<Conn> {
+        let clock = Clock::new();
+        let (cfg, psk) = (Config::default(), Psk::from_key_bytes(&[3; 32]));
+        let session = if client {
+            Session::client(&cfg, &psk, [1; 32], clock.now())
+        } else {
+            Session::server(&cfg, &psk, [2; 32], clock.now())
+        };
+        Conn::new(
+            session,
+            Agent::server(Arc::new(NoStore), Box::new(LogObserver)),
+            clock,
+        )
+    }
+
+    /// A server waiting for a handshake has nothing to send and holds no I/O buffer; a client
+    /// gathers its first handshake message.
+    #[test]
+    fn a_quiet_connection_holds_no_buffers() {
+        let mut server = conn(false);
+        assert_eq!(server.step(), Step::Idle);
+        assert!(!server.outbox.is_allocated() && !server.inbox.is_allocated());
+        let mut client = conn(true);
+        assert_eq!(client.step(), Step::Idle);
+        assert!(!client.outbox.is_empty(), "the handshake's first message");
+    }
+
+    /// Move `from`'s pending output into `to`'s input, as a socket would.
+    fn shuttle(from: &mut Conn, to: &mut Conn) {
+        let n = from.outbox.len();
+        to.inbox.room(n).copy_from_slice(from.outbox.pending());
+        to.inbox.commit(n);
+        from.outbox.consume(n);
+    }
+
+    /// Two connections wired in memory: the handshake completes through `step`, then a close
+    /// command on the server ends both sessions cleanly, each with its FINAL record sent.
+    #[test]
+    fn close_command_ends_both_sessions() {
+        let (mut client, mut server) = (conn(true), conn(false));
+        for _ in 0..20 {
+            client.step();
+            shuttle(&mut client, &mut server);
+            server.step();
+            shuttle(&mut server, &mut client);
+        }
+        assert!(client.session.is_connected() && server.session.is_connected());
+        server.close_requested = true;
+        let mut ended = (false, false);
+        for _ in 0..20 {
+            ended.1 |= server.step() == Step::Ended;
+            shuttle(&mut server, &mut client);
+            ended.0 |= client.step() == Step::Ended;
+            shuttle(&mut client, &mut server);
+        }
+        assert_eq!(ended, (true, true));
+        assert_eq!(
+            (client.session.error(), server.session.error()),
+            (None, None)
+        );
+    }
 }

@@ -75,7 +75,10 @@
 //! and fewer than [`INBOX_CAP`] bytes are buffered; the step gathers at most [`OUTBOX_CAP`]
 //! bytes of output before the socket must take some. A slow disk therefore stops the socket
 //! reads (the receive window fills), and a slow peer stops the file reads (the send buffer
-//! fills). An idle connection releases its I/O buffers at its next deadline.
+//! fills). A quiet connection holds no I/O buffer: it waits for readability before it takes
+//! room to read into, asks the session with an empty slice whether it has output before it
+//! takes room to write from, and gives both back at its next deadline once they drain (a
+//! silent connection costs `ferry-smol serve` about 8 KiB).
 //!
 //! # Cancellation
 //! Dropping a connection's future (a client call, or [`Server::run`]) closes its socket at once
