@@ -98,10 +98,49 @@ pub enum Command {
     Ls(LsArgs),
     /// Send one structured record (a JSON object) for the server to store in records.jsonl.
     Record(RecordArgs),
+    /// Encrypt a file at rest (C2SP chunked encryption) with the key file or a passphrase.
+    Seal(SealArgs),
+    /// Decrypt a sealed file; nothing is written unless the whole file verifies.
+    Open(OpenArgs),
     /// Serve the time of day (RFC 867) on TCP and UDP.
     DaytimeServe(DaytimeServeArgs),
     /// Ask a daytime (RFC 867) server for the time.
     Daytime(DaytimeArgs),
+}
+
+/// `seal IN -o OUT [--passphrase] [--compress] [--force]`.
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    /// The file to seal (`-` for standard input).
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+    /// Where to write the sealed file (`-` for standard output).
+    #[arg(short, long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Use a passphrase (prompted, or FERRY_PASSPHRASE) stretched with Argon2id instead of the
+    /// key file.
+    #[arg(long)]
+    pub passphrase: bool,
+    /// Deflate before sealing.
+    #[arg(long)]
+    pub compress: bool,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `open IN -o OUT [--force]`.
+#[derive(Debug, Clone, Args)]
+pub struct OpenArgs {
+    /// The sealed file (`-` for standard input).
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+    /// Where to write the plaintext (`-` for standard output), only once the whole file verified.
+    #[arg(short, long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The daytime port (needs privileges; use `--listen` with a high port otherwise).

@@ -16,12 +16,13 @@ pub mod cli;
 pub mod keyfile;
 pub mod output;
 pub mod run;
+pub mod seal;
 
 pub use cli::{
     Cli, Command, Compress, DAYTIME_PORT, DEFAULT_LISTEN, DEFAULT_LISTEN_V4,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_RETRIES, DEFAULT_ROOT, DaytimeArgs,
-    DaytimeServeArgs, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs, LsArgs, RecordArgs,
-    RecordFormatArg, Remote, SendArgs, ServeArgs, parse_host, validate,
+    DaytimeServeArgs, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs, LsArgs, OpenArgs, RecordArgs,
+    RecordFormatArg, Remote, SealArgs, SendArgs, ServeArgs, parse_host, validate,
 };
 pub use keyfile::{DecodeError, KEY_LEN, KeyFileError};
 pub use output::{FileReport, Output, ProgressHandle, format_bytes, format_utc, init_tracing};

@@ -6,12 +6,12 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferry_disk::agent::{Agent, Job, Observer, Report};
 use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
-use proto::{Config, FileMeta, Mtime, Psk};
+use proto::{Config, FileMeta, Psk};
 
 use crate::cli::{
     Cli, Command, DaytimeServeArgs, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs,
@@ -94,6 +94,19 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
         Command::Record(args) => record(rt, cli, args, out),
+        Command::Seal(args) => {
+            let key = if args.passphrase {
+                crate::seal::KeyChoice::Passphrase
+            } else {
+                crate::seal::KeyChoice::KeyFile(cli.key.clone())
+            };
+            crate::seal::seal(&args.input, &args.out, key, args.compress, args.force)?;
+            Ok(0)
+        }
+        Command::Open(args) => {
+            crate::seal::open(&args.input, &args.out, cli.key.clone(), args.force)?;
+            Ok(0)
+        }
         Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),
         Command::Daytime(args) => {
             let line = ferry_disk::host::daytime_query(
@@ -391,7 +404,7 @@ fn collect(
             Some(n) => n.to_string(),
             None => file_name(path)?,
         };
-        files.push(outgoing_file(path.to_path_buf(), name, &md, overwrite));
+        files.push(Outgoing::from_file(path.to_path_buf(), &name, overwrite)?);
         return Ok(());
     }
     if !md.is_dir() {
@@ -423,8 +436,8 @@ fn collect(
         };
         found.push((name, entry.path().to_path_buf(), entry.metadata()?));
     }
-    for (name, p, md) in found {
-        files.push(outgoing_file(p, name, &md, overwrite));
+    for (name, p, _md) in found {
+        files.push(Outgoing::from_file(p, &name, overwrite)?);
     }
     Ok(())
 }
@@ -434,27 +447,4 @@ fn file_name(path: &Path) -> anyhow::Result<String> {
         .and_then(|n| n.to_str())
         .map(str::to_string)
         .with_context(|| format!("{}: no usable file name (use --as NAME)", path.display()))
-}
-
-fn outgoing_file(path: PathBuf, name: String, md: &std::fs::Metadata, overwrite: bool) -> Outgoing {
-    use std::os::unix::fs::PermissionsExt;
-    let mut meta = FileMeta::new(&name, Some(md.len()));
-    meta.mode = Some(md.permissions().mode() & 0o777);
-    meta.mtime = md.modified().ok().and_then(|t| {
-        let d = t.duration_since(UNIX_EPOCH).ok()?;
-        Some(Mtime {
-            secs: i64::try_from(d.as_secs()).ok()?,
-            nanos: d.subsec_nanos(),
-        })
-    });
-    meta.overwrite = overwrite;
-    Outgoing {
-        meta,
-        source: Source::File(path),
-    }
-}
-
-/// Every address a listener could report, for messages.
-pub fn describe_addr(a: &SocketAddr) -> String {
-    a.to_string()
 }

@@ -785,7 +785,7 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
     Some(parts?.join("/"))
 }
 
-fn mtime_of(md: &Metadata) -> Option<Mtime> {
+pub(crate) fn mtime_of(md: &Metadata) -> Option<Mtime> {
     Some(Mtime {
         secs: md.mtime(),
         nanos: u32::try_from(md.mtime_nsec()).ok()?,

@@ -104,6 +104,31 @@ pub struct Outgoing {
     pub source: Source,
 }
 
+impl Outgoing {
+    /// A local regular file to send as `name`, with its size, permission bits and mtime.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not a regular file.
+    pub fn from_file(path: PathBuf, name: &str, overwrite: bool) -> io::Result<Outgoing> {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&path)?;
+        if !md.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a regular file", path.display()),
+            ));
+        }
+        let mut meta = FileMeta::new(name, Some(md.len()));
+        meta.mode = Some(md.mode() & 0o777);
+        meta.mtime = fs::mtime_of(&md);
+        meta.overwrite = overwrite;
+        Ok(Outgoing {
+            meta,
+            source: Source::File(path),
+        })
+    }
+}
+
 /// Where an outgoing file's bytes come from.
 pub enum Source {
     /// A file the local user named (read from the start, or after a verified prefix when

@@ -2,17 +2,16 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_io::{Async, Timer};
 use ferry_disk::agent::{Agent, FileReport, Job, LogObserver, Observer, Report};
 use ferry_disk::host::{Clock, fresh_seed};
 use ferry_disk::{FsStore, Incoming, Outgoing, Source, Store};
 use futures_lite::{AsyncRead, FutureExt};
-use proto::{Config, FileMeta, ListEntry, Mtime, Problem, Psk, Reason, Session};
+use proto::{Config, FileMeta, ListEntry, Problem, Psk, Reason, Session};
 
 use crate::Error;
 use crate::conn::{Conn, drive};
@@ -98,7 +97,8 @@ impl Client {
             name.to_string(),
             self.overwrite,
         );
-        let file = blocking::unblock(move || outgoing_file(path, name_owned, overwrite)).await?;
+        let file =
+            blocking::unblock(move || Outgoing::from_file(path, &name_owned, overwrite)).await?;
         let reports = self
             .run(Job::Send(vec![file]), Arc::new(NoStore), quiet())
             .await?;
@@ -179,6 +179,37 @@ impl Client {
         Ok(entries)
     }
 
+    /// Send one record — any value that serializes to a JSON object — and wait until the server
+    /// stored it (a line of its `records.jsonl`).
+    ///
+    /// # Errors
+    /// [`Error::Record`] when the value cannot be a record (nothing is sent); [`Error::Failed`]
+    /// when the server refuses it; [`Error::Io`] or [`Error::Session`] when the connection or
+    /// session fails.
+    pub async fn send_record<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        format: proto::wire::RecordFormat,
+    ) -> Result<(), Error> {
+        let body =
+            ferry_disk::records::encode_serialize(value, format, proto::wire::MAX_RECORD_BODY)
+                .map_err(Error::Record)?;
+        let reports = self
+            .run(Job::Record(format, body), Arc::new(NoStore), quiet())
+            .await?;
+        for r in reports {
+            match r {
+                Report::RecordStored => return Ok(()),
+                Report::Failed { name, problem } => return Err(Error::Failed { name, problem }),
+                _ => {}
+            }
+        }
+        Err(Error::Failed {
+            name: String::from("record"),
+            problem: Problem::new(Reason::Other, "the server did not answer"),
+        })
+    }
+
     /// Run any [`Job`] (several files to send, several names to get...) on one session, with
     /// received files going to `store` and progress going to `observer`. Returns every report
     /// in order, failed files included: only a failed connection or session is an error.
@@ -252,30 +283,6 @@ fn one_file(reports: Vec<Report>, name: &str) -> Result<FileReport, Error> {
 }
 
 /// An offer for a local file: size, mode and modification time from its metadata.
-fn outgoing_file(path: PathBuf, name: String, overwrite: bool) -> io::Result<Outgoing> {
-    let md = std::fs::metadata(&path)?;
-    if !md.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: not a regular file", path.display()),
-        ));
-    }
-    let mut meta = FileMeta::new(&name, Some(md.len()));
-    meta.mode = Some(md.permissions().mode() & 0o777);
-    meta.mtime = md.modified().ok().and_then(|t| {
-        let d = t.duration_since(UNIX_EPOCH).ok()?;
-        Some(Mtime {
-            secs: i64::try_from(d.as_secs()).ok()?,
-            nanos: d.subsec_nanos(),
-        })
-    });
-    meta.overwrite = overwrite;
-    Ok(Outgoing {
-        meta,
-        source: Source::File(path),
-    })
-}
-
 /// The store of a client that expects no files (send, list): a server offering one anyway is
 /// refused, and nothing is served.
 pub(crate) struct NoStore;

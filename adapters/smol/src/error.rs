@@ -23,6 +23,8 @@ pub enum Error {
         /// Why, as the peer or the local disk layer put it.
         problem: Problem,
     },
+    /// A value that cannot be a record (not an object, too deep, too large): nothing was sent.
+    Record(ferry_disk::records::RecordError),
 }
 
 impl fmt::Display for Error {
@@ -31,6 +33,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Session(e) => e.fmt(f),
             Error::Failed { name, problem } => write!(f, "{name}: {problem}"),
+            Error::Record(e) => e.fmt(f),
         }
     }
 }
@@ -41,6 +44,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Session(e) => Some(e),
             Error::Failed { .. } => None,
+            Error::Record(e) => Some(e),
         }
     }
 }

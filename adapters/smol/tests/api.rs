@@ -625,3 +625,41 @@ impl Read for GatedReader {
         Ok(n)
     }
 }
+
+#[test]
+fn send_record_of_any_serializable_value() {
+    #[derive(serde::Serialize)]
+    struct Reading<'a> {
+        sensor: &'a str,
+        celsius: f64,
+        ok: bool,
+    }
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path().join("root")).unwrap();
+        let log = store.records_path();
+        let server = start(Arc::new(store));
+        let client = server.client().await;
+        let r = Reading {
+            sensor: "t2",
+            celsius: -3.5,
+            ok: true,
+        };
+        for f in [
+            proto::wire::RecordFormat::Postcard,
+            proto::wire::RecordFormat::Json,
+        ] {
+            client.send_record(&r, f).await.unwrap();
+        }
+        // Not an object: refused before anything is sent.
+        let err = client
+            .send_record(&"just a string", proto::wire::RecordFormat::Json)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Record(_)), "{err}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let want = r#"{"sensor":"t2","celsius":-3.5,"ok":true}"#;
+        assert_eq!(text, format!("{want}\n{want}\n"));
+        server.stop().await;
+    });
+}

@@ -1,0 +1,244 @@
+//! `seal` and `open` end to end (the same code in every binary; run with ferry-std).
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const B: &str = "ferry-std";
+
+fn run(env: &Env, args: &[&str], passphrase: Option<&str>, stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(bin(B));
+    cmd.current_dir(env.dir.path())
+        .args(args)
+        .arg("--key")
+        .arg(&env.key);
+    match passphrase {
+        Some(p) => cmd.env("FERRY_PASSPHRASE", p),
+        None => cmd.env_remove("FERRY_PASSPHRASE"),
+    };
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(data) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&data);
+        });
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output, what: &str) {
+    assert!(o.status.success(), "{what}: {}", stderr(o));
+}
+
+#[test]
+fn round_trips_with_key_file_and_passphrase() {
+    let env = Env::new(B);
+    // Empty, one byte, one chunk, exact multiple of the chunk, several MiB, compressible.
+    let sizes = [0usize, 1, 16 * 1024, 4 * 16 * 1024, 3 << 20];
+    for (i, &n) in sizes.iter().enumerate() {
+        let plain = env.write(&format!("p{i}"), &data(i as u64, n));
+        for (mode, pass) in [("key", None), ("pass", Some("correct horse"))] {
+            for compress in [false, true] {
+                let sealed = format!("s{i}-{mode}-{compress}.fsealed");
+                let mut args = vec!["seal", plain.to_str().unwrap(), "-o", &sealed];
+                if pass.is_some() {
+                    args.push("--passphrase");
+                }
+                if compress {
+                    args.push("--compress");
+                }
+                ok(&run(&env, &args, pass, None), "seal");
+                let back = format!("b{i}-{mode}-{compress}");
+                ok(
+                    &run(&env, &["open", &sealed, "-o", &back], pass, None),
+                    "open",
+                );
+                assert!(
+                    std::fs::read(env.path(&back)).unwrap() == data(i as u64, n),
+                    "{back}"
+                );
+                let raw = std::fs::read(env.path(&sealed)).unwrap();
+                assert!(raw.starts_with(b"ferry-sealed/v1\n"));
+                if n > 64 && !compress {
+                    // A few 32-byte pieces of the plaintext must not appear in the sealed file.
+                    let plain = data(i as u64, n);
+                    for at in [0, n / 2, n - 32] {
+                        let piece = &plain[at..at + 32];
+                        assert!(
+                            !raw.windows(32).any(|w| w == piece),
+                            "plaintext visible at {at}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Standard input and output.
+    let text = b"through the pipes ".repeat(5000);
+    let o = run(&env, &["seal", "-", "-o", "-"], None, Some(&text));
+    ok(&o, "seal stdin->stdout");
+    let o = run(&env, &["open", "-", "-o", "-"], None, Some(&o.stdout));
+    ok(&o, "open stdin->stdout");
+    assert!(o.stdout == text);
+}
+
+#[test]
+fn tampering_and_wrong_keys_write_nothing() {
+    let env = Env::new(B);
+    let plain = env.write("plain", &data(9, 40_000));
+    ok(
+        &run(
+            &env,
+            &["seal", plain.to_str().unwrap(), "-o", "f.sealed"],
+            None,
+            None,
+        ),
+        "seal",
+    );
+    let sealed = std::fs::read(env.path("f.sealed")).unwrap();
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            "truncated".into(),
+            sealed[..sealed.len() - 1].to_vec(),
+            "corrupt",
+        ),
+        (
+            "cut at a chunk".into(),
+            sealed[..18 + 56 + 16400].to_vec(),
+            "truncated",
+        ),
+        ("header only".into(), sealed[..18].to_vec(), "truncated"),
+        (
+            "flipped tag".into(),
+            {
+                let mut s = sealed.clone();
+                let n = s.len();
+                s[n - 1] ^= 1;
+                s
+            },
+            "tampered",
+        ),
+        (
+            "flipped body".into(),
+            {
+                let mut s = sealed.clone();
+                s[18 + 56 + 5] ^= 4;
+                s
+            },
+            "tampered",
+        ),
+        (
+            "flipped header".into(),
+            {
+                let mut s = sealed.clone();
+                s[17] ^= 1;
+                s
+            },
+            "",
+        ),
+        (
+            "appended".into(),
+            {
+                let mut s = sealed.clone();
+                s.extend_from_slice(b"extra");
+                s
+            },
+            "",
+        ),
+        (
+            "not sealed".into(),
+            b"hello".to_vec(),
+            "not a ferry sealed file",
+        ),
+    ];
+    for (name, bytes, msg) in cases {
+        std::fs::write(env.path("bad.sealed"), &bytes).unwrap();
+        let o = run(&env, &["open", "bad.sealed", "-o", "out"], None, None);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{name}: {}", stderr(&o));
+        assert!(!env.path("out").exists(), "{name}: plaintext was written");
+        let leftovers: Vec<_> = tree(env.dir.path())
+            .into_iter()
+            .filter(|p| p.contains("ferry-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
+    }
+    // Every single-bit flip of a small sealed file is refused (a sample of positions in debug).
+    ok(
+        &run(
+            &env,
+            &["seal", plain.to_str().unwrap(), "-o", "g.sealed", "--force"],
+            None,
+            None,
+        ),
+        "seal",
+    );
+    let g = std::fs::read(env.path("g.sealed")).unwrap();
+    for pos in (0..g.len()).step_by(997) {
+        let mut b = g.clone();
+        b[pos] ^= 0x10;
+        std::fs::write(env.path("bad.sealed"), &b).unwrap();
+        let o = run(&env, &["open", "bad.sealed", "-o", "out"], None, None);
+        assert_eq!(o.status.code(), Some(1), "flip at {pos}");
+        assert!(!env.path("out").exists());
+    }
+    // Another key file, a wrong passphrase.
+    let other = Env::new(B);
+    std::fs::copy(env.path("f.sealed"), other.path("f.sealed")).unwrap();
+    let o = run(&other, &["open", "f.sealed", "-o", "out"], None, None);
+    assert!(stderr(&o).contains("wrong key"), "{}", stderr(&o));
+    assert!(!other.path("out").exists());
+    ok(
+        &run(
+            &env,
+            &[
+                "seal",
+                plain.to_str().unwrap(),
+                "-o",
+                "p.sealed",
+                "--passphrase",
+            ],
+            Some("right"),
+            None,
+        ),
+        "seal",
+    );
+    let o = run(
+        &env,
+        &["open", "p.sealed", "-o", "out"],
+        Some("wrong"),
+        None,
+    );
+    assert!(
+        stderr(&o).contains("wrong key or passphrase"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!env.path("out").exists());
+    // An existing destination is kept unless --force.
+    std::fs::write(env.path("out"), b"keep me").unwrap();
+    let o = run(&env, &["open", "f.sealed", "-o", "out"], None, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"keep me");
+    ok(
+        &run(
+            &env,
+            &["open", "f.sealed", "-o", "out", "--force"],
+            None,
+            None,
+        ),
+        "open --force",
+    );
+    assert!(std::fs::read(env.path("out")).unwrap() == data(9, 40_000));
+}
