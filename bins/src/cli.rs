@@ -217,6 +217,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print: bool,
 
+    /// Keep received files sealed at rest under the server's key (`get` still returns
+    /// plaintext; sizes in `ls` are plaintext sizes).
+    #[arg(long)]
+    pub store_sealed: bool,
+
     /// Seconds a new connection has to complete the handshake before it is closed.
     #[arg(
         long,

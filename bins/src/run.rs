@@ -130,9 +130,12 @@ fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     let key_path = keyfile::resolve_path(cli.key.clone())?;
     let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
-    let store = FsStore::new(&args.root)
+    let mut store = FsStore::new(&args.root)
         .with_context(|| format!("cannot use {} as the root", args.root.display()))?
         .echo_records(args.print);
+    if args.store_sealed {
+        store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
+    }
     let listener = match args.listen {
         Some(addr) => {
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?

@@ -242,3 +242,63 @@ fn tampering_and_wrong_keys_write_nothing() {
     );
     assert!(std::fs::read(env.path("out")).unwrap() == data(9, 40_000));
 }
+
+#[test]
+fn serve_store_sealed_round_trip() {
+    let env = Env::new(B);
+    let root = env.path("root");
+    let server = Server::start(B, &env, &root, &["--store-sealed"]);
+    let a = env.write("work/a.bin", &data(11, 100_000));
+    let b = env.write("work/empty", b"");
+    let to = server.to();
+    for f in [&a, &b] {
+        let o = client(B, &env, &["send", f.to_str().unwrap(), "--to", &to]);
+        ok(&o, "send to a sealing server");
+    }
+    // At rest: sealed files, no plaintext, nothing else left behind.
+    let raw = std::fs::read(root.join("a.bin")).unwrap();
+    assert!(raw.starts_with(b"ferry-sealed/v1\n"));
+    let plain = data(11, 100_000);
+    assert!(!raw.windows(32).any(|w| w == &plain[5000..5032]));
+    assert_eq!(tree(&root), vec!["a.bin", "empty"]);
+    // ls shows plaintext sizes, get returns plaintext, the same content is up to date.
+    let o = client(B, &env, &["ls", "--from", &to]);
+    ok(&o, "ls");
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.ends_with("a.bin") && l.contains(" 100000 ")),
+        "{}",
+        stdout(&o)
+    );
+    let back = env.path("back");
+    std::fs::create_dir_all(&back).unwrap();
+    let o = client(
+        B,
+        &env,
+        &[
+            "get",
+            "a.bin",
+            "empty",
+            "--from",
+            &to,
+            "--out",
+            back.to_str().unwrap(),
+        ],
+    );
+    ok(&o, "get");
+    assert!(std::fs::read(back.join("a.bin")).unwrap() == plain);
+    assert_eq!(std::fs::read(back.join("empty")).unwrap(), b"");
+    let o = client(
+        B,
+        &env,
+        &["send", a.to_str().unwrap(), "--to", &to, "--json"],
+    );
+    ok(&o, "resend");
+    assert_eq!(json_lines(&o)[0]["outcome"], "up-to-date");
+    // The server's own key opens its files with `open`.
+    std::fs::copy(root.join("a.bin"), env.path("copy.sealed")).unwrap();
+    let o = run(&env, &["open", "copy.sealed", "-o", "opened"], None, None);
+    ok(&o, "open a stored file");
+    assert!(std::fs::read(env.path("opened")).unwrap() == plain);
+}

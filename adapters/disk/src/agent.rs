@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 
@@ -525,9 +525,9 @@ impl Agent {
                 };
                 Ok((r, FileHasher::new()))
             }
-            source => open_source(source).and_then(|mut file| {
-                let prefix = hash_prefix(&mut file, resume_from, &mut self.buf)?;
-                Ok((Box::new(file) as Box<dyn Read + Send>, prefix))
+            source => open_source(source).and_then(|mut reader| {
+                let prefix = hash_prefix(&mut reader, resume_from, &mut self.buf)?;
+                Ok((reader, prefix))
             }),
         };
         let (mut reader, prefix) = match opened {
@@ -833,7 +833,7 @@ impl Agent {
 }
 
 /// Hash the first `n` bytes of `file` (fewer if it is shorter), leaving it positioned after them.
-fn hash_prefix(file: &mut File, n: u64, buf: &mut [u8]) -> io::Result<FileHasher> {
+fn hash_prefix(file: &mut dyn Read, n: u64, buf: &mut [u8]) -> io::Result<FileHasher> {
     let mut h = FileHasher::new();
     let mut left = n;
     while left > 0 {
@@ -854,11 +854,17 @@ fn hash_file(source: &Source, buf: &mut [u8]) -> io::Result<[u8; 32]> {
     Ok(hash_prefix(&mut f, u64::MAX, buf)?.finalize())
 }
 
-/// Open a file source; a served file must still be the one its store looked up.
-fn open_source(source: &Source) -> io::Result<File> {
+/// Open a file source; a served file must still be the one its store looked up, and is
+/// decrypted while read when its store keeps files sealed.
+fn open_source(source: &Source) -> io::Result<Box<dyn Read + Send>> {
     match source {
-        Source::File(path) => File::open(path),
-        Source::Served { path, dev, ino } => {
+        Source::File(path) => Ok(Box::new(File::open(path)?)),
+        Source::Served {
+            path,
+            dev,
+            ino,
+            sealed,
+        } => {
             use std::os::unix::fs::MetadataExt;
             let file = File::open(path)?;
             let md = file.metadata()?;
@@ -868,7 +874,10 @@ fn open_source(source: &Source) -> io::Result<File> {
                     "the file was replaced after it was listed",
                 ));
             }
-            Ok(file)
+            Ok(match sealed {
+                Some(key) => Box::new(crate::sealed::SealedReader::new(file, key)?),
+                None => Box::new(file),
+            })
         }
         Source::Reader(_) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -879,9 +888,7 @@ fn open_source(source: &Source) -> io::Result<File> {
 
 /// A fresh reader at offset 0 for a file source (after a prefix mismatch).
 fn reopen(source: &Source) -> Option<Box<dyn Read + Send>> {
-    let mut f = open_source(source).ok()?;
-    f.seek(SeekFrom::Start(0)).ok()?;
-    Some(Box::new(f))
+    open_source(source).ok()
 }
 
 #[cfg(test)]
@@ -904,7 +911,9 @@ mod tests {
         std::fs::remove_file(store.root().join("public.txt")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), store.root().join("public.txt"))
             .unwrap();
-        let err = open_source(source).unwrap_err();
+        let Err(err) = open_source(source) else {
+            panic!("a swapped file was opened");
+        };
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         // A regular file put back under the same name is a different inode: refused as well.
         std::fs::remove_file(store.root().join("public.txt")).unwrap();

@@ -54,6 +54,8 @@ const PARTIAL: &str = ".ferry-part.";
 const SIDECAR: &str = ".ferry-info.";
 /// Prefix of a sidecar being written.
 const TEMP: &str = ".ferry-tmp.";
+/// Prefix of a file being sealed for publication (store-sealed servers).
+const SEALING: &str = ".ferry-seal.";
 
 /// Mode of a published file whose offer carries none (`set_permissions` ignores the umask).
 const DEFAULT_MODE: u32 = 0o644;
@@ -80,6 +82,8 @@ struct Shared {
     records: Mutex<()>,
     /// Also print each stored record on standard output (`serve --print`).
     echo_records: bool,
+    /// Keep published files sealed at rest under this key (`serve --store-sealed`).
+    seal_key: Option<proto::seal::SealKey>,
 }
 
 impl Shared {
@@ -114,7 +118,40 @@ impl FsStore {
                 in_flight: Mutex::new(HashSet::new()),
                 records: Mutex::new(()),
                 echo_records: false,
+                seal_key: None,
             }),
+        })
+    }
+
+    /// Keep every received file sealed at rest under `key` (the ferry sealed-file format);
+    /// served files are decrypted on the fly and listed with their plaintext sizes.
+    pub fn sealed(self, key: proto::seal::SealKey) -> Self {
+        let shared = Shared {
+            root: self.shared.root.clone(),
+            in_flight: Mutex::new(HashSet::new()),
+            records: Mutex::new(()),
+            echo_records: self.shared.echo_records,
+            seal_key: Some(key),
+        };
+        FsStore {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The plaintext size of a published file with metadata `md`.
+    fn plain_size(&self, md: &Metadata) -> u64 {
+        match &self.shared.seal_key {
+            Some(_) => crate::sealed::plaintext_len(md.len()).unwrap_or(0),
+            None => md.len(),
+        }
+    }
+
+    /// Read a published file's plaintext.
+    fn open_published(&self, path: &Path) -> io::Result<Box<dyn Read>> {
+        let f = File::open(path)?;
+        Ok(match &self.shared.seal_key {
+            Some(key) => Box::new(crate::sealed::SealedReader::new(f, key)?),
+            None => Box::new(f),
         })
     }
 
@@ -125,6 +162,7 @@ impl FsStore {
             in_flight: Mutex::new(HashSet::new()),
             records: Mutex::new(()),
             echo_records: on,
+            seal_key: self.shared.seal_key.clone(),
         };
         FsStore {
             shared: Arc::new(shared),
@@ -171,9 +209,10 @@ impl FsStore {
             return Err(bad_name("the destination is not a regular file"));
         }
         if let Some(want) = meta.hash
-            && meta.size.is_none_or(|size| size == md.len())
+            && meta.size.is_none_or(|size| size == self.plain_size(&md))
         {
-            let held = File::open(dest)
+            let held = self
+                .open_published(dest)
                 .and_then(hash_stream)
                 .map_err(|e| problem_from_io(&e, "cannot read the existing file"))?;
             if held.finalize() == want {
@@ -284,7 +323,8 @@ impl Store for FsStore {
         self.check_destination(&rel, &dest, meta)?;
         make_parents(self.root(), &rel)?;
         let names = Names::new(dest, rel.file_name());
-        let file = FsIncoming::open(names, rel.file_name(), meta, claim)
+        let seal_key = self.shared.seal_key.clone();
+        let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key)
             .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
@@ -337,7 +377,7 @@ impl Store for FsStore {
             .map(|(rel, abs, md)| Outgoing {
                 meta: FileMeta {
                     path: rel.as_str().to_owned(),
-                    size: Some(md.len()),
+                    size: Some(self.plain_size(&md)),
                     mode: Some(md.mode() & 0o777),
                     mtime: mtime_of(&md),
                     hash: None,
@@ -347,6 +387,7 @@ impl Store for FsStore {
                     path: abs,
                     dev: md.dev(),
                     ino: md.ino(),
+                    sealed: self.shared.seal_key.clone(),
                 },
             })
             .collect())
@@ -375,7 +416,7 @@ impl Store for FsStore {
             .into_iter()
             .map(|(rel, _, md)| ListEntry {
                 path: rel.as_str().to_owned(),
-                size: md.len(),
+                size: self.plain_size(&md),
                 mtime: mtime_of(&md),
             })
             .collect())
@@ -428,6 +469,8 @@ struct Names {
     partial: PathBuf,
     sidecar: PathBuf,
     temp: PathBuf,
+    /// Where a store-sealed file is sealed before it is published.
+    sealing: PathBuf,
 }
 
 impl Names {
@@ -437,6 +480,7 @@ impl Names {
             partial: dir.join(aux_name(PARTIAL, name)),
             sidecar: dir.join(aux_name(SIDECAR, name)),
             temp: dir.join(aux_name(TEMP, name)),
+            sealing: dir.join(aux_name(SEALING, name)),
             dir,
             dest,
         }
@@ -521,10 +565,18 @@ struct FsIncoming {
     /// A write at offset 0 superseded the prefix.
     restarted: bool,
     _claim: Claim,
+    /// Publish the file sealed at rest under this key.
+    seal_key: Option<proto::seal::SealKey>,
 }
 
 impl FsIncoming {
-    fn open(names: Names, name: &str, meta: &FileMeta, claim: Claim) -> io::Result<Self> {
+    fn open(
+        names: Names,
+        name: &str,
+        meta: &FileMeta,
+        claim: Claim,
+        seal_key: Option<proto::seal::SealKey>,
+    ) -> io::Result<Self> {
         // A partial name that is not a regular file is not ours to reuse: never write through a
         // symbolic link somebody left there.
         if node(&names.partial)?.is_some_and(|md| !md.is_file()) {
@@ -572,6 +624,7 @@ impl FsIncoming {
             prefix,
             restarted: false,
             _claim: claim,
+            seal_key,
         })
     }
 
@@ -599,6 +652,36 @@ impl FsIncoming {
         self.file
             .sync_all()
             .map_err(fail("cannot flush the file to disk"))?;
+        // Sealed at rest: the plaintext partial is sealed into a temporary file beside it,
+        // which is what gets published (with the mode and mtime); the partial goes away after.
+        let published = match &self.seal_key {
+            None => self.names.partial.clone(),
+            Some(key) => {
+                let sealed_path = self.names.sealing.clone();
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(PRIVATE_MODE)
+                    .open(&sealed_path)
+                    .map_err(fail("cannot create the sealed file"))?;
+                let mut src = &self.file;
+                io::Seek::seek(&mut src, io::SeekFrom::Start(0))
+                    .map_err(fail("cannot read the received file"))?;
+                let mut w = BufWriter::with_capacity(256 * 1024, &mut out);
+                crate::sealed::seal_into(&mut src.take(size), &mut w, key)
+                    .map_err(fail("cannot seal the file"))?;
+                drop(w);
+                out.set_permissions(Permissions::from_mode(self.mode))
+                    .map_err(fail("cannot set the file mode"))?;
+                if let Some(t) = self.mtime.and_then(system_time) {
+                    let _ = out.set_modified(t);
+                }
+                out.sync_all()
+                    .map_err(fail("cannot flush the file to disk"))?;
+                sealed_path
+            }
+        };
         if !self.overwrite
             && node(&self.names.dest)
                 .map_err(fail("cannot check the destination"))?
@@ -609,8 +692,12 @@ impl FsIncoming {
                 "appeared while receiving; use --overwrite to replace it",
             ));
         }
-        fs::rename(&self.names.partial, &self.names.dest)
-            .map_err(fail("cannot publish the file"))?;
+        fs::rename(&published, &self.names.dest).map_err(fail("cannot publish the file"))?;
+        if published != self.names.partial
+            && let Err(e) = remove_if_exists(&self.names.partial)
+        {
+            tracing::warn!(path = %self.names.partial.display(), %e, "cannot remove a partial");
+        }
         if let Err(e) = remove_if_exists(&self.names.sidecar) {
             tracing::warn!(path = %self.names.sidecar.display(), %e, "cannot remove a sidecar");
         }

@@ -18,6 +18,7 @@ pub mod fs;
 pub mod host;
 pub mod path;
 pub mod records;
+pub mod sealed;
 
 use std::io;
 use std::path::PathBuf;
@@ -144,6 +145,8 @@ pub enum Source {
         dev: u64,
         /// Its inode at lookup time.
         ino: u64,
+        /// Set when the store keeps files sealed at rest: decrypt while reading.
+        sealed: Option<proto::seal::SealKey>,
     },
     /// A stream of unknown length, read once (standard input): no resume.
     Reader(Box<dyn io::Read + Send>),
