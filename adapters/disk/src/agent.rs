@@ -106,6 +106,8 @@ impl Observer for LogObserver {
 
 struct Sending {
     out: Outgoing,
+    /// The peer's GET this file answers: its `Done` waits until every such file settled.
+    request: Option<PeerRequestId>,
     reader: Option<Box<dyn Read + Send>>,
     /// Bytes handed to the session so far (the next offset).
     pos: u64,
@@ -342,13 +344,11 @@ impl Agent {
                     let Some((out, req)) = self.to_offer.pop_front() else {
                         break;
                     };
-                    if let Some(req) = req {
-                        self.answered_one(s, req);
-                    }
                     self.sending.insert(
                         id,
                         Sending {
                             out,
+                            request: req,
                             reader: None,
                             pos: 0,
                             resumed_from: 0,
@@ -507,7 +507,16 @@ impl Agent {
     fn abort(&mut self, s: &mut Session, id: SendId, problem: Problem) {
         if let Some(f) = self.sending.remove(&id) {
             let _ = s.abort(id, problem.clone());
+            self.settled(s, &f);
             self.fail(f.out.meta.path, problem);
+        }
+    }
+
+    /// An outgoing file reached its end (delivered, refused, failed): a GET it answered may
+    /// now be complete.
+    fn settled(&mut self, s: &mut Session, f: &Sending) {
+        if let Some(req) = f.request {
+            self.answered_one(s, req);
         }
     }
 
@@ -538,6 +547,7 @@ impl Agent {
                 if let Some(f) = self.sending.remove(&id) {
                     let _ = s.start(id, FileHasher::new());
                     let _ = s.abort(id, problem.clone());
+                    self.settled(s, &f);
                     self.fail(f.out.meta.path, problem);
                 }
                 return;
@@ -561,7 +571,9 @@ impl Agent {
                     .started(&f.out.meta.path, f.out.meta.size, offset);
             }
             Err(_) => {
-                self.sending.remove(&id);
+                if let Some(f) = self.sending.remove(&id) {
+                    self.settled(s, &f);
+                }
             }
         }
     }
@@ -623,7 +635,22 @@ impl Agent {
                     }
                 }
                 Err(problem) => {
-                    let _ = s.reject(id, problem);
+                    let _ = s.reject(id, problem.clone());
+                    match problem.reason {
+                        // Already here: a success, nothing had to move.
+                        Reason::UpToDate => self.report(Report::Received(FileReport {
+                            name: meta.path,
+                            bytes: meta.size.unwrap_or(0),
+                            resumed_from: meta.size.unwrap_or(0),
+                            blake3: meta.hash.unwrap_or_default(),
+                            seconds: 0.0,
+                            up_to_date: true,
+                        })),
+                        // Without a hash the sender asks again with one (see `on_rejected`).
+                        Reason::Exists if meta.hash.is_none() => {}
+                        // Refused here (bad name, disk full...): it did not arrive.
+                        _ => self.fail(meta.path, problem),
+                    }
                 }
             },
             Event::Accepted { id, resume_from } => self.start(s, id, resume_from),
@@ -631,10 +658,11 @@ impl Agent {
                 let Some(f) = self.sending.remove(&id) else {
                     return;
                 };
-                self.on_rejected(f, problem);
+                self.on_rejected(s, f, problem);
             }
             Event::Delivered { id, size, hash } => {
                 if let Some(f) = self.sending.remove(&id) {
+                    self.settled(s, &f);
                     let blake3 = hash;
                     self.report(Report::Sent(FileReport {
                         name: f.out.meta.path,
@@ -648,6 +676,7 @@ impl Agent {
             }
             Event::DeliveryFailed { id, problem } => {
                 if let Some(f) = self.sending.remove(&id) {
+                    self.settled(s, &f);
                     self.fail(f.out.meta.path, problem);
                 }
             }
@@ -798,25 +827,29 @@ impl Agent {
 
     /// A refused offer: an existing file offered without a hash gets one more try with its
     /// hash, so the receiver can tell "same content" from "different content".
-    fn on_rejected(&mut self, f: Sending, problem: Problem) {
-        let mut out = f.out;
+    fn on_rejected(&mut self, s: &mut Session, f: Sending, problem: Problem) {
         if problem.reason == Reason::Exists
-            && out.meta.hash.is_none()
-            && !matches!(out.source, Source::Reader(_))
+            && f.out.meta.hash.is_none()
+            && !matches!(f.out.source, Source::Reader(_))
         {
-            match hash_file(&out.source, &mut self.buf) {
+            match hash_file(&f.out.source, &mut self.buf) {
                 Ok(h) => {
+                    // Asked again, still answering the same GET (its `Done` keeps waiting).
+                    let mut out = f.out;
                     out.meta.hash = Some(h);
-                    self.to_offer.push_front((out, None));
+                    self.to_offer.push_front((out, f.request));
                     return;
                 }
                 Err(e) => {
+                    self.settled(s, &f);
                     let problem = problem_from_io(&e, "cannot read the file");
-                    self.fail(out.meta.path, problem);
+                    self.fail(f.out.meta.path, problem);
                     return;
                 }
             }
         }
+        self.settled(s, &f);
+        let out = f.out;
         if problem.reason == Reason::UpToDate {
             self.report(Report::Sent(FileReport {
                 name: out.meta.path,

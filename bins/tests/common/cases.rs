@@ -111,6 +111,43 @@ pub fn round_trip(c: &str, s: &str) {
     assert_eq!(tree(&root), vec!["a.bin", "notes.txt"]);
     assert_eq!(tree(&back), vec!["a.bin", "notes.txt"]);
 
+    // Getting them again: already here, nothing moves, success.
+    let o = client(
+        c,
+        &env,
+        &[
+            "get",
+            "a.bin",
+            "--from",
+            &server.to(),
+            "--out",
+            back.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    ok(&o, "get again");
+    assert_eq!(json_lines(&o)[0]["outcome"], "up-to-date");
+    // A different local file is kept.
+    std::fs::write(back.join("notes.txt"), b"local edits").unwrap();
+    let o = client(
+        c,
+        &env,
+        &[
+            "get",
+            "notes.txt",
+            "--from",
+            &server.to(),
+            "--out",
+            back.to_str().unwrap(),
+        ],
+    );
+    failed(&o, "get over a different local file");
+    assert_eq!(
+        std::fs::read(back.join("notes.txt")).unwrap(),
+        b"local edits"
+    );
+    std::fs::write(back.join("notes.txt"), std::fs::read(&b).unwrap()).unwrap();
+
     // One file to standard output.
     let o = client(
         c,
