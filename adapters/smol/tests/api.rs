@@ -441,7 +441,7 @@ fn dropped_get_publishes_nothing() {
                     if problem.reason == Reason::Denied && attempts < 200 =>
                 {
                     attempts += 1;
-                    async_io::Timer::after(std::time::Duration::from_millis(50)).await;
+                    Timer::after(Duration::from_millis(50)).await;
                 }
                 other => break other.unwrap(),
             }
