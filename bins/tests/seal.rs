@@ -2,39 +2,15 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::*;
 
 const B: &str = "ferry-std";
 
 fn run(env: &Env, args: &[&str], passphrase: Option<&str>, stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(bin(B));
-    cmd.current_dir(env.dir.path())
-        .args(args)
-        .arg("--key")
-        .arg(&env.key);
-    match passphrase {
-        Some(p) => cmd.env("FERRY_PASSPHRASE", p),
-        None => cmd.env_remove("FERRY_PASSPHRASE"),
-    };
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(data) = stdin {
-        use std::io::Write;
-        let mut s = child.stdin.take().unwrap();
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = s.write_all(&data);
-        });
-    }
-    child.wait_with_output().unwrap()
+    let vars = [("FERRY_PASSPHRASE", passphrase)];
+    client_with(B, env, env.dir.path(), args, stdin, &vars)
 }
 
 fn ok(o: &Output, what: &str) {

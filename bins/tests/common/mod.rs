@@ -191,7 +191,25 @@ pub fn client_in(
     args: &[&str],
     stdin: Option<&[u8]>,
 ) -> Output {
+    client_with(bin_name, env, cwd, args, stdin, &[])
+}
+
+/// [`client_in`] with environment variables set (`Some`) or removed (`None`).
+pub fn client_with(
+    bin_name: &str,
+    env: &Env,
+    cwd: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    vars: &[(&str, Option<&str>)],
+) -> Output {
     let mut cmd = Command::new(bin(bin_name));
+    for (k, v) in vars {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
     cmd.current_dir(cwd)
         .args(args)
         .arg("--key")
