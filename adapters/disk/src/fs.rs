@@ -30,7 +30,6 @@
 //! offer for the same name is refused with [`Reason::Denied`] until the first is committed,
 //! suspended, discarded or dropped. Two processes serving the same root do not coordinate.
 
-use std::collections::HashSet;
 use std::fs::{self, File, Metadata, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -76,8 +75,6 @@ pub struct FsStore {
 #[derive(Debug)]
 struct Shared {
     root: PathBuf,
-    /// Absolute destination paths with a transfer in progress.
-    in_flight: Mutex<HashSet<PathBuf>>,
     /// Serialises appends to the record log.
     records: Mutex<()>,
     /// Also print each stored record on standard output (`serve --print`).
@@ -86,13 +83,16 @@ struct Shared {
     seal_key: Option<proto::seal::SealKey>,
 }
 
+/// Absolute destination paths with a transfer in progress, for the whole process: two stores
+/// over the same directory (a client making one store per call, say) must not interleave on one
+/// destination either.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
-        // The set stays consistent even if a holder panicked: inserts and removes are single
+    fn in_flight(&self) -> MutexGuard<'static, Vec<PathBuf>> {
+        // The list stays consistent even if a holder panicked: inserts and removes are single
         // calls.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -115,7 +115,6 @@ impl FsStore {
         Ok(FsStore {
             shared: Arc::new(Shared {
                 root,
-                in_flight: Mutex::new(HashSet::new()),
                 records: Mutex::new(()),
                 echo_records: false,
                 seal_key: None,
@@ -128,7 +127,6 @@ impl FsStore {
     pub fn sealed(self, key: proto::seal::SealKey) -> Self {
         let shared = Shared {
             root: self.shared.root.clone(),
-            in_flight: Mutex::new(HashSet::new()),
             records: Mutex::new(()),
             echo_records: self.shared.echo_records,
             seal_key: Some(key),
@@ -159,7 +157,6 @@ impl FsStore {
     pub fn echo_records(self, on: bool) -> Self {
         let shared = Shared {
             root: self.shared.root.clone(),
-            in_flight: Mutex::new(HashSet::new()),
             records: Mutex::new(()),
             echo_records: on,
             seal_key: self.shared.seal_key.clone(),
@@ -448,7 +445,12 @@ struct Claim {
 
 impl Claim {
     fn take(shared: &Arc<Shared>, dest: PathBuf) -> Option<Claim> {
-        shared.in_flight().insert(dest.clone()).then(|| Claim {
+        let mut set = shared.in_flight();
+        if set.contains(&dest) {
+            return None;
+        }
+        set.push(dest.clone());
+        Some(Claim {
             shared: Arc::clone(shared),
             dest,
         })
@@ -457,7 +459,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.shared.in_flight().remove(&self.dest);
+        self.shared.in_flight().retain(|d| *d != self.dest);
     }
 }
 
