@@ -10,9 +10,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use ferry_disk::sealed::seal_with_header;
 use proto::seal::{
-    Argon2Params, FileHeader, KeySource, MAX_HEADER_LEN, Opener, PlaintextCodec, SALT_LEN,
-    SealError, SealKey, Sealer,
+    Argon2Params, FileHeader, KeySource, MAX_HEADER_LEN, Opener, PlaintextCodec, SealError, SealKey,
 };
 
 use crate::keyfile;
@@ -26,45 +26,6 @@ pub enum KeyChoice {
     KeyFile(Option<PathBuf>),
     /// A passphrase, stretched with Argon2id (parameters stored in the header).
     Passphrase,
-}
-
-/// Feeds a [`Sealer`] and writes what it produces.
-struct SealWriter<W: Write> {
-    sealer: Option<Sealer>,
-    out: W,
-}
-
-impl<W: Write> Write for SealWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let sealer = self
-            .sealer
-            .as_mut()
-            .ok_or_else(|| io::Error::other("sealer finished"))?;
-        let mut input = buf;
-        while !input.is_empty() {
-            if let Some(chunk) = sealer.update(&mut input).map_err(io::Error::other)? {
-                self.out.write_all(chunk)?;
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl<W: Write> SealWriter<W> {
-    fn finish(mut self) -> io::Result<W> {
-        let sealer = self
-            .sealer
-            .take()
-            .ok_or_else(|| io::Error::other("sealer finished"))?;
-        let last = sealer.finish().map_err(io::Error::other)?;
-        self.out.write_all(&last)?;
-        self.out.flush()?;
-        Ok(self.out)
-    }
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn Read>> {
@@ -216,24 +177,18 @@ pub fn seal(
             PlaintextCodec::Stored
         },
     };
-    let mut reader = open_input(input)?;
+    let reader = open_input(input)?;
     let mut dest = Dest::new(out, force)?;
-    let salt: [u8; SALT_LEN] = random()?;
-    let file = dest.writer();
-    file.write_all(&header.encode())?;
-    let w = SealWriter {
-        sealer: Some(header.sealer(&seal_key, &salt)),
-        out: io::BufWriter::with_capacity(256 * 1024, file),
-    };
-    if compress {
-        let mut enc = flate2::write::DeflateEncoder::new(w, flate2::Compression::fast());
-        io::copy(&mut reader, &mut enc).context("cannot seal")?;
-        enc.finish()?.finish()?;
+    let mut w = io::BufWriter::with_capacity(256 * 1024, dest.writer());
+    let sealed = if compress {
+        let mut deflated = flate2::read::DeflateEncoder::new(reader, flate2::Compression::fast());
+        seal_with_header(&mut deflated, &mut w, &seal_key, &header)
     } else {
-        let mut w = w;
-        io::copy(&mut reader, &mut w).context("cannot seal")?;
-        w.finish()?;
-    }
+        let mut reader = reader;
+        seal_with_header(&mut reader, &mut w, &seal_key, &header)
+    };
+    sealed.context("cannot seal")?;
+    drop(w);
     dest.publish()
 }
 

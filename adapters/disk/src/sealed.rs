@@ -18,14 +18,28 @@ fn header() -> FileHeader {
     }
 }
 
-/// Seal everything `src` yields into `dst` (header, salt and commitment, chunks).
+/// Seal everything `src` yields into `dst` in this store's format (header, salt and
+/// commitment, chunks).
 ///
 /// # Errors
 /// Reading, writing or the OS random source failed.
 pub fn seal_into(src: &mut impl Read, dst: &mut impl Write, key: &SealKey) -> io::Result<()> {
+    seal_with_header(src, dst, key, &header())
+}
+
+/// Seal everything `src` yields into `dst` under any ferry sealed-file header (the `seal`
+/// command's key source and codec; `src` already deflated when the codec says so).
+///
+/// # Errors
+/// Reading, writing or the OS random source failed.
+pub fn seal_with_header(
+    src: &mut impl Read,
+    dst: &mut impl Write,
+    key: &SealKey,
+    h: &FileHeader,
+) -> io::Result<()> {
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(|e| io::Error::other(format!("no OS randomness: {e}")))?;
-    let h = header();
     dst.write_all(&h.encode())?;
     let mut sealer = h.sealer(key, &salt);
     let mut buf = vec![0u8; 256 * 1024];
