@@ -289,6 +289,60 @@ fn inflate_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Sealed files under the target's fixed key, real and null-AEAD, a few lengths around the
+/// 16 KiB chunk; the first byte is the target's split selector.
+fn seal_open_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use ferry_core::seal::{Argon2Params, CHUNK_LEN, FileHeader, KeySource, PlaintextCodec};
+    let stored = FileHeader {
+        key: KeySource::KeyFile,
+        codec: PlaintextCodec::Stored,
+    };
+    let deflate = FileHeader {
+        key: KeySource::KeyFile,
+        codec: PlaintextCodec::Deflate,
+    };
+    let argon = FileHeader {
+        key: KeySource::Argon2id(Argon2Params::recommended([9; Argon2Params::SALT_LEN])),
+        codec: PlaintextCodec::Stored,
+    };
+    let text = b"sealed at rest; ".repeat(10);
+    let two_chunks: Vec<u8> = (0..2 * CHUNK_LEN + 300).map(|i| (i % 251) as u8).collect();
+    let split = |s: u8, file: Vec<u8>| {
+        let mut v = vec![s];
+        v.extend(file);
+        v
+    };
+    vec![
+        ("empty", split(0, fuzz::sealed_file(&stored, b""))),
+        ("text", split(3, fuzz::sealed_file(&deflate, &text))),
+        (
+            "one-chunk",
+            split(200, fuzz::sealed_file(&stored, &two_chunks[..CHUNK_LEN])),
+        ),
+        (
+            "two-chunks",
+            split(255, fuzz::sealed_file(&stored, &two_chunks)),
+        ),
+        ("null-empty", split(0, fuzz::null_sealed_file(&stored, b""))),
+        (
+            "null-text",
+            split(1, fuzz::null_sealed_file(&deflate, &text)),
+        ),
+        (
+            "null-one-chunk",
+            split(7, fuzz::null_sealed_file(&stored, &two_chunks[..CHUNK_LEN])),
+        ),
+        (
+            "null-two-chunks",
+            split(90, fuzz::null_sealed_file(&stored, &two_chunks)),
+        ),
+        (
+            "argon2id-header",
+            split(0, fuzz::sealed_file(&argon, &text)),
+        ),
+    ]
+}
+
 // ---- structured session seeds ---------------------------------------------------------------
 
 fn f(frame: PeerFrame) -> Op {
@@ -646,6 +700,7 @@ fn all_seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
     m.insert("session_server", structured(session_server_seeds()));
     m.insert("session_client", structured(session_client_seeds()));
     m.insert("inflate", named(inflate_seeds()));
+    m.insert("seal_open", named(seal_open_seeds()));
     m
 }
 
@@ -785,4 +840,20 @@ fn seeds_go_deep() {
     assert_eq!(o.app.listings.len(), 3);
     assert_eq!(o.app.requests_done.len(), 3);
     assert!(o.app.requests_done.iter().all(|(_, e)| e.is_none()));
+
+    // The real seal_open seeds open on stable (so the target's re-seal check runs on them).
+    for name in ["empty", "text", "one-chunk", "two-chunks"] {
+        let input = seed("seal_open", name);
+        let (header, len) = ferry_core::FileHeader::decode(&input[1..])
+            .unwrap()
+            .unwrap();
+        let mut opener = header.opener(&ferry_core::SealKey::new(&fuzz::SEAL_KEY));
+        let mut rest = &input[1 + len..];
+        let mut plain = 0;
+        while !rest.is_empty() {
+            plain += opener.update(&mut rest).unwrap().map_or(0, <[u8]>::len);
+        }
+        plain += opener.finish().unwrap().len();
+        assert!(plain < input.len(), "{name}");
+    }
 }

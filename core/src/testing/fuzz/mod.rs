@@ -17,6 +17,7 @@
 //! | `session_server` | a [`SessionInput`]: frames of a keyed client, application calls | session invariants, and everything the server sends is checked by the peer |
 //! | `session_client` | a [`SessionInput`] against a keyed server | the same, on a client |
 //! | `inflate` | declared length + a deflate stream | exact length or a typed error; agrees with miniz; round trips |
+//! | `seal_open` | split byte + a sealed file | header re-encodes; whole chunks only; sticky errors; only what the sealer produces opens |
 //!
 //! Session invariants (see `checked.rs`): `poll_transmit` never writes more than
 //! [`MAX_RECORD`](crate::MAX_RECORD) bytes even into a larger buffer and always reaches 0;
@@ -36,6 +37,7 @@ mod checked;
 mod handshake;
 mod peer;
 mod raw;
+mod seal;
 mod session;
 
 use alloc::vec::Vec;
@@ -45,6 +47,7 @@ pub use handshake::{
     handshake_server_outcome, null_client_stream, null_record, null_server_stream, server_app,
 };
 pub use raw::{RECORD_KEY, decode_frame, inflate, record_open, seal_records};
+pub use seal::{SEAL_KEY, SEAL_SALT, null_sealed_file, seal_open, sealed, sealed_file};
 pub use session::{
     AppOp, Encode, Knobs, Op, PeerFrame, RawBytes, SessionInput, session_client, session_outcome,
     session_server,
@@ -68,7 +71,7 @@ pub struct Outcome {
 pub type Target = fn(&[u8]);
 
 /// Every target by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` name it.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("decode_frame", decode_frame),
     ("record_open", record_open),
     ("handshake_server", handshake_server),
@@ -76,6 +79,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("session_server", session_server),
     ("session_client", session_client),
     ("inflate", inflate),
+    ("seal_open", seal_open),
 ];
 
 /// Inflate one DATA body with the session's inflater into exactly `declared_len` bytes.
