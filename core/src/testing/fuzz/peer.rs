@@ -79,7 +79,9 @@ pub(super) struct Peer {
     /// offer may still arrive before them.
     early_accepts: BTreeMap<u32, u64>,
     /// Requests we made and the session has not finished answering.
-    my_reqs: BTreeSet<u32>,
+    /// Our requests the session has not answered with `Done`, with how many times each id was
+    /// sent (an id may be reused once its `Done` is on the way, so a second use can be open).
+    my_reqs: BTreeMap<u32, u32>,
     /// Requests the session made (open until we send `Done`).
     their_reqs: Vec<u32>,
     /// Every FileEnd we sent.
@@ -155,7 +157,7 @@ impl Peer {
             queued_offers: BTreeMap::new(),
             their_files: Vec::new(),
             early_accepts: BTreeMap::new(),
-            my_reqs: BTreeSet::new(),
+            my_reqs: BTreeMap::new(),
             their_reqs: Vec::new(),
             file_ends: BTreeMap::new(),
             unscripted: false,
@@ -402,7 +404,7 @@ impl Peer {
 
     /// A request of ours.
     pub(super) fn request(&mut self, req: u32, kind: crate::wire::RequestKind) {
-        self.my_reqs.insert(req);
+        *self.my_reqs.entry(req).or_default() += 1;
         self.control(&Control::Request { req, kind });
     }
 
@@ -544,7 +546,7 @@ impl Peer {
             Control::Offer(o) => {
                 if let Some(r) = o.request {
                     assert!(
-                        self.my_reqs.contains(&r),
+                        self.my_reqs.contains_key(&r),
                         "Offer answers request {r} we never made"
                     );
                 }
@@ -624,12 +626,17 @@ impl Peer {
             Control::Request { req, .. } => self.their_reqs.push(req),
             Control::Listing { req, .. } => {
                 assert!(
-                    self.my_reqs.contains(&req),
+                    self.my_reqs.contains_key(&req),
                     "Listing for request {req} not open"
                 );
             }
             Control::Done { req, .. } => {
-                assert!(self.my_reqs.remove(&req), "Done for request {req} not open");
+                let open = self.my_reqs.get_mut(&req);
+                let open = open.unwrap_or_else(|| panic!("Done for request {req} not open"));
+                *open -= 1;
+                if *open == 0 {
+                    self.my_reqs.remove(&req);
+                }
             }
             Control::Start | Control::Ping | Control::Close { .. } => {}
         }
