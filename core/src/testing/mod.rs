@@ -7,6 +7,7 @@
 //! crate docs exactly.
 
 mod app;
+pub mod bench;
 pub mod fuzz;
 mod link;
 mod replay;

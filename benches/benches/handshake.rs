@@ -1,0 +1,50 @@
+//! `handshake`: a whole connection with nothing to transfer, in memory.
+//!
+//! Per iteration: both sessions are created (seed expansion, ephemeral keys), run the Noise
+//! `NNpsk0` handshake (two messages, X25519, HKDF), the client sends `Start` and closes at
+//! once, and the server answers with its own `Close`: four records sealed and opened in all.
+//! Throughput is in handshakes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ferry_bench::Duplex;
+use proto::CloseCode;
+
+/// One connection from creation to both sides closed.
+fn connect_and_close() -> Duplex {
+    let mut d = Duplex::new();
+    let mut closing = false;
+    d.drive(|d| {
+        let mut acted = false;
+        while d.server.poll_event().is_some() {
+            acted = true;
+        }
+        while d.client.poll_event().is_some() {
+            acted = true;
+        }
+        if !closing && d.client.is_connected() {
+            d.client.close(d.now, CloseCode::Done);
+            closing = true;
+            acted = true;
+        }
+        acted
+    });
+    assert!(d.client.error().is_none() && d.server.error().is_none());
+    d
+}
+
+fn handshake(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handshake");
+    g.throughput(Throughput::Elements(1))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("connect+close", |b| {
+        b.iter(|| black_box(connect_and_close()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, handshake);
+criterion_main!(benches);
