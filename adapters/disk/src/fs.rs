@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
 
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
+use pipeline::Pipeline;
 
 /// The record log in a store's root.
 pub const RECORDS_FILE: &str = "records.jsonl";
@@ -569,6 +570,10 @@ struct FsIncoming {
     _claim: Claim,
     /// Publish the file sealed at rest under this key.
     seal_key: Option<proto::seal::SealKey>,
+    /// The writer thread of a large file, while its bytes arrive in order.
+    pipeline: Option<Pipeline>,
+    /// A pipeline may still start (a large file whose first write is still to come).
+    pipeline_allowed: bool,
 }
 
 impl FsIncoming {
@@ -627,6 +632,8 @@ impl FsIncoming {
             restarted: false,
             _claim: claim,
             seal_key,
+            pipeline: None,
+            pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
         })
     }
 
@@ -706,6 +713,18 @@ impl FsIncoming {
         sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
     }
 
+    /// Wait for the pipeline's writes (if any) and cut the file where its data ends (the last
+    /// block was written padded).
+    fn drain_pipeline(&mut self) -> io::Result<()> {
+        match self.pipeline.take() {
+            Some(p) => {
+                let end = p.finish()?;
+                self.file.set_len(end)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn remove_partial(&self) {
         for p in [&self.names.partial, &self.names.sidecar] {
             if let Err(e) = remove_if_exists(p) {
@@ -728,15 +747,36 @@ impl Incoming for FsIncoming {
                 "write past the offered size",
             ));
         }
+        if let Some(p) = &mut self.pipeline {
+            if p.next() == offset {
+                return p.write(data);
+            }
+            // Out of order (a restart): finish the pipeline, go on without one.
+            self.drain_pipeline()?;
+        }
         if offset == 0 && !self.prefix.is_empty() && !self.restarted {
             // The sender restarted: drop what was held so a suspend now keeps only new bytes.
             self.file.set_len(0)?;
             self.restarted = true;
+            self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
+        }
+        if std::mem::take(&mut self.pipeline_allowed)
+            && offset.is_multiple_of(pipeline::ALIGN as u64)
+        {
+            let mut p = Pipeline::start(&self.file, offset)?;
+            let written = p.write(data);
+            self.pipeline = Some(p);
+            return written;
         }
         self.file.write_all_at(data, offset)
     }
 
-    fn commit(self: Box<Self>, size: u64) -> Result<(), Problem> {
+    fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
+        if let Err(e) = self.drain_pipeline() {
+            let problem = problem_from_io(&e, "cannot write");
+            tracing::warn!(path = %self.names.dest.display(), %problem, "commit failed; partial kept");
+            return Err(problem);
+        }
         match self.publish(size) {
             Ok(()) => {
                 tracing::debug!(path = %self.names.dest.display(), size, "published");
@@ -753,7 +793,10 @@ impl Incoming for FsIncoming {
         }
     }
 
-    fn suspend(self: Box<Self>) {
+    fn suspend(mut self: Box<Self>) {
+        if let Err(e) = self.drain_pipeline() {
+            tracing::warn!(path = %self.names.partial.display(), %e, "cannot finish writing the partial");
+        }
         let Some(sidecar) = &self.sidecar else {
             // Unknown size: the bytes can never be resumed, keeping them only wastes space.
             self.remove_partial();
@@ -774,7 +817,9 @@ impl Incoming for FsIncoming {
         }
     }
 
-    fn discard(self: Box<Self>) {
+    fn discard(mut self: Box<Self>) {
+        // Dropping the pipeline joins its thread: no write lands after the removal.
+        self.pipeline = None;
         self.remove_partial();
         tracing::debug!(path = %self.names.partial.display(), "partial discarded");
     }
@@ -1057,5 +1102,6 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     Ok(())
 }
 
+mod pipeline;
 #[cfg(test)]
 mod tests;

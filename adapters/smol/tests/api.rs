@@ -400,10 +400,11 @@ fn dropped_get_publishes_nothing() {
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("big.bin"), data(8, 8 << 20)).unwrap();
-        // The server's reader stops after 1 MiB (what it read before in the same pump never
+        // The server's reader stops after 3 MiB (what it read before in the same pump never
         // leaves: the gate holds the thread that would send it); drop the get once some of the
-        // file is on disk here.
-        let gate = Gate::new(1 << 20);
+        // file is on disk here (a file this large is written in 1 MiB pieces by its writer
+        // thread, so the first piece appears at 1 MiB).
+        let gate = Gate::new(3 << 20);
         let server = start(Arc::new(GatedStore::new(&root, gate.clone())));
         let client = server.client().await;
         let dest = dir.path().join("dest");
@@ -411,7 +412,7 @@ fn dropped_get_publishes_nothing() {
 
         let cancelled = async {
             until("a partial file with data", || {
-                std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 64 << 10)
+                std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 1 << 20)
             })
             .await;
             Err(Error::Io(io::Error::other("dropped by the test")))

@@ -874,3 +874,53 @@ fn records_append_whole_lines_and_repair_a_torn_tail() {
     store.append_record(r#"{"e":5}"#).unwrap();
     assert_eq!(fs::read_to_string(&log).unwrap(), "{\"e\":5}\n");
 }
+
+/// A file large enough for the writer thread: suspended mid-buffer, resumed, restarted at 0
+/// and committed; every step leaves exactly the bytes written so far (no padding, no gap).
+#[test]
+fn large_file_through_the_writer_thread() {
+    let (_tmp, store) = store();
+    let len = super::pipeline::MIN_SIZE as usize + 777;
+    let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    let meta = offer("big", &data);
+    let partial = store.root().join(".ferry-part.big");
+
+    let mut f = accepted(store.receive(&meta));
+    let cut = 3 * super::pipeline::BUF_LEN + 12_345;
+    for (i, piece) in data[..cut].chunks(65_536).enumerate() {
+        f.write_at((i * 65_536) as u64, piece).unwrap();
+    }
+    f.suspend();
+    assert_eq!(fs::metadata(&partial).unwrap().len(), cut as u64);
+
+    // Resume from an unaligned offset: written directly, no writer thread.
+    let mut f = accepted(store.receive(&meta));
+    assert_eq!(f.prefix().finalize(), proto::hash(&data[..cut]));
+    f.write_at(cut as u64, &data[cut..cut + 1000]).unwrap();
+    // The sender restarts at 0: the writer thread takes over from there.
+    for (i, piece) in data.chunks(65_536).enumerate() {
+        f.write_at((i * 65_536) as u64, piece).unwrap();
+    }
+    f.commit(len as u64).unwrap();
+    assert_eq!(fs::read(store.root().join("big")).unwrap(), data);
+    assert_eq!(tree(store.root()), ["big"]);
+}
+
+/// A restart at 0 while the writer thread runs: the thread finishes first, then the file
+/// starts over; nothing from before the restart survives past the new bytes.
+#[test]
+fn restart_while_the_writer_thread_runs() {
+    let (_tmp, store) = store();
+    let len = super::pipeline::MIN_SIZE as usize;
+    let old: Vec<u8> = vec![0xAA; len];
+    let new: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+    let meta = offer("big", &new);
+    let mut f = accepted(store.receive(&meta));
+    f.write_at(0, &old[..2 << 20]).unwrap();
+    f.write_at(2 << 20, &old[2 << 20..5 << 20]).unwrap();
+    for (i, piece) in new.chunks(1 << 20).enumerate() {
+        f.write_at((i << 20) as u64, piece).unwrap();
+    }
+    f.commit(len as u64).unwrap();
+    assert_eq!(fs::read(store.root().join("big")).unwrap(), new);
+}
