@@ -6,7 +6,9 @@
 //! exactly the declared plain length, so a deflate bomb stops at that bound and never grows
 //! memory. Both sides reuse one boxed miniz_oxide state per session: no allocation per chunk.
 
+mod gate;
 use alloc::boxed::Box;
+pub(crate) use gate::RateGate;
 
 use miniz_oxide::deflate::core::{
     CompressorOxide, TDEFLFlush, TDEFLStatus, compress as deflate_core,

@@ -236,10 +236,16 @@ fn compression_modes() {
     let t = text(2_000_000);
     let (off, _) = compressed_run(Compression::Off, t.clone());
     let (on, _) = compressed_run(Compression::On, t.clone());
-    let (auto, _) = compressed_run(Compression::Auto, t.clone());
     assert!(off > 2_000_000);
     assert!(on * 5 < off, "on {on} vs off {off}");
-    assert!(auto * 5 < off, "auto {auto} vs off {off}");
+    // Auto measures goodput before it decides: on this window-limited link (256 KiB per
+    // round trip) compressing is faster, so after its first windows it compresses.
+    let long = text(16_000_000);
+    let (auto, _) = compressed_run(Compression::Auto, long);
+    assert!(
+        auto * 3 < 16_000_000,
+        "auto sent {auto} bytes for 16 MB of text"
+    );
     // Random data: on and auto fall back to stored chunks, costing almost nothing.
     let r = data(40, 1_000_000);
     let (off, _) = compressed_run(Compression::Off, r.clone());

@@ -433,7 +433,7 @@ impl Session {
                 self.ping_pending = false;
             }
             if let Some(t) = &mut self.transfer {
-                pos += t.poll_frames(&mut pt[pos..budget - CLOSE_RESERVE]);
+                pos += t.poll_frames(now, &mut pt[pos..budget - CLOSE_RESERVE]);
                 // Injected frames go after the regular ones (a peer that sends data right
                 // behind its offer, without waiting for the accept).
                 #[cfg(feature = "testing")]

@@ -9,7 +9,8 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use crate::compress::{CompressPolicy, Compression, Deflater, Inflater};
+use crate::Instant;
+use crate::compress::{CompressPolicy, Compression, Deflater, Inflater, RateGate};
 use crate::error::Violation;
 use crate::session::event::{Event, RecvId, RequestId, SendId};
 use crate::wire::{
@@ -62,6 +63,8 @@ pub(crate) struct Transfer {
     deflater: Option<Deflater>,
     inflater: Option<Inflater>,
     policy: CompressPolicy,
+    /// `Compression::Auto` only: whether compressing currently makes the transfer faster.
+    gate: Option<RateGate>,
 }
 
 const POOL_MAX: usize = 16;
@@ -90,6 +93,7 @@ impl Transfer {
             deflater: None,
             inflater: None,
             policy: CompressPolicy::new(mode),
+            gate: (mode == Compression::Auto).then(RateGate::default),
         }
     }
 
@@ -164,7 +168,7 @@ impl Transfer {
 
     /// Fill `out` with as many frames as fit: control frames first, then file data in the
     /// order it was written. Returns the bytes used.
-    pub(crate) fn poll_frames(&mut self, out: &mut [u8]) -> usize {
+    pub(crate) fn poll_frames(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let mut pos = 0;
         while let Some(msg) = self.control_out.front() {
             match encode_control(msg, &mut out[pos..]) {
@@ -212,7 +216,8 @@ impl Transfer {
                     let slot = &mut out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + n];
                     let mut codec = Codec::Stored;
                     let mut body_len = n;
-                    if self.policy.should_try() {
+                    let gate_open = self.gate.as_mut().is_none_or(|g| g.compress(now));
+                    if gate_open && self.policy.should_try() {
                         let d = self.deflater.get_or_insert_with(|| Deflater::new(1));
                         let r = d.compress(plain, slot);
                         self.policy.record(n, r);
@@ -234,6 +239,9 @@ impl Transfer {
                         body_len as u32,
                     );
                     pos += DATA_HEADER_LEN + body_len;
+                    if let Some(g) = &mut self.gate {
+                        g.sent(now, n);
+                    }
                     *start += n;
                     *offset += n as u64;
                     self.send_queued -= n;

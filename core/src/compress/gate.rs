@@ -1,0 +1,249 @@
+//! `Compression::Auto`'s rate gate: compress only while it makes the transfer faster.
+//!
+//! Whether deflate pays depends on the link as much as on the data: over 100 Mbit/s, text
+//! compressed 4:1 moves four times faster; over loopback the compressor (a few hundred MB/s)
+//! is slower than sending the bytes as they are. The core reads no clock and sees no socket,
+//! but it sees how fast the adapter pulls DATA out of it: the adapter asks for records as fast
+//! as the socket (or the peer's receive window, or the compressor itself) lets it, and passes
+//! the time with every call. So the gate measures *goodput* (plaintext bytes handed out per
+//! second) in windows, one mode at a time, and keeps the faster mode:
+//!
+//! 1. warm-up: one window without compression, not counted (it mostly fills socket buffers);
+//! 2. one window off, one window on; compress only if on was at least [`MARGIN`] faster;
+//! 3. keep that mode for a number of windows (measuring it all along), then try the other mode
+//!    for one window and decide again. The number doubles while the decision stands
+//!    ([`MIN_HOLD`] .. [`MAX_HOLD`] windows), so a steady link costs about one probe window.
+//!
+//! A window lasts at least [`WINDOW`] and [`WINDOW_BYTES`]; a pause in the data (waiting for
+//! an accept, the application not writing) longer than [`IDLE`] restarts it, so idle time is
+//! never mistaken for a slow link. Content still decides chunk by chunk (see
+//! `CompressPolicy`): incompressible chunks are skipped even while the gate is open, so on
+//! random data the two modes measure the same and the gate stays closed.
+
+use core::time::Duration;
+
+use crate::Instant;
+
+/// Shortest measurement window.
+pub(crate) const WINDOW: Duration = Duration::from_millis(25);
+/// Least plaintext in a window.
+pub(crate) const WINDOW_BYTES: u64 = 256 * 1024;
+/// A gap between DATA chunks longer than this restarts the window.
+pub(crate) const IDLE: Duration = Duration::from_millis(50);
+/// Compression must be this much faster (goodput ratio) to be chosen.
+pub(crate) const MARGIN: f64 = 1.15;
+/// Windows a decision is held before the first re-probe, and the cap as it doubles.
+pub(crate) const MIN_HOLD: u32 = 16;
+/// See [`MIN_HOLD`].
+pub(crate) const MAX_HOLD: u32 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The first window, not counted.
+    WarmUp,
+    /// Measuring compression off, then on, for the first decision.
+    FirstOff,
+    FirstOn,
+    /// Using the chosen mode; `left` windows until the next probe.
+    Hold {
+        left: u32,
+    },
+    /// One window of the other mode.
+    Probe,
+}
+
+/// Chooses between compressing and not, from measured goodput (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct RateGate {
+    phase: Phase,
+    /// The chosen mode (during `Hold` and after a probe).
+    chosen: bool,
+    /// Goodput (bytes per second) last measured with compression off and on.
+    rate_off: f64,
+    rate_on: f64,
+    hold: u32,
+    window_start: Option<Instant>,
+    window_bytes: u64,
+    last_data: Option<Instant>,
+}
+
+impl Default for RateGate {
+    fn default() -> Self {
+        RateGate {
+            phase: Phase::WarmUp,
+            chosen: false,
+            rate_off: 0.0,
+            rate_on: 0.0,
+            hold: MIN_HOLD,
+            window_start: None,
+            window_bytes: 0,
+            last_data: None,
+        }
+    }
+}
+
+impl RateGate {
+    /// Whether the next DATA chunk, sent at `now`, may be compressed.
+    pub(crate) fn compress(&mut self, now: Instant) -> bool {
+        if self
+            .last_data
+            .is_some_and(|t| now.saturating_duration_since(t) > IDLE)
+        {
+            // The data paused: what the window measured so far says nothing about the link.
+            self.window_start = None;
+            self.window_bytes = 0;
+        }
+        if self.window_start.is_none() {
+            self.window_start = Some(now);
+        }
+        self.mode()
+    }
+
+    /// A DATA chunk of `plain` bytes went out at `now` (after [`compress`](Self::compress)).
+    pub(crate) fn sent(&mut self, now: Instant, plain: usize) {
+        self.last_data = Some(now);
+        self.window_bytes += plain as u64;
+        let Some(start) = self.window_start else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < WINDOW || self.window_bytes < WINDOW_BYTES {
+            return;
+        }
+        let rate = self.window_bytes as f64 / elapsed.as_secs_f64();
+        let measured_on = self.mode();
+        self.window_start = None;
+        self.window_bytes = 0;
+        if measured_on {
+            self.rate_on = rate;
+        } else {
+            self.rate_off = rate;
+        }
+        self.phase = match self.phase {
+            Phase::WarmUp => Phase::FirstOff,
+            Phase::FirstOff => Phase::FirstOn,
+            Phase::FirstOn => {
+                self.chosen = self.rate_on > self.rate_off * MARGIN;
+                Phase::Hold { left: self.hold }
+            }
+            Phase::Hold { left } if left > 1 => Phase::Hold { left: left - 1 },
+            Phase::Hold { .. } => Phase::Probe,
+            Phase::Probe => {
+                let choose = self.rate_on > self.rate_off * MARGIN;
+                self.hold = if choose == self.chosen {
+                    (self.hold * 2).min(MAX_HOLD)
+                } else {
+                    MIN_HOLD
+                };
+                self.chosen = choose;
+                Phase::Hold { left: self.hold }
+            }
+        };
+    }
+
+    /// The mode of the current window.
+    fn mode(&self) -> bool {
+        match self.phase {
+            Phase::WarmUp | Phase::FirstOff => false,
+            Phase::FirstOn => true,
+            Phase::Hold { .. } => self.chosen,
+            Phase::Probe => !self.chosen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sender pushing `total` plaintext bytes in 64 KiB chunks through a link of
+    /// `link` wire bytes/s, with a compressor of `deflate` plaintext bytes/s and ratio `ratio`
+    /// (plaintext/wire) when compressing. Returns the seconds taken and the share of chunks
+    /// compressed.
+    fn run(total: u64, link: f64, deflate: f64, ratio: f64) -> (f64, f64) {
+        let chunk = 65_536u64;
+        let mut gate = RateGate::default();
+        let mut t = 0.0f64;
+        let mut sent = 0;
+        let mut compressed = 0u64;
+        let mut chunks = 0u64;
+        while sent < total {
+            let now = Instant::from_micros((t * 1e6) as u64);
+            let on = gate.compress(now);
+            // One chunk costs the slower of producing it and pushing it through the link.
+            let cost = if on {
+                compressed += 1;
+                (chunk as f64 / deflate).max(chunk as f64 / ratio / link)
+            } else {
+                chunk as f64 / link
+            };
+            t += cost;
+            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk as usize);
+            sent += chunk;
+            chunks += 1;
+        }
+        (t, compressed as f64 / chunks as f64)
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn slow_link_compresses() {
+        // 100 Mbit/s, compressor 200 MB/s, 4:1 text.
+        let (t_auto, share) = run(256 * MIB, 12.5e6, 200e6, 4.0);
+        let t_off = (256 * MIB) as f64 / 12.5e6;
+        assert!(share > 0.9, "compressed {share}");
+        assert!(t_off / t_auto > 3.5, "auto {t_auto} s, off {t_off} s");
+    }
+
+    #[test]
+    fn fast_link_does_not_compress() {
+        // Loopback at 1 GB/s, compressor 200 MB/s, 4:1 text: compressing would be 5x slower.
+        let (t_auto, share) = run(1024 * MIB, 1e9, 200e6, 4.0);
+        let t_off = (1024 * MIB) as f64 / 1e9;
+        assert!(share < 0.05, "compressed {share}");
+        assert!(t_off / t_auto > 0.95, "auto {t_auto} s, off {t_off} s");
+    }
+
+    #[test]
+    fn follows_a_link_that_changes() {
+        let mut gate = RateGate::default();
+        let chunk = 65_536usize;
+        let mut t = 0.0f64;
+        let mut step = |gate: &mut RateGate, link: f64| {
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64));
+            t += if on {
+                (chunk as f64 / 200e6).max(chunk as f64 / 4.0 / link)
+            } else {
+                chunk as f64 / link
+            };
+            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk);
+            on
+        };
+        for _ in 0..20_000 {
+            step(&mut gate, 1e9);
+        }
+        assert!(!step(&mut gate, 1e9), "fast link: off");
+        // The link slows down: within a few holds the gate opens.
+        let mut opened = false;
+        for _ in 0..20_000 {
+            opened = step(&mut gate, 12.5e6);
+        }
+        assert!(opened, "slow link: on");
+    }
+
+    #[test]
+    fn idle_time_is_not_counted() {
+        let mut gate = RateGate::default();
+        let mut now = 0u64;
+        // Bursts of 64 KiB at memory speed separated by long pauses: never a full window, so
+        // the gate stays in its warm-up and never compresses.
+        for _ in 0..100 {
+            assert!(!gate.compress(Instant::from_micros(now)));
+            now += 10;
+            gate.sent(Instant::from_micros(now), 65_536);
+            now += 100_000;
+        }
+        assert_eq!(gate.phase, Phase::WarmUp);
+    }
+}
