@@ -20,7 +20,7 @@ use proto::{
     Reason, RecvId, RequestError, RequestId, SendId, Session,
 };
 
-use crate::commit::{CommitDone, CommitPool, Notify};
+use crate::commit::{Batch, CommitDone, CommitPool, Notify, commit_batch};
 use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
 
 /// What a client connection is for.
@@ -164,8 +164,13 @@ pub struct Agent {
     buf: Vec<u8>,
     /// Commits run on a pool instead of inline, with their answers coming back here.
     pool: Option<PoolLink>,
-    /// Files handed to the pool, waiting for their answer.
+    /// Files received whole, waiting for their commit's answer (queued in `to_commit`, or
+    /// on the pool).
     committing: BTreeMap<RecvId, Receiving>,
+    /// Files received whole, to commit as one group.
+    to_commit: Batch,
+    /// Files of the group on the pool whose answer has not come back.
+    on_pool: usize,
 }
 
 struct PoolLink {
@@ -177,6 +182,9 @@ struct PoolLink {
 
 /// The name a record's outcome is reported under.
 const RECORD_NAME: &str = "record";
+
+/// Most files committed as one group.
+const COMMIT_GROUP: usize = 256;
 
 /// Chunks of file I/O one `pump` call may do in each direction.
 const CHUNKS_PER_PUMP: usize = 8;
@@ -218,6 +226,8 @@ impl Agent {
             buf: Vec::new(),
             pool: None,
             committing: BTreeMap::new(),
+            to_commit: Vec::new(),
+            on_pool: 0,
         }
     }
 
@@ -279,7 +289,17 @@ impl Agent {
         if self.buf.is_empty() {
             self.buf = vec![0; CHUNK];
         }
-        let progress = self.pump_inner(s, now);
+        let mut progress = self.pump_inner(s, now);
+        // Received files wait for the next ones to commit together, until nothing else is
+        // ready (or the group is large).
+        // With a pool, one group at a time: what arrives meanwhile forms the next group (group
+        // commit), so a flush is never paid per file.
+        if !self.to_commit.is_empty()
+            && self.on_pool == 0
+            && (!progress || self.to_commit.len() >= COMMIT_GROUP)
+        {
+            progress |= self.flush_commits(s);
+        }
         if self.sending.is_empty() && self.receiving.is_empty() && !s.has_readable() {
             self.buf = Vec::new();
         }
@@ -312,6 +332,12 @@ impl Agent {
             Some(e) => e.to_string(),
             None => String::from("session closed before the file completed"),
         };
+        // Files received whole and verified are committed even though nobody will hear of it.
+        for (id, result) in commit_batch(std::mem::take(&mut self.to_commit)) {
+            if let Some(r) = self.committing.remove(&id) {
+                self.report_commit(r, result);
+            }
+        }
         for (_, r) in std::mem::take(&mut self.receiving) {
             r.file.suspend();
             self.fail(r.name, Problem::new(Reason::Cancelled, &why));
@@ -699,22 +725,10 @@ impl Agent {
                     hash,
                     size,
                 };
-                let file = match &self.pool {
-                    Some(link) => {
-                        let (tx, notify) = (link.done_tx.clone(), link.notify.clone());
-                        match link.pool.submit(id, file, size, tx, notify) {
-                            Ok(()) => {
-                                self.committing.insert(id, done);
-                                return;
-                            }
-                            // The pool is gone: commit here.
-                            Err(file) => file,
-                        }
-                    }
-                    None => file,
-                };
-                let result = file.commit(size);
-                self.committed(s, id, done, result);
+                // Committed in a group with the files that arrive right behind it (see
+                // `flush_commits`).
+                self.committing.insert(id, done);
+                self.to_commit.push((id, file, size));
             }
             Event::ReceiveFailed { id, problem } => {
                 if let Some(r) = self.receiving.remove(&id) {
@@ -792,9 +806,17 @@ impl Agent {
         r: Receiving,
         result: Result<(), Problem>,
     ) {
+        let _ = match &result {
+            Ok(()) => s.committed(id),
+            Err(problem) => s.commit_failed(id, problem.clone()),
+        };
+        self.report_commit(r, result);
+    }
+
+    /// Report a finished commit.
+    fn report_commit(&mut self, r: Receiving, result: Result<(), Problem>) {
         match result {
             Ok(()) => {
-                let _ = s.committed(id);
                 self.report(Report::Received(FileReport {
                     name: r.name,
                     bytes: r.size,
@@ -804,11 +826,34 @@ impl Agent {
                     up_to_date: false,
                 }));
             }
-            Err(problem) => {
-                let _ = s.commit_failed(id, problem.clone());
-                self.fail(r.name, problem);
+            Err(problem) => self.fail(r.name, problem),
+        }
+    }
+
+    /// Commit the files waiting in `to_commit` as one group: on the pool, or here.
+    fn flush_commits(&mut self, s: &mut Session) -> bool {
+        let batch = std::mem::take(&mut self.to_commit);
+        let batch = match &self.pool {
+            Some(link) => {
+                let (tx, notify) = (link.done_tx.clone(), link.notify.clone());
+                let files = batch.len();
+                match link.pool.submit(batch, tx, notify) {
+                    Ok(()) => {
+                        self.on_pool = files;
+                        return false;
+                    }
+                    // The pool is gone: commit here.
+                    Err(batch) => batch,
+                }
+            }
+            None => batch,
+        };
+        for (id, result) in commit_batch(batch) {
+            if let Some(r) = self.committing.remove(&id) {
+                self.committed(s, id, r, result);
             }
         }
+        true
     }
 
     /// Answers from the commit pool.
@@ -817,6 +862,7 @@ impl Agent {
         while let Some(link) = &self.pool
             && let Ok((id, result)) = link.done_rx.try_recv()
         {
+            self.on_pool = self.on_pool.saturating_sub(1);
             if let Some(r) = self.committing.remove(&id) {
                 self.committed(s, id, r, result);
                 any = true;

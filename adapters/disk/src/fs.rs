@@ -30,6 +30,7 @@
 //! offer for the same name is refused with [`Reason::Denied`] until the first is committed,
 //! suspended, discarded or dropped. Two processes serving the same root do not coordinate.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -46,7 +47,7 @@ use pipeline::Pipeline;
 
 /// The record log in a store's root.
 pub const RECORDS_FILE: &str = "records.jsonl";
-use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
+use crate::{Incoming, Outgoing, Publish, Source, Staged, Store, problem_from_io};
 
 /// Prefix of a partial file.
 const PARTIAL: &str = ".ferry-part.";
@@ -82,15 +83,17 @@ struct Shared {
     echo_records: bool,
     /// Keep published files sealed at rest under this key (`serve --store-sealed`).
     seal_key: Option<proto::seal::SealKey>,
+    /// Files at least this large keep resume state (see [`RESUMABLE_SIZE`]).
+    resumable_size: u64,
 }
 
 /// Absolute destination paths with a transfer in progress, for the whole process: two stores
 /// over the same directory (a client making one store per call, say) must not interleave on one
 /// destination either.
-static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static IN_FLIGHT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'static, Vec<PathBuf>> {
+    fn in_flight(&self) -> MutexGuard<'static, BTreeSet<PathBuf>> {
         // The list stays consistent even if a holder panicked: inserts and removes are single
         // calls.
         IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
@@ -119,6 +122,7 @@ impl FsStore {
                 records: Mutex::new(()),
                 echo_records: false,
                 seal_key: None,
+                resumable_size: RESUMABLE_SIZE,
             }),
         })
     }
@@ -126,12 +130,25 @@ impl FsStore {
     /// Keep every received file sealed at rest under `key` (the ferry sealed-file format);
     /// served files are decrypted on the fly and listed with their plaintext sizes.
     pub fn sealed(self, key: proto::seal::SealKey) -> Self {
-        let shared = Shared {
+        self.configure(|s| s.seal_key = Some(key))
+    }
+
+    /// Keep resume state for received files of at least `bytes` (default
+    /// [`RESUMABLE_SIZE`]; 0: every file with a known size).
+    pub fn resumable_from(self, bytes: u64) -> Self {
+        self.configure(|s| s.resumable_size = bytes)
+    }
+
+    /// The same store with changed settings (stores are configured before use).
+    fn configure(self, change: impl FnOnce(&mut Shared)) -> Self {
+        let mut shared = Shared {
             root: self.shared.root.clone(),
             records: Mutex::new(()),
             echo_records: self.shared.echo_records,
-            seal_key: Some(key),
+            seal_key: self.shared.seal_key.clone(),
+            resumable_size: self.shared.resumable_size,
         };
+        change(&mut shared);
         FsStore {
             shared: Arc::new(shared),
         }
@@ -156,15 +173,7 @@ impl FsStore {
 
     /// Also print every record on standard output as it is stored (one JSON line each).
     pub fn echo_records(self, on: bool) -> Self {
-        let shared = Shared {
-            root: self.shared.root.clone(),
-            records: Mutex::new(()),
-            echo_records: on,
-            seal_key: self.shared.seal_key.clone(),
-        };
-        FsStore {
-            shared: Arc::new(shared),
-        }
+        self.configure(|s| s.echo_records = on)
     }
 
     /// The record log: `records.jsonl` in the root.
@@ -322,7 +331,8 @@ impl Store for FsStore {
         make_parents(self.root(), &rel)?;
         let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
-        let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key)
+        let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
+        let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key, resumable)
             .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
@@ -446,11 +456,9 @@ struct Claim {
 
 impl Claim {
     fn take(shared: &Arc<Shared>, dest: PathBuf) -> Option<Claim> {
-        let mut set = shared.in_flight();
-        if set.contains(&dest) {
+        if !shared.in_flight().insert(dest.clone()) {
             return None;
         }
-        set.push(dest.clone());
         Some(Claim {
             shared: Arc::clone(shared),
             dest,
@@ -460,7 +468,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.shared.in_flight().retain(|d| *d != self.dest);
+        self.shared.in_flight().remove(&self.dest);
     }
 }
 
@@ -554,6 +562,10 @@ impl Sidecar {
     }
 }
 
+/// Files smaller than this are received without resume state: an interrupted one starts
+/// over (it costs less to send again than a sidecar costs on every file).
+pub const RESUMABLE_SIZE: u64 = 256 * 1024;
+
 /// A file being received into a partial next to its destination.
 struct FsIncoming {
     file: File,
@@ -583,6 +595,7 @@ impl FsIncoming {
         meta: &FileMeta,
         claim: Claim,
         seal_key: Option<proto::seal::SealKey>,
+        resumable: bool,
     ) -> io::Result<Self> {
         // A partial name that is not a regular file is not ours to reuse: never write through a
         // symbolic link somebody left there.
@@ -596,9 +609,13 @@ impl FsIncoming {
             .truncate(false)
             .mode(PRIVATE_MODE)
             .open(&names.partial)?;
-        file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
-        let sidecar = Sidecar::for_offer(meta, name);
-        let held = file.metadata()?.len();
+        let md = file.metadata()?;
+        if md.mode() & 0o7777 != PRIVATE_MODE {
+            file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
+        }
+        // Small files are not worth resuming: no sidecar (and no fsync of one) for them.
+        let sidecar = Sidecar::for_offer(meta, name).filter(|_| resumable);
+        let held = md.len();
         let resume = match &sidecar {
             Some(want) => {
                 held > 0
@@ -612,8 +629,8 @@ impl FsIncoming {
         } else {
             if held > 0 {
                 tracing::debug!(path = %names.partial.display(), held, "stale partial truncated");
+                file.set_len(0)?;
             }
-            file.set_len(0)?;
             FileHasher::new()
         };
         match &sidecar {
@@ -637,7 +654,8 @@ impl FsIncoming {
         })
     }
 
-    fn publish(&self, size: u64) -> Result<(), Problem> {
+    /// The file's final length, mode and mtime (no flush).
+    fn finish(&self, size: u64) -> Result<(), Problem> {
         let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
         if self.size.is_some_and(|s| s != size) {
             tracing::debug!(offered = ?self.size, size, "committing a size other than offered");
@@ -658,6 +676,12 @@ impl FsIncoming {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn publish(&self, size: u64) -> Result<(), Problem> {
+        let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+        self.finish(size)?;
         self.file
             .sync_all()
             .map_err(fail("cannot flush the file to disk"))?;
@@ -691,25 +715,12 @@ impl FsIncoming {
                 sealed_path
             }
         };
-        if !self.overwrite
-            && node(&self.names.dest)
-                .map_err(fail("cannot check the destination"))?
-                .is_some()
-        {
-            return Err(Problem::new(
-                Reason::Exists,
-                "appeared while receiving; use --overwrite to replace it",
-            ));
-        }
-        fs::rename(&published, &self.names.dest).map_err(fail("cannot publish the file"))?;
-        if published != self.names.partial
-            && let Err(e) = remove_if_exists(&self.names.partial)
-        {
-            tracing::warn!(path = %self.names.partial.display(), %e, "cannot remove a partial");
-        }
-        if let Err(e) = remove_if_exists(&self.names.sidecar) {
-            tracing::warn!(path = %self.names.sidecar.display(), %e, "cannot remove a sidecar");
-        }
+        rename_into_place(
+            &self.names,
+            &published,
+            self.overwrite,
+            self.sidecar.is_some(),
+        )?;
         sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
     }
 
@@ -793,12 +804,36 @@ impl Incoming for FsIncoming {
         }
     }
 
+    fn stage(mut self: Box<Self>, size: u64) -> Staged {
+        if self.seal_key.is_some() {
+            // Sealing reads the file back and writes a copy: not worth grouping.
+            return Staged::Done(self.commit(size));
+        }
+        let staged = match self.drain_pipeline() {
+            Ok(()) => self.finish(size),
+            Err(e) => Err(problem_from_io(&e, "cannot write")),
+        };
+        match staged {
+            Ok(()) => Staged::Pending(Box::new(FsStaged {
+                file: self.file,
+                names: self.names,
+                overwrite: self.overwrite,
+                sidecar: self.sidecar.is_some(),
+                _claim: self._claim,
+            })),
+            Err(p) => {
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                Staged::Done(Err(p))
+            }
+        }
+    }
+
     fn suspend(mut self: Box<Self>) {
         if let Err(e) = self.drain_pipeline() {
             tracing::warn!(path = %self.names.partial.display(), %e, "cannot finish writing the partial");
         }
         let Some(sidecar) = &self.sidecar else {
-            // Unknown size: the bytes can never be resumed, keeping them only wastes space.
+            // Unknown or small size: never resumed, keeping the bytes only wastes space.
             self.remove_partial();
             return;
         };
@@ -892,6 +927,66 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Publish `published` (the partial, or its sealed copy) under the destination name, unless
+/// the name appeared meanwhile and `overwrite` is off; then drop the partial and the sidecar.
+fn rename_into_place(
+    names: &Names,
+    published: &Path,
+    overwrite: bool,
+    sidecar: bool,
+) -> Result<(), Problem> {
+    let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+    if !overwrite
+        && node(&names.dest)
+            .map_err(fail("cannot check the destination"))?
+            .is_some()
+    {
+        return Err(Problem::new(
+            Reason::Exists,
+            "appeared while receiving; use --overwrite to replace it",
+        ));
+    }
+    fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+    if published != names.partial
+        && let Err(e) = remove_if_exists(&names.partial)
+    {
+        tracing::warn!(path = %names.partial.display(), %e, "cannot remove a partial");
+    }
+    // (A stale sidecar was removed when the partial was opened: only ours can exist.)
+    if sidecar && let Err(e) = remove_if_exists(&names.sidecar) {
+        tracing::warn!(path = %names.sidecar.display(), %e, "cannot remove a sidecar");
+    }
+    Ok(())
+}
+
+/// A received file in a grouped commit, written and closed, waiting for the group's sync.
+struct FsStaged {
+    file: File,
+    names: Names,
+    overwrite: bool,
+    /// A sidecar was written for this file (to remove once published).
+    sidecar: bool,
+    /// The destination stays ours until it is published.
+    _claim: Claim,
+}
+
+impl Publish for FsStaged {
+    fn handle(&self) -> &File {
+        &self.file
+    }
+
+    fn publish(self: Box<Self>) -> Result<(), Problem> {
+        rename_into_place(
+            &self.names,
+            &self.names.partial,
+            self.overwrite,
+            self.sidecar,
+        )?;
+        tracing::debug!(path = %self.names.dest.display(), "published (grouped)");
+        Ok(())
     }
 }
 

@@ -89,12 +89,44 @@ pub trait Incoming: Send {
     /// The problem the peer sees (`NoSpace`, `Denied`, `Io`...); what arrived is kept as a partial.
     fn commit(self: Box<Self>, size: u64) -> Result<(), Problem>;
 
+    /// [`commit`](Incoming::commit) as part of a group ([`commit::commit_batch`]): do
+    /// everything but the flush and the rename, and return what is left. The group then makes
+    /// the data of all its files durable with one filesystem sync, publishes each, and syncs
+    /// once more for the renames, so a crash can never publish a partial or unverified file.
+    /// The default commits alone, right away.
+    fn stage(self: Box<Self>, size: u64) -> Staged {
+        Staged::Done(self.commit(size))
+    }
+
     /// The transfer stopped before the end (connection lost, sender aborted): keep what
     /// arrived, durably, for a later resume.
     fn suspend(self: Box<Self>);
 
     /// The bytes failed verification: throw them away (no partial is kept).
     fn discard(self: Box<Self>);
+}
+
+/// A file half-way through a grouped commit (see [`Incoming::stage`]).
+pub enum Staged {
+    /// Committed (or failed) on its own already.
+    Done(Result<(), Problem>),
+    /// Written and closed; durable once its filesystem is synced, then published by
+    /// [`Publish::publish`].
+    Pending(Box<dyn Publish>),
+}
+
+/// The second half of a grouped commit.
+pub trait Publish: Send {
+    /// An open handle on the file: the group syncs the filesystem it lives on.
+    fn handle(&self) -> &std::fs::File;
+
+    /// The file's data is durable: rename it to its final name. The group syncs the
+    /// filesystem again afterwards, for the directory entries.
+    ///
+    /// # Errors
+    /// The problem the peer sees (`Exists` if the name appeared meanwhile, `Io`...); the
+    /// partial is kept.
+    fn publish(self: Box<Self>) -> Result<(), Problem>;
 }
 
 /// A file to send, with the name and metadata the receiver will see.

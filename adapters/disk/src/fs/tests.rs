@@ -12,7 +12,10 @@ const MTIME: Mtime = Mtime {
 
 fn store() -> (tempfile::TempDir, FsStore) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = FsStore::new(tmp.path().join("root")).unwrap();
+    // Resume state for every size: these tests use small files.
+    let store = FsStore::new(tmp.path().join("root"))
+        .unwrap()
+        .resumable_from(0);
     (tmp, store)
 }
 
@@ -880,13 +883,13 @@ fn records_append_whole_lines_and_repair_a_torn_tail() {
 #[test]
 fn large_file_through_the_writer_thread() {
     let (_tmp, store) = store();
-    let len = super::pipeline::MIN_SIZE as usize + 777;
+    let len = pipeline::MIN_SIZE as usize + 777;
     let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
     let meta = offer("big", &data);
     let partial = store.root().join(".ferry-part.big");
 
     let mut f = accepted(store.receive(&meta));
-    let cut = 3 * super::pipeline::BUF_LEN + 12_345;
+    let cut = 3 * pipeline::BUF_LEN + 12_345;
     for (i, piece) in data[..cut].chunks(65_536).enumerate() {
         f.write_at((i * 65_536) as u64, piece).unwrap();
     }
@@ -911,7 +914,7 @@ fn large_file_through_the_writer_thread() {
 #[test]
 fn restart_while_the_writer_thread_runs() {
     let (_tmp, store) = store();
-    let len = super::pipeline::MIN_SIZE as usize;
+    let len = pipeline::MIN_SIZE as usize;
     let old: Vec<u8> = vec![0xAA; len];
     let new: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
     let meta = offer("big", &new);
@@ -923,4 +926,55 @@ fn restart_while_the_writer_thread_runs() {
     }
     f.commit(len as u64).unwrap();
     assert_eq!(fs::read(store.root().join("big")).unwrap(), new);
+}
+
+/// Below the resume threshold no sidecar is written and an interrupted file is not kept.
+#[test]
+fn small_files_keep_no_resume_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsStore::new(tmp.path().join("root")).unwrap();
+    let data = vec![5u8; 1000];
+    let meta = offer("s", &data);
+    let mut f = accepted(store.receive(&meta));
+    assert_eq!(tree(store.root()), [".ferry-part.s"]);
+    f.write_at(0, &data[..500]).unwrap();
+    f.suspend();
+    assert!(tree(store.root()).is_empty());
+    put(&store, &meta, &data).unwrap();
+    assert_eq!(tree(store.root()), ["s"]);
+}
+
+/// A group commit publishes every file whose data it synced, and fails only the one whose
+/// name appeared meanwhile (its partial kept).
+#[test]
+fn grouped_commit_publishes_each_file_or_fails_it_alone() {
+    use crate::commit::commit_batch;
+    use proto::RecvId;
+    let (_tmp, store) = store();
+    let mut batch = Vec::new();
+    for i in 0..5u32 {
+        let data = vec![i as u8; 100 + i as usize];
+        let meta = offer(&format!("g/{i}"), &data);
+        let mut f = accepted(store.receive(&meta));
+        f.write_at(0, &data).unwrap();
+        batch.push((RecvId(i), f, data.len() as u64));
+    }
+    fs::write(store.root().join("g/3"), b"someone else's").unwrap();
+    let answers = commit_batch(batch);
+    assert_eq!(answers.len(), 5);
+    for (id, result) in answers {
+        match id.0 {
+            3 => assert_eq!(result.unwrap_err().reason, Reason::Exists),
+            i => {
+                result.unwrap();
+                let got = fs::read(store.root().join(format!("g/{i}"))).unwrap();
+                assert_eq!(got, vec![i as u8; 100 + i as usize]);
+            }
+        }
+    }
+    assert_eq!(
+        fs::read(store.root().join("g/3")).unwrap(),
+        b"someone else's"
+    );
+    assert!(store.root().join("g/.ferry-part.3").exists());
 }
