@@ -12,7 +12,10 @@
 //! 2. one window off, one window on; compress only if on was at least [`MARGIN`] faster;
 //! 3. keep that mode for a number of windows (measuring it all along), then try the other mode
 //!    for one window and decide again. The number doubles while the decision stands
-//!    ([`MIN_HOLD`] .. [`MAX_HOLD`] windows), so a steady link costs about one probe window.
+//!    ([`MIN_HOLD`] .. [`MAX_HOLD`] windows), so a steady link costs about one probe window;
+//!    but as soon as the chosen mode measures slower than the other did, probe at once (the
+//!    first windows of a transfer often see only socket and router buffers filling, which
+//!    makes sending uncompressed look as fast as memory).
 //!
 //! A window lasts at least [`WINDOW`] and [`WINDOW_BYTES`]; a pause in the data (waiting for
 //! an accept, the application not writing) longer than [`IDLE`] restarts it, so idle time is
@@ -126,8 +129,20 @@ impl RateGate {
                 self.chosen = self.rate_on > self.rate_off * MARGIN;
                 Phase::Hold { left: self.hold }
             }
-            Phase::Hold { left } if left > 1 => Phase::Hold { left: left - 1 },
-            Phase::Hold { .. } => Phase::Probe,
+            Phase::Hold { left } => {
+                // The chosen mode got slower than the other was: the link changed (or the
+                // first measurements only saw socket buffers filling). Probe now.
+                let (mine, other) = if self.chosen {
+                    (self.rate_on, self.rate_off)
+                } else {
+                    (self.rate_off, self.rate_on)
+                };
+                if left > 1 && mine >= other {
+                    Phase::Hold { left: left - 1 }
+                } else {
+                    Phase::Probe
+                }
+            }
             Phase::Probe => {
                 let choose = self.rate_on > self.rate_off * MARGIN;
                 self.hold = if choose == self.chosen {
@@ -230,6 +245,66 @@ mod tests {
             opened = step(&mut gate, 12.5e6);
         }
         assert!(opened, "slow link: on");
+    }
+
+    /// Like `run`, but the link has a buffer of `buffer` wire bytes in front of it that
+    /// absorbs data at once until it is full (socket buffers, a router queue).
+    fn run_buffered(total: u64, link: f64, deflate: f64, ratio: f64, buffer: f64) -> f64 {
+        let chunk = 65_536f64;
+        let mut gate = RateGate::default();
+        let (mut t, mut queued, mut sent) = (0.0f64, 0.0f64, 0u64);
+        while sent < total {
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64));
+            let (work, wire) = if on {
+                (chunk / deflate, chunk / ratio)
+            } else {
+                (chunk / 4e9, chunk)
+            };
+            // Producing the chunk takes `work`; meanwhile the link drains the queue.
+            t += work;
+            queued = (queued - work * link).max(0.0);
+            if queued + wire > buffer {
+                let wait = (queued + wire - buffer) / link;
+                t += wait;
+                queued -= wait * link;
+            }
+            queued += wire;
+            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk as usize);
+            sent += chunk as u64;
+        }
+        t + queued / link
+    }
+
+    #[test]
+    fn buffers_cost_at_most_their_size_uncompressed() {
+        // 100 Mbit/s behind 4 MB of buffers (a socket buffer): uncompressed data looks free
+        // until they fill, then the gate must notice the link and compress.
+        let total = 256 * MIB;
+        let t_auto = run_buffered(total, 12.5e6, 150e6, 3.5, 4e6);
+        let t_on = run_buffered_fixed(total, 12.5e6, 150e6, 3.5, 4e6);
+        // At most the buffer's worth sent uncompressed, plus probes.
+        let bound = t_on + 4e6 / 12.5e6 + 0.1;
+        assert!(t_auto < bound, "auto {t_auto} s, always on {t_on} s");
+        // Without noticing, it would have sent everything uncompressed.
+        assert!(t_auto * 2.0 < total as f64 / 12.5e6);
+    }
+
+    /// `run_buffered` with compression always on.
+    fn run_buffered_fixed(total: u64, link: f64, deflate: f64, ratio: f64, buffer: f64) -> f64 {
+        let chunk = 65_536f64;
+        let (mut t, mut queued) = (0.0f64, 0.0f64);
+        for _ in 0..total / chunk as u64 {
+            let (work, wire) = (chunk / deflate, chunk / ratio);
+            t += work;
+            queued = (queued - work * link).max(0.0);
+            if queued + wire > buffer {
+                let wait = (queued + wire - buffer) / link;
+                t += wait;
+                queued -= wait * link;
+            }
+            queued += wire;
+        }
+        t + queued / link
     }
 
     #[test]
