@@ -247,7 +247,8 @@ pub struct SendArgs {
     #[arg(long = "as", value_name = "NAME")]
     pub as_name: Option<String>,
 
-    /// Compress chunks before encryption: auto skips data that does not compress.
+    /// Compress chunks before encryption: auto compresses only while it is faster (slow
+    /// links, compressible data), never on data that does not compress.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = Compress::Auto)]
     pub compress: Compress,
 
