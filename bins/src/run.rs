@@ -61,6 +61,9 @@ pub trait Runtime {
 pub fn main(rt: &dyn Runtime) -> i32 {
     let cli = Cli::parse_validated();
     init_tracing(cli.verbose, cli.quiet);
+    // A directory send keeps up to one open file per file in flight (1024 by default) on both
+    // ends: make the usual soft limit of 1024 descriptors no obstacle.
+    ferry_disk::host::raise_open_file_limit();
     let mut out = Output::from_cli(&cli);
     if let Command::Get(args) = &cli.command
         && args.out_is_stdout()

@@ -171,6 +171,8 @@ pub struct Agent {
     to_commit: Batch,
     /// Files of the group on the pool whose answer has not come back.
     on_pool: usize,
+    /// When the oldest file in `to_commit` was received (as far as `pump` saw).
+    to_commit_since: Option<Instant>,
 }
 
 struct PoolLink {
@@ -185,6 +187,10 @@ const RECORD_NAME: &str = "record";
 
 /// Most files committed as one group.
 const COMMIT_GROUP: usize = 256;
+
+/// Longest a received file waits for its group while other files are still arriving (checked
+/// whenever the agent is pumped).
+const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Chunks of file I/O one `pump` call may do in each direction.
 const CHUNKS_PER_PUMP: usize = 8;
@@ -228,6 +234,7 @@ impl Agent {
             committing: BTreeMap::new(),
             to_commit: Vec::new(),
             on_pool: 0,
+            to_commit_since: None,
         }
     }
 
@@ -290,15 +297,21 @@ impl Agent {
             self.buf = vec![0; CHUNK];
         }
         let mut progress = self.pump_inner(s, now);
-        // Received files wait for the next ones to commit together, until nothing else is
-        // ready (or the group is large).
-        // With a pool, one group at a time: what arrives meanwhile forms the next group (group
-        // commit), so a flush is never paid per file.
+        // Received files wait to be committed together (group commit, so a flush is never paid
+        // per file): until no other file is on its way and nothing else is ready, the group is
+        // large, or its first file waited COMMIT_DELAY. With a pool, one group at a time: what
+        // arrives meanwhile forms the next group.
+        let since = *self.to_commit_since.get_or_insert(now);
         if !self.to_commit.is_empty()
             && self.on_pool == 0
-            && (!progress || self.to_commit.len() >= COMMIT_GROUP)
+            && ((!progress && self.receiving.is_empty())
+                || self.to_commit.len() >= COMMIT_GROUP
+                || now.saturating_duration_since(since) >= COMMIT_DELAY)
         {
             progress |= self.flush_commits(s);
+        }
+        if self.to_commit.is_empty() {
+            self.to_commit_since = None;
         }
         if self.sending.is_empty() && self.receiving.is_empty() && !s.has_readable() {
             self.buf = Vec::new();

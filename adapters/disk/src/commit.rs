@@ -112,7 +112,7 @@ pub fn commit_batch(batch: Batch) -> Vec<CommitDone> {
     // handle per filesystem is kept for the second.
     let mut filesystems: Vec<(u64, std::fs::File)> = Vec::new();
     for (_, p) in &pending {
-        if let Err(e) = add_filesystem(&mut filesystems, p.handle()) {
+        if let Err(e) = add_filesystem(&mut filesystems, p.handle(), p.device()) {
             let problem = crate::problem_from_io(&e, "cannot flush the files to disk");
             answers.extend(
                 pending
@@ -138,13 +138,12 @@ pub fn commit_batch(batch: Batch) -> Vec<CommitDone> {
     answers
 }
 
-/// `syncfs` the filesystem of `file` unless `seen` has it already (then remember it).
+/// `syncfs` the filesystem `dev` of `file` unless `seen` has it already (then remember it).
 fn add_filesystem(
     seen: &mut Vec<(u64, std::fs::File)>,
     file: &std::fs::File,
+    dev: u64,
 ) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = file.metadata()?.dev();
     if !seen.iter().any(|(d, _)| *d == dev) {
         rustix::fs::syncfs(file)?;
         seen.push((dev, file.try_clone()?));

@@ -186,25 +186,26 @@ impl FsStore {
         &self.shared.root
     }
 
-    /// The destination's checks, in order: parents, then what is at the name itself.
+    /// The destination's checks, in order: parents, then what is at the name itself. `Ok`
+    /// says whether every parent directory exists already (else they are to be created).
     fn check_destination(
         &self,
         rel: &RelPath,
         dest: &Path,
         meta: &FileMeta,
-    ) -> Result<(), Problem> {
+    ) -> Result<bool, Problem> {
         match parents(self.root(), rel)
             .map_err(|e| problem_from_io(&e, "cannot check the destination"))?
         {
             Parents::Dirs => {}
-            Parents::Missing => return Ok(()),
+            Parents::Missing => return Ok(false),
             Parents::NotDir => return Err(bad_name("a parent directory is a file")),
             Parents::Symlink => return Err(bad_name("a parent directory is a symbolic link")),
         }
         let Some(md) =
             node(dest).map_err(|e| problem_from_io(&e, "cannot check the destination"))?
         else {
-            return Ok(());
+            return Ok(true);
         };
         if md.is_dir() {
             return Err(bad_name("the destination is a directory"));
@@ -230,7 +231,7 @@ impl FsStore {
             }
         }
         if meta.overwrite {
-            return Ok(());
+            return Ok(true);
         }
         let detail = if meta.hash.is_some() {
             "exists with different content; use --overwrite to replace it"
@@ -327,8 +328,9 @@ impl Store for FsStore {
                 "already being received (another transfer to this name is in progress)",
             )
         })?;
-        self.check_destination(&rel, &dest, meta)?;
-        make_parents(self.root(), &rel)?;
+        if !self.check_destination(&rel, &dest, meta)? {
+            make_parents(self.root(), &rel)?;
+        }
         let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
         let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
@@ -586,6 +588,10 @@ struct FsIncoming {
     pipeline: Option<Pipeline>,
     /// A pipeline may still start (a large file whose first write is still to come).
     pipeline_allowed: bool,
+    /// The device the partial lives on (`st_dev`).
+    dev: u64,
+    /// The partial's length as far as our writes know (saves a `set_len` at the end).
+    len: u64,
 }
 
 impl FsIncoming {
@@ -651,6 +657,8 @@ impl FsIncoming {
             seal_key,
             pipeline: None,
             pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
+            dev: md.dev(),
+            len: if resume { held } else { 0 },
         })
     }
 
@@ -660,9 +668,11 @@ impl FsIncoming {
         if self.size.is_some_and(|s| s != size) {
             tracing::debug!(offered = ?self.size, size, "committing a size other than offered");
         }
-        self.file
-            .set_len(size)
-            .map_err(fail("cannot set the file size"))?;
+        if self.len != size {
+            self.file
+                .set_len(size)
+                .map_err(fail("cannot set the file size"))?;
+        }
         self.file
             .set_permissions(Permissions::from_mode(self.mode))
             .map_err(fail("cannot set the file mode"))?;
@@ -730,7 +740,9 @@ impl FsIncoming {
         match self.pipeline.take() {
             Some(p) => {
                 let end = p.finish()?;
-                self.file.set_len(end)
+                self.file.set_len(end)?;
+                self.len = end;
+                Ok(())
             }
             None => Ok(()),
         }
@@ -768,6 +780,7 @@ impl Incoming for FsIncoming {
         if offset == 0 && !self.prefix.is_empty() && !self.restarted {
             // The sender restarted: drop what was held so a suspend now keeps only new bytes.
             self.file.set_len(0)?;
+            self.len = 0;
             self.restarted = true;
             self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
         }
@@ -779,7 +792,9 @@ impl Incoming for FsIncoming {
             self.pipeline = Some(p);
             return written;
         }
-        self.file.write_all_at(data, offset)
+        self.file.write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
@@ -816,6 +831,7 @@ impl Incoming for FsIncoming {
         match staged {
             Ok(()) => Staged::Pending(Box::new(FsStaged {
                 file: self.file,
+                dev: self.dev,
                 names: self.names,
                 overwrite: self.overwrite,
                 sidecar: self.sidecar.is_some(),
@@ -965,6 +981,7 @@ fn rename_into_place(
 /// A received file in a grouped commit, written and closed, waiting for the group's sync.
 struct FsStaged {
     file: File,
+    dev: u64,
     names: Names,
     overwrite: bool,
     /// A sidecar was written for this file (to remove once published).
@@ -976,6 +993,10 @@ struct FsStaged {
 impl Publish for FsStaged {
     fn handle(&self) -> &File {
         &self.file
+    }
+
+    fn device(&self) -> u64 {
+        self.dev
     }
 
     fn publish(self: Box<Self>) -> Result<(), Problem> {

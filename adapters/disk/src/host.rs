@@ -151,3 +151,25 @@ pub fn daytime_query(host: &str, port: u16, udp: bool, timeout: Duration) -> io:
         .map(str::to_owned)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
+
+/// Raise this process's soft limit on open files to its hard limit (as Go programs do at
+/// start): the soft limit is often 1024, about what one busy session may hold. Failures are
+/// logged and ignored; the old limit then stays.
+pub fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    // `None` is unlimited.
+    let below = match (limit.current, limit.maximum) {
+        (Some(current), Some(maximum)) => current < maximum,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if below {
+        let from = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::debug!(?from, to = ?limit.current, "raised the open file limit"),
+            Err(e) => tracing::debug!(%e, "cannot raise the open file limit"),
+        }
+    }
+}

@@ -120,6 +120,9 @@ pub trait Publish: Send {
     /// An open handle on the file: the group syncs the filesystem it lives on.
     fn handle(&self) -> &std::fs::File;
 
+    /// The device (`st_dev`) of that filesystem: each is synced once per group.
+    fn device(&self) -> u64;
+
     /// The file's data is durable: rename it to its final name. The group syncs the
     /// filesystem again afterwards, for the directory entries.
     ///
