@@ -238,6 +238,16 @@ fn compression_modes() {
     let (on, _) = compressed_run(Compression::On, t.clone());
     assert!(off > 2_000_000);
     assert!(on * 5 < off, "on {on} vs off {off}");
+    // Chunks are deflated whole (not cut to the room left in a record): the stream is within
+    // a few percent of deflating each 64 KiB chunk on its own.
+    let chunked: usize = t
+        .chunks(ferry_core::CHUNK)
+        .map(|c| ferry_core::testing::deflate_chunk(c).map_or(c.len(), |d| d.len()))
+        .sum();
+    assert!(
+        on < chunked + chunked / 20 + 2_000,
+        "on {on} vs chunk by chunk {chunked}"
+    );
     // Auto measures goodput before it decides: on this window-limited link (256 KiB per
     // round trip) compressing is faster, so after its first windows it compresses.
     let long = text(16_000_000);

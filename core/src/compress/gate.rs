@@ -11,15 +11,17 @@
 //! 1. warm-up: one window without compression, not counted (it mostly fills socket buffers);
 //! 2. one window off, one window on; compress only if on was at least [`MARGIN`] faster;
 //! 3. keep that mode for a number of windows (measuring it all along), then try the other mode
-//!    for one window and decide again. The number doubles while the decision stands
-//!    ([`MIN_HOLD`] .. [`MAX_HOLD`] windows), so a steady link costs about one probe window;
+//!    for one window and decide again. While compressing stays the better choice the number
+//!    doubles ([`MIN_HOLD`] .. [`MAX_HOLD`] windows); while not compressing it stays at
+//!    [`MIN_HOLD`] (about a second: a compressed probe window costs little on a fast link);
 //!    but as soon as the chosen mode measures slower than the other did, probe at once (the
 //!    first windows of a transfer often see only socket and router buffers filling, which
 //!    makes sending uncompressed look as fast as memory).
 //!
-//! A window lasts at least [`WINDOW`] and [`WINDOW_BYTES`]; a pause in the data (waiting for
-//! an accept, the application not writing) longer than [`IDLE`] restarts it, so idle time is
-//! never mistaken for a slow link. Content still decides chunk by chunk (see
+//! A window lasts at least [`WINDOW`] and [`WINDOW_BYTES`]; a pause longer than [`IDLE`] with
+//! nothing to send (waiting for an accept, the application not writing) restarts it, so idle
+//! time is never mistaken for a slow link. A pause with data waiting is the link itself (a
+//! full socket buffer wakes its writer in bursts) and counts. Content still decides chunk by chunk (see
 //! `CompressPolicy`): incompressible chunks are skipped even while the gate is open, so on
 //! random data the two modes measure the same and the gate stays closed.
 
@@ -87,11 +89,14 @@ impl Default for RateGate {
 }
 
 impl RateGate {
-    /// Whether the next DATA chunk, sent at `now`, may be compressed.
-    pub(crate) fn compress(&mut self, now: Instant) -> bool {
-        if self
-            .last_data
-            .is_some_and(|t| now.saturating_duration_since(t) > IDLE)
+    /// Whether the next DATA chunk, sent at `now`, may be compressed. `backlogged`: data
+    /// was already waiting when the previous chunk went out, so any pause since then was the
+    /// link (or the peer) holding us back, which is exactly what the gate measures.
+    pub(crate) fn compress(&mut self, now: Instant, backlogged: bool) -> bool {
+        if !backlogged
+            && self
+                .last_data
+                .is_some_and(|t| now.saturating_duration_since(t) > IDLE)
         {
             // The data paused: what the window measured so far says nothing about the link.
             self.window_start = None;
@@ -150,7 +155,11 @@ impl RateGate {
             }
             Phase::Probe => {
                 let choose = self.rate_on > self.rate_off * MARGIN;
-                self.hold = if choose == self.chosen {
+                // Only a standing decision to compress backs off its probes. Holding off, the
+                // probes stay frequent: one compressed window costs little on a fast link,
+                // while a wrong "off" on a slow one (buffers that made sending uncompressed
+                // look fast) would cost the whole transfer.
+                self.hold = if choose && self.chosen {
                     (self.hold * 2).min(MAX_HOLD)
                 } else {
                     MIN_HOLD
@@ -189,7 +198,7 @@ mod tests {
         let mut chunks = 0u64;
         while sent < total {
             let now = Instant::from_micros((t * 1e6) as u64);
-            let on = gate.compress(now);
+            let on = gate.compress(now, true);
             // One chunk costs the slower of producing it and pushing it through the link.
             let cost = if on {
                 compressed += 1;
@@ -233,7 +242,7 @@ mod tests {
         let chunk = 65_536usize;
         let (mut t, mut on_chunks, total) = (0.0f64, 0, 16_384);
         for i in 0..total {
-            let on = gate.compress(Instant::from_micros((t * 1e6) as u64));
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
             t += if on {
                 on_chunks += 1;
                 chunk as f64 / 200e6
@@ -255,7 +264,7 @@ mod tests {
         let chunk = 65_536usize;
         let mut t = 0.0f64;
         let mut step = |gate: &mut RateGate, link: f64| {
-            let on = gate.compress(Instant::from_micros((t * 1e6) as u64));
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
             t += if on {
                 (chunk as f64 / 200e6).max(chunk as f64 / 4.0 / link)
             } else {
@@ -283,7 +292,7 @@ mod tests {
         let mut gate = RateGate::default();
         let (mut t, mut queued, mut sent) = (0.0f64, 0.0f64, 0u64);
         while sent < total {
-            let on = gate.compress(Instant::from_micros((t * 1e6) as u64));
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
             let (work, wire) = if on {
                 (chunk / deflate, chunk / ratio)
             } else {
@@ -337,13 +346,45 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_that_wakes_its_writer_in_bursts_still_measures() {
+        // 100 Mbit/s behind a 4 MB socket buffer that wakes the writer only once 1.3 MB are
+        // free: ~100 ms pauses between bursts, longer than IDLE, with data waiting.
+        let (link, buffer, wake) = (12.5e6, 4e6, 1.3e6);
+        let chunk = 65_536f64;
+        let mut gate = RateGate::default();
+        let (mut t, mut queued, mut on_chunks) = (0.0f64, 0.0f64, 0u32);
+        let total = 4096u32;
+        for _ in 0..total {
+            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
+            let (work, wire) = if on {
+                on_chunks += 1;
+                (chunk / 150e6, chunk / 3.5)
+            } else {
+                (chunk / 4e9, chunk)
+            };
+            // The record is made and handed to the socket, which takes it if it has room...
+            t += work;
+            queued = (queued - work * link).max(0.0) + wire;
+            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk as usize);
+            // ...and once it is full, the writer sleeps until `wake` bytes are free.
+            if queued > buffer {
+                let wait = (queued - (buffer - wake)) / link;
+                t += wait;
+                queued -= wait * link;
+            }
+        }
+        let share = f64::from(on_chunks) / f64::from(total);
+        assert!(share > 0.8, "compressed {share} of the chunks");
+    }
+
+    #[test]
     fn idle_time_is_not_counted() {
         let mut gate = RateGate::default();
         let mut now = 0u64;
         // Bursts of 64 KiB at memory speed separated by long pauses: never a full window, so
         // the gate stays in its warm-up and never compresses.
         for _ in 0..100 {
-            assert!(!gate.compress(Instant::from_micros(now)));
+            assert!(!gate.compress(Instant::from_micros(now), false));
             now += 10;
             gate.sent(Instant::from_micros(now), 65_536);
             now += 100_000;

@@ -79,14 +79,14 @@ impl RecordOpener {
     }
 }
 
-/// The sender's per-chunk compressor (level 1, a fresh stream per chunk), state kept across
+/// The sender's per-chunk compressor (the sending level, a fresh stream per chunk), state kept across
 /// calls.
 pub struct ChunkDeflater(Deflater);
 
 impl ChunkDeflater {
-    /// A level-1 deflater, as sessions use.
+    /// A deflater at the level sessions use.
     pub fn new() -> Self {
-        ChunkDeflater(Deflater::new(1))
+        ChunkDeflater(Deflater::new(crate::compress::LEVEL))
     }
 
     /// Deflate `input` (at most [`CHUNK`](crate::CHUNK) bytes) into `out`; `Some(n)` only

@@ -10,7 +10,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use crate::Instant;
-use crate::compress::{CompressPolicy, Compression, Deflater, Inflater, RateGate};
+use crate::compress::{CompressPolicy, Compression, Deflater, Inflater, LEVEL, RateGate};
 use crate::error::Violation;
 use crate::session::event::{Event, RecvId, RequestId, SendId};
 use crate::wire::{
@@ -65,6 +65,8 @@ pub(crate) struct Transfer {
     policy: CompressPolicy,
     /// `Compression::Auto` only: whether compressing currently makes the transfer faster.
     gate: Option<RateGate>,
+    /// DATA was left queued when the last record was filled (see `RateGate::compress`).
+    backlogged: bool,
 }
 
 const POOL_MAX: usize = 16;
@@ -94,6 +96,7 @@ impl Transfer {
             inflater: None,
             policy: CompressPolicy::new(mode),
             gate: (mode == Compression::Auto).then(RateGate::default),
+            backlogged: false,
         }
     }
 
@@ -169,6 +172,16 @@ impl Transfer {
     /// Fill `out` with as many frames as fit: control frames first, then file data in the
     /// order it was written. Returns the bytes used.
     pub(crate) fn poll_frames(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let n = self.fill_frames(now, out);
+        // Data left behind waits for the next record: the sender is backlogged.
+        self.backlogged = self
+            .send_queue
+            .iter()
+            .any(|item| matches!(item, SendItem::Data { .. }));
+        n
+    }
+
+    fn fill_frames(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let mut pos = 0;
         while let Some(msg) = self.control_out.front() {
             match encode_control(msg, &mut out[pos..]) {
@@ -211,23 +224,45 @@ impl Transfer {
                     if room <= DATA_HEADER_LEN {
                         return pos;
                     }
-                    let n = (buf.len() - *start).min(room - DATA_HEADER_LEN);
-                    let plain = &buf[*start..*start + n];
-                    let slot = &mut out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + n];
+                    let whole = buf.len() - *start;
+                    let limit = room - DATA_HEADER_LEN;
+                    let mut n = whole.min(limit);
                     let mut codec = Codec::Stored;
                     let mut body_len = n;
-                    let gate_open = self.gate.as_mut().is_none_or(|g| g.compress(now));
-                    if gate_open && self.policy.should_try() {
-                        let d = self.deflater.get_or_insert_with(|| Deflater::new(1));
-                        let r = d.compress(plain, slot);
-                        self.policy.record(n, r);
-                        if let Some(m) = r {
-                            codec = Codec::Deflate;
-                            body_len = m;
+                    let backlogged = self.backlogged;
+                    let gate_open = self
+                        .gate
+                        .as_mut()
+                        .is_none_or(|g| g.compress(now, backlogged));
+                    if gate_open && !self.policy.would_try() {
+                        // Auto backing off after chunks that did not pay: one skipped.
+                        self.policy.should_try();
+                    } else if gate_open {
+                        // Deflate the whole chunk (cutting it to the room left in the record
+                        // would cost ratio): it goes here if it fits compressed, else whole
+                        // into the next record.
+                        if whole > limit && pos > 0 && limit < whole / 4 {
+                            return pos;
+                        }
+                        self.policy.should_try();
+                        let d = self.deflater.get_or_insert_with(|| Deflater::new(LEVEL));
+                        let slot = &mut out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + limit];
+                        match d.compress(&buf[*start..*start + whole], slot) {
+                            Some(m) => {
+                                self.policy.record(whole, Some(m));
+                                n = whole;
+                                codec = Codec::Deflate;
+                                body_len = m;
+                            }
+                            // It did not fit the rest of this record: no verdict on the data.
+                            None if whole > limit && pos > 0 => return pos,
+                            None => self.policy.record(whole, None),
                         }
                     }
+                    let plain = &buf[*start..*start + n];
                     if codec == Codec::Stored {
-                        slot.copy_from_slice(plain);
+                        out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + n]
+                            .copy_from_slice(plain);
                     }
                     // n and body_len are at most CHUNK, the header fits (checked above).
                     let _ = encode_data_header(

@@ -92,11 +92,11 @@ pub fn inflate_chunk(input: &[u8], declared_len: usize) -> Result<Vec<u8>, Infla
     Ok(out)
 }
 
-/// Deflate one chunk as a sending session does (level 1, fresh stream); `None` when it does
+/// Deflate one chunk as a sending session does (its level, fresh stream); `None` when it does
 /// not pay (or the input is empty or longer than [`CHUNK`](crate::CHUNK)).
 pub fn deflate_chunk(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = alloc::vec![0u8; input.len()];
-    let n = Deflater::new(1).compress(input, &mut out)?;
+    let n = Deflater::new(crate::compress::LEVEL).compress(input, &mut out)?;
     out.truncate(n);
     Some(out)
 }

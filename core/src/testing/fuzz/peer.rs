@@ -334,7 +334,7 @@ impl Peer {
         let plain: Vec<u8> = (0..plain_len).map(|i| content(tag, off + i)).collect();
         let (codec, mut body) = if deflate {
             let mut out = vec![0u8; CHUNK];
-            let body = match Deflater::new(1).compress(&plain, &mut out) {
+            let body = match Deflater::new(crate::compress::LEVEL).compress(&plain, &mut out) {
                 Some(n) => out[..n].to_vec(),
                 None => miniz_oxide::deflate::compress_to_vec(&plain, 1),
             };
