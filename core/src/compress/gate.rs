@@ -9,11 +9,12 @@
 //! second) in windows, one mode at a time, and keeps the faster mode:
 //!
 //! 1. warm-up: one window without compression, not counted (it mostly fills socket buffers);
-//! 2. one window off, one window on; compress only if on was at least [`MARGIN`] faster;
+//! 2. three windows off, one window on; compress only if on was at least [`MARGIN`] faster;
 //! 3. keep that mode for a number of windows (measuring it all along), then try the other mode
-//!    for one window and decide again. While compressing stays the better choice the number
-//!    doubles ([`MIN_HOLD`] .. [`MAX_HOLD`] windows); while not compressing it stays at
-//!    [`MIN_HOLD`] (about a second: a compressed probe window costs little on a fast link);
+//!    for one window and decide again. A new decision to compress is checked after
+//!    [`FIRST_HOLD_ON`] windows and the hold doubles while it stands (up to [`MAX_HOLD`]); a
+//!    decision not to compress is held [`MIN_HOLD`] windows (about a second: a compressed
+//!    probe window costs little on a fast link);
 //!    but as soon as the chosen mode measures slower than the other did, probe at once (the
 //!    first windows of a transfer often see only socket and router buffers filling, which
 //!    makes sending uncompressed look as fast as memory).
@@ -38,25 +39,37 @@ pub(crate) const IDLE: Duration = Duration::from_millis(50);
 /// Compression must be this much faster (goodput ratio) to be chosen: it costs CPU on both
 /// ends, and short windows are noisy (a slow link makes it 3x faster or more).
 pub(crate) const MARGIN: f64 = 1.5;
-/// Windows a decision is held before the first re-probe, and the cap as it doubles.
+/// Windows a decision not to compress is held before the next probe (about a second).
 pub(crate) const MIN_HOLD: u32 = 40;
-/// See [`MIN_HOLD`].
+/// Windows a new decision to compress is held before it is checked (a wrong one, say from a
+/// window that caught the receiver's disk stalling, costs little); doubles while confirmed.
+pub(crate) const FIRST_HOLD_ON: u32 = 16;
+/// The cap of the doubling hold.
 pub(crate) const MAX_HOLD: u32 = 640;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// The first window, not counted.
     WarmUp,
-    /// Measuring compression off, then on, for the first decision.
-    FirstOff,
+    /// Measuring compression off (`left` windows to go), then on, for the first decision.
+    FirstOff {
+        left: u32,
+    },
     FirstOn,
     /// Using the chosen mode; `left` windows until the next probe.
     Hold {
         left: u32,
     },
-    /// One window of the other mode.
-    Probe,
+    /// Measuring the other mode; `left` windows to go.
+    Probe {
+        left: u32,
+    },
 }
+
+/// Windows one measurement of sending uncompressed spans: a single short window can catch
+/// the receiver's disk flushing and make "off" look slow. (Compressed windows are one each:
+/// a stall then only keeps compression off, the cheap mistake.)
+const OFF_WINDOWS: u32 = 3;
 
 /// Chooses between compressing and not, from measured goodput (see the module docs).
 #[derive(Debug, Clone)]
@@ -71,6 +84,9 @@ pub(crate) struct RateGate {
     window_start: Option<Instant>,
     window_bytes: u64,
     last_data: Option<Instant>,
+    /// Bytes and seconds of the completed windows of a multi-window measurement.
+    acc_bytes: u64,
+    acc_secs: f64,
 }
 
 impl Default for RateGate {
@@ -84,6 +100,8 @@ impl Default for RateGate {
             window_start: None,
             window_bytes: 0,
             last_data: None,
+            acc_bytes: 0,
+            acc_secs: 0.0,
         }
     }
 }
@@ -119,10 +137,26 @@ impl RateGate {
         if elapsed < WINDOW || self.window_bytes < WINDOW_BYTES {
             return;
         }
-        let rate = self.window_bytes as f64 / elapsed.as_secs_f64();
         let measured_on = self.mode();
+        self.acc_bytes += self.window_bytes;
+        self.acc_secs += elapsed.as_secs_f64();
         self.window_start = None;
         self.window_bytes = 0;
+        // A multi-window measurement goes on.
+        match self.phase {
+            Phase::FirstOff { left } if left > 1 => {
+                self.phase = Phase::FirstOff { left: left - 1 };
+                return;
+            }
+            Phase::Probe { left } if left > 1 => {
+                self.phase = Phase::Probe { left: left - 1 };
+                return;
+            }
+            _ => {}
+        }
+        let rate = self.acc_bytes as f64 / self.acc_secs;
+        self.acc_bytes = 0;
+        self.acc_secs = 0.0;
         // While holding, smooth: one window that caught a stall (a disk flush at the other
         // end, a scheduling hiccup) must not trigger a probe on its own.
         let holding = matches!(self.phase, Phase::Hold { .. });
@@ -133,10 +167,11 @@ impl RateGate {
         };
         *slot = if holding { (*slot + rate) / 2.0 } else { rate };
         self.phase = match self.phase {
-            Phase::WarmUp => Phase::FirstOff,
-            Phase::FirstOff => Phase::FirstOn,
+            Phase::WarmUp => Phase::FirstOff { left: OFF_WINDOWS },
+            Phase::FirstOff { .. } => Phase::FirstOn,
             Phase::FirstOn => {
                 self.chosen = self.rate_on > self.rate_off * MARGIN;
+                self.hold = if self.chosen { FIRST_HOLD_ON } else { MIN_HOLD };
                 Phase::Hold { left: self.hold }
             }
             Phase::Hold { left } => {
@@ -149,20 +184,22 @@ impl RateGate {
                 };
                 if left > 1 && mine >= other {
                     Phase::Hold { left: left - 1 }
+                } else if self.chosen {
+                    Phase::Probe { left: OFF_WINDOWS }
                 } else {
-                    Phase::Probe
+                    Phase::Probe { left: 1 }
                 }
             }
-            Phase::Probe => {
+            Phase::Probe { .. } => {
                 let choose = self.rate_on > self.rate_off * MARGIN;
-                // Only a standing decision to compress backs off its probes. Holding off, the
-                // probes stay frequent: one compressed window costs little on a fast link,
-                // while a wrong "off" on a slow one (buffers that made sending uncompressed
-                // look fast) would cost the whole transfer.
-                self.hold = if choose && self.chosen {
-                    (self.hold * 2).min(MAX_HOLD)
-                } else {
-                    MIN_HOLD
+                // A new decision to compress is checked soon; a standing one backs off its
+                // probes. Holding off, the probes stay about a second apart: a compressed
+                // window costs little on a fast link, while a wrong "off" on a slow one
+                // (buffers that made sending uncompressed look fast) would cost a lot.
+                self.hold = match (self.chosen, choose) {
+                    (true, true) => (self.hold * 2).min(MAX_HOLD),
+                    (false, true) => FIRST_HOLD_ON,
+                    (_, false) => MIN_HOLD,
                 };
                 self.chosen = choose;
                 Phase::Hold { left: self.hold }
@@ -173,10 +210,10 @@ impl RateGate {
     /// The mode of the current window.
     fn mode(&self) -> bool {
         match self.phase {
-            Phase::WarmUp | Phase::FirstOff => false,
+            Phase::WarmUp | Phase::FirstOff { .. } => false,
             Phase::FirstOn => true,
             Phase::Hold { .. } => self.chosen,
-            Phase::Probe => !self.chosen,
+            Phase::Probe { .. } => !self.chosen,
         }
     }
 }
@@ -320,8 +357,9 @@ mod tests {
         let total = 256 * MIB;
         let t_auto = run_buffered(total, 12.5e6, 150e6, 3.5, 4e6);
         let t_on = run_buffered_fixed(total, 12.5e6, 150e6, 3.5, 4e6);
-        // At most the buffer's worth sent uncompressed, plus probes.
-        let bound = t_on + 4e6 / 12.5e6 + 0.1;
+        // At most the buffer's worth sent uncompressed, plus the first measurement of "off"
+        // and the probes that check the decision (fewer and fewer).
+        let bound = t_on + 4e6 / 12.5e6 + 0.25;
         assert!(t_auto < bound, "auto {t_auto} s, always on {t_on} s");
         // Without noticing, it would have sent everything uncompressed.
         assert!(t_auto * 2.0 < total as f64 / 12.5e6);
