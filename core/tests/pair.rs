@@ -249,13 +249,13 @@ fn compression_modes() {
         "on {on} vs chunk by chunk {chunked}"
     );
     // Auto measures goodput before it decides: on this window-limited link (256 KiB per
-    // round trip) compressing is faster, so after its first windows (~2 MB sent stored while
-    // it measures) it compresses.
-    let long = text(32_000_000);
+    // round trip) compressing is faster, so after measuring (~300 ms of the virtual clock,
+    // ~12 MB sent stored) it compresses.
+    let long = text(96_000_000);
     let (auto, _) = compressed_run(Compression::Auto, long);
     assert!(
-        auto * 3 < 32_000_000,
-        "auto sent {auto} bytes for 32 MB of text"
+        auto * 3 < 96_000_000,
+        "auto sent {auto} bytes for 96 MB of text"
     );
     // Random data: on and auto fall back to stored chunks, costing almost nothing.
     let r = data(40, 1_000_000);
