@@ -331,32 +331,76 @@ mod tests {
         assert!(opened, "slow link: on");
     }
 
-    /// Like `run`, but the link has a buffer of `buffer` wire bytes in front of it that
-    /// absorbs data at once until it is full (socket buffers, a router queue).
-    fn run_buffered(total: u64, link: f64, deflate: f64, ratio: f64, buffer: f64) -> f64 {
-        let chunk = 65_536f64;
-        let mut gate = RateGate::default();
-        let (mut t, mut queued, mut sent) = (0.0f64, 0.0f64, 0u64);
-        while sent < total {
-            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
+    /// A sender handing 64 KiB chunks to a link of `link` wire bytes/s behind a buffer of
+    /// `buffer` bytes (socket buffers, a router queue) that takes data at once while it has
+    /// room; a writer blocked on a full buffer is woken once `wake` bytes are free (0: as soon
+    /// as the chunk fits). Compressing produces `deflate` plaintext bytes/s at `ratio`.
+    struct BufferedLink {
+        link: f64,
+        buffer: f64,
+        wake: f64,
+        deflate: f64,
+        ratio: f64,
+        t: f64,
+        queued: f64,
+    }
+
+    impl BufferedLink {
+        const CHUNK: f64 = 65_536.0;
+
+        fn new(link: f64, buffer: f64, wake: f64, deflate: f64, ratio: f64) -> Self {
+            BufferedLink {
+                link,
+                buffer,
+                wake,
+                deflate,
+                ratio,
+                t: 0.0,
+                queued: 0.0,
+            }
+        }
+
+        fn now(&self) -> Instant {
+            Instant::from_micros((self.t * 1e6) as u64)
+        }
+
+        /// Make one chunk and hand it over; `sent` sees the moment it was handed over, then
+        /// the writer waits for room if the buffer is full.
+        fn send(&mut self, on: bool, sent: impl FnOnce(Instant)) {
             let (work, wire) = if on {
-                (chunk / deflate, chunk / ratio)
+                (Self::CHUNK / self.deflate, Self::CHUNK / self.ratio)
             } else {
-                (chunk / 4e9, chunk)
+                (Self::CHUNK / 4e9, Self::CHUNK)
             };
             // Producing the chunk takes `work`; meanwhile the link drains the queue.
-            t += work;
-            queued = (queued - work * link).max(0.0);
-            if queued + wire > buffer {
-                let wait = (queued + wire - buffer) / link;
-                t += wait;
-                queued -= wait * link;
+            self.t += work;
+            self.queued = (self.queued - work * self.link).max(0.0) + wire;
+            sent(self.now());
+            if self.queued > self.buffer {
+                let wait = (self.queued - (self.buffer - self.wake)) / self.link;
+                self.t += wait;
+                self.queued -= wait * self.link;
             }
-            queued += wire;
-            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk as usize);
-            sent += chunk as u64;
         }
-        t + queued / link
+
+        /// `chunks` chunks, compressed as `gate` says (always, without one). Returns the
+        /// seconds until the last byte left and the share of chunks compressed.
+        fn run(mut self, chunks: u64, mut gate: Option<RateGate>) -> (f64, f64) {
+            let mut on_chunks = 0u64;
+            for _ in 0..chunks {
+                let on = gate.as_mut().is_none_or(|g| g.compress(self.now(), true));
+                on_chunks += u64::from(on);
+                self.send(on, |now| {
+                    if let Some(g) = &mut gate {
+                        g.sent(now, Self::CHUNK as usize);
+                    }
+                });
+            }
+            (
+                self.t + self.queued / self.link,
+                on_chunks as f64 / chunks as f64,
+            )
+        }
     }
 
     #[test]
@@ -364,8 +408,9 @@ mod tests {
         // 100 Mbit/s behind 4 MB of buffers (a socket buffer): uncompressed data looks free
         // until they fill, then the gate must notice the link and compress.
         let total = 256 * MIB;
-        let t_auto = run_buffered(total, 12.5e6, 150e6, 3.5, 4e6);
-        let t_on = run_buffered_fixed(total, 12.5e6, 150e6, 3.5, 4e6);
+        let link = || BufferedLink::new(12.5e6, 4e6, 0.0, 150e6, 3.5);
+        let (t_auto, _) = link().run(total / 65_536, Some(RateGate::default()));
+        let (t_on, _) = link().run(total / 65_536, None);
         // The price of measuring: the buffer's worth and the first ~300 ms sent uncompressed,
         // and the probes that check the decision (fewer and fewer).
         assert!(t_auto < t_on * 1.15, "auto {t_auto} s, always on {t_on} s");
@@ -374,53 +419,12 @@ mod tests {
         assert!(t_auto * 2.0 < total as f64 / 12.5e6);
     }
 
-    /// `run_buffered` with compression always on.
-    fn run_buffered_fixed(total: u64, link: f64, deflate: f64, ratio: f64, buffer: f64) -> f64 {
-        let chunk = 65_536f64;
-        let (mut t, mut queued) = (0.0f64, 0.0f64);
-        for _ in 0..total / chunk as u64 {
-            let (work, wire) = (chunk / deflate, chunk / ratio);
-            t += work;
-            queued = (queued - work * link).max(0.0);
-            if queued + wire > buffer {
-                let wait = (queued + wire - buffer) / link;
-                t += wait;
-                queued -= wait * link;
-            }
-            queued += wire;
-        }
-        t + queued / link
-    }
-
     #[test]
     fn a_socket_that_wakes_its_writer_in_bursts_still_measures() {
         // 100 Mbit/s behind a 4 MB socket buffer that wakes the writer only once 1.3 MB are
         // free: ~100 ms pauses between bursts, longer than IDLE, with data waiting.
-        let (link, buffer, wake) = (12.5e6, 4e6, 1.3e6);
-        let chunk = 65_536f64;
-        let mut gate = RateGate::default();
-        let (mut t, mut queued, mut on_chunks) = (0.0f64, 0.0f64, 0u32);
-        let total = 4096u32;
-        for _ in 0..total {
-            let on = gate.compress(Instant::from_micros((t * 1e6) as u64), true);
-            let (work, wire) = if on {
-                on_chunks += 1;
-                (chunk / 150e6, chunk / 3.5)
-            } else {
-                (chunk / 4e9, chunk)
-            };
-            // The record is made and handed to the socket, which takes it if it has room...
-            t += work;
-            queued = (queued - work * link).max(0.0) + wire;
-            gate.sent(Instant::from_micros((t * 1e6) as u64), chunk as usize);
-            // ...and once it is full, the writer sleeps until `wake` bytes are free.
-            if queued > buffer {
-                let wait = (queued - (buffer - wake)) / link;
-                t += wait;
-                queued -= wait * link;
-            }
-        }
-        let share = f64::from(on_chunks) / f64::from(total);
+        let link = BufferedLink::new(12.5e6, 4e6, 1.3e6, 150e6, 3.5);
+        let (_, share) = link.run(4096, Some(RateGate::default()));
         assert!(share > 0.8, "compressed {share} of the chunks");
     }
 
