@@ -173,3 +173,22 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let limit = getrlimit(Resource::Nofile);
+        let Some(hard) = limit.maximum else {
+            return; // unlimited hard limit: nothing to compare against
+        };
+        // One below the hard limit, so the rest of this process barely notices.
+        let mut lower = limit;
+        lower.current = Some(hard - 1);
+        setrlimit(Resource::Nofile, lower).unwrap();
+        super::raise_open_file_limit();
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
+    }
+}

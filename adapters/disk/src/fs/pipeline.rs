@@ -333,6 +333,39 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_direct_write_falls_back_to_the_page_cache() {
+        // O_DIRECT refuses a write whose length is not block-aligned with EINVAL, the error a
+        // filesystem without direct I/O gives: the writer retries through the page cache and
+        // stays there.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let direct = set_direct(&file, true).is_ok();
+        let mut buf = AlignedBuf::new();
+        buf.bytes_mut()[..100].copy_from_slice(&pattern(100, 9));
+        let (jobs, rx) = mpsc::sync_channel(1);
+        let (tx, done) = mpsc::channel();
+        jobs.send(Job {
+            buf,
+            offset: 0,
+            len: 100,
+        })
+        .unwrap();
+        drop(jobs);
+        write_jobs(&file, direct, &rx, &tx);
+        let (_, result) = done.recv().unwrap();
+        result.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), pattern(100, 9));
+        assert!(!fcntl_getfl(&file).unwrap().contains(OFlags::DIRECT));
+    }
+
+    #[test]
     fn a_write_error_surfaces_and_sticks() {
         // A read-only handle: every write fails (EBADF), whether direct or not.
         let dir = tempfile::tempdir().unwrap();
