@@ -1,8 +1,10 @@
 //! Unit tests of the parent module.
 
-use std::os::unix::fs::symlink;
+use std::fs::Permissions;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::sync::Arc;
 
+use super::incoming::Sidecar;
 use super::*;
 
 const MTIME: Mtime = Mtime {

@@ -1,0 +1,448 @@
+//! Receiving into the store: the partial file, its resume sidecar, the writer thread for
+//! large files, and publishing (alone, or staged for a grouped commit).
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
+use serde::{Deserialize, Serialize};
+
+use super::pipeline::{self, Pipeline};
+use super::{
+    Claim, DEFAULT_MODE, MAX_SIDECAR_LEN, Names, PRIVATE_MODE, hash_stream, node, remove_if_exists,
+    sync_dir, system_time,
+};
+use crate::{Incoming, Publish, Staged, problem_from_io};
+
+/// What a sidecar says: the offer a partial file belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Sidecar {
+    /// The final file name (informative; the sidecar's own name says it unless hashed).
+    pub(super) name: String,
+    size: u64,
+    mtime: Option<Mtime>,
+    /// Whole-file BLAKE3, hex.
+    blake3: Option<String>,
+}
+
+impl Sidecar {
+    /// `None` for an offer of unknown size: those never resume.
+    fn for_offer(meta: &FileMeta, name: &str) -> Option<Self> {
+        Some(Sidecar {
+            name: name.to_owned(),
+            size: meta.size?,
+            mtime: meta.mtime,
+            blake3: meta
+                .hash
+                .map(|h| h.iter().map(|b| format!("{b:02x}")).collect()),
+        })
+    }
+
+    pub(super) fn read(path: &Path) -> Option<Self> {
+        let mut json = Vec::new();
+        match File::open(path).and_then(|f| f.take(MAX_SIDECAR_LEN).read_to_end(&mut json)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::debug!(path = %path.display(), %e, "unreadable sidecar");
+                return None;
+            }
+        }
+        serde_json::from_slice(&json)
+            .inspect_err(|e| tracing::debug!(path = %path.display(), %e, "invalid sidecar"))
+            .ok()
+    }
+
+    /// Write through the temporary name and rename, so a crash leaves the old or the new one.
+    fn write(&self, names: &Names) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        remove_if_exists(&names.temp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_MODE)
+            .open(&names.temp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        fs::rename(&names.temp, &names.sidecar)
+    }
+}
+
+/// Files smaller than this are received without resume state: an interrupted one starts
+/// over (it costs less to send again than a sidecar costs on every file).
+pub const RESUMABLE_SIZE: u64 = 256 * 1024;
+
+/// A file being received into a partial next to its destination.
+pub(super) struct FsIncoming {
+    file: File,
+    names: Names,
+    /// The sidecar for this offer (`None`: unknown size, not resumable).
+    sidecar: Option<Sidecar>,
+    size: Option<u64>,
+    mode: u32,
+    mtime: Option<Mtime>,
+    overwrite: bool,
+    pub(super) prefix: FileHasher,
+    /// A write at offset 0 superseded the prefix.
+    restarted: bool,
+    _claim: Claim,
+    /// Publish the file sealed at rest under this key.
+    seal_key: Option<proto::seal::SealKey>,
+    /// The writer thread of a large file, while its bytes arrive in order.
+    pipeline: Option<Pipeline>,
+    /// A pipeline may still start (a large file whose first write is still to come).
+    pipeline_allowed: bool,
+    /// The device the partial lives on (`st_dev`).
+    dev: u64,
+    /// The partial's length as far as our writes know (saves a `set_len` at the end).
+    len: u64,
+}
+
+impl FsIncoming {
+    pub(super) fn open(
+        names: Names,
+        name: &str,
+        meta: &FileMeta,
+        claim: Claim,
+        seal_key: Option<proto::seal::SealKey>,
+        resumable: bool,
+    ) -> io::Result<Self> {
+        // A partial name that is not a regular file is not ours to reuse: never write through a
+        // symbolic link somebody left there.
+        if node(&names.partial)?.is_some_and(|md| !md.is_file()) {
+            fs::remove_file(&names.partial)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_MODE)
+            .open(&names.partial)?;
+        let md = file.metadata()?;
+        if md.mode() & 0o7777 != PRIVATE_MODE {
+            file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
+        }
+        // Small files are not worth resuming: no sidecar (and no fsync of one) for them.
+        let sidecar = Sidecar::for_offer(meta, name).filter(|_| resumable);
+        let held = md.len();
+        let resume = match &sidecar {
+            Some(want) => {
+                held > 0
+                    && held <= want.size
+                    && Sidecar::read(&names.sidecar).as_ref() == Some(want)
+            }
+            None => false,
+        };
+        let prefix = if resume {
+            hash_stream((&file).take(held))?
+        } else {
+            if held > 0 {
+                tracing::debug!(path = %names.partial.display(), held, "stale partial truncated");
+                file.set_len(0)?;
+            }
+            FileHasher::new()
+        };
+        match &sidecar {
+            Some(s) => s.write(&names)?,
+            None => remove_if_exists(&names.sidecar)?,
+        }
+        Ok(FsIncoming {
+            file,
+            names,
+            sidecar,
+            size: meta.size,
+            mode: meta.mode.map_or(DEFAULT_MODE, |m| (m & 0o777) | 0o600),
+            mtime: meta.mtime,
+            overwrite: meta.overwrite,
+            prefix,
+            restarted: false,
+            _claim: claim,
+            seal_key,
+            pipeline: None,
+            pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
+            dev: md.dev(),
+            len: if resume { held } else { 0 },
+        })
+    }
+
+    /// The file's final length, mode and mtime (no flush).
+    fn finish(&self, size: u64) -> Result<(), Problem> {
+        let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+        if self.size.is_some_and(|s| s != size) {
+            tracing::debug!(offered = ?self.size, size, "committing a size other than offered");
+        }
+        if self.len != size {
+            self.file
+                .set_len(size)
+                .map_err(fail("cannot set the file size"))?;
+        }
+        self.file
+            .set_permissions(Permissions::from_mode(self.mode))
+            .map_err(fail("cannot set the file mode"))?;
+        // A time the filesystem cannot hold is not worth losing the file over.
+        match self.mtime.map(|m| (m, system_time(m))) {
+            None => {}
+            Some((m, None)) => tracing::warn!(?m, "modification time out of range; not set"),
+            Some((m, Some(t))) => {
+                if let Err(e) = self.file.set_modified(t) {
+                    tracing::warn!(?m, %e, "cannot set the modification time");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self, size: u64) -> Result<(), Problem> {
+        let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+        self.finish(size)?;
+        self.file
+            .sync_all()
+            .map_err(fail("cannot flush the file to disk"))?;
+        // Sealed at rest: the plaintext partial is sealed into a temporary file beside it,
+        // which is what gets published (with the mode and mtime); the partial goes away after.
+        let published = match &self.seal_key {
+            None => self.names.partial.clone(),
+            Some(key) => {
+                let sealed_path = self.names.sealing.clone();
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(PRIVATE_MODE)
+                    .open(&sealed_path)
+                    .map_err(fail("cannot create the sealed file"))?;
+                let mut src = &self.file;
+                io::Seek::seek(&mut src, io::SeekFrom::Start(0))
+                    .map_err(fail("cannot read the received file"))?;
+                let mut w = BufWriter::with_capacity(256 * 1024, &mut out);
+                crate::sealed::seal_into(&mut src.take(size), &mut w, key)
+                    .map_err(fail("cannot seal the file"))?;
+                drop(w);
+                out.set_permissions(Permissions::from_mode(self.mode))
+                    .map_err(fail("cannot set the file mode"))?;
+                if let Some(t) = self.mtime.and_then(system_time) {
+                    let _ = out.set_modified(t);
+                }
+                out.sync_all()
+                    .map_err(fail("cannot flush the file to disk"))?;
+                sealed_path
+            }
+        };
+        rename_into_place(
+            &self.names,
+            &published,
+            self.overwrite,
+            self.sidecar.is_some(),
+        )?;
+        sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
+    }
+
+    /// Wait for the pipeline's writes (if any) and cut the file where its data ends (the last
+    /// block was written padded).
+    fn drain_pipeline(&mut self) -> io::Result<()> {
+        match self.pipeline.take() {
+            Some(p) => {
+                let end = p.finish()?;
+                self.file.set_len(end)?;
+                self.len = end;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn remove_partial(&self) {
+        for p in [&self.names.partial, &self.names.sidecar] {
+            if let Err(e) = remove_if_exists(p) {
+                tracing::warn!(path = %p.display(), %e, "cannot remove");
+            }
+        }
+    }
+}
+
+impl Incoming for FsIncoming {
+    fn prefix(&self) -> FileHasher {
+        self.prefix.clone()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| self.size.is_some_and(|size| end > size)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the offered size",
+            ));
+        }
+        if let Some(p) = &mut self.pipeline {
+            if p.next() == offset {
+                return p.write(data);
+            }
+            // Out of order (a restart): finish the pipeline, go on without one.
+            self.drain_pipeline()?;
+        }
+        if offset == 0 && !self.prefix.is_empty() && !self.restarted {
+            // The sender restarted: drop what was held so a suspend now keeps only new bytes.
+            self.file.set_len(0)?;
+            self.len = 0;
+            self.restarted = true;
+            self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
+        }
+        if std::mem::take(&mut self.pipeline_allowed)
+            && offset.is_multiple_of(pipeline::ALIGN as u64)
+        {
+            let mut p = Pipeline::start(&self.file, offset)?;
+            let written = p.write(data);
+            self.pipeline = Some(p);
+            return written;
+        }
+        self.file.write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
+        if let Err(e) = self.drain_pipeline() {
+            let problem = problem_from_io(&e, "cannot write");
+            tracing::warn!(path = %self.names.dest.display(), %problem, "commit failed; partial kept");
+            return Err(problem);
+        }
+        match self.publish(size) {
+            Ok(()) => {
+                tracing::debug!(path = %self.names.dest.display(), size, "published");
+                Ok(())
+            }
+            Err(p) => {
+                // Keep the partial (and its sidecar) for a later attempt.
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                if let Err(e) = self.file.sync_data() {
+                    tracing::warn!(path = %self.names.partial.display(), %e, "cannot flush the partial");
+                }
+                Err(p)
+            }
+        }
+    }
+
+    fn stage(mut self: Box<Self>, size: u64) -> Staged {
+        if self.seal_key.is_some() {
+            // Sealing reads the file back and writes a copy: not worth grouping.
+            return Staged::Done(self.commit(size));
+        }
+        let staged = match self.drain_pipeline() {
+            Ok(()) => self.finish(size),
+            Err(e) => Err(problem_from_io(&e, "cannot write")),
+        };
+        match staged {
+            Ok(()) => Staged::Pending(Box::new(FsStaged {
+                file: self.file,
+                dev: self.dev,
+                names: self.names,
+                overwrite: self.overwrite,
+                sidecar: self.sidecar.is_some(),
+                _claim: self._claim,
+            })),
+            Err(p) => {
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                Staged::Done(Err(p))
+            }
+        }
+    }
+
+    fn suspend(mut self: Box<Self>) {
+        if let Err(e) = self.drain_pipeline() {
+            tracing::warn!(path = %self.names.partial.display(), %e, "cannot finish writing the partial");
+        }
+        let Some(sidecar) = &self.sidecar else {
+            // Unknown or small size: never resumed, keeping the bytes only wastes space.
+            self.remove_partial();
+            return;
+        };
+        let kept = self
+            .file
+            .sync_data()
+            .and_then(|()| sidecar.write(&self.names))
+            .and_then(|()| sync_dir(&self.names.dir));
+        match kept {
+            Ok(()) => {
+                tracing::debug!(path = %self.names.partial.display(), "partial kept for resume")
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.names.partial.display(), %e, "cannot keep the partial durably")
+            }
+        }
+    }
+
+    fn discard(mut self: Box<Self>) {
+        // Dropping the pipeline joins its thread: no write lands after the removal.
+        self.pipeline = None;
+        self.remove_partial();
+        tracing::debug!(path = %self.names.partial.display(), "partial discarded");
+    }
+}
+
+/// Publish `published` (the partial, or its sealed copy) under the destination name, unless
+/// the name appeared meanwhile and `overwrite` is off; then drop the partial and the sidecar.
+fn rename_into_place(
+    names: &Names,
+    published: &Path,
+    overwrite: bool,
+    sidecar: bool,
+) -> Result<(), Problem> {
+    let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+    if !overwrite
+        && node(&names.dest)
+            .map_err(fail("cannot check the destination"))?
+            .is_some()
+    {
+        return Err(Problem::new(
+            Reason::Exists,
+            "appeared while receiving; use --overwrite to replace it",
+        ));
+    }
+    fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+    if published != names.partial
+        && let Err(e) = remove_if_exists(&names.partial)
+    {
+        tracing::warn!(path = %names.partial.display(), %e, "cannot remove a partial");
+    }
+    // (A stale sidecar was removed when the partial was opened: only ours can exist.)
+    if sidecar && let Err(e) = remove_if_exists(&names.sidecar) {
+        tracing::warn!(path = %names.sidecar.display(), %e, "cannot remove a sidecar");
+    }
+    Ok(())
+}
+
+/// A received file in a grouped commit, written and closed, waiting for the group's sync.
+struct FsStaged {
+    file: File,
+    dev: u64,
+    names: Names,
+    overwrite: bool,
+    /// A sidecar was written for this file (to remove once published).
+    sidecar: bool,
+    /// The destination stays ours until it is published.
+    _claim: Claim,
+}
+
+impl Publish for FsStaged {
+    fn handle(&self) -> &File {
+        &self.file
+    }
+
+    fn device(&self) -> u64 {
+        self.dev
+    }
+
+    fn publish(self: Box<Self>) -> Result<(), Problem> {
+        rename_into_place(
+            &self.names,
+            &self.names.partial,
+            self.overwrite,
+            self.sidecar,
+        )?;
+        tracing::debug!(path = %self.names.dest.display(), "published (grouped)");
+        Ok(())
+    }
+}
