@@ -6,7 +6,7 @@
 //!   keygen [--out PATH] [--force]
 //!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]
 //!   send   PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]
-//!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--retries N]
+//!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--overwrite] [--retries N]
 //!   ls     [PREFIX] --from HOST[:PORT] [--retries N]
 //! ```
 //!
@@ -261,7 +261,7 @@ pub struct SendArgs {
     pub retries: u32,
 }
 
-/// `get NAME... --from HOST[:PORT] [--out DIR] [--retries N]`.
+/// `get NAME... --from HOST[:PORT] [--out DIR] [--overwrite] [--retries N]`.
 #[derive(Debug, Clone, Args)]
 pub struct GetArgs {
     /// Names of files or directories on the server.
@@ -275,6 +275,11 @@ pub struct GetArgs {
     /// Directory to write into; `-` writes the one NAME to standard output.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+
+    /// Replace a local file whose content differs (without it such a file is kept and
+    /// reported). The server's offer never decides this.
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]

@@ -304,8 +304,8 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
         retries: args.retries,
         config: client_config(args.compress.into()),
     };
-    // A send receives nothing; a store that takes at most one file (and the server never
-    // offers any) keeps the agent's contract.
+    // A send receives nothing (a client session refuses offers it did not ask for); a store
+    // that takes at most one file keeps the agent's contract.
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     run_job(rt, cli, dial, store, Job::Send(files), out)
 }
@@ -324,7 +324,11 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
         retries: args.retries,
         config: client_config(proto::Compression::Off),
     };
-    run_job(rt, cli, dial, store, Job::Get(args.names.clone()), out)
+    let job = Job::Get {
+        names: args.names.clone(),
+        overwrite: args.overwrite,
+    };
+    run_job(rt, cli, dial, store, job, out)
 }
 
 fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {

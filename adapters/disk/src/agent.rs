@@ -28,7 +28,13 @@ pub enum Job {
     /// Offer these files (pipelined: all offers go out at once, within the peer's limit).
     Send(Vec<Outgoing>),
     /// Fetch these names (files or directories) into the agent's store.
-    Get(Vec<String>),
+    Get {
+        /// Names on the peer.
+        names: Vec<String>,
+        /// Replace local files with different content (the local user's `--overwrite`; the
+        /// peer's offers never decide this).
+        overwrite: bool,
+    },
     /// List the peer's files under this prefix.
     List(String),
     /// Store one record (already encoded, see [`crate::records`]) on the peer.
@@ -148,6 +154,8 @@ pub struct Agent {
     store: Arc<dyn Store>,
     observer: Box<dyn Observer>,
     client: bool,
+    /// A client replaces local files that differ from what it fetches (`get --overwrite`).
+    overwrite_local: bool,
     /// Files to offer (client send, or server answers to GETs with their request).
     to_offer: VecDeque<(Outgoing, Option<PeerRequestId>)>,
     to_get: VecDeque<String>,
@@ -206,7 +214,10 @@ impl Agent {
         let mut a = Self::new(store, observer, true);
         match job {
             Job::Send(files) => a.to_offer.extend(files.into_iter().map(|f| (f, None))),
-            Job::Get(names) => a.to_get.extend(names),
+            Job::Get { names, overwrite } => {
+                a.to_get.extend(names);
+                a.overwrite_local = overwrite;
+            }
             Job::List(prefix) => a.to_list = Some(prefix),
             Job::Record(format, body) => a.to_record = Some((format, body)),
         }
@@ -218,6 +229,7 @@ impl Agent {
             store,
             observer,
             client,
+            overwrite_local: false,
             to_offer: VecDeque::new(),
             to_get: VecDeque::new(),
             to_list: None,
@@ -650,48 +662,16 @@ impl Agent {
     // ---- events ---------------------------------------------------------------------------
 
     fn on_event(&mut self, s: &mut Session, ev: Event) {
+        if self.client && self.client_refuses(s, &ev) {
+            return;
+        }
         match ev {
-            Event::Offered { id, meta, .. } => match self.store.receive(&meta) {
-                Ok(file) => {
-                    let prefix = file.prefix();
-                    let resumed_from = prefix.len();
-                    let prefix = (!prefix.is_empty()).then_some(prefix);
-                    if s.accept(id, prefix).is_ok() {
-                        self.observer.started(&meta.path, meta.size, resumed_from);
-                        self.receiving.insert(
-                            id,
-                            Receiving {
-                                name: meta.path,
-                                file,
-                                resumed_from,
-                                started_at: WallClock::now(),
-                                hash: [0; 32],
-                                size: 0,
-                            },
-                        );
-                    } else {
-                        file.suspend();
-                    }
+            Event::Offered { id, mut meta, .. } => {
+                if self.client {
+                    meta.overwrite = self.overwrite_local;
                 }
-                Err(problem) => {
-                    let _ = s.reject(id, problem.clone());
-                    match problem.reason {
-                        // Already here: a success, nothing had to move.
-                        Reason::UpToDate => self.report(Report::Received(FileReport {
-                            name: meta.path,
-                            bytes: meta.size.unwrap_or(0),
-                            resumed_from: meta.size.unwrap_or(0),
-                            blake3: meta.hash.unwrap_or_default(),
-                            seconds: 0.0,
-                            up_to_date: true,
-                        })),
-                        // Without a hash the sender asks again with one (see `on_rejected`).
-                        Reason::Exists if meta.hash.is_none() => {}
-                        // Refused here (bad name, disk full...): it did not arrive.
-                        _ => self.fail(meta.path, problem),
-                    }
-                }
-            },
+                self.on_offered(s, id, meta);
+            }
             Event::Accepted { id, resume_from } => self.start(s, id, resume_from),
             Event::Rejected { id, problem } => {
                 let Some(f) = self.sending.remove(&id) else {
@@ -808,6 +788,73 @@ impl Agent {
             }
             Event::Connected | Event::Closed { .. } => {}
             _ => {}
+        }
+    }
+
+    /// The peer offers a file: take it into the store (resuming what it holds) or refuse it.
+    fn on_offered(&mut self, s: &mut Session, id: RecvId, meta: proto::FileMeta) {
+        match self.store.receive(&meta) {
+            Ok(file) => {
+                let prefix = file.prefix();
+                let resumed_from = prefix.len();
+                let prefix = (!prefix.is_empty()).then_some(prefix);
+                if s.accept(id, prefix).is_ok() {
+                    self.observer.started(&meta.path, meta.size, resumed_from);
+                    self.receiving.insert(
+                        id,
+                        Receiving {
+                            name: meta.path,
+                            file,
+                            resumed_from,
+                            started_at: WallClock::now(),
+                            hash: [0; 32],
+                            size: 0,
+                        },
+                    );
+                } else {
+                    file.suspend();
+                }
+            }
+            Err(problem) => {
+                let _ = s.reject(id, problem.clone());
+                match problem.reason {
+                    // Already here: a success, nothing had to move.
+                    Reason::UpToDate => self.report(Report::Received(FileReport {
+                        name: meta.path,
+                        bytes: meta.size.unwrap_or(0),
+                        resumed_from: meta.size.unwrap_or(0),
+                        blake3: meta.hash.unwrap_or_default(),
+                        seconds: 0.0,
+                        up_to_date: true,
+                    })),
+                    // Without a hash the sender asks again with one (see `on_rejected`).
+                    Reason::Exists if meta.hash.is_none() => {}
+                    // Refused here (bad name, disk full...): it did not arrive.
+                    _ => self.fail(meta.path, problem),
+                }
+            }
+        }
+    }
+
+    /// A client serves nothing: its session already refuses the peer's requests and every
+    /// offer that answers none of our GETs (see `ferry_core`'s `Event::Offered`); this is the
+    /// same rule again, so that no session configuration can make a client serve its peer.
+    fn client_refuses(&mut self, s: &mut Session, ev: &Event) -> bool {
+        let denied = || Problem::new(Reason::Denied, "a client serves no requests");
+        match ev {
+            Event::GetRequested { req, .. }
+            | Event::ListRequested { req, .. }
+            | Event::RecordReceived { req, .. } => {
+                let _ = s.finish_request(*req, Some(denied()));
+                true
+            }
+            Event::Offered {
+                id, request: None, ..
+            } => {
+                let _ = s.reject(*id, denied());
+                true
+            }
+            _ => false,
         }
     }
 

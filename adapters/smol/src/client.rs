@@ -146,7 +146,10 @@ impl Client {
     ) -> Result<Vec<FileReport>, Error> {
         let dir = dest_dir.as_ref().to_path_buf();
         let store = blocking::unblock(move || FsStore::new(dir)).await?;
-        let job = Job::Get(vec![name.to_string()]);
+        let job = Job::Get {
+            names: vec![name.to_string()],
+            overwrite: false,
+        };
         let reports = self.run(job, Arc::new(store), quiet()).await?;
         let mut files = Vec::new();
         for r in reports {

@@ -72,7 +72,9 @@ pub struct Chunk {
 pub enum Event {
     /// The handshake finished (on the server: and the client proved it holds the keys).
     Connected,
-    /// The peer offers a file: answer with `accept` or `reject`.
+    /// The peer offers a file: answer with `accept` or `reject`. A client session only
+    /// reports offers answering one of its GETs, at the requested path or below it, always with
+    /// `overwrite: false`; it refuses everything else, and every request from the peer, itself.
     Offered {
         /// The incoming file.
         id: RecvId,

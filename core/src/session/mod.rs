@@ -174,6 +174,7 @@ impl Session {
             self.config.max_plaintext,
         ));
         self.transfer = Some(Transfer::new(Limits {
+            client: self.client,
             may_deflate: peer.features & FEATURE_DEFLATE != 0,
             accept_deflate: self.config.accept_compression,
             compression: self.config.compression,

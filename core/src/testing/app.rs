@@ -57,6 +57,8 @@ pub struct MemApp {
     pub hold_commits: bool,
     /// Close the session once everything above is answered.
     pub close_when_done: bool,
+    /// A hostile server: answer every GET with these files of ours as well, whatever was asked.
+    pub also_offer: Vec<String>,
     /// Outcome per offered path.
     pub outcomes: BTreeMap<String, Outcome>,
     /// Files this side received and committed, in order.
@@ -402,7 +404,9 @@ impl MemApp {
                 let matches: Vec<(String, Vec<u8>)> = self
                     .files
                     .iter()
-                    .filter(|(p, _)| **p == path || p.starts_with(&prefix))
+                    .filter(|(p, _)| {
+                        **p == path || p.starts_with(&prefix) || self.also_offer.contains(p)
+                    })
                     .map(|(p, d)| (p.clone(), d.clone()))
                     .collect();
                 if matches.is_empty() {

@@ -7,6 +7,7 @@
 //! file bytes).
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::Instant;
@@ -20,6 +21,7 @@ use crate::wire::{
 
 mod recv;
 mod requests;
+mod role;
 mod send;
 
 use recv::{InState, Incoming, RecvChunk};
@@ -29,6 +31,9 @@ use send::{OutState, Outgoing, SendItem};
 /// Limits and negotiated capabilities the transfer layer needs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
+    /// This side is the client: it serves no requests and takes only the files it asked for
+    /// (see [`role`]).
+    pub(crate) client: bool,
     /// We may send deflated chunks (the peer can inflate).
     pub(crate) may_deflate: bool,
     /// We accept deflated chunks.
@@ -59,7 +64,13 @@ pub(crate) struct Transfer {
     pool: Vec<Vec<u8>>,
     next_req: u32,
     my_requests: BTreeMap<u32, ReqKind>,
+    /// The path each of our open GETs asked for: offers answering it must lie at or below it.
+    get_scopes: BTreeMap<u32, String>,
     peer_requests: BTreeMap<u32, ReqKind>,
+    /// Refusals this side makes on its own (a client refusing requests and offers it did not
+    /// ask for), sent before anything else. They count as open until sent, so a peer that
+    /// never reads cannot grow this queue past `our_max_open`.
+    refusals: VecDeque<Control>,
     deflater: Option<Deflater>,
     inflater: Option<Inflater>,
     policy: CompressPolicy,
@@ -91,7 +102,9 @@ impl Transfer {
             pool: Vec::new(),
             next_req: 0,
             my_requests: BTreeMap::new(),
+            get_scopes: BTreeMap::new(),
             peer_requests: BTreeMap::new(),
+            refusals: VecDeque::new(),
             deflater: None,
             inflater: None,
             policy: CompressPolicy::new(mode),
@@ -108,7 +121,7 @@ impl Transfer {
             .values()
             .filter(|i| i.state != InState::Discarding)
             .count();
-        files + self.peer_requests.len()
+        files + self.peer_requests.len() + self.refusals.len()
     }
 
     /// Transfers and requests we have open towards the peer. Each entry leaves this count no
@@ -140,6 +153,7 @@ impl Transfer {
             }
         }
         self.peer_requests.clear();
+        self.get_scopes.clear();
         for (id, out) in core::mem::take(&mut self.outgoing) {
             if out.state != OutState::Aborted {
                 events.push_back(Event::DeliveryFailed {
@@ -166,7 +180,7 @@ impl Transfer {
 
     /// Whether frames are waiting to be sent.
     pub(crate) fn has_output(&self) -> bool {
-        !self.control_out.is_empty() || !self.send_queue.is_empty()
+        !self.refusals.is_empty() || !self.control_out.is_empty() || !self.send_queue.is_empty()
     }
 
     /// Fill `out` with as many frames as fit: control frames first, then file data in the
@@ -183,13 +197,15 @@ impl Transfer {
 
     fn fill_frames(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let mut pos = 0;
-        while let Some(msg) = self.control_out.front() {
-            match encode_control(msg, &mut out[pos..]) {
-                Ok(n) => {
-                    pos += n;
-                    self.control_out.pop_front();
+        for queue in [&mut self.refusals, &mut self.control_out] {
+            while let Some(msg) = queue.front() {
+                match encode_control(msg, &mut out[pos..]) {
+                    Ok(n) => {
+                        pos += n;
+                        queue.pop_front();
+                    }
+                    Err(_) => return pos,
                 }
-                Err(_) => return pos,
             }
         }
         while let Some(item) = self.send_queue.front_mut() {

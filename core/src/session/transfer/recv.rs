@@ -311,6 +311,9 @@ impl Transfer {
             Some(r) => return Err(Violation::UnknownId(r)),
             None => None,
         };
+        if self.client_refuses_offer(&o) {
+            return Ok(());
+        }
         self.incoming.insert(
             o.id,
             Incoming {
@@ -334,7 +337,8 @@ impl Transfer {
                 mode: o.mode,
                 mtime: o.mtime,
                 hash: o.hash,
-                overwrite: o.overwrite,
+                // A client decides that itself (see `role`).
+                overwrite: o.overwrite && !self.limits.client,
             },
             request,
         });

@@ -37,6 +37,9 @@ impl Transfer {
         }
         let req = free_id(&mut self.next_req, &self.my_requests);
         self.my_requests.insert(req, k);
+        if let RequestKind::Get { path } = &kind {
+            self.scope_get(req, path);
+        }
         self.control_out.push_back(Control::Request { req, kind });
         Ok(RequestId(req))
     }
@@ -105,6 +108,9 @@ impl Transfer {
         if self.open_count() >= self.limits.our_max_open {
             return Err(Violation::TooManyOpen);
         }
+        if self.client_refuses_request(req) {
+            return Ok(());
+        }
         let (k, ev) = match kind {
             RequestKind::Get { path } => (
                 ReqKind::Get,
@@ -161,6 +167,7 @@ impl Transfer {
         self.my_requests
             .remove(&req)
             .ok_or(Violation::UnknownId(req))?;
+        self.get_scopes.remove(&req);
         events.push_back(Event::RequestDone {
             req: RequestId(req),
             error,
