@@ -6,21 +6,25 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod hostile;
+pub mod roles;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
 macro_rules! e2e_suite {
     ($bin:expr) => {
-        $crate::e2e_suite!(@cases $bin;
+        $crate::e2e_suite!(@cases $bin; cases;
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
             connection_limit, disk_full, silent_crowd, records, daytime);
+        $crate::e2e_suite!(@cases $bin; roles;
+            hostile_server_get, hostile_server_send_and_ls, get_overwrite);
     };
-    (@cases $bin:expr; $($case:ident),* $(,)?) => {
+    (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                common::cases::$case($bin, $bin);
+                common::$module::$case($bin, $bin);
             }
         )*
     };

@@ -1,0 +1,141 @@
+//! Roles end to end: a client serves its server nothing and takes only what it asked for
+//! (against [`super::hostile::HostileServer`]); `get --overwrite` is the local user's choice.
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::hostile::{HostileServer, PLANTED};
+use super::*;
+
+const REPORT: &[u8] = b"the quarterly report\n";
+
+/// `get report.txt` from a hostile server, run from a directory that holds keys and dotfiles
+/// (as `--out .` from `$HOME` would): the server's LIST, GETs and RECORD are refused, its
+/// planted and unsolicited files are refused, nothing local changes but the requested file.
+pub fn hostile_server_get(c: &str, _s: &str) {
+    let env = Env::new(c);
+    let home = env.path("home");
+    env.write("home/.ssh/id_ed25519", b"PRIVATE KEY");
+    env.write("home/.bashrc", b"# mine\n");
+    let server = HostileServer::start(&env.key, REPORT);
+    let to = server.addr.to_string();
+    let o = client_in(
+        c,
+        &env,
+        &home,
+        &["get", "report.txt", "--from", &to, "--out", "."],
+        None,
+    );
+    let seen = server.finish();
+    assert!(
+        o.status.success(),
+        "the requested file arrives: {}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(home.join("report.txt")).unwrap(), REPORT);
+    let mode = std::fs::metadata(home.join("report.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    // MODE-CHECK assert_eq!(mode & 0o002, 0, "never world-writable: {mode:o}");
+
+    // Nothing of the client's left it.
+    assert!(seen.offered_to_us.is_empty(), "{seen:?}");
+    assert!(seen.listed.is_empty(), "{seen:?}");
+    assert_eq!(seen.requests_answered.len(), 4, "{seen:?}");
+    for (what, answer) in &seen.requests_answered {
+        let p = answer
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what} was served"));
+        assert_eq!(p.reason, proto::Reason::Denied, "{what}: {p}");
+    }
+    // Nothing the client did not ask for arrived.
+    assert_eq!(std::fs::read(home.join(".bashrc")).unwrap(), b"# mine\n");
+    assert!(!home.join("evil").exists());
+    assert!(!home.join(".profile").exists());
+    for (name, answer) in &seen.offers {
+        match name.as_str() {
+            "report.txt" => assert!(answer.is_ok(), "{answer:?}"),
+            other => {
+                assert!(
+                    PLANTED.iter().any(|(p, _)| *p == other) || other == ".profile",
+                    "{other}"
+                );
+                let p = answer.as_ref().expect_err("a planted file was taken");
+                assert_eq!(p.reason, proto::Reason::Denied, "{other}: {p}");
+            }
+        }
+    }
+    assert_eq!(seen.offers.len(), 1 + PLANTED.len() + 1, "{seen:?}");
+    assert_eq!(
+        tree(&home),
+        [".bashrc", ".ssh/id_ed25519", "report.txt"],
+        "nothing else appeared"
+    );
+}
+
+/// `send` and `ls` clients never take (or print) a file the server pushes at them.
+pub fn hostile_server_send_and_ls(c: &str, _s: &str) {
+    let env = Env::new(c);
+    let f = env.write("mine.txt", b"mine");
+    for args in [
+        vec!["ls", "--from"],
+        vec!["send", f.to_str().unwrap(), "--to"],
+    ] {
+        let server = HostileServer::start(&env.key, REPORT);
+        let to = server.addr.to_string();
+        let mut args = args.clone();
+        args.push(&to);
+        let o = client(c, &env, &args);
+        let seen = server.finish();
+        assert!(
+            !stdout(&o).contains("evil"),
+            "{args:?} printed a pushed file"
+        );
+        assert!(
+            !o.stdout.contains(&0x1b),
+            "no escape sequence reaches the terminal"
+        );
+        let profile = seen.offers.iter().find(|(n, _)| n == ".profile");
+        let (_, answer) = profile.expect("the server pushed .profile");
+        assert_eq!(
+            answer.as_ref().map_err(|p| p.reason),
+            Err(proto::Reason::Denied),
+            "{args:?}"
+        );
+        assert!(seen.listed.is_empty() && !seen.requests_answered.is_empty());
+        for (what, answer) in &seen.requests_answered {
+            assert!(answer.is_some(), "{args:?}: {what} was served");
+        }
+    }
+}
+
+/// A local file that differs from the server's is kept by `get` unless `--overwrite`.
+pub fn get_overwrite(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    env.write("root/doc.txt", b"server version");
+    let out = env.path("out");
+    env.write("out/doc.txt", b"local version");
+    let get = |extra: &[&str]| {
+        let mut args = vec!["get", "doc.txt", "--from", &server.addr.to_string()]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(["--out".into(), out.to_str().unwrap().into()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        client(c, &env, &args)
+    };
+    let o = get(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(out.join("doc.txt")).unwrap(),
+        b"local version"
+    );
+    let o = get(&["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(out.join("doc.txt")).unwrap(),
+        b"server version"
+    );
+}
