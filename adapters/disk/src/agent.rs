@@ -9,18 +9,18 @@
 //! worker thread or keeps its per-turn work small.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 
 use proto::wire::RecordFormat;
 use proto::{
-    CHUNK, CloseCode, Event, FileHasher, Instant, ListEntry, PeerRequestId, Problem, ReadError,
-    Reason, RecvId, RequestError, RequestId, SendId, Session,
+    CHUNK, CloseCode, Event, FileHasher, FileMeta, Instant, ListEntry, PeerRequestId, Problem,
+    ReadError, Reason, RecvId, RequestError, RequestId, SendId, Session,
 };
 
 use crate::commit::{Batch, CommitDone, CommitPool, Notify, commit_batch};
+use crate::offload::{Done, Work, open_source};
 use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
 
 /// What a client connection is for.
@@ -181,6 +181,13 @@ pub struct Agent {
     on_pool: usize,
     /// When the oldest file in `to_commit` was received (as far as `pump` saw).
     to_commit_since: Option<Instant>,
+    /// Disk work on the pool whose answer has not come back (at most one per agent, so one
+    /// connection can never take every pool thread), and what waits behind it.
+    pending: usize,
+    disk_queue: VecDeque<Work>,
+    /// Refused files waiting for their whole-file hash before they are offered again.
+    hashing: BTreeMap<u64, Sending>,
+    next_token: u64,
 }
 
 struct PoolLink {
@@ -188,6 +195,9 @@ struct PoolLink {
     notify: Notify,
     done_tx: std::sync::mpsc::Sender<CommitDone>,
     done_rx: std::sync::mpsc::Receiver<CommitDone>,
+    /// Answers of the other disk work (see [`crate::offload`]).
+    disk_tx: std::sync::mpsc::Sender<Done>,
+    disk_rx: std::sync::mpsc::Receiver<Done>,
 }
 
 /// The name a record's outcome is reported under.
@@ -247,19 +257,27 @@ impl Agent {
             to_commit: Vec::new(),
             on_pool: 0,
             to_commit_since: None,
+            pending: 0,
+            disk_queue: VecDeque::new(),
+            hashing: BTreeMap::new(),
+            next_token: 0,
         }
     }
 
     /// Make received files durable on `pool` instead of inside [`Agent::pump`] (an event loop
-    /// must not wait for a disk flush); `notify` runs on a pool thread when a commit is done,
-    /// after which `pump` sends its answer.
+    /// must not wait for a disk flush), and run there too every store call that may hash or walk
+    /// the disk and every open or hash of a file to send; `notify` runs on a pool thread when
+    /// such work is done, after which `pump` acts on it.
     pub fn use_commit_pool(&mut self, pool: CommitPool, notify: Notify) {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (disk_tx, disk_rx) = std::sync::mpsc::channel();
         self.pool = Some(PoolLink {
             pool,
             notify,
             done_tx,
             done_rx,
+            disk_tx,
+            disk_rx,
         });
     }
 
@@ -287,6 +305,9 @@ impl Agent {
             && self.receiving.is_empty()
             && self.committing.is_empty()
             && self.my_requests.is_empty()
+            && self.pending == 0
+            && self.disk_queue.is_empty()
+            && self.hashing.is_empty()
     }
 
     fn report(&mut self, r: Report) {
@@ -333,6 +354,7 @@ impl Agent {
 
     fn pump_inner(&mut self, s: &mut Session, now: Instant) -> bool {
         let mut progress = self.collect_commits(s);
+        progress |= self.collect_disk(s);
         while let Some(ev) = s.poll_event() {
             self.on_event(s, ev);
             progress = true;
@@ -371,6 +393,7 @@ impl Agent {
         // asked is covered by the session's own error, which the caller reports once.
         let in_flight: Vec<String> = std::mem::take(&mut self.sending)
             .into_values()
+            .chain(std::mem::take(&mut self.hashing).into_values())
             .map(|s| s.out.meta.path)
             .chain(std::mem::take(&mut self.my_requests).into_values())
             .collect();
@@ -571,25 +594,39 @@ impl Agent {
         }
     }
 
-    /// Open the source after `Accepted` and verify our prefix against the receiver's.
+    /// After `Accepted`: open the source and hash the prefix the receiver holds (disk work).
     fn start(&mut self, s: &mut Session, id: SendId, resume_from: u64) {
         let Some(f) = self.sending.get_mut(&id) else {
             return;
         };
-        let opened: io::Result<(Box<dyn Read + Send>, FileHasher)> = match &mut f.out.source {
-            Source::Reader(_) => {
-                let Source::Reader(r) =
-                    std::mem::replace(&mut f.out.source, Source::File(Default::default()))
-                else {
-                    unreachable!("matched a reader just above")
-                };
-                Ok((r, FileHasher::new()))
-            }
-            source => open_source(source).and_then(|mut reader| {
-                let prefix = hash_prefix(&mut reader, resume_from, &mut self.buf)?;
-                Ok((reader, prefix))
-            }),
+        if let Some(source) = f.out.source.reopenable() {
+            self.disk(
+                s,
+                Work::Open {
+                    id,
+                    source,
+                    resume_from,
+                },
+            );
+            return;
+        }
+        // A stream: nothing to open, nothing to resume.
+        let stream = std::mem::replace(&mut f.out.source, Source::File(Default::default()));
+        let opened = match stream {
+            Source::Reader(r) => Ok((r, FileHasher::new())),
+            _ => Err(io::Error::other("not a stream")),
         };
+        self.opened(s, id, resume_from, opened);
+    }
+
+    /// The source is open and our prefix hashed: verify it against the receiver's and send.
+    fn opened(
+        &mut self,
+        s: &mut Session,
+        id: SendId,
+        resume_from: u64,
+        opened: io::Result<(Box<dyn Read + Send>, FileHasher)>,
+    ) {
         let (mut reader, prefix) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -604,6 +641,9 @@ impl Agent {
                 return;
             }
         };
+        let Some(f) = self.sending.get_mut(&id) else {
+            return;
+        };
         match s.start(id, prefix) {
             Ok(offset) => {
                 if offset > 0 {
@@ -611,7 +651,7 @@ impl Agent {
                     f.resumed_from = offset;
                 } else if resume_from > 0 {
                     // Mismatch: start over from the beginning.
-                    if let Some(file) = reopen(&f.out.source) {
+                    if let Ok(file) = open_source(&f.out.source) {
                         reader = file;
                     }
                 }
@@ -670,7 +710,7 @@ impl Agent {
                 if self.client {
                     meta.overwrite = self.overwrite_local;
                 }
-                self.on_offered(s, id, meta);
+                self.disk(s, Work::Receive { id, meta });
             }
             Event::Accepted { id, resume_from } => self.start(s, id, resume_from),
             Event::Rejected { id, problem } => {
@@ -733,28 +773,8 @@ impl Agent {
                     self.fail(r.name, problem);
                 }
             }
-            Event::GetRequested { req, path } => match self.store.lookup(&path) {
-                Ok(files) if !files.is_empty() => {
-                    self.answering.insert(req, files.len());
-                    self.to_offer
-                        .extend(files.into_iter().map(|f| (f, Some(req))));
-                }
-                Ok(_) => {
-                    let _ = s.finish_request(req, None);
-                }
-                Err(problem) => {
-                    let _ = s.finish_request(req, Some(problem));
-                }
-            },
-            Event::ListRequested { req, path } => match self.store.list(&path) {
-                Ok(entries) => {
-                    let _ = s.send_listing(req, entries);
-                    let _ = s.finish_request(req, None);
-                }
-                Err(problem) => {
-                    let _ = s.finish_request(req, Some(problem));
-                }
-            },
+            Event::GetRequested { req, path } => self.disk(s, Work::Lookup { req, path }),
+            Event::ListRequested { req, path } => self.disk(s, Work::List { req, path }),
             Event::Listing { entries, .. } => {
                 for e in entries {
                     self.report(Report::Entry(e));
@@ -770,21 +790,7 @@ impl Agent {
                 }
             }
             Event::RecordReceived { req, format, body } => {
-                let stored = crate::records::decode(&body, format)
-                    .map_err(|e| Problem::new(Reason::Other, &e.to_string()))
-                    .and_then(|value| {
-                        let line = value.to_string();
-                        self.store.append_record(&line).map(|()| line)
-                    });
-                match stored {
-                    Ok(line) => {
-                        let _ = s.finish_request(req, None);
-                        self.report(Report::RecordReceived(line));
-                    }
-                    Err(problem) => {
-                        let _ = s.finish_request(req, Some(problem));
-                    }
-                }
+                self.disk(s, Work::Record { req, format, body })
             }
             Event::Connected | Event::Closed { .. } => {}
             _ => {}
@@ -792,8 +798,14 @@ impl Agent {
     }
 
     /// The peer offers a file: take it into the store (resuming what it holds) or refuse it.
-    fn on_offered(&mut self, s: &mut Session, id: RecvId, meta: proto::FileMeta) {
-        match self.store.receive(&meta) {
+    fn on_offered(
+        &mut self,
+        s: &mut Session,
+        id: RecvId,
+        meta: FileMeta,
+        decision: Result<Box<dyn Incoming>, Problem>,
+    ) {
+        match decision {
             Ok(file) => {
                 let prefix = file.prefix();
                 let resumed_from = prefix.len();
@@ -831,6 +843,115 @@ impl Agent {
                     Reason::Exists if meta.hash.is_none() => {}
                     // Refused here (bad name, disk full...): it did not arrive.
                     _ => self.fail(meta.path, problem),
+                }
+            }
+        }
+    }
+
+    /// Do disk work: on the pool when there is one (its answer comes back through
+    /// `collect_disk`; one job at a time per agent, in order), else right here.
+    fn disk(&mut self, s: &mut Session, work: Work) {
+        if self.pool.is_some() {
+            self.disk_queue.push_back(work);
+            self.next_disk_job();
+            return;
+        }
+        let done = work.run(&*self.store);
+        self.on_disk(s, done);
+    }
+
+    /// Hand the next queued disk job to the pool unless one is there already.
+    fn next_disk_job(&mut self) {
+        if self.pending > 0 {
+            return;
+        }
+        if let Some(link) = &self.pool
+            && let Some(work) = self.disk_queue.pop_front()
+        {
+            let store = self.store.clone();
+            let (tx, notify) = (link.disk_tx.clone(), link.notify.clone());
+            let job: crate::commit::Job = Box::new(move || {
+                let _ = tx.send(work.run(&*store));
+                notify();
+            });
+            self.pending += 1;
+            if let Err(job) = link.pool.run(job) {
+                // The pool is gone: do it here; the answer is collected all the same.
+                job();
+            }
+        }
+    }
+
+    /// Answers of disk work done on the pool.
+    fn collect_disk(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        while let Some(link) = &self.pool
+            && let Ok(done) = link.disk_rx.try_recv()
+        {
+            self.pending = self.pending.saturating_sub(1);
+            self.on_disk(s, done);
+            self.next_disk_job();
+            any = true;
+        }
+        any
+    }
+
+    /// Act on finished disk work.
+    fn on_disk(&mut self, s: &mut Session, done: Done) {
+        match done {
+            Done::Received { id, meta, result } => self.on_offered(s, id, meta, result),
+            Done::Looked { req, result } => match result {
+                Ok(files) if !files.is_empty() => {
+                    self.answering.insert(req, files.len());
+                    self.to_offer
+                        .extend(files.into_iter().map(|f| (f, Some(req))));
+                }
+                Ok(_) => {
+                    let _ = s.finish_request(req, None);
+                }
+                Err(problem) => {
+                    let _ = s.finish_request(req, Some(problem));
+                }
+            },
+            Done::Listed { req, result } => match result {
+                Ok(entries) => {
+                    let _ = s.send_listing(req, entries);
+                    let _ = s.finish_request(req, None);
+                }
+                Err(problem) => {
+                    let _ = s.finish_request(req, Some(problem));
+                }
+            },
+            Done::Recorded { req, result } => match result {
+                Ok(line) => {
+                    let _ = s.finish_request(req, None);
+                    self.report(Report::RecordReceived(line));
+                }
+                Err(problem) => {
+                    let _ = s.finish_request(req, Some(problem));
+                }
+            },
+            Done::Opened {
+                id,
+                resume_from,
+                result,
+            } => self.opened(s, id, resume_from, result.map(|b| *b)),
+            Done::Hashed { token, result } => {
+                let Some(f) = self.hashing.remove(&token) else {
+                    return;
+                };
+                match result {
+                    Ok(h) => {
+                        // Asked again, still answering the same GET (its `Done` keeps waiting).
+                        let mut out = f.out;
+                        out.meta.hash = Some(h);
+                        self.to_offer.push_front((out, f.request));
+                    }
+                    Err(e) => {
+                        self.settled(s, &f);
+                        let problem = problem_from_io(&e, "cannot read the file");
+                        self.fail(f.out.meta.path, problem);
+                    }
                 }
             }
         }
@@ -936,23 +1057,13 @@ impl Agent {
     fn on_rejected(&mut self, s: &mut Session, f: Sending, problem: Problem) {
         if problem.reason == Reason::Exists
             && f.out.meta.hash.is_none()
-            && !matches!(f.out.source, Source::Reader(_))
+            && let Some(source) = f.out.source.reopenable()
         {
-            match hash_file(&f.out.source, &mut self.buf) {
-                Ok(h) => {
-                    // Asked again, still answering the same GET (its `Done` keeps waiting).
-                    let mut out = f.out;
-                    out.meta.hash = Some(h);
-                    self.to_offer.push_front((out, f.request));
-                    return;
-                }
-                Err(e) => {
-                    self.settled(s, &f);
-                    let problem = problem_from_io(&e, "cannot read the file");
-                    self.fail(f.out.meta.path, problem);
-                    return;
-                }
-            }
+            let token = self.next_token;
+            self.next_token += 1;
+            self.hashing.insert(token, f);
+            self.disk(s, Work::Hash { token, source });
+            return;
         }
         self.settled(s, &f);
         let out = f.out;
@@ -968,95 +1079,5 @@ impl Agent {
             return;
         }
         self.fail(out.meta.path, problem);
-    }
-}
-
-/// Hash the first `n` bytes of `file` (fewer if it is shorter), leaving it positioned after them.
-fn hash_prefix(file: &mut dyn Read, n: u64, buf: &mut [u8]) -> io::Result<FileHasher> {
-    let mut h = FileHasher::new();
-    let mut left = n;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let got = file.read(&mut buf[..want])?;
-        if got == 0 {
-            break;
-        }
-        h.update(&buf[..got]);
-        left -= got as u64;
-    }
-    Ok(h)
-}
-
-/// BLAKE3 of a whole file source, streamed.
-fn hash_file(source: &Source, buf: &mut [u8]) -> io::Result<[u8; 32]> {
-    let mut f = open_source(source)?;
-    Ok(hash_prefix(&mut f, u64::MAX, buf)?.finalize())
-}
-
-/// Open a file source; a served file must still be the one its store looked up, and is
-/// decrypted while read when its store keeps files sealed.
-fn open_source(source: &Source) -> io::Result<Box<dyn Read + Send>> {
-    match source {
-        Source::File(path) => Ok(Box::new(File::open(path)?)),
-        Source::Served {
-            path,
-            dev,
-            ino,
-            sealed,
-        } => {
-            use std::os::unix::fs::MetadataExt;
-            let file = File::open(path)?;
-            let md = file.metadata()?;
-            if !md.is_file() || md.dev() != *dev || md.ino() != *ino {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "the file was replaced after it was listed",
-                ));
-            }
-            Ok(match sealed {
-                Some(key) => Box::new(crate::sealed::SealedReader::new(file, key)?),
-                None => Box::new(file),
-            })
-        }
-        Source::Reader(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "a stream cannot be reopened",
-        )),
-    }
-}
-
-/// A fresh reader at offset 0 for a file source (after a prefix mismatch).
-fn reopen(source: &Source) -> Option<Box<dyn Read + Send>> {
-    open_source(source).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::FsStore;
-
-    /// A served file swapped for a symlink (or another file) after the lookup is refused.
-    #[test]
-    fn served_file_swapped_after_lookup_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::new(dir.path().join("root")).unwrap();
-        std::fs::write(store.root().join("public.txt"), b"public").unwrap();
-        std::fs::write(dir.path().join("secret"), b"secret").unwrap();
-        let found = store.lookup("public.txt").unwrap();
-        let source = &found[0].source;
-        assert!(open_source(source).is_ok(), "the file as looked up opens");
-        // Keep the original inode alive so that no new file can reuse its number.
-        std::fs::hard_link(store.root().join("public.txt"), dir.path().join("keep")).unwrap();
-        std::fs::remove_file(store.root().join("public.txt")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret"), store.root().join("public.txt"))
-            .unwrap();
-        let Err(err) = open_source(source) else {
-            panic!("a swapped file was opened");
-        };
-        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        // A regular file put back under the same name is a different inode: refused as well.
-        std::fs::remove_file(store.root().join("public.txt")).unwrap();
-        std::fs::write(store.root().join("public.txt"), b"other").unwrap();
-        assert!(open_source(source).is_err());
     }
 }

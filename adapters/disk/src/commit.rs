@@ -1,6 +1,7 @@
 //! Making received files durable: [`commit_batch`] commits a group of files with two
-//! filesystem syncs instead of three fsyncs each, and [`CommitPool`] runs batches off the
-//! caller's thread, for event loops that must not stall on a disk flush.
+//! filesystem syncs instead of three fsyncs each, and [`CommitPool`] runs batches (and the
+//! store's other disk work) off the caller's thread, for event loops that must not stall on a
+//! disk flush or a hash.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -19,21 +20,19 @@ pub(crate) type CommitDone = (RecvId, Result<(), Problem>);
 /// Files to commit together: id, file, final size.
 pub(crate) type Batch = Vec<(RecvId, Box<dyn Incoming>, u64)>;
 
-struct Job {
-    batch: Batch,
-    done: Sender<CommitDone>,
-    notify: Notify,
-}
+/// Work for a pool thread.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads that run [`Incoming::commit`]. Cheap to clone; the threads end when the last clone
-/// and every queued job are gone.
+/// Threads that run disk work off an event loop: group commits ([`Incoming::commit`]) and the
+/// store calls that read or walk the disk (see `crate::offload`). Cheap to clone; the threads
+/// end when the last clone and every queued job are gone.
 #[derive(Clone)]
 pub struct CommitPool {
     jobs: Sender<Job>,
 }
 
 impl CommitPool {
-    /// A pool of `threads` (at least one) commit threads.
+    /// A pool of `threads` (at least one) threads.
     ///
     /// # Errors
     /// When a thread cannot be started.
@@ -43,7 +42,7 @@ impl CommitPool {
         for i in 0..threads.max(1) {
             let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
             thread::Builder::new()
-                .name(format!("ferry-commit-{i}"))
+                .name(format!("ferry-disk-{i}"))
                 .spawn(move || {
                     loop {
                         // Take one job with the lock held only for the receive.
@@ -52,16 +51,16 @@ impl CommitPool {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        for answer in commit_batch(job.batch) {
-                            // The agent may be gone (its session ended): the file is
-                            // committed anyway; nobody is waiting for the answer.
-                            let _ = job.done.send(answer);
-                        }
-                        (job.notify)();
+                        job();
                     }
                 })?;
         }
         Ok(CommitPool { jobs: tx })
+    }
+
+    /// Run `job` on a pool thread; `Err` gives it back when the pool is gone.
+    pub(crate) fn run(&self, job: Job) -> Result<(), Job> {
+        self.jobs.send(job).map_err(|e| e.0)
     }
 
     /// Queue a batch of commits; `done` receives each result, then `notify` is called.
@@ -71,13 +70,24 @@ impl CommitPool {
         done: Sender<CommitDone>,
         notify: Notify,
     ) -> Result<(), Batch> {
-        self.jobs
-            .send(Job {
-                batch,
-                done,
-                notify,
-            })
-            .map_err(|e| e.0.batch)
+        // The batch travels inside the job; if the pool is gone it comes back out of it.
+        let slot = Arc::new(Mutex::new(Some(batch)));
+        let inner = slot.clone();
+        let job: Job = Box::new(move || {
+            let batch = inner.lock().ok().and_then(|mut b| b.take());
+            for answer in commit_batch(batch.unwrap_or_default()) {
+                // The agent may be gone (its session ended): the file is committed anyway;
+                // nobody is waiting for the answer.
+                let _ = done.send(answer);
+            }
+            notify();
+        });
+        self.run(job).map_err(|_| {
+            slot.lock()
+                .ok()
+                .and_then(|mut b| b.take())
+                .unwrap_or_default()
+        })
     }
 }
 

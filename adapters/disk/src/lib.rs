@@ -16,6 +16,7 @@ pub mod agent;
 pub mod commit;
 pub mod fs;
 pub mod host;
+mod offload;
 pub mod path;
 pub mod records;
 pub mod sealed;
