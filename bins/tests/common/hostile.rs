@@ -78,134 +78,45 @@ struct Out {
     started: bool,
 }
 
-fn serve(mut stream: TcpStream, psk: &Psk, served: &'static [u8], seen: &Mutex<Seen>) {
-    let origin = WallClock::now();
+/// Drive `s` over `stream` until it closes, `limit` passes or `step` says stop. `step` runs
+/// after each round of input with the events that came, then output is written.
+pub fn drive(
+    stream: &mut TcpStream,
+    s: &mut Session,
+    origin: WallClock,
+    limit: Duration,
+    mut step: impl FnMut(&mut Session, Vec<Event>) -> bool,
+) {
     let now = || Instant::from_micros(origin.elapsed().as_micros() as u64);
-    let mut s = Session::server(&Config::default(), psk, [7; 32], now());
     stream
         .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let mut inbox = Vec::new();
     let mut out = vec![0u8; proto::MAX_RECORD];
-    let mut chunk = vec![0u8; proto::CHUNK];
-    let mut sending: std::collections::BTreeMap<proto::SendId, Out> = Default::default();
-    let mut requests: std::collections::BTreeMap<proto::RequestId, String> = Default::default();
-    let mut asked = false;
-    let deadline = origin + Duration::from_secs(15);
-    while WallClock::now() < deadline && !s.is_closed() {
-        // Input.
-        let mut buf = [0u8; 65536];
+    let mut buf = vec![0u8; 65536];
+    while origin.elapsed() < limit && !s.is_closed() {
         match stream.read(&mut buf) {
             Ok(0) => {
                 let _ = s.handle_eof(now());
-                break;
+                return;
             }
             Ok(n) => inbox.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => break,
+            Err(_) => return,
         }
         while !inbox.is_empty() {
             match s.handle_input(now(), &mut inbox) {
-                Ok(0) => break,
+                Ok(0) | Err(_) => break,
                 Ok(n) => {
                     inbox.drain(..n);
                 }
-                Err(_) => break,
             }
         }
         s.handle_timeout(now());
-        // Events: the hostile script.
-        while let Some(ev) = s.poll_event() {
-            let mut seen = seen.lock().unwrap();
-            match ev {
-                Event::Connected if !asked => {}
-                Event::Offered { id, meta, .. } => {
-                    seen.offered_to_us.push(meta.path);
-                    let _ = s.reject(id, proto::Problem::new(proto::Reason::Denied, "no"));
-                }
-                Event::GetRequested { req, path } => {
-                    answer_get(&mut s, req, &path, served, &mut sending);
-                }
-                Event::ListRequested { req, .. } => {
-                    let _ = s.finish_request(req, None);
-                }
-                Event::Accepted { id, resume_from: _ } => {
-                    if let Some(o) = sending.get_mut(&id) {
-                        o.pos = s.start(id, FileHasher::new()).unwrap_or(0) as usize;
-                        o.started = true;
-                    }
-                }
-                Event::Rejected { id, problem } => {
-                    if let Some(o) = sending.remove(&id) {
-                        seen.offers.push((o.name, Err(problem)));
-                    }
-                }
-                Event::Delivered { id, .. } => {
-                    if let Some(o) = sending.remove(&id) {
-                        seen.offers.push((o.name, Ok(())));
-                    }
-                }
-                Event::DeliveryFailed { id, problem } => {
-                    if let Some(o) = sending.remove(&id) {
-                        seen.offers.push((o.name, Err(problem)));
-                    }
-                }
-                Event::Listing { entries, .. } => {
-                    seen.listed.extend(entries.into_iter().map(|e| e.path));
-                }
-                Event::RequestDone { req, error } => {
-                    let what = requests.remove(&req).unwrap_or_default();
-                    seen.requests_answered.push((what, error));
-                }
-                Event::Closed { .. } => seen.clean_end = true,
-                _ => {}
-            }
+        let events = std::iter::from_fn(|| s.poll_event()).collect();
+        if !step(s, events) {
+            return;
         }
-        // As soon as the client is in: ask for its files and push one it never asked for.
-        if s.is_connected() && !asked {
-            asked = true;
-            for (what, r) in [
-                ("list", s.list("")),
-                ("get .ssh", s.get(".ssh")),
-                ("get .", s.get("")),
-                (
-                    "record",
-                    s.send_record(RecordFormat::Json, br#"{"x":1}"#.to_vec()),
-                ),
-            ] {
-                requests.insert(r.unwrap(), what.to_string());
-            }
-            let mut meta = FileMeta::new(".profile", Some(5));
-            meta.mode = Some(0o777);
-            meta.overwrite = true;
-            if let Ok(id) = s.offer(meta) {
-                sending.insert(
-                    id,
-                    Out {
-                        name: ".profile".into(),
-                        data: b"evil\n",
-                        pos: 0,
-                        started: false,
-                    },
-                );
-            }
-        }
-        // File bytes.
-        for (id, o) in sending.iter_mut() {
-            if !o.started || o.pos > o.data.len() {
-                continue;
-            }
-            let n = (o.data.len() - o.pos)
-                .min(s.send_capacity())
-                .min(chunk.len());
-            chunk[..n].copy_from_slice(&o.data[o.pos..o.pos + n]);
-            let took = s.write(*id, &chunk[..n]).unwrap_or(0);
-            o.pos += took;
-            if o.pos == o.data.len() && s.finish(*id).is_ok() {
-                o.pos = o.data.len() + 1;
-            }
-        }
-        // Output.
         loop {
             match s.poll_transmit(now(), &mut out) {
                 Ok(0) | Err(_) => break,
@@ -217,6 +128,138 @@ fn serve(mut stream: TcpStream, psk: &Psk, served: &'static [u8], seen: &Mutex<S
             }
         }
     }
+}
+
+/// A client holding the key that keeps offering `name` (`size` bytes) with a wrong hash, so
+/// the server must compare against the existing file again and again, until `limit`.
+pub fn flood_hash_checks(addr: SocketAddr, key: &Path, name: &str, size: u64, limit: Duration) {
+    let psk = Psk::from_key_bytes(&ferry_cli::keyfile::load(key).unwrap());
+    let origin = WallClock::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut s = Session::client(&Config::default(), &psk, [9; 32], Instant::ZERO);
+    drive(&mut stream, &mut s, origin, limit, |s, events| {
+        for ev in events {
+            if let Event::Accepted { id, .. } = ev {
+                let _ = s.abort(id, proto::Problem::new(proto::Reason::Cancelled, "flood"));
+            }
+        }
+        loop {
+            let mut meta = FileMeta::new(name, Some(size));
+            meta.hash = Some([0x5a; 32]);
+            if s.offer(meta).is_err() {
+                return true;
+            }
+        }
+    });
+}
+
+fn serve(mut stream: TcpStream, psk: &Psk, served: &'static [u8], seen: &Mutex<Seen>) {
+    let origin = WallClock::now();
+    let mut s = Session::server(&Config::default(), psk, [7; 32], Instant::ZERO);
+    let mut chunk = vec![0u8; proto::CHUNK];
+    let mut sending: std::collections::BTreeMap<proto::SendId, Out> = Default::default();
+    let mut requests: std::collections::BTreeMap<proto::RequestId, String> = Default::default();
+    let mut asked = false;
+    drive(
+        &mut stream,
+        &mut s,
+        origin,
+        Duration::from_secs(15),
+        |s, events| {
+            for ev in events {
+                // The hostile script.
+                let mut seen = seen.lock().unwrap();
+                match ev {
+                    Event::Connected if !asked => {}
+                    Event::Offered { id, meta, .. } => {
+                        seen.offered_to_us.push(meta.path);
+                        let _ = s.reject(id, proto::Problem::new(proto::Reason::Denied, "no"));
+                    }
+                    Event::GetRequested { req, path } => {
+                        answer_get(s, req, &path, served, &mut sending);
+                    }
+                    Event::ListRequested { req, .. } => {
+                        let _ = s.finish_request(req, None);
+                    }
+                    Event::Accepted { id, resume_from: _ } => {
+                        if let Some(o) = sending.get_mut(&id) {
+                            o.pos = s.start(id, FileHasher::new()).unwrap_or(0) as usize;
+                            o.started = true;
+                        }
+                    }
+                    Event::Rejected { id, problem } => {
+                        if let Some(o) = sending.remove(&id) {
+                            seen.offers.push((o.name, Err(problem)));
+                        }
+                    }
+                    Event::Delivered { id, .. } => {
+                        if let Some(o) = sending.remove(&id) {
+                            seen.offers.push((o.name, Ok(())));
+                        }
+                    }
+                    Event::DeliveryFailed { id, problem } => {
+                        if let Some(o) = sending.remove(&id) {
+                            seen.offers.push((o.name, Err(problem)));
+                        }
+                    }
+                    Event::Listing { entries, .. } => {
+                        seen.listed.extend(entries.into_iter().map(|e| e.path));
+                    }
+                    Event::RequestDone { req, error } => {
+                        let what = requests.remove(&req).unwrap_or_default();
+                        seen.requests_answered.push((what, error));
+                    }
+                    Event::Closed { .. } => seen.clean_end = true,
+                    _ => {}
+                }
+            }
+            // As soon as the client is in: ask for its files and push one it never asked for.
+            if s.is_connected() && !asked {
+                asked = true;
+                for (what, r) in [
+                    ("list", s.list("")),
+                    ("get .ssh", s.get(".ssh")),
+                    ("get .", s.get("")),
+                    (
+                        "record",
+                        s.send_record(RecordFormat::Json, br#"{"x":1}"#.to_vec()),
+                    ),
+                ] {
+                    requests.insert(r.unwrap(), what.to_string());
+                }
+                let mut meta = FileMeta::new(".profile", Some(5));
+                meta.mode = Some(0o777);
+                meta.overwrite = true;
+                if let Ok(id) = s.offer(meta) {
+                    sending.insert(
+                        id,
+                        Out {
+                            name: ".profile".into(),
+                            data: b"evil\n",
+                            pos: 0,
+                            started: false,
+                        },
+                    );
+                }
+            }
+            // File bytes.
+            for (id, o) in sending.iter_mut() {
+                if !o.started || o.pos > o.data.len() {
+                    continue;
+                }
+                let n = (o.data.len() - o.pos)
+                    .min(s.send_capacity())
+                    .min(chunk.len());
+                chunk[..n].copy_from_slice(&o.data[o.pos..o.pos + n]);
+                let took = s.write(*id, &chunk[..n]).unwrap_or(0);
+                o.pos += took;
+                if o.pos == o.data.len() && s.finish(*id).is_ok() {
+                    o.pos = o.data.len() + 1;
+                }
+            }
+            true
+        },
+    );
 }
 
 /// Answer a GET with the requested name, then plant more beside it (overwrite, 0777).

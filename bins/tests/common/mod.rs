@@ -18,7 +18,8 @@ macro_rules! e2e_suite {
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
             connection_limit, disk_full, silent_crowd, records, daytime);
         $crate::e2e_suite!(@cases $bin; roles;
-            hostile_server_get, hostile_server_send_and_ls, get_overwrite);
+            hostile_server_get, hostile_server_send_and_ls, get_overwrite,
+            hash_checks_do_not_stall_others);
     };
     (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use super::hostile::{HostileServer, PLANTED};
+use super::hostile::{HostileServer, PLANTED, flood_hash_checks};
 use super::*;
 
 const REPORT: &[u8] = b"the quarterly report\n";
@@ -138,4 +138,39 @@ pub fn get_overwrite(c: &str, s: &str) {
         std::fs::read(out.join("doc.txt")).unwrap(),
         b"server version"
     );
+}
+
+/// While an authenticated client keeps offering a large existing file with a wrong hash (each
+/// offer makes the server compare contents), another client's `ls` is answered within 2 s: no
+/// hash runs where it stalls other connections (the mio loop thread, say), and the same file is
+/// hashed once per version, not once per offer.
+pub fn hash_checks_do_not_stall_others(c: &str, s: &str) {
+    const SIZE: u64 = 128 << 20;
+    let env = Env::new(c);
+    let root = env.path("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let big = std::fs::File::create(root.join("big.bin")).unwrap();
+    big.set_len(SIZE).unwrap();
+    drop(big);
+    let server = Server::start(s, &env, &root, &[]);
+    let flood: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, key) = (server.addr, env.key.clone());
+            std::thread::spawn(move || {
+                flood_hash_checks(addr, &key, "big.bin", SIZE, Duration::from_secs(6))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 0..3 {
+        let started = Instant::now();
+        let o = client(c, &env, &["ls", "--from", &server.to()]);
+        let took = started.elapsed();
+        assert!(o.status.success(), "ls {round}: {}", stderr(&o));
+        assert!(stdout(&o).contains("big.bin"), "{}", stdout(&o));
+        assert!(took < Duration::from_secs(2), "ls {round} took {took:?}");
+    }
+    for f in flood {
+        f.join().unwrap();
+    }
 }
