@@ -174,7 +174,7 @@ pub struct DaytimeArgs {
     #[arg(long)]
     pub udp: bool,
 
-    /// Seconds to wait for the answer.
+    /// Seconds to wait for the whole answer (a deadline, not a bound on each read).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,
 }
