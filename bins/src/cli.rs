@@ -129,7 +129,7 @@ pub struct SealArgs {
     pub force: bool,
 }
 
-/// `open IN -o OUT [--force]`.
+/// `open IN -o OUT [--force] [--max-argon2-mib MIB] [--max-argon2-passes N]`.
 #[derive(Debug, Clone, Args)]
 pub struct OpenArgs {
     /// The sealed file (`-` for standard input).
@@ -141,6 +141,14 @@ pub struct OpenArgs {
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Refuse a passphrase-sealed file whose (unauthenticated) header asks Argon2id for more
+    /// memory than this, in MiB (ferry seals with 64).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_argon2_mib: u32,
+    /// Refuse a passphrase-sealed file whose header asks Argon2id for more passes than this
+    /// (ferry seals with 3; lanes are capped at 16).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_argon2_passes: u32,
 }
 
 /// The daytime port (needs privileges; use `--listen` with a high port otherwise).
@@ -166,7 +174,7 @@ pub struct DaytimeArgs {
     #[arg(long)]
     pub udp: bool,
 
-    /// Seconds to wait for the answer.
+    /// Seconds to wait for the whole answer (a deadline, not a bound on each read).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,
 }

@@ -107,7 +107,12 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
             Ok(0)
         }
         Command::Open(args) => {
-            crate::seal::open(&args.input, &args.out, cli.key.clone(), args.force)?;
+            let limit = proto::seal::Argon2CostLimit {
+                max_m_cost_kib: args.max_argon2_mib.saturating_mul(1024),
+                max_t_cost: args.max_argon2_passes,
+                ..proto::seal::Argon2CostLimit::DEFAULT
+            };
+            crate::seal::open(&args.input, &args.out, cli.key.clone(), args.force, &limit)?;
             Ok(0)
         }
         Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),

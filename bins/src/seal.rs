@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ferry_disk::sealed::seal_with_header;
 use proto::seal::{
-    Argon2Params, FileHeader, KeySource, MAX_HEADER_LEN, Opener, PlaintextCodec, SealError, SealKey,
+    Argon2CostLimit, Argon2Params, FileHeader, KeySource, MAX_HEADER_LEN, Opener, PlaintextCodec,
+    SealError, SealKey,
 };
 
 use crate::keyfile;
@@ -204,6 +205,23 @@ fn describe(e: SealError) -> anyhow::Error {
     }
 }
 
+fn check_cost(params: &Argon2Params, limit: &Argon2CostLimit) -> anyhow::Result<()> {
+    if params.check_cost(limit).is_err() {
+        bail!(
+            "this sealed file asks Argon2id for {} MiB, {} passes and {} lanes, more than the \
+             limit of {} MiB, {} passes and {} lanes; if you trust the file, raise the limit \
+             with --max-argon2-mib / --max-argon2-passes",
+            params.m_cost_kib().div_ceil(1024),
+            params.t_cost(),
+            params.p_cost(),
+            limit.max_m_cost_kib / 1024,
+            limit.max_t_cost,
+            limit.max_p_cost,
+        );
+    }
+    Ok(())
+}
+
 /// Where opened plaintext goes: straight to the file, or through an inflater first.
 enum Sink<W: Write> {
     Plain(W),
@@ -232,6 +250,7 @@ pub fn open(
     out: &Path,
     key_path: Option<PathBuf>,
     force: bool,
+    limit: &Argon2CostLimit,
 ) -> anyhow::Result<()> {
     let mut reader = open_input(input)?;
     // The header first (it names the key source and the codec).
@@ -251,7 +270,12 @@ pub fn open(
         KeySource::KeyFile => {
             SealKey::from_key_bytes(&keyfile::load(&keyfile::resolve_path(key_path)?)?)
         }
-        KeySource::Argon2id(params) => stretch(&passphrase(false)?, params)?,
+        KeySource::Argon2id(params) => {
+            // The header is not authenticated yet: refuse a hostile cost before prompting or
+            // allocating anything.
+            check_cost(params, limit)?;
+            stretch(&passphrase(false)?, params)?
+        }
         _ => bail!("this sealed file uses a key source this version does not know"),
     };
     let mut opener: Opener = header.opener(&key);

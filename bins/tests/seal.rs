@@ -278,3 +278,125 @@ fn serve_store_sealed_round_trip() {
     ok(&o, "open a stored file");
     assert!(std::fs::read(env.path("opened")).unwrap() == plain);
 }
+
+/// A passphrase file header (magic, Argon2id mode, stored) asking for `m` KiB, `t` passes and
+/// `p` lanes, with a fixed salt.
+fn argon2_header(m: u32, t: u32, p: u32) -> Vec<u8> {
+    let mut b = b"ferry-sealed/v1\n\x02\x00".to_vec();
+    for w in [m, t, p] {
+        b.extend_from_slice(&w.to_be_bytes());
+    }
+    b.extend_from_slice(&[7; 16]);
+    b
+}
+
+/// The header is not authenticated before Argon2id has run: a crafted one asking for 4 GiB and
+/// 64 passes is refused at once with a clear message, before the passphrase is read or any
+/// memory is taken; nothing is written.
+#[test]
+fn open_refuses_an_argon2_cost_above_the_limit() {
+    let env = Env::new(B);
+    let mut hostile = argon2_header(4 << 20, 64, 4);
+    hostile.extend_from_slice(&[0; 200]);
+    std::fs::write(env.path("hostile.sealed"), &hostile).unwrap();
+    let started = std::time::Instant::now();
+    let o = run(
+        &env,
+        &["open", "hostile.sealed", "-o", "out"],
+        Some("pass"),
+        None,
+    );
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("asks Argon2id for 4096 MiB, 64 passes") && e.contains("--max-argon2-mib"),
+        "{e}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert!(!env.path("out").exists());
+    // Without a passphrase at hand the refusal comes first too (no prompt).
+    let o = run(&env, &["open", "hostile.sealed", "-o", "out"], None, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("asks Argon2id"), "{}", stderr(&o));
+}
+
+/// `--max-argon2-mib` and `--max-argon2-passes` move the limit: ferry's own 64 MiB file is
+/// refused under a 32 MiB limit and opens at 64; a genuine file sealed with 9 passes (over the
+/// default 8) opens only with `--max-argon2-passes 9`.
+#[test]
+fn open_argon2_limit_flags_override_the_default() {
+    use proto::seal::{Argon2Params, FileHeader, KeySource, PlaintextCodec, SealKey};
+    let env = Env::new(B);
+    let pass = "correct horse";
+    let plain = env.write("plain", &data(3, 50_000));
+    let args = ["seal", plain.to_str().unwrap(), "-o", "std.sealed"];
+    ok(
+        &run(
+            &env,
+            &[&args[..], &["--passphrase"]].concat(),
+            Some(pass),
+            None,
+        ),
+        "seal",
+    );
+    let o = run(
+        &env,
+        &["open", "std.sealed", "-o", "a", "--max-argon2-mib", "32"],
+        Some(pass),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("asks Argon2id for 64 MiB"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!env.path("a").exists());
+    let o = run(
+        &env,
+        &["open", "std.sealed", "-o", "a", "--max-argon2-mib", "64"],
+        Some(pass),
+        None,
+    );
+    ok(&o, "open at 64 MiB");
+    assert!(std::fs::read(env.path("a")).unwrap() == data(3, 50_000));
+
+    // A legitimately sealed file with 8 MiB, 9 passes, 1 lane.
+    let params = Argon2Params::new(8 * 1024, 9, 1, [5; 16]).unwrap();
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8 * 1024, 9, 1, Some(32)).unwrap(),
+    );
+    let mut key = [0u8; 32];
+    argon
+        .hash_password_into(pass.as_bytes(), params.salt(), &mut key)
+        .unwrap();
+    let header = FileHeader {
+        key: KeySource::Argon2id(params),
+        codec: PlaintextCodec::Stored,
+    };
+    let mut sealed = Vec::new();
+    ferry_disk::sealed::seal_with_header(
+        &mut &data(4, 30_000)[..],
+        &mut sealed,
+        &SealKey::new(&key),
+        &header,
+    )
+    .unwrap();
+    assert!(sealed.starts_with(&argon2_header(8 * 1024, 9, 1)[..30]));
+    std::fs::write(env.path("slow.sealed"), &sealed).unwrap();
+    let o = run(&env, &["open", "slow.sealed", "-o", "b"], Some(pass), None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("9 passes"), "{}", stderr(&o));
+    assert!(!env.path("b").exists());
+    let o = run(
+        &env,
+        &["open", "slow.sealed", "-o", "b", "--max-argon2-passes", "9"],
+        Some(pass),
+        None,
+    );
+    ok(&o, "open with --max-argon2-passes 9");
+    assert!(std::fs::read(env.path("b")).unwrap() == data(4, 30_000));
+}

@@ -2,8 +2,8 @@
 //! binding into the C2SP context, and a known-answer file computed independently.
 
 use ferry_core::seal::{
-    Argon2Params, FileHeader, KeySource, MAGIC, MAX_HEADER_LEN, PlaintextCodec, SALT_LEN,
-    SealError, SealKey,
+    Argon2CostLimit, Argon2Params, FileHeader, KeySource, MAGIC, MAX_HEADER_LEN, PlaintextCodec,
+    SALT_LEN, SealError, SealKey,
 };
 
 fn key_file() -> FileHeader {
@@ -170,6 +170,40 @@ fn argon2_parameter_bounds() {
         b.extend_from_slice(&p.to_be_bytes());
         b.extend_from_slice(&salt);
         assert_eq!(FileHeader::decode(&b), Err(SealError::BadParameters));
+    }
+}
+
+/// A header's Argon2id costs are checked against the caller's limit, each cost on its own,
+/// inclusive; the default limit takes ferry's own parameters and refuses the format's maximum.
+#[test]
+fn argon2_cost_limit() {
+    let salt = [7; Argon2Params::SALT_LEN];
+    let p = |m, t, l| Argon2Params::new(m, t, l, salt).unwrap();
+    let default = Argon2CostLimit::default();
+    assert_eq!(default, Argon2CostLimit::DEFAULT);
+    assert_eq!(Argon2Params::recommended(salt).check_cost(&default), Ok(()));
+    assert_eq!(p(1 << 20, 8, 16).check_cost(&default), Ok(()));
+    for (m, t, l) in [
+        ((1 << 20) + 1, 1, 1),
+        (1 << 20, 9, 1),
+        (1 << 20, 1, 17),
+        (4 << 20, 64, 4),
+        (4 << 20, 64, 64),
+    ] {
+        assert_eq!(
+            p(m, t, l).check_cost(&default),
+            Err(SealError::CostTooHigh),
+            "{m} {t} {l}"
+        );
+    }
+    let small = Argon2CostLimit {
+        max_m_cost_kib: 64 * 1024,
+        max_t_cost: 3,
+        max_p_cost: 4,
+    };
+    assert_eq!(Argon2Params::recommended(salt).check_cost(&small), Ok(()));
+    for (m, t, l) in [(64 * 1024 + 1, 3, 4), (64 * 1024, 4, 4), (64 * 1024, 3, 5)] {
+        assert_eq!(p(m, t, l).check_cost(&small), Err(SealError::CostTooHigh));
     }
 }
 

@@ -113,10 +113,34 @@ pub fn unix_now() -> i64 {
 
 /// Ask a daytime (RFC 867) server for the time, over TCP or UDP, and return its line.
 ///
+/// `timeout` is a deadline for the whole answer (connecting, and every read until the server
+/// closes), not a bound on each read: a server trickling bytes cannot hold the client longer.
+///
 /// # Errors
-/// No answer within `timeout`, or an answer that is not one line of text.
+/// No whole answer within `timeout` ([`io::ErrorKind::TimedOut`]), or an answer that is not one
+/// line of text.
 pub fn daytime_query(host: &str, port: u16, udp: bool, timeout: Duration) -> io::Result<String> {
     use std::io::Read;
+    let deadline = WallClock::now() + timeout;
+    let left = || {
+        let left = deadline.saturating_duration_since(WallClock::now());
+        if left.is_zero() {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no whole answer within {timeout:?}"),
+            ))
+        } else {
+            Ok(left)
+        }
+    };
+    // A read timeout shows as `WouldBlock` (EAGAIN) on Unix: say what it means.
+    let timed_out = |e: io::Error| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no whole answer within {timeout:?}"),
+        ),
+        _ => e,
+    };
     let mut buf = vec![0u8; proto::daytime::MAX_ANSWER + 1];
     let n = if udp {
         let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
@@ -128,17 +152,17 @@ pub fn daytime_query(host: &str, port: u16, udp: bool, timeout: Duration) -> io:
             "0.0.0.0:0".parse().map_err(io::Error::other)?
         };
         let sock = std::net::UdpSocket::bind(local)?;
-        sock.set_read_timeout(Some(timeout))?;
+        sock.set_read_timeout(Some(left()?))?;
         sock.connect(addr)?;
         // RFC 867: any datagram asks for the time.
         sock.send(b"\n")?;
-        sock.recv(&mut buf)?
+        sock.recv(&mut buf).map_err(timed_out)?
     } else {
-        let mut stream = connect(host, port, timeout, 0)?;
-        stream.set_read_timeout(Some(timeout))?;
+        let mut stream = connect(host, port, left()?, 0)?;
         let mut n = 0;
         loop {
-            let k = stream.read(&mut buf[n..])?;
+            stream.set_read_timeout(Some(left()?))?;
+            let k = stream.read(&mut buf[n..]).map_err(timed_out)?;
             if k == 0 || n + k == buf.len() {
                 n += k;
                 break;

@@ -809,6 +809,29 @@ pub fn daytime(c: &str, s: &str) {
         .unwrap();
     failed(&o, "daytime from nowhere");
     assert!(stderr(&o).contains("no daytime answer"), "{}", stderr(&o));
+    // A server trickling one byte every 300 ms: `--timeout 1` bounds the whole answer, not
+    // each read (before, this held the client for 300 ms per byte, up to 513 bytes).
+    let trickle = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let trickle_addr = trickle.local_addr().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let (mut s, _) = trickle.accept().unwrap();
+        for _ in 0..40 {
+            if s.write_all(b"M").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let started = Instant::now();
+    let o = Command::new(bin(c))
+        .args(["daytime", &trickle_addr.to_string(), "--timeout", "1"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    failed(&o, "daytime from a trickling server");
+    assert!(stderr(&o).contains("within 1s"), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    feeder.join().unwrap();
     // nc, if installed, reads the same line.
     if let Ok(o) = Command::new("nc")
         .args(["-w", "5", "127.0.0.1", &server.addr.port().to_string()])

@@ -118,6 +118,21 @@ impl Argon2Params {
         }
     }
 
+    /// Whether these costs are within `limit` (every cost at most its maximum).
+    ///
+    /// # Errors
+    /// [`SealError::CostTooHigh`] when any cost exceeds its maximum.
+    pub fn check_cost(&self, limit: &Argon2CostLimit) -> Result<(), SealError> {
+        if self.m_cost_kib <= limit.max_m_cost_kib
+            && self.t_cost <= limit.max_t_cost
+            && self.p_cost <= limit.max_p_cost
+        {
+            Ok(())
+        } else {
+            Err(SealError::CostTooHigh)
+        }
+    }
+
     /// Memory cost in KiB.
     pub fn m_cost_kib(&self) -> u32 {
         self.m_cost_kib
@@ -136,6 +151,38 @@ impl Argon2Params {
     /// The Argon2id salt.
     pub fn salt(&self) -> &[u8; Argon2Params::SALT_LEN] {
         &self.salt
+    }
+}
+
+/// The most Argon2id work an opener agrees to do for a header, checked with
+/// [`Argon2Params::check_cost`] before running Argon2id.
+///
+/// The header is not authenticated until the key it derives opens the file, so anyone who can
+/// hand a user a file chooses these costs; [`Argon2Params::new`]'s bounds (4 GiB, 64 passes)
+/// only keep them finite. [`Argon2CostLimit::DEFAULT`] allows every ferry-sealed file (64 MiB,
+/// 3 passes, 4 lanes) with room to spare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2CostLimit {
+    /// Largest memory cost, in KiB.
+    pub max_m_cost_kib: u32,
+    /// Largest number of passes.
+    pub max_t_cost: u32,
+    /// Largest number of lanes.
+    pub max_p_cost: u32,
+}
+
+impl Argon2CostLimit {
+    /// 1 GiB of memory, 8 passes, 16 lanes.
+    pub const DEFAULT: Argon2CostLimit = Argon2CostLimit {
+        max_m_cost_kib: 1024 * 1024,
+        max_t_cost: 8,
+        max_p_cost: 16,
+    };
+}
+
+impl Default for Argon2CostLimit {
+    fn default() -> Self {
+        Self::DEFAULT
     }
 }
 

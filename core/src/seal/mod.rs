@@ -81,7 +81,8 @@ mod stream;
 mod tests;
 
 pub use file::{
-    Argon2Params, FERRY_CONTEXT, FileHeader, KeySource, MAGIC, MAX_HEADER_LEN, PlaintextCodec,
+    Argon2CostLimit, Argon2Params, FERRY_CONTEXT, FileHeader, KeySource, MAGIC, MAX_HEADER_LEN,
+    PlaintextCodec,
 };
 pub use stream::{Opener, Sealer};
 
@@ -187,6 +188,9 @@ pub enum SealError {
     /// The header's Argon2id parameters are outside the accepted bounds
     /// ([`Argon2Params::new`]).
     BadParameters,
+    /// The header's Argon2id costs are within [`Argon2Params::new`]'s bounds but above the
+    /// caller's [`Argon2CostLimit`] ([`Argon2Params::check_cost`]).
+    CostTooHigh,
 }
 
 impl fmt::Display for SealError {
@@ -204,6 +208,7 @@ impl fmt::Display for SealError {
                 "unsupported ferry sealed-file format version, key mode or codec"
             }
             SealError::BadParameters => "Argon2id parameters in the header are out of range",
+            SealError::CostTooHigh => "Argon2id costs in the header exceed the accepted limit",
         })
     }
 }
