@@ -290,3 +290,26 @@ fn answer_get(
     }
     let _ = s.finish_request(req, None);
 }
+
+/// A client holding the key that offers `files` small files (1 000 bytes each, names under
+/// `prefix`) as fast as the server lets it and never sends a byte of them, holding every
+/// accepted one open until `limit`.
+pub fn flood_offers(addr: SocketAddr, key: &Path, prefix: &str, files: usize, limit: Duration) {
+    let psk = Psk::from_key_bytes(&ferry_cli::keyfile::load(key).unwrap());
+    let origin = WallClock::now();
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return;
+    };
+    let mut s = Session::client(&Config::default(), &psk, [3; 32], Instant::ZERO);
+    let mut next = 0;
+    drive(&mut stream, &mut s, origin, limit, |s, _events| {
+        while next < files {
+            let meta = FileMeta::new(&format!("{prefix}/{next}"), Some(1_000));
+            if s.offer(meta).is_err() {
+                break;
+            }
+            next += 1;
+        }
+        true
+    });
+}

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod exhaust;
 pub mod hostile;
 pub mod roles;
 
@@ -20,6 +21,7 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin; roles;
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
+        $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
     };
     (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
