@@ -10,6 +10,10 @@ use common::{Env, Server, client, stderr, tree};
 
 const BINS: [&str; 3] = ["ferry-std", "ferry-mio", "ferry-smol"];
 
+fn ok(o: &Output, what: &str) {
+    assert!(o.status.success(), "{what} failed:\n{}", stderr(o));
+}
+
 fn failed(o: &Output, what: &str) {
     assert_eq!(
         o.status.code(),
@@ -86,5 +90,45 @@ fn deceptive_names_are_refused() {
         }
         assert!(tree(&root).is_empty(), "{bin}: {:?}", tree(&root));
         assert!(dirs(&root).is_empty(), "{bin}: {:?}", dirs(&root));
+    }
+}
+
+/// A client cannot take `records.jsonl` (as a file or a directory); `record` keeps working.
+#[test]
+fn the_record_log_stays_usable() {
+    for bin in BINS {
+        let env = Env::new(bin);
+        let root = env.path("root");
+        let server = Server::start(bin, &env, &root, &[]);
+        let f = env.write("f.txt", b"x");
+        for name in ["records.jsonl/x", "records.jsonl"] {
+            let o = send_as(bin, &env, &server, &f, name);
+            failed(&o, name);
+            assert!(stderr(&o).contains("record log"), "{bin}: {}", stderr(&o));
+        }
+        assert!(dirs(&root).is_empty(), "{bin}: {:?}", dirs(&root));
+        let o = client(bin, &env, &["record", "user=ana", "--to", &server.to()]);
+        ok(&o, "record");
+        let log = std::fs::read_to_string(root.join("records.jsonl")).unwrap();
+        assert!(log.contains("\"ana\""), "{bin}: {log}");
+    }
+}
+
+/// A 4 095-byte name of many components that the server cannot create leaves no directories.
+#[test]
+fn a_refused_deep_name_leaves_no_directories() {
+    for bin in BINS {
+        let env = Env::new(bin);
+        let root = env.path("root");
+        let server = Server::start(bin, &env, &root, &[]);
+        let f = env.write("f.txt", b"x");
+        let name = format!("{}xxx", "dd/".repeat(1364));
+        assert_eq!(name.len(), 4095);
+        let o = send_as(bin, &env, &server, &f, &name);
+        failed(&o, "deep name");
+        assert!(dirs(&root).is_empty(), "{bin}: {} left", dirs(&root).len());
+        // The server still takes ordinary names.
+        ok(&send_as(bin, &env, &server, &f, "dd/ok.txt"), "ordinary");
+        assert_eq!(tree(&root), ["dd/ok.txt"]);
     }
 }

@@ -194,6 +194,11 @@ impl FsStore {
         dest: &Path,
         meta: &FileMeta,
     ) -> Result<bool, Problem> {
+        if is_records_log(rel) {
+            return Err(bad_name(
+                "'records.jsonl' in the root is kept for the record log",
+            ));
+        }
         match parents(self.root(), rel)
             .map_err(|e| problem_from_io(&e, "cannot check the destination"))?
         {
@@ -328,14 +333,16 @@ impl Store for FsStore {
                 "already being received (another transfer to this name is in progress)",
             )
         })?;
-        if !self.check_destination(&rel, &dest, meta)? {
-            make_parents(self.root(), &rel)?;
-        }
+        let made = match self.check_destination(&rel, &dest, meta)? {
+            true => MadeDirs::default(),
+            false => make_parents(self.root(), &rel)?,
+        };
         let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
         let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
         let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key, resumable)
             .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
+        made.keep();
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
     }
@@ -510,6 +517,14 @@ fn aux_name(prefix: &str, name: &str) -> String {
     format!("{}-{hex}", prefix.trim_end_matches('.'))
 }
 
+/// Whether `rel` is the record log or below it (any letter case, for case-insensitive
+/// filesystems): peers may not create either, or `record` would stop working.
+fn is_records_log(rel: &RelPath) -> bool {
+    rel.components()
+        .next()
+        .is_some_and(|first| first.eq_ignore_ascii_case(RECORDS_FILE))
+}
+
 /// Whether every directory above `rel` is a real directory (not a symbolic link).
 #[derive(Debug, PartialEq, Eq)]
 enum Parents {
@@ -542,8 +557,11 @@ fn parents(root: &Path, rel: &RelPath) -> io::Result<Parents> {
 }
 
 /// Create the missing directories above `rel`, refusing to go through anything but a directory.
-fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
+/// On failure the directories this call created are removed again (those still empty); on
+/// success the caller [keeps](MadeDirs::keep) them once the file is under way, or they go too.
+fn make_parents(root: &Path, rel: &RelPath) -> Result<MadeDirs, Problem> {
     let fail = |e: io::Error| problem_from_io(&e, "cannot create the directory");
+    let mut made = MadeDirs::default();
     let mut dir = root.to_path_buf();
     let mut components = rel.components().peekable();
     while let Some(c) = components.next() {
@@ -552,7 +570,7 @@ fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
         }
         dir.push(c);
         match fs::create_dir(&dir) {
-            Ok(()) => {}
+            Ok(()) => made.0.push(dir.clone()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !node(&dir).map_err(fail)?.is_some_and(|md| md.is_dir()) {
                     return Err(bad_name("a parent directory is not a directory"));
@@ -561,7 +579,32 @@ fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
             Err(e) => return Err(fail(e)),
         }
     }
-    Ok(())
+    Ok(made)
+}
+
+/// Directories one offer created, outermost first. Dropped without [`MadeDirs::keep`] (the
+/// offer was refused or failed), they are removed again, innermost first, as long as they
+/// are empty: a refused deep name leaves no trail of directories.
+#[derive(Debug, Default)]
+struct MadeDirs(Vec<PathBuf>);
+
+impl MadeDirs {
+    /// The offer went ahead: the directories stay.
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for MadeDirs {
+    fn drop(&mut self) {
+        for dir in self.0.drain(..).rev() {
+            if let Err(e) = fs::remove_dir(&dir) {
+                // Not empty: another offer is using it now, and it stays.
+                tracing::debug!(path = %dir.display(), %e, "created directory kept");
+                break;
+            }
+        }
+    }
 }
 
 /// What is at `path`, without following a final symbolic link; `None` when nothing is.
@@ -787,6 +830,8 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod housekeeping_tests;
 mod incoming;
 mod pipeline;
 #[cfg(test)]
