@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod keyfile;
 pub mod output;
+pub mod partials;
 pub mod run;
 pub mod seal;
 

@@ -459,7 +459,7 @@ pub fn format_utc(unix_secs: i64) -> String {
 
 /// Control characters (newlines, escapes) as `\n`, `\u{1b}`..., and bidirectional controls
 /// and zero-width characters as `\u{202e}`...: one safe line that shows what it holds.
-fn escape_line(s: &str) -> String {
+pub(crate) fn escape_line(s: &str) -> String {
     let unsafe_char = |c: char| c.is_control() || ferry_disk::path::is_deceptive(c);
     if !s.chars().any(unsafe_char) {
         return s.to_owned();

@@ -132,3 +132,60 @@ fn a_refused_deep_name_leaves_no_directories() {
         assert_eq!(tree(&root), ["dd/ok.txt"]);
     }
 }
+
+/// `serve --list-partials` prints partials oldest first and exits; a server removes those past
+/// `--partials-max-age` when it starts, and keeps the rest.
+#[test]
+fn partials_are_listed_and_expire() {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    for bin in BINS {
+        let env = Env::new(bin);
+        let root = env.path("root");
+        env.write("root/dir/.ferry-part.big.bin", &[1; 5000]);
+        env.write("root/dir/.ferry-info.big.bin", b"{}");
+        let old = env.write("root/.ferry-part.old.bin", &[2; 100]);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - 8 * DAY)
+            .unwrap();
+        let root_arg = root.to_str().unwrap();
+        let list = |json: bool| {
+            let mut args = vec!["serve", "--list-partials", "--root", root_arg];
+            if json {
+                args.push("--json");
+            }
+            let o = client(bin, &env, &args);
+            ok(&o, "--list-partials");
+            common::stdout(&o)
+        };
+        let out = list(false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{bin}: {out}");
+        assert!(lines[0].ends_with("  old.bin"), "{bin}: {out}");
+        let fields = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            fields(lines[0]),
+            ["100", "8d00h", "old.bin"],
+            "{bin}: {out}"
+        );
+        assert!(lines[1].ends_with("  dir/big.bin"), "{bin}: {out}");
+        assert_eq!(fields(lines[1])[0], "5002", "{bin}: {out}");
+        let json: Vec<serde_json::Value> = list(true)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(json[1]["name"], "dir/big.bin");
+        assert_eq!(json[1]["bytes"], 5002);
+        assert_eq!(json[1]["receiving"], false);
+        // Listing starts no server and changes nothing.
+        assert_eq!(tree(&root).len(), 3, "{bin}");
+
+        let _server = Server::start(bin, &env, &root, &["--partials-max-age", "7d"]);
+        common::wait_for(10, "the old partial to expire", || !old.exists());
+        assert!(root.join("dir/.ferry-part.big.bin").exists(), "{bin}");
+        let out = list(false);
+        assert_eq!(out.lines().count(), 1, "{bin}: {out}");
+    }
+}

@@ -44,6 +44,7 @@ use walkdir::WalkDir;
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
+pub use partials::{PartialInfo, PartialsPolicy};
 
 /// The record log in a store's root.
 pub const RECORDS_FILE: &str = "records.jsonl";
@@ -85,6 +86,8 @@ struct Shared {
     seal_key: Option<proto::seal::SealKey>,
     /// Files at least this large keep resume state (see [`RESUMABLE_SIZE`]).
     resumable_size: u64,
+    /// Expiry of partials, and when it last ran.
+    housekeeping: partials::Housekeeping,
 }
 
 /// Absolute destination paths with a transfer in progress, for the whole process: two stores
@@ -123,6 +126,7 @@ impl FsStore {
                 echo_records: false,
                 seal_key: None,
                 resumable_size: RESUMABLE_SIZE,
+                housekeeping: partials::Housekeeping::default(),
             }),
         })
     }
@@ -147,6 +151,7 @@ impl FsStore {
             echo_records: self.shared.echo_records,
             seal_key: self.shared.seal_key.clone(),
             resumable_size: self.shared.resumable_size,
+            housekeeping: partials::Housekeeping::new(self.shared.housekeeping.policy),
         };
         change(&mut shared);
         FsStore {
@@ -325,6 +330,7 @@ impl FsStore {
 
 impl Store for FsStore {
     fn receive(&self, meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem> {
+        self.sweep_partials_soon();
         let rel = path::sanitize(&meta.path)?;
         let dest = rel.to_path(self.root());
         let claim = Claim::take(&self.shared, dest.clone()).ok_or_else(|| {
@@ -833,6 +839,7 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod housekeeping_tests;
 mod incoming;
+mod partials;
 mod pipeline;
 #[cfg(test)]
 mod tests;
