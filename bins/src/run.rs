@@ -119,7 +119,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 Duration::from_secs(args.timeout),
             )
             .with_context(|| format!("no daytime answer from {}", args.server))?;
-            println!("{line}");
+            println!("{}", crate::output::escape_line(&line));
             Ok(0)
         }
     }

@@ -189,3 +189,25 @@ fn partials_are_listed_and_expire() {
         assert_eq!(out.lines().count(), 1, "{bin}: {out}");
     }
 }
+
+/// A daytime server's answer is printed with bidirectional and zero-width characters escaped.
+#[test]
+fn daytime_answer_is_escaped() {
+    for bin in BINS {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write as _;
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all("Mon\u{202e}day\u{200b}\r\n".as_bytes())
+                .unwrap();
+        });
+        let o = std::process::Command::new(common::bin(bin))
+            .args(["daytime", &addr.to_string(), "--timeout", "5"])
+            .output()
+            .unwrap();
+        server.join().unwrap();
+        ok(&o, "daytime");
+        assert_eq!(common::stdout(&o), "Mon\\u{202e}day\\u{200b}\n", "{bin}");
+    }
+}
