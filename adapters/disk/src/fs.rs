@@ -44,6 +44,7 @@ use walkdir::WalkDir;
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
+use made_dirs::MadeDirs;
 pub use partials::{PartialInfo, PartialsPolicy};
 
 /// The record log in a store's root.
@@ -588,31 +589,6 @@ fn make_parents(root: &Path, rel: &RelPath) -> Result<MadeDirs, Problem> {
     Ok(made)
 }
 
-/// Directories one offer created, outermost first. Dropped without [`MadeDirs::keep`] (the
-/// offer was refused or failed), they are removed again, innermost first, as long as they
-/// are empty: a refused deep name leaves no trail of directories.
-#[derive(Debug, Default)]
-struct MadeDirs(Vec<PathBuf>);
-
-impl MadeDirs {
-    /// The offer went ahead: the directories stay.
-    fn keep(mut self) {
-        self.0.clear();
-    }
-}
-
-impl Drop for MadeDirs {
-    fn drop(&mut self) {
-        for dir in self.0.drain(..).rev() {
-            if let Err(e) = fs::remove_dir(&dir) {
-                // Not empty: another offer is using it now, and it stays.
-                tracing::debug!(path = %dir.display(), %e, "created directory kept");
-                break;
-            }
-        }
-    }
-}
-
 /// What is at `path`, without following a final symbolic link; `None` when nothing is.
 fn node(path: &Path) -> io::Result<Option<Metadata>> {
     match fs::symlink_metadata(path) {
@@ -839,6 +815,7 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod housekeeping_tests;
 mod incoming;
+mod made_dirs;
 mod partials;
 mod pipeline;
 #[cfg(test)]
