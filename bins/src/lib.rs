@@ -13,6 +13,7 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+mod json_safe;
 pub mod keyfile;
 pub mod output;
 pub mod partials;

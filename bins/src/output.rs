@@ -374,7 +374,7 @@ struct EntryEvent<'a> {
 }
 
 fn json_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    crate::json_safe::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
@@ -693,6 +693,8 @@ mod tests {
             o,
             "           0  -                        evil\\u{202e}hs.txt\\u{200b}\\u{2066}\n"
         );
+        let (o, _) = capture(&json(), |s, o, _| s.listed_to(o, &entry));
+        assert!(o.contains("\"evil\\u202ehs.txt\\u200b\\u2066\""), "{o}");
         let (_, e) = capture(&human(), |s, o, e| {
             s.file_failed_to(o, e, "a\u{feff}", "b\u{200f}")
         });

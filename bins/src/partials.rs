@@ -114,7 +114,7 @@ fn write_json(out: &mut dyn Write, p: &PartialInfo) -> std::io::Result<()> {
         age_seconds: p.age.as_secs(),
         receiving: p.claimed,
     };
-    serde_json::to_writer(&mut *out, &event).map_err(std::io::Error::other)?;
+    crate::json_safe::to_writer(&mut *out, &event)?;
     out.write_all(b"\n")
 }
 
@@ -212,7 +212,7 @@ mod tests {
         write_json(&mut buf, &p).unwrap();
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "{\"event\":\"partial\",\"name\":\"dir/a\u{202e}b\",\"bytes\":1234,\"age_seconds\":307,\"receiving\":true}\n"
+            "{\"event\":\"partial\",\"name\":\"dir/a\\u202eb\",\"bytes\":1234,\"age_seconds\":307,\"receiving\":true}\n"
         );
     }
 }
