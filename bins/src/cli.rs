@@ -238,6 +238,21 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub handshake_timeout: u64,
+
+    /// Remove partial files (interrupted transfers) not written for this long: `7d`, `12h`,
+    /// `30m`; `0` keeps them for ever. Checked at start and at most once a minute.
+    #[arg(long, value_name = "DURATION", default_value = crate::partials::DEFAULT_MAX_AGE,
+          value_parser = crate::partials::parse_duration)]
+    pub partials_max_age: std::time::Duration,
+
+    /// Remove the oldest partial files while all together hold more than this: `10G`, `500M`;
+    /// `0` sets no limit.
+    #[arg(long, value_name = "SIZE", default_value = "0", value_parser = crate::partials::parse_size)]
+    pub partials_max_bytes: u64,
+
+    /// Print the partial files under the root (bytes held, age, name) and exit.
+    #[arg(long)]
+    pub list_partials: bool,
 }
 
 /// `send PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]`.

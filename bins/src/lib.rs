@@ -13,8 +13,10 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+mod json_safe;
 pub mod keyfile;
 pub mod output;
+pub mod partials;
 pub mod run;
 pub mod seal;
 

@@ -374,7 +374,7 @@ struct EntryEvent<'a> {
 }
 
 fn json_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    crate::json_safe::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
@@ -457,14 +457,16 @@ pub fn format_utc(unix_secs: i64) -> String {
     )
 }
 
-/// Control characters (newlines, escapes) as `\n`, `\u{1b}`...: one safe line.
-fn escape_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+/// Control characters (newlines, escapes) as `\n`, `\u{1b}`..., and bidirectional controls
+/// and zero-width characters as `\u{202e}`...: one safe line that shows what it holds.
+pub(crate) fn escape_line(s: &str) -> String {
+    let unsafe_char = |c: char| c.is_control() || ferry_disk::path::is_deceptive(c);
+    if !s.chars().any(unsafe_char) {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() {
+        if unsafe_char(c) {
             let _ = write!(out, "{}", c.escape_default());
         } else {
             out.push(c);
@@ -681,6 +683,22 @@ mod tests {
             o,
             "{\"event\":\"entry\",\"name\":\"x\\ty\",\"bytes\":0,\"mtime\":null}\n"
         );
+        // Bidirectional and zero-width characters are shown, not obeyed.
+        let entry = ListEntry {
+            path: "evil\u{202e}hs.txt\u{200b}\u{2066}".into(),
+            ..entry
+        };
+        let (o, _) = capture(&human(), |s, o, _| s.listed_to(o, &entry));
+        assert_eq!(
+            o,
+            "           0  -                        evil\\u{202e}hs.txt\\u{200b}\\u{2066}\n"
+        );
+        let (o, _) = capture(&json(), |s, o, _| s.listed_to(o, &entry));
+        assert!(o.contains("\"evil\\u202ehs.txt\\u200b\\u2066\""), "{o}");
+        let (_, e) = capture(&human(), |s, o, e| {
+            s.file_failed_to(o, e, "a\u{feff}", "b\u{200f}")
+        });
+        assert_eq!(e, "error: a\\u{feff}: b\\u{200f}\n");
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 Duration::from_secs(args.timeout),
             )
             .with_context(|| format!("no daytime answer from {}", args.server))?;
-            println!("{line}");
+            println!("{}", crate::output::escape_line(&line));
             Ok(0)
         }
     }
@@ -136,14 +136,22 @@ fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
 }
 
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
+    if args.list_partials {
+        return crate::partials::list(&args.root, out);
+    }
     let key_path = keyfile::resolve_path(cli.key.clone())?;
     let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
     let mut store = FsStore::new(&args.root)
         .with_context(|| format!("cannot use {} as the root", args.root.display()))?
-        .echo_records(args.print);
+        .echo_records(args.print)
+        .expire_partials(crate::partials::policy(
+            args.partials_max_age,
+            args.partials_max_bytes,
+        ));
     if args.store_sealed {
         store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
     }
+    store.sweep_partials_soon();
     let listener = match args.listen {
         Some(addr) => {
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?

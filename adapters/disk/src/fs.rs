@@ -44,6 +44,8 @@ use walkdir::WalkDir;
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
+use made_dirs::MadeDirs;
+pub use partials::{PartialInfo, PartialsPolicy};
 
 /// The record log in a store's root.
 pub const RECORDS_FILE: &str = "records.jsonl";
@@ -85,6 +87,8 @@ struct Shared {
     seal_key: Option<proto::seal::SealKey>,
     /// Files at least this large keep resume state (see [`RESUMABLE_SIZE`]).
     resumable_size: u64,
+    /// Expiry of partials, and when it last ran.
+    housekeeping: partials::Housekeeping,
 }
 
 /// Absolute destination paths with a transfer in progress, for the whole process: two stores
@@ -123,6 +127,7 @@ impl FsStore {
                 echo_records: false,
                 seal_key: None,
                 resumable_size: RESUMABLE_SIZE,
+                housekeeping: partials::Housekeeping::default(),
             }),
         })
     }
@@ -147,6 +152,7 @@ impl FsStore {
             echo_records: self.shared.echo_records,
             seal_key: self.shared.seal_key.clone(),
             resumable_size: self.shared.resumable_size,
+            housekeeping: partials::Housekeeping::new(self.shared.housekeeping.policy),
         };
         change(&mut shared);
         FsStore {
@@ -194,6 +200,11 @@ impl FsStore {
         dest: &Path,
         meta: &FileMeta,
     ) -> Result<bool, Problem> {
+        if is_records_log(rel) {
+            return Err(bad_name(
+                "'records.jsonl' in the root is kept for the record log",
+            ));
+        }
         match parents(self.root(), rel)
             .map_err(|e| problem_from_io(&e, "cannot check the destination"))?
         {
@@ -320,6 +331,7 @@ impl FsStore {
 
 impl Store for FsStore {
     fn receive(&self, meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem> {
+        self.sweep_partials_soon();
         let rel = path::sanitize(&meta.path)?;
         let dest = rel.to_path(self.root());
         let claim = Claim::take(&self.shared, dest.clone()).ok_or_else(|| {
@@ -328,14 +340,16 @@ impl Store for FsStore {
                 "already being received (another transfer to this name is in progress)",
             )
         })?;
-        if !self.check_destination(&rel, &dest, meta)? {
-            make_parents(self.root(), &rel)?;
-        }
+        let made = match self.check_destination(&rel, &dest, meta)? {
+            true => MadeDirs::default(),
+            false => make_parents(self.root(), &rel)?,
+        };
         let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
         let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
         let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key, resumable)
             .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
+        made.keep();
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
     }
@@ -510,6 +524,14 @@ fn aux_name(prefix: &str, name: &str) -> String {
     format!("{}-{hex}", prefix.trim_end_matches('.'))
 }
 
+/// Whether `rel` is the record log or below it (any letter case, for case-insensitive
+/// filesystems): peers may not create either, or `record` would stop working.
+fn is_records_log(rel: &RelPath) -> bool {
+    rel.components()
+        .next()
+        .is_some_and(|first| first.eq_ignore_ascii_case(RECORDS_FILE))
+}
+
 /// Whether every directory above `rel` is a real directory (not a symbolic link).
 #[derive(Debug, PartialEq, Eq)]
 enum Parents {
@@ -542,8 +564,11 @@ fn parents(root: &Path, rel: &RelPath) -> io::Result<Parents> {
 }
 
 /// Create the missing directories above `rel`, refusing to go through anything but a directory.
-fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
+/// On failure the directories this call created are removed again (those still empty); on
+/// success the caller [keeps](MadeDirs::keep) them once the file is under way, or they go too.
+fn make_parents(root: &Path, rel: &RelPath) -> Result<MadeDirs, Problem> {
     let fail = |e: io::Error| problem_from_io(&e, "cannot create the directory");
+    let mut made = MadeDirs::default();
     let mut dir = root.to_path_buf();
     let mut components = rel.components().peekable();
     while let Some(c) = components.next() {
@@ -552,7 +577,7 @@ fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
         }
         dir.push(c);
         match fs::create_dir(&dir) {
-            Ok(()) => {}
+            Ok(()) => made.0.push(dir.clone()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !node(&dir).map_err(fail)?.is_some_and(|md| md.is_dir()) {
                     return Err(bad_name("a parent directory is not a directory"));
@@ -561,7 +586,7 @@ fn make_parents(root: &Path, rel: &RelPath) -> Result<(), Problem> {
             Err(e) => return Err(fail(e)),
         }
     }
-    Ok(())
+    Ok(made)
 }
 
 /// What is at `path`, without following a final symbolic link; `None` when nothing is.
@@ -788,7 +813,11 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
 }
 
 mod hashes;
+#[cfg(test)]
+mod housekeeping_tests;
 mod incoming;
+mod made_dirs;
+mod partials;
 mod pipeline;
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use proto::{FileHasher, FileMeta, ListEntry, Problem, Reason};
 
-pub use fs::{FsStore, StdoutStore};
+pub use fs::{FsStore, PartialInfo, PartialsPolicy, StdoutStore};
 
 /// Where received files go and where served files come from. Shared by every connection of a
 /// server (hence `Sync`); implementations serialise what must be serialised themselves.

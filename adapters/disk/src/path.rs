@@ -9,6 +9,8 @@
 //! - a `..` component, anywhere;
 //! - a backslash (a separator on Windows, a plain character on Unix: ambiguous);
 //! - NUL or any other control character;
+//! - a bidirectional control, a zero-width character or a line/paragraph separator (see
+//!   [`is_deceptive`]): they make a name display as another one (`evil\u{202e}txt.sh`);
 //! - a component starting with `.ferry-` (any letter case): the store's own partial, sidecar
 //!   and temporary files use that prefix (see [`is_reserved`]);
 //! - a component longer than [`MAX_COMPONENT_LEN`] bytes, or a whole name longer than
@@ -74,6 +76,23 @@ pub fn is_reserved(component: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes()))
 }
 
+/// Whether `c` is a character that changes how the text around it is displayed without
+/// showing itself: the bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069), the zero-width characters (U+200B–U+200D, U+2060, U+FEFF) and the line and
+/// paragraph separators (U+2028, U+2029). [`sanitize`] refuses them in names; printing code
+/// escapes them like control characters.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
+}
+
 /// Turn a peer's path into a safe relative path.
 ///
 /// # Errors
@@ -102,6 +121,11 @@ fn normalize(peer: &str) -> Result<Option<RelPath>, Problem> {
     }
     if peer.chars().any(char::is_control) {
         return Err(bad("contains a control character"));
+    }
+    if peer.chars().any(is_deceptive) {
+        return Err(bad(
+            "contains a bidirectional control or an invisible (zero-width) character",
+        ));
     }
     if peer.contains('\\') {
         return Err(bad("contains a backslash"));
@@ -167,6 +191,13 @@ mod tests {
             ("dir/C:x", "dir/C:x"),
             ("é/日本/🦀", "é/日本/🦀"),
             ("with space", "with space"),
+            // Neighbours of the refused ranges are ordinary characters.
+            ("a\u{200a}b", "a\u{200a}b"),
+            ("a\u{202f}b", "a\u{202f}b"),
+            ("a\u{2061}b", "a\u{2061}b"),
+            ("a\u{206a}b", "a\u{206a}b"),
+            ("a\u{fefe}b", "a\u{fefe}b"),
+            ("\u{061b}", "\u{061b}"),
             (&long_component, &long_component),
         ];
         for (input, want) in cases {
@@ -203,6 +234,20 @@ mod tests {
             ("\u{1b}[31m", "control character"),
             ("a\u{7f}", "control character"),
             ("a\u{85}", "control character"),
+            ("evil\u{202e}txt.sh", "bidirectional"),
+            ("a\u{202a}b", "bidirectional"),
+            ("a\u{2066}b/c", "bidirectional"),
+            ("d/a\u{2069}", "bidirectional"),
+            ("\u{200e}a", "bidirectional"),
+            ("a\u{200f}", "bidirectional"),
+            ("a\u{061c}", "bidirectional"),
+            ("a\u{200b}b", "zero-width"),
+            ("a\u{200c}b", "zero-width"),
+            ("a\u{200d}b", "zero-width"),
+            ("a\u{2060}b", "zero-width"),
+            ("\u{feff}a", "zero-width"),
+            ("a\u{2028}b", "invisible"),
+            ("a\u{2029}b", "invisible"),
             (".ferry-part.x", "reserved"),
             ("dir/.ferry-info.x", "reserved"),
             (".FERRY-tmp.x/y", "reserved"),
@@ -240,6 +285,7 @@ mod tests {
             "../secret",
             "/secret",
             ".ferry-part.secret",
+            "secret\u{202e}txt.sh",
         ] {
             let p = sanitize(input).expect_err(input);
             assert!(!p.detail.contains("secret") && !p.detail.contains("pwned"));
