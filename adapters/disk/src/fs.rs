@@ -26,22 +26,23 @@
 //!
 //! # Concurrency
 //!
-//! One [`FsStore`] (and its clones) lets one transfer at a time write a destination: a second
-//! offer for the same name is refused with [`Reason::Denied`] until the first is committed,
-//! suspended, discarded or dropped. Two processes serving the same root do not coordinate.
+//! One process lets one transfer at a time write a destination: a second offer for the same
+//! name is refused with [`Reason::Busy`] while the first is active, and takes the name over
+//! when the first has written nothing for a second (its sender died, say); see `claim`. Two
+//! processes serving the same root do not coordinate.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proto::{FileHasher, FileMeta, ListEntry, Mtime, Problem, Reason};
 use walkdir::WalkDir;
 
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
+use claim::Claim;
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
 
@@ -85,19 +86,6 @@ struct Shared {
     seal_key: Option<proto::seal::SealKey>,
     /// Files at least this large keep resume state (see [`RESUMABLE_SIZE`]).
     resumable_size: u64,
-}
-
-/// Absolute destination paths with a transfer in progress, for the whole process: two stores
-/// over the same directory (a client making one store per call, say) must not interleave on one
-/// destination either.
-static IN_FLIGHT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-
-impl Shared {
-    fn in_flight(&self) -> MutexGuard<'static, BTreeSet<PathBuf>> {
-        // The list stays consistent even if a holder panicked: inserts and removes are single
-        // calls.
-        IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl FsStore {
@@ -322,12 +310,7 @@ impl Store for FsStore {
     fn receive(&self, meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem> {
         let rel = path::sanitize(&meta.path)?;
         let dest = rel.to_path(self.root());
-        let claim = Claim::take(&self.shared, dest.clone()).ok_or_else(|| {
-            Problem::new(
-                Reason::Denied,
-                "already being received (another transfer to this name is in progress)",
-            )
-        })?;
+        let claim = Claim::take(dest.clone())?;
         if !self.check_destination(&rel, &dest, meta)? {
             make_parents(self.root(), &rel)?;
         }
@@ -446,31 +429,6 @@ impl Store for FsStore {
             let _ = out.flush();
         }
         Ok(())
-    }
-}
-
-/// Holds one destination in the store's in-flight set; released on drop.
-#[derive(Debug)]
-struct Claim {
-    shared: Arc<Shared>,
-    dest: PathBuf,
-}
-
-impl Claim {
-    fn take(shared: &Arc<Shared>, dest: PathBuf) -> Option<Claim> {
-        if !shared.in_flight().insert(dest.clone()) {
-            return None;
-        }
-        Some(Claim {
-            shared: Arc::clone(shared),
-            dest,
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.shared.in_flight().remove(&self.dest);
     }
 }
 
@@ -787,7 +745,10 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     Ok(())
 }
 
+mod claim;
 mod incoming;
 mod pipeline;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;

@@ -9,9 +9,10 @@ use std::path::Path;
 use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
 use serde::{Deserialize, Serialize};
 
+use super::claim::Claim;
 use super::pipeline::{self, Pipeline};
 use super::{
-    Claim, DEFAULT_MODE, MAX_SIDECAR_LEN, Names, PRIVATE_MODE, hash_stream, node, remove_if_exists,
+    DEFAULT_MODE, MAX_SIDECAR_LEN, Names, PRIVATE_MODE, hash_stream, node, remove_if_exists,
     sync_dir, system_time,
 };
 use crate::{Incoming, Publish, Staged, problem_from_io};
@@ -87,7 +88,10 @@ pub(super) struct FsIncoming {
     pub(super) prefix: FileHasher,
     /// A write at offset 0 superseded the prefix.
     restarted: bool,
-    _claim: Claim,
+    /// The destination is ours while this holds; every write goes through it.
+    claim: Claim,
+    /// A write failed for lack of space: the partial is not worth keeping.
+    doomed: bool,
     /// Publish the file sealed at rest under this key.
     seal_key: Option<proto::seal::SealKey>,
     /// The writer thread of a large file, while its bytes arrive in order.
@@ -109,6 +113,8 @@ impl FsIncoming {
         seal_key: Option<proto::seal::SealKey>,
         resumable: bool,
     ) -> io::Result<Self> {
+        let gate = claim.gate();
+        let guard = gate.hold()?;
         // A partial name that is not a regular file is not ours to reuse: never write through a
         // symbolic link somebody left there.
         if node(&names.partial)?.is_some_and(|md| !md.is_file()) {
@@ -149,6 +155,7 @@ impl FsIncoming {
             Some(s) => s.write(&names)?,
             None => remove_if_exists(&names.sidecar)?,
         }
+        drop(guard);
         Ok(FsIncoming {
             file,
             names,
@@ -159,7 +166,8 @@ impl FsIncoming {
             overwrite: meta.overwrite,
             prefix,
             restarted: false,
-            _claim: claim,
+            claim,
+            doomed: false,
             seal_key,
             pipeline: None,
             pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
@@ -246,6 +254,7 @@ impl FsIncoming {
         match self.pipeline.take() {
             Some(p) => {
                 let end = p.finish()?;
+                let _held = self.claim.hold()?;
                 self.file.set_len(end)?;
                 self.len = end;
                 Ok(())
@@ -263,12 +272,8 @@ impl FsIncoming {
     }
 }
 
-impl Incoming for FsIncoming {
-    fn prefix(&self) -> FileHasher {
-        self.prefix.clone()
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+impl FsIncoming {
+    fn write_inner(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|end| self.size.is_some_and(|size| end > size)) {
             return Err(io::Error::new(
@@ -278,11 +283,15 @@ impl Incoming for FsIncoming {
         }
         if let Some(p) = &mut self.pipeline {
             if p.next() == offset {
+                // The writer thread holds the claim for each write; here it is only checked
+                // (holding it while the pipeline waits for the writer would deadlock).
+                drop(self.claim.hold()?);
                 return p.write(data);
             }
             // Out of order (a restart): finish the pipeline, go on without one.
             self.drain_pipeline()?;
         }
+        let held = self.claim.hold()?;
         if offset == 0 && !self.prefix.is_empty() && !self.restarted {
             // The sender restarted: drop what was held so a suspend now keeps only new bytes.
             self.file.set_len(0)?;
@@ -293,23 +302,30 @@ impl Incoming for FsIncoming {
         if std::mem::take(&mut self.pipeline_allowed)
             && offset.is_multiple_of(pipeline::ALIGN as u64)
         {
-            let mut p = Pipeline::start(&self.file, offset)?;
+            drop(held);
+            let mut p = Pipeline::start(&self.file, offset, self.claim.gate())?;
             let written = p.write(data);
             self.pipeline = Some(p);
             return written;
         }
         self.file.write_all_at(data, offset)?;
         self.len = self.len.max(offset + data.len() as u64);
+        drop(held);
         Ok(())
     }
 
-    fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
-        if let Err(e) = self.drain_pipeline() {
-            let problem = problem_from_io(&e, "cannot write");
-            tracing::warn!(path = %self.names.dest.display(), %problem, "commit failed; partial kept");
-            return Err(problem);
-        }
-        match self.publish(size) {
+    fn commit_inner(&mut self, size: u64) -> Result<(), Problem> {
+        let held = self
+            .drain_pipeline()
+            .and_then(|()| self.claim.hold())
+            .map_err(|e| {
+                let problem = problem_from_io(&e, "cannot write");
+                tracing::warn!(path = %self.names.dest.display(), %problem, "commit failed");
+                problem
+            })?;
+        let published = self.publish(size);
+        drop(held);
+        match published {
             Ok(()) => {
                 tracing::debug!(path = %self.names.dest.display(), size, "published");
                 Ok(())
@@ -324,14 +340,55 @@ impl Incoming for FsIncoming {
             }
         }
     }
+}
+
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+impl Incoming for FsIncoming {
+    fn prefix(&self) -> FileHasher {
+        self.prefix.clone()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let written = self.write_inner(offset, data);
+        if let Err(e) = &written
+            && is_no_space(e)
+        {
+            self.doomed = true;
+        }
+        written
+    }
+
+    fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
+        let committed = self.commit_inner(size);
+        if committed
+            .as_ref()
+            .is_err_and(|p| p.reason == Reason::NoSpace)
+        {
+            self.doomed = true;
+        }
+        if committed.is_err() && self.doomed {
+            self.remove_partial();
+        }
+        committed
+    }
 
     fn stage(mut self: Box<Self>, size: u64) -> Staged {
         if self.seal_key.is_some() {
             // Sealing reads the file back and writes a copy: not worth grouping.
             return Staged::Done(self.commit(size));
         }
-        let staged = match self.drain_pipeline() {
-            Ok(()) => self.finish(size),
+        let staged = match self.drain_pipeline().and_then(|()| self.claim.hold()) {
+            Ok(mut held) => {
+                // Waiting for the group's sync is not idleness: never taken over from here.
+                held.pin();
+                self.finish(size)
+            }
             Err(e) => Err(problem_from_io(&e, "cannot write")),
         };
         match staged {
@@ -341,10 +398,13 @@ impl Incoming for FsIncoming {
                 names: self.names,
                 overwrite: self.overwrite,
                 sidecar: self.sidecar.is_some(),
-                _claim: self._claim,
+                claim: self.claim,
             })),
             Err(p) => {
-                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed");
+                if p.reason == Reason::NoSpace || self.doomed {
+                    self.remove_partial();
+                }
                 Staged::Done(Err(p))
             }
         }
@@ -353,6 +413,16 @@ impl Incoming for FsIncoming {
     fn suspend(mut self: Box<Self>) {
         if let Err(e) = self.drain_pipeline() {
             tracing::warn!(path = %self.names.partial.display(), %e, "cannot finish writing the partial");
+        }
+        let Ok(_held) = self.claim.hold() else {
+            tracing::debug!(path = %self.names.dest.display(), "taken over; the partial is the new transfer's");
+            return;
+        };
+        if self.doomed {
+            // The disk filled up: a partial kept now would keep it full for every later send.
+            tracing::debug!(path = %self.names.partial.display(), "no space: partial removed");
+            self.remove_partial();
+            return;
         }
         let Some(sidecar) = &self.sidecar else {
             // Unknown or small size: never resumed, keeping the bytes only wastes space.
@@ -377,6 +447,9 @@ impl Incoming for FsIncoming {
     fn discard(mut self: Box<Self>) {
         // Dropping the pipeline joins its thread: no write lands after the removal.
         self.pipeline = None;
+        let Ok(_held) = self.claim.hold() else {
+            return;
+        };
         self.remove_partial();
         tracing::debug!(path = %self.names.partial.display(), "partial discarded");
     }
@@ -423,7 +496,7 @@ struct FsStaged {
     /// A sidecar was written for this file (to remove once published).
     sidecar: bool,
     /// The destination stays ours until it is published.
-    _claim: Claim,
+    claim: Claim,
 }
 
 impl Publish for FsStaged {
@@ -436,6 +509,10 @@ impl Publish for FsStaged {
     }
 
     fn publish(self: Box<Self>) -> Result<(), Problem> {
+        let _held = self
+            .claim
+            .hold()
+            .map_err(|e| problem_from_io(&e, "cannot publish the file"))?;
         rename_into_place(
             &self.names,
             &self.names.partial,

@@ -392,17 +392,13 @@ fn concurrent_receives_of_one_path_are_denied_until_released() {
         // Through a clone too: clones share the set. Another name is not affected.
         let other = store.clone();
         let p = refused(other.receive(&meta));
-        assert_eq!(p.reason, Reason::Denied, "{how}");
-        assert!(
-            p.detail.contains("already being received"),
-            "{how}: {}",
-            p.detail
-        );
+        assert_eq!(p.reason, Reason::Busy, "{how}");
+        assert!(p.detail.contains("in progress"), "{how}: {}", p.detail);
         let mut equivalent = meta.clone();
         equivalent.path = String::from("./a//f");
         assert_eq!(
             refused(store.receive(&equivalent)).reason,
-            Reason::Denied,
+            Reason::Busy,
             "{how}"
         );
         drop(accepted(store.receive(&offer("a/g", b"x"))));
@@ -433,7 +429,7 @@ fn concurrent_receives_from_threads() {
                         true
                     }
                     Err(p) => {
-                        assert_eq!(p.reason, Reason::Denied);
+                        assert_eq!(p.reason, Reason::Busy);
                         false
                     }
                 }
@@ -446,13 +442,8 @@ fn concurrent_receives_from_threads() {
         .filter(|w| *w)
         .count();
     assert!(won >= 1);
-    assert!(
-        !store
-            .shared
-            .in_flight()
-            .iter()
-            .any(|p| p.starts_with(store.root()))
-    );
+    // Every claim was released: the name is free again.
+    drop(accepted(store.receive(&meta)));
 }
 
 #[test]
