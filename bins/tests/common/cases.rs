@@ -291,27 +291,19 @@ pub fn interrupted_send_resumes(c: &str, s: &str) {
     wait_for(10, "the server to keep the partial", || {
         partial_len() >= 4 << 20
     });
-    // The server may still be draining the dead connection: until it lets go of the partial,
-    // a new transfer to the same name is refused ("already being received").
-    let send = || {
-        client(
-            c,
-            &env,
-            &[
-                "send",
-                big.to_str().unwrap(),
-                "--to",
-                &server.to(),
-                "--json",
-            ],
-        )
-    };
-    let mut o = send();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stderr(&o).contains("already being received") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        o = send();
-    }
+    // The server may still be draining the dead connection: the client offers again while
+    // it is refused as busy.
+    let o = client(
+        c,
+        &env,
+        &[
+            "send",
+            big.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--json",
+        ],
+    );
     ok(&o, "resumed send");
     let r = &json_lines(&o)[0];
     let resumed = r["resumed_from"].as_u64().unwrap();
@@ -825,4 +817,75 @@ pub fn daytime(c: &str, s: &str) {
         eprintln!("nc is not installed; skipped");
     }
     drop(env);
+}
+
+/// Send a file of just over the resume threshold through a proxy limited to 256 KiB/s, `kill
+/// -9` the sender once bytes have landed, `lose` the link (`cut`: the server sees the
+/// connection close; `freeze`: it sees nothing, as when a host vanishes), and rerun directly
+/// at once: the rerun resumes from what landed and the file verifies.
+fn kill_and_rerun(c: &str, env: &Env, server: &Server, seed: u64, lose: fn(&proxy::Proxy)) {
+    let size = (256 << 10) + 50_000;
+    let name = format!("f{seed}.bin");
+    let body = data(100 + seed, size);
+    let file = env.write(&name, &body);
+    let partial = server.root.join(format!(".ferry-part.{name}"));
+    let via = proxy::Proxy::start(server.addr, 256 << 10);
+    let mut child = Command::new(bin(c))
+        .args(["send", file.to_str().unwrap(), "--to", &via.to(), "--key"])
+        .arg(&env.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(20, "bytes in the partial", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    lose(&via);
+    let started = Instant::now();
+    let o = client(
+        c,
+        env,
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--json",
+        ],
+    );
+    ok(&o, &format!("rerun {seed} after kill -9"));
+    assert_eq!(stderr(&o), "", "nothing scary while the server lets go");
+    let r = &json_lines(&o)[0];
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed > 0 && resumed < size as u64,
+        "try {seed}: resumed_from {resumed} (after {:?})",
+        started.elapsed()
+    );
+    assert_eq!(r["bytes"].as_u64().unwrap(), size as u64);
+    assert_eq!(r["blake3"], proto_hash_hex(&body));
+    assert_eq!(std::fs::read(server.root.join(&name)).unwrap(), body);
+    assert!(!partial.exists(), "the partial is gone once published");
+}
+
+/// `kill -9` of a sender mid-file, its connection closed, and a rerun at once: it resumes,
+/// every time (issue 14: 20 consecutive tries).
+pub fn resume_right_after_kill(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    for seed in 0..20 {
+        kill_and_rerun(c, &env, &server, seed, proxy::Proxy::cut);
+    }
+}
+
+/// The same when the sender's host vanished without a FIN: the server still holds the old
+/// connection (until its idle timeout), and the rerun takes the name over from it.
+pub fn resume_after_the_sender_vanished(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    for seed in 0..3 {
+        kill_and_rerun(c, &env, &server, seed, proxy::Proxy::freeze);
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod proxy;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
@@ -14,7 +15,8 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin;
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
-            connection_limit, disk_full, silent_crowd, records, daytime);
+            connection_limit, disk_full, silent_crowd, records, daytime,
+            resume_right_after_kill, resume_after_the_sender_vanished);
     };
     (@cases $bin:expr; $($case:ident),* $(,)?) => {
         $(
