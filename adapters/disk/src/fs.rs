@@ -59,7 +59,7 @@ const TEMP: &str = ".ferry-tmp.";
 /// Prefix of a file being sealed for publication (store-sealed servers).
 const SEALING: &str = ".ferry-seal.";
 
-/// Mode of a published file whose offer carries none (`set_permissions` ignores the umask).
+/// Mode of a published file whose offer carries none (before the umask).
 const DEFAULT_MODE: u32 = 0o644;
 /// Mode of partial, sidecar and temporary files.
 const PRIVATE_MODE: u32 = 0o600;
@@ -86,6 +86,8 @@ struct Shared {
     seal_key: Option<proto::seal::SealKey>,
     /// Files at least this large keep resume state (see [`RESUMABLE_SIZE`]).
     resumable_size: u64,
+    /// The process's umask when the store was made: published modes are masked by it.
+    umask: u32,
 }
 
 impl FsStore {
@@ -111,6 +113,7 @@ impl FsStore {
                 echo_records: false,
                 seal_key: None,
                 resumable_size: RESUMABLE_SIZE,
+                umask: partial::umask(),
             }),
         })
     }
@@ -135,6 +138,7 @@ impl FsStore {
             echo_records: self.shared.echo_records,
             seal_key: self.shared.seal_key.clone(),
             resumable_size: self.shared.resumable_size,
+            umask: self.shared.umask,
         };
         change(&mut shared);
         FsStore {
@@ -311,14 +315,33 @@ impl Store for FsStore {
         let rel = path::sanitize(&meta.path)?;
         let dest = rel.to_path(self.root());
         let claim = Claim::take(dest.clone())?;
-        if !self.check_destination(&rel, &dest, meta)? {
+        let parents_exist = self.check_destination(&rel, &dest, meta)?;
+        let names = Names::new(dest, rel.file_name());
+        if let Some(size) = meta.size {
+            let held = node(&names.partial)
+                .ok()
+                .flatten()
+                .filter(Metadata::is_file)
+                .map_or(0, |md| md.len());
+            let sealed = self.shared.seal_key.is_some();
+            partial::check_space(self.root(), size, held, sealed)?;
+        }
+        if !parents_exist {
             make_parents(self.root(), &rel)?;
         }
-        let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
         let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
-        let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key, resumable)
-            .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
+        let mode = partial::published_mode(meta.mode, self.shared.umask);
+        let file = FsIncoming::open(
+            names,
+            rel.file_name(),
+            meta,
+            claim,
+            seal_key,
+            resumable,
+            mode,
+        )
+        .map_err(|e| problem_from_io(&e, "cannot open the partial file"))?;
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
     }
@@ -747,6 +770,7 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
 
 mod claim;
 mod incoming;
+mod partial;
 mod pipeline;
 #[cfg(test)]
 mod tests;
