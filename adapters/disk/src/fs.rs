@@ -4,9 +4,12 @@
 //!
 //! A file arriving as `dir/name` is written to `dir/.ferry-part.name` (mode 0600), next to a
 //! small JSON sidecar `dir/.ferry-info.name` that records which offer the bytes belong to
-//! (size, mtime, whole-file hash). The sidecar is replaced atomically through
-//! `dir/.ferry-tmp.name`. On commit the partial gets its final length, mode and mtime, is
-//! fsynced, renamed over `dir/name`, and the directory is fsynced; the sidecar is removed.
+//! (size, mtime, whole-file hash); both are created with the first data, not at the offer
+//! (which is refused early when it cannot fit). The sidecar is replaced atomically through
+//! `dir/.ferry-tmp.name`. On commit the partial gets its final length, mode (the offered one
+//! masked by the umask, never writable by others) and mtime, is fsynced, renamed over
+//! `dir/name`, and the directory is fsynced; the sidecar is removed. A partial whose write
+//! found the disk full is removed. Names the store did not make are replaced (see `partial`).
 //!
 //! When `.ferry-part.` plus the name would exceed [`MAX_COMPONENT_LEN`], the three names are
 //! `.ferry-part-<hex>`, `.ferry-info-<hex>` and `.ferry-tmp-<hex>` instead, `<hex>` being the

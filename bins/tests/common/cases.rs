@@ -598,7 +598,7 @@ pub fn disk_full(c: &str, s: &str) {
         "a partial file was published"
     );
     assert!(server.alive());
-    // What arrived is kept for a resume once there is room; the server still answers.
+    // Refused before any byte moved (or its partial removed): the server still answers.
     let o = client(c, &env, &["ls", "--from", &server.to()]);
     ok(&o, "ls after disk full");
     assert_eq!(stdout(&o), "", "nothing was published");
