@@ -889,3 +889,111 @@ pub fn resume_after_the_sender_vanished(c: &str, s: &str) {
         kill_and_rerun(c, &env, &server, seed, proxy::Proxy::freeze);
     }
 }
+
+/// Run a client, killing it if it has not finished within `secs`.
+fn client_within(c: &str, env: &Env, args: &[&str], secs: u64) -> Output {
+    let mut child = Command::new(bin(c))
+        .current_dir(env.dir.path())
+        .args(args)
+        .arg("--key")
+        .arg(&env.key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Files the server did not make at the hidden names: a FIFO at a sidecar name (beside a
+/// partial, so it would be read) must not block the server, a hard link at a partial name must
+/// not make it rewrite the linked file outside the root.
+pub fn planted_files(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = Server::start(s, &env, &root, &[]);
+    let size = (256 << 10) + 1000;
+    let big = env.write("big.bin", &data(31, size));
+    std::fs::write(root.join(".ferry-part.big.bin"), &data(31, size)[..1000]).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(root.join(".ferry-info.big.bin"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let o = client_within(
+        c,
+        &env,
+        &["send", big.to_str().unwrap(), "--to", &server.to()],
+        20,
+    );
+    ok(&o, "send beside a planted FIFO");
+    let o = client_within(c, &env, &["ls", "--from", &server.to()], 10);
+    ok(&o, "ls after a planted FIFO");
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), data(31, size));
+
+    let outside = env.write("outside.txt", b"precious, not the server's");
+    std::fs::hard_link(&outside, root.join(".ferry-part.small.txt")).unwrap();
+    let small = env.write("small.txt", b"received");
+    let o = client_within(
+        c,
+        &env,
+        &["send", small.to_str().unwrap(), "--to", &server.to()],
+        20,
+    );
+    ok(&o, "send over a planted hard link");
+    assert_eq!(
+        std::fs::read(&outside).unwrap(),
+        b"precious, not the server's"
+    );
+    assert_eq!(std::fs::read(root.join("small.txt")).unwrap(), b"received");
+}
+
+/// The published mode is the sender's masked by the receiver's umask and never
+/// world-writable, on a server and on a GET client alike.
+pub fn modes_are_masked(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("root");
+    let server = Server::start(s, &env, &root, &[]);
+    let open = env.write("open.sh", b"#!/bin/sh\n");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", open.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send a 0777 file",
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let served = mode(&root.join("open.sh"));
+    assert_eq!(served & 0o002, 0, "published {served:o}");
+    assert_eq!(served & 0o100, 0o100, "the owner keeps what was offered");
+    let out = env.path("got");
+    ok(
+        &client(
+            c,
+            &env,
+            &[
+                "get",
+                "open.sh",
+                "--from",
+                &server.to(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ),
+        "get it back",
+    );
+    let got = mode(&out.join("open.sh"));
+    assert_eq!(got & 0o002, 0, "fetched {got:o}");
+}

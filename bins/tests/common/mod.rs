@@ -16,7 +16,8 @@ macro_rules! e2e_suite {
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
             connection_limit, disk_full, silent_crowd, records, daytime,
-            resume_right_after_kill, resume_after_the_sender_vanished);
+            resume_right_after_kill, resume_after_the_sender_vanished, planted_files,
+            modes_are_masked);
     };
     (@cases $bin:expr; $($case:ident),* $(,)?) => {
         $(
