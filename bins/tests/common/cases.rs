@@ -974,7 +974,7 @@ pub fn modes_are_masked(c: &str, s: &str) {
         ),
         "send a 0777 file",
     );
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let served = mode(&root.join("open.sh"));
     assert_eq!(served & 0o002, 0, "published {served:o}");
     assert_eq!(served & 0o100, 0o100, "the owner keeps what was offered");
