@@ -779,3 +779,4 @@ mod pipeline;
 mod tests;
 #[cfg(test)]
 mod tests_hostile;
+mod writers;

@@ -10,8 +10,9 @@ use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
 use serde::{Deserialize, Serialize};
 
 use super::claim::Claim;
-use super::partial::{self, OPEN_FILES, PIPELINES, Slot, WRITERS};
-use super::pipeline::{self, Pipeline};
+use super::partial::{self, OPEN_FILES, Slot};
+use super::pipeline;
+use super::writers::Writer;
 use super::{MAX_SIDECAR_LEN, Names, hash_stream, node, remove_if_exists, sync_dir, system_time};
 use crate::{Incoming, Publish, Staged, problem_from_io};
 
@@ -99,9 +100,7 @@ pub(super) struct FsIncoming {
     /// Publish the file sealed at rest under this key.
     seal_key: Option<proto::seal::SealKey>,
     /// The writer thread of a large file, while its bytes arrive in order.
-    pipeline: Option<Pipeline>,
-    /// The writer budget unit `pipeline` holds.
-    writer: Option<Slot>,
+    pipeline: Option<Writer>,
     /// A pipeline may still start (a large file whose first write is still to come).
     pipeline_allowed: bool,
     /// The partial's length as far as our writes know (saves a `set_len` at the end).
@@ -166,7 +165,6 @@ impl FsIncoming {
             doomed: false,
             seal_key,
             pipeline: None,
-            writer: None,
             pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
             len: if resume { held } else { 0 },
         })
@@ -285,9 +283,7 @@ impl FsIncoming {
         let Some(p) = self.pipeline.take() else {
             return Ok(());
         };
-        let finished = p.finish();
-        self.writer = None;
-        let end = finished?;
+        let end = p.finish()?;
         let gate = self.claim.gate();
         let _held = gate.hold()?;
         self.open_file()?.set_len(end)?;
@@ -311,14 +307,14 @@ impl FsIncoming {
                 "write past the offered size",
             ));
         }
-        if let Some(p) = &mut self.pipeline {
-            if p.next() == offset {
-                // The writer thread holds the claim for each write; here it is only checked
-                // (holding it while the pipeline waits for the writer would deadlock).
-                drop(self.claim.hold()?);
-                return p.write(data);
+        if let Some(p) = &self.pipeline {
+            // The writer thread holds the claim for each write; here it is only checked
+            // (holding it while the pipeline waits for the writer would deadlock).
+            drop(self.claim.hold()?);
+            if let Some(written) = p.write(offset, data) {
+                return written;
             }
-            // Out of order (a restart): finish the pipeline, go on without one.
+            // Out of order (a restart), or released while idle: finish it, go on without.
             self.drain_pipeline()?;
         }
         let gate = self.claim.gate();
@@ -337,21 +333,31 @@ impl FsIncoming {
         if std::mem::take(&mut self.pipeline_allowed)
             && offset.is_multiple_of(pipeline::ALIGN as u64)
             && self.slot.is_some()
-            && let Some(writer) = WRITERS.try_take(PIPELINES)
         {
             drop(held);
             let gate = self.claim.gate();
             let file = self.open_file()?;
-            let mut p = Pipeline::start(file, offset, gate)?;
-            let written = p.write(data);
-            self.pipeline = Some(p);
-            self.writer = Some(writer);
-            return written;
+            if let Some(p) = Writer::start(file, offset, gate)? {
+                let written = p.write(offset, data).unwrap_or_else(|| {
+                    Err(io::Error::other(
+                        "a new writer thread refused its first write",
+                    ))
+                });
+                self.pipeline = Some(p);
+                return written;
+            }
+            return self.write_direct(offset, data);
         }
-        let file = self.open_file()?;
-        file.write_all_at(data, offset)?;
-        self.len = self.len.max(offset + data.len() as u64);
         drop(held);
+        self.write_direct(offset, data)
+    }
+
+    /// Write without a writer thread.
+    fn write_direct(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let gate = self.claim.gate();
+        let _held = gate.hold()?;
+        self.open_file()?.write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
         self.release_if_over_budget();
         Ok(())
     }
@@ -526,9 +532,10 @@ impl Incoming for FsIncoming {
     }
 
     fn discard(mut self: Box<Self>) {
-        // Dropping the pipeline joins its thread: no write lands after the removal.
-        self.pipeline = None;
-        self.writer = None;
+        // Stopping the pipeline joins its thread: no write lands after the removal.
+        if let Some(p) = self.pipeline.take() {
+            p.stop();
+        }
         let Ok(_held) = self.claim.hold() else {
             return;
         };
