@@ -15,7 +15,8 @@
 //! An offer costs no descriptor: the partial is opened at the first data. While at most
 //! [`open_budget`] partials are open, each keeps its descriptor; beyond that a file is opened
 //! for each write and closed after it (slower, but bounded). At most [`PIPELINES`] large files
-//! at once get a writer thread and its buffers; the others are written directly.
+//! at once get a writer thread and its buffers (an idle one is released for a file that needs
+//! it, see `writers`); the others are written directly.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
