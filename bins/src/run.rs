@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ferry_disk::agent::{Agent, Job, Observer, Report};
@@ -173,12 +173,22 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     )
 }
 
+/// How long `send` keeps offering again the files the server refused as busy (another
+/// transfer of the same name in progress: typically our own interrupted run, which the server
+/// lets go of or takes over within a second or two).
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+/// The first pause before offering busy files again; it doubles up to [`BUSY_RETRY_MAX_PAUSE`].
+const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const BUSY_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
+
 /// Bridges agent reports and progress to the user's output.
 struct CliObserver {
     out: Output,
     /// The peer, for messages.
     server: String,
     bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
+    /// When set, files refused as busy are noted here (to offer again) instead of printed.
+    busy: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 impl CliObserver {
@@ -187,6 +197,7 @@ impl CliObserver {
             out: out.clone(),
             server: server.to_string(),
             bars: Arc::new(Mutex::new(Vec::new())),
+            busy: None,
         }
     }
 
@@ -236,6 +247,15 @@ impl Observer for CliObserver {
             }
             Report::Failed { name, problem } => {
                 self.end_bar(name);
+                if problem.reason == proto::Reason::Busy
+                    && let Some(busy) = &self.busy
+                {
+                    tracing::debug!(%name, "busy on the server; offering it again shortly");
+                    busy.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(name.clone());
+                    return;
+                }
                 self.out.file_failed(name, &describe(problem));
             }
             Report::Entry(e) => self.out.listed(e),
@@ -266,6 +286,7 @@ fn describe(p: &proto::Problem) -> String {
         Reason::HashMismatch => "received bytes do not match the sender's hash",
         Reason::Cancelled => "cancelled",
         Reason::Unsupported => "not supported by the other side",
+        Reason::Busy => "busy on the other side",
         _ => "failed",
     };
     if p.detail.is_empty() {
@@ -297,13 +318,35 @@ fn run_job(
     job: Job,
     out: &Output,
 ) -> anyhow::Result<usize> {
-    let psk = psk_for_client(cli)?;
-    let observer = CliObserver::new(out, dial.remote);
-    let mut agent = Agent::client(store, Box::new(observer), job);
-    rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
-    Ok(agent.failures())
+    run_job_noting_busy(rt, cli, &dial, store, job, out, None)
 }
 
+/// [`run_job`]; with `busy`, files refused as busy are noted there, not printed nor counted.
+fn run_job_noting_busy(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    dial: &Dial<'_>,
+    store: Arc<dyn Store>,
+    job: Job,
+    out: &Output,
+    busy: Option<Arc<Mutex<Vec<String>>>>,
+) -> anyhow::Result<usize> {
+    let psk = psk_for_client(cli)?;
+    let mut observer = CliObserver::new(out, dial.remote);
+    observer.busy.clone_from(&busy);
+    let mut agent = Agent::client(store, Box::new(observer), job);
+    rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
+    let noted = busy.map_or(0, |b| {
+        b.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    });
+    Ok(agent.failures() - noted)
+}
+
+/// Send the files; those the server refuses as busy (another transfer of the same name in
+/// progress, e.g. our own run that was just killed) are offered again with back-off for up to
+/// [`BUSY_RETRY_FOR`], quietly, and reported as failed only after that.
 fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
     let mut files = Vec::new();
     for path in &args.paths {
@@ -317,10 +360,43 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
         retries: args.retries,
         config: client_config(args.compress.into()),
     };
-    // A send receives nothing (a client session refuses offers it did not ask for); a store
-    // that takes at most one file keeps the agent's contract.
-    let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
-    run_job(rt, cli, dial, store, Job::Send(files), out)
+    // Standard input cannot be read twice: no offering it again.
+    let replayable = !args.paths.iter().any(|p| p.as_os_str() == "-");
+    let deadline = Instant::now() + BUSY_RETRY_FOR;
+    let mut pause = BUSY_RETRY_PAUSE;
+    let mut failures = 0;
+    loop {
+        let busy =
+            (replayable && Instant::now() + pause < deadline).then(|| Arc::new(Mutex::new(vec![])));
+        // A send receives nothing (a client session refuses offers it did not ask for); a
+        // store that takes at most one file keeps the agent's contract.
+        let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
+        failures +=
+            run_job_noting_busy(rt, cli, &dial, store, Job::Send(files), out, busy.clone())?;
+        let again: Vec<String> = match busy {
+            Some(b) => {
+                std::mem::take(&mut *b.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            }
+            None => Vec::new(),
+        };
+        if again.is_empty() {
+            return Ok(failures);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(BUSY_RETRY_MAX_PAUSE);
+        let mut all = Vec::new();
+        for path in &args.paths {
+            collect(path, args.as_name.as_deref(), args.overwrite, &mut all)?;
+        }
+        files = all
+            .into_iter()
+            .filter(|f| again.contains(&f.meta.path))
+            .collect();
+        if files.is_empty() {
+            // Gone from the local disk meanwhile: nothing left to offer.
+            return Ok(failures + again.len());
+        }
+    }
 }
 
 fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Result<usize> {

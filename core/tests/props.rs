@@ -22,6 +22,7 @@ fn reason() -> impl Strategy<Value = Reason> {
         Just(Reason::Cancelled),
         Just(Reason::Unsupported),
         Just(Reason::Other),
+        Just(Reason::Busy),
     ]
 }
 

@@ -4,9 +4,12 @@
 //!
 //! A file arriving as `dir/name` is written to `dir/.ferry-part.name` (mode 0600), next to a
 //! small JSON sidecar `dir/.ferry-info.name` that records which offer the bytes belong to
-//! (size, mtime, whole-file hash). The sidecar is replaced atomically through
-//! `dir/.ferry-tmp.name`. On commit the partial gets its final length, mode and mtime, is
-//! fsynced, renamed over `dir/name`, and the directory is fsynced; the sidecar is removed.
+//! (size, mtime, whole-file hash); both are created with the first data, not at the offer
+//! (which is refused early when it cannot fit). The sidecar is replaced atomically through
+//! `dir/.ferry-tmp.name`. On commit the partial gets its final length, mode (the offered one
+//! masked by the umask, never writable by others) and mtime, is fsynced, renamed over
+//! `dir/name`, and the directory is fsynced; the sidecar is removed. A partial whose write
+//! found the disk full is removed. Names the store did not make are replaced (see `partial`).
 //!
 //! When `.ferry-part.` plus the name would exceed [`MAX_COMPONENT_LEN`], the three names are
 //! `.ferry-part-<hex>`, `.ferry-info-<hex>` and `.ferry-tmp-<hex>` instead, `<hex>` being the
@@ -26,22 +29,23 @@
 //!
 //! # Concurrency
 //!
-//! One [`FsStore`] (and its clones) lets one transfer at a time write a destination: a second
-//! offer for the same name is refused with [`Reason::Denied`] until the first is committed,
-//! suspended, discarded or dropped. Two processes serving the same root do not coordinate.
+//! One process lets one transfer at a time write a destination: a second offer for the same
+//! name is refused with [`Reason::Busy`] while the first is active, and takes the name over
+//! when the first has written nothing for a second (its sender died, say); see `claim`. Two
+//! processes serving the same root do not coordinate.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proto::{FileHasher, FileMeta, ListEntry, Mtime, Problem, Reason};
 use walkdir::WalkDir;
 
 use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
+use claim::Claim;
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
 use made_dirs::MadeDirs;
@@ -60,7 +64,7 @@ const TEMP: &str = ".ferry-tmp.";
 /// Prefix of a file being sealed for publication (store-sealed servers).
 const SEALING: &str = ".ferry-seal.";
 
-/// Mode of a published file whose offer carries none (`set_permissions` ignores the umask).
+/// Mode of a published file whose offer carries none (before the umask).
 const DEFAULT_MODE: u32 = 0o644;
 /// Mode of partial, sidecar and temporary files.
 const PRIVATE_MODE: u32 = 0o600;
@@ -89,19 +93,8 @@ struct Shared {
     resumable_size: u64,
     /// Expiry of partials, and when it last ran.
     housekeeping: partials::Housekeeping,
-}
-
-/// Absolute destination paths with a transfer in progress, for the whole process: two stores
-/// over the same directory (a client making one store per call, say) must not interleave on one
-/// destination either.
-static IN_FLIGHT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-
-impl Shared {
-    fn in_flight(&self) -> MutexGuard<'static, BTreeSet<PathBuf>> {
-        // The list stays consistent even if a holder panicked: inserts and removes are single
-        // calls.
-        IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    /// The process's umask when the store was made: published modes are masked by it.
+    umask: u32,
 }
 
 impl FsStore {
@@ -128,6 +121,7 @@ impl FsStore {
                 seal_key: None,
                 resumable_size: RESUMABLE_SIZE,
                 housekeeping: partials::Housekeeping::default(),
+                umask: partial::umask(),
             }),
         })
     }
@@ -153,6 +147,7 @@ impl FsStore {
             seal_key: self.shared.seal_key.clone(),
             resumable_size: self.shared.resumable_size,
             housekeeping: partials::Housekeeping::new(self.shared.housekeeping.policy),
+            umask: self.shared.umask,
         };
         change(&mut shared);
         FsStore {
@@ -334,21 +329,41 @@ impl Store for FsStore {
         self.sweep_partials_soon();
         let rel = path::sanitize(&meta.path)?;
         let dest = rel.to_path(self.root());
-        let claim = Claim::take(&self.shared, dest.clone()).ok_or_else(|| {
-            Problem::new(
-                Reason::Denied,
-                "already being received (another transfer to this name is in progress)",
-            )
-        })?;
-        let made = match self.check_destination(&rel, &dest, meta)? {
+        let claim = Claim::take(dest.clone())?;
+        let parents_exist = self.check_destination(&rel, &dest, meta)?;
+        let names = Names::new(dest, rel.file_name());
+        if names.too_long() {
+            // Found out here, not at the first write, so no directory is made for it.
+            return Err(bad_name(
+                "the partial file's path would be too long for this filesystem",
+            ));
+        }
+        if let Some(size) = meta.size {
+            let held = node(&names.partial)
+                .ok()
+                .flatten()
+                .filter(Metadata::is_file)
+                .map_or(0, |md| md.len());
+            let sealed = self.shared.seal_key.is_some();
+            partial::check_space(self.root(), size, held, sealed)?;
+        }
+        let made = match parents_exist {
             true => MadeDirs::default(),
             false => make_parents(self.root(), &rel)?,
         };
-        let names = Names::new(dest, rel.file_name());
         let seal_key = self.shared.seal_key.clone();
         let resumable = meta.size.is_some_and(|s| s >= self.shared.resumable_size);
-        let file = FsIncoming::open(names, rel.file_name(), meta, claim, seal_key, resumable)
-            .map_err(|e| problem_from_io(&e, "cannot create the partial file"))?;
+        let mode = partial::published_mode(meta.mode, self.shared.umask);
+        let file = FsIncoming::open(
+            names,
+            rel.file_name(),
+            meta,
+            claim,
+            seal_key,
+            resumable,
+            mode,
+        )
+        .map_err(|e| problem_from_io(&e, "cannot open the partial file"))?;
         made.keep();
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))
@@ -463,31 +478,6 @@ impl Store for FsStore {
     }
 }
 
-/// Holds one destination in the store's in-flight set; released on drop.
-#[derive(Debug)]
-struct Claim {
-    shared: Arc<Shared>,
-    dest: PathBuf,
-}
-
-impl Claim {
-    fn take(shared: &Arc<Shared>, dest: PathBuf) -> Option<Claim> {
-        if !shared.in_flight().insert(dest.clone()) {
-            return None;
-        }
-        Some(Claim {
-            shared: Arc::clone(shared),
-            dest,
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.shared.in_flight().remove(&self.dest);
-    }
-}
-
 /// The paths that belong to one destination.
 #[derive(Debug)]
 struct Names {
@@ -511,6 +501,20 @@ impl Names {
             dir,
             dest,
         }
+    }
+
+    /// Some file of the transfer would have a path longer than the OS takes (`PATH_MAX`).
+    fn too_long(&self) -> bool {
+        const PATH_MAX: usize = 4096;
+        [
+            &self.dest,
+            &self.partial,
+            &self.sidecar,
+            &self.temp,
+            &self.sealing,
+        ]
+        .iter()
+        .any(|p| p.as_os_str().len() >= PATH_MAX)
     }
 }
 
@@ -812,12 +816,17 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     Ok(())
 }
 
+mod claim;
 mod hashes;
 #[cfg(test)]
 mod housekeeping_tests;
 mod incoming;
 mod made_dirs;
+mod partial;
 mod partials;
 mod pipeline;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;
+mod writers;

@@ -434,12 +434,12 @@ fn dropped_get_publishes_nothing() {
 
         gate.open();
         // The dropped call's agent may still hold its claim on the destination for a moment
-        // ("already being received"); a new call goes through once it let go.
+        // (refused as busy); a new call goes through once it let go or went idle.
         let mut attempts = 0;
         let got = loop {
             match client.get("big.bin", &dest).await {
                 Err(Error::Failed { problem, .. })
-                    if problem.reason == Reason::Denied && attempts < 200 =>
+                    if problem.reason == Reason::Busy && attempts < 200 =>
                 {
                     attempts += 1;
                     Timer::after(Duration::from_millis(50)).await;

@@ -291,27 +291,19 @@ pub fn interrupted_send_resumes(c: &str, s: &str) {
     wait_for(10, "the server to keep the partial", || {
         partial_len() >= 4 << 20
     });
-    // The server may still be draining the dead connection: until it lets go of the partial,
-    // a new transfer to the same name is refused ("already being received").
-    let send = || {
-        client(
-            c,
-            &env,
-            &[
-                "send",
-                big.to_str().unwrap(),
-                "--to",
-                &server.to(),
-                "--json",
-            ],
-        )
-    };
-    let mut o = send();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stderr(&o).contains("already being received") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        o = send();
-    }
+    // The server may still be draining the dead connection: the client offers again while
+    // it is refused as busy.
+    let o = client(
+        c,
+        &env,
+        &[
+            "send",
+            big.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--json",
+        ],
+    );
     ok(&o, "resumed send");
     let r = &json_lines(&o)[0];
     let resumed = r["resumed_from"].as_u64().unwrap();
@@ -606,7 +598,7 @@ pub fn disk_full(c: &str, s: &str) {
         "a partial file was published"
     );
     assert!(server.alive());
-    // What arrived is kept for a resume once there is room; the server still answers.
+    // Refused before any byte moved (or its partial removed): the server still answers.
     let o = client(c, &env, &["ls", "--from", &server.to()]);
     ok(&o, "ls after disk full");
     assert_eq!(stdout(&o), "", "nothing was published");
@@ -848,4 +840,183 @@ pub fn daytime(c: &str, s: &str) {
         eprintln!("nc is not installed; skipped");
     }
     drop(env);
+}
+
+/// Send a file of just over the resume threshold through a proxy limited to 256 KiB/s, `kill
+/// -9` the sender once bytes have landed, `lose` the link (`cut`: the server sees the
+/// connection close; `freeze`: it sees nothing, as when a host vanishes), and rerun directly
+/// at once: the rerun resumes from what landed and the file verifies.
+fn kill_and_rerun(c: &str, env: &Env, server: &Server, seed: u64, lose: fn(&proxy::Proxy)) {
+    let size = (256 << 10) + 50_000;
+    let name = format!("f{seed}.bin");
+    let body = data(100 + seed, size);
+    let file = env.write(&name, &body);
+    let partial = server.root.join(format!(".ferry-part.{name}"));
+    let via = proxy::Proxy::start(server.addr, 256 << 10);
+    let mut child = Command::new(bin(c))
+        .args(["send", file.to_str().unwrap(), "--to", &via.to(), "--key"])
+        .arg(&env.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(20, "bytes in the partial", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    lose(&via);
+    let started = Instant::now();
+    let o = client(
+        c,
+        env,
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--json",
+        ],
+    );
+    ok(&o, &format!("rerun {seed} after kill -9"));
+    assert_eq!(stderr(&o), "", "nothing scary while the server lets go");
+    let r = &json_lines(&o)[0];
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed > 0 && resumed < size as u64,
+        "try {seed}: resumed_from {resumed} (after {:?})",
+        started.elapsed()
+    );
+    assert_eq!(r["bytes"].as_u64().unwrap(), size as u64);
+    assert_eq!(r["blake3"], proto_hash_hex(&body));
+    assert_eq!(std::fs::read(server.root.join(&name)).unwrap(), body);
+    assert!(!partial.exists(), "the partial is gone once published");
+}
+
+/// `kill -9` of a sender mid-file, its connection closed, and a rerun at once: it resumes,
+/// every time (issue 14: 20 consecutive tries).
+pub fn resume_right_after_kill(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    for seed in 0..20 {
+        kill_and_rerun(c, &env, &server, seed, proxy::Proxy::cut);
+    }
+}
+
+/// The same when the sender's host vanished without a FIN: the server still holds the old
+/// connection (until its idle timeout), and the rerun takes the name over from it.
+pub fn resume_after_the_sender_vanished(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &[]);
+    for seed in 0..3 {
+        kill_and_rerun(c, &env, &server, seed, proxy::Proxy::freeze);
+    }
+}
+
+/// Run a client, killing it if it has not finished within `secs`.
+fn client_within(c: &str, env: &Env, args: &[&str], secs: u64) -> Output {
+    let mut child = Command::new(bin(c))
+        .current_dir(env.dir.path())
+        .args(args)
+        .arg("--key")
+        .arg(&env.key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Files the server did not make at the hidden names: a FIFO at a sidecar name (beside a
+/// partial, so it would be read) must not block the server, a hard link at a partial name must
+/// not make it rewrite the linked file outside the root.
+pub fn planted_files(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = Server::start(s, &env, &root, &[]);
+    let size = (256 << 10) + 1000;
+    let big = env.write("big.bin", &data(31, size));
+    std::fs::write(root.join(".ferry-part.big.bin"), &data(31, size)[..1000]).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(root.join(".ferry-info.big.bin"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let o = client_within(
+        c,
+        &env,
+        &["send", big.to_str().unwrap(), "--to", &server.to()],
+        20,
+    );
+    ok(&o, "send beside a planted FIFO");
+    let o = client_within(c, &env, &["ls", "--from", &server.to()], 10);
+    ok(&o, "ls after a planted FIFO");
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), data(31, size));
+
+    let outside = env.write("outside.txt", b"precious, not the server's");
+    std::fs::hard_link(&outside, root.join(".ferry-part.small.txt")).unwrap();
+    let small = env.write("small.txt", b"received");
+    let o = client_within(
+        c,
+        &env,
+        &["send", small.to_str().unwrap(), "--to", &server.to()],
+        20,
+    );
+    ok(&o, "send over a planted hard link");
+    assert_eq!(
+        std::fs::read(&outside).unwrap(),
+        b"precious, not the server's"
+    );
+    assert_eq!(std::fs::read(root.join("small.txt")).unwrap(), b"received");
+}
+
+/// The published mode is the sender's masked by the receiver's umask and never
+/// world-writable, on a server and on a GET client alike.
+pub fn modes_are_masked(c: &str, s: &str) {
+    let env = Env::new(c);
+    let root = env.path("root");
+    let server = Server::start(s, &env, &root, &[]);
+    let open = env.write("open.sh", b"#!/bin/sh\n");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok(
+        &client(
+            c,
+            &env,
+            &["send", open.to_str().unwrap(), "--to", &server.to()],
+        ),
+        "send a 0777 file",
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let served = mode(&root.join("open.sh"));
+    assert_eq!(served & 0o002, 0, "published {served:o}");
+    assert_eq!(served & 0o100, 0o100, "the owner keeps what was offered");
+    let out = env.path("got");
+    ok(
+        &client(
+            c,
+            &env,
+            &[
+                "get",
+                "open.sh",
+                "--from",
+                &server.to(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ),
+        "get it back",
+    );
+    let got = mode(&out.join("open.sh"));
+    assert_eq!(got & 0o002, 0, "fetched {got:o}");
 }

@@ -8,6 +8,7 @@
 pub mod cases;
 pub mod exhaust;
 pub mod hostile;
+pub mod proxy;
 pub mod roles;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
@@ -17,7 +18,9 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin; cases;
             round_trip, directory_tree, standard_input, interrupted_send_resumes, wrong_key,
             bad_names, exists_rules, garbage_client, idle_connection_closed, ipv6,
-            connection_limit, disk_full, silent_crowd, records, daytime);
+            connection_limit, disk_full, silent_crowd, records, daytime,
+            resume_right_after_kill, resume_after_the_sender_vanished, planted_files,
+            modes_are_masked);
         $crate::e2e_suite!(@cases $bin; roles;
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);

@@ -36,7 +36,7 @@ pub fn hostile_server_get(c: &str, _s: &str) {
         .unwrap()
         .permissions()
         .mode();
-    // MODE-CHECK assert_eq!(mode & 0o002, 0, "never world-writable: {mode:o}");
+    assert_eq!(mode & 0o002, 0, "never world-writable: {mode:o}");
 
     // Nothing of the client's left it.
     assert!(seen.offered_to_us.is_empty(), "{seen:?}");

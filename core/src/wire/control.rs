@@ -54,6 +54,9 @@ pub enum Reason {
     Unsupported,
     /// Anything else; see the detail text.
     Other,
+    /// Another transfer to this name is in progress: the same offer may succeed shortly
+    /// (retry with back-off).
+    Busy,
 }
 
 /// A refusal or failure: a machine-readable reason plus a short text for humans.

@@ -1,19 +1,19 @@
 //! Receiving into the store: the partial file, its resume sidecar, the writer thread for
 //! large files, and publishing (alone, or staged for a grouped commit).
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, File, Permissions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::{self, Pipeline};
-use super::{
-    Claim, DEFAULT_MODE, MAX_SIDECAR_LEN, Names, PRIVATE_MODE, hash_stream, node, remove_if_exists,
-    sync_dir, system_time,
-};
+use super::claim::Claim;
+use super::partial::{self, OPEN_FILES, Slot};
+use super::pipeline;
+use super::writers::Writer;
+use super::{MAX_SIDECAR_LEN, Names, hash_stream, node, remove_if_exists, sync_dir, system_time};
 use crate::{Incoming, Publish, Staged, problem_from_io};
 
 /// What a sidecar says: the offer a partial file belongs to.
@@ -42,9 +42,13 @@ impl Sidecar {
 
     pub(super) fn read(path: &Path) -> Option<Self> {
         let mut json = Vec::new();
-        match File::open(path).and_then(|f| f.take(MAX_SIDECAR_LEN).read_to_end(&mut json)) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        let read = partial::open_ours(path).and_then(|f| {
+            f.map(|f| f.take(MAX_SIDECAR_LEN).read_to_end(&mut json))
+                .transpose()
+        });
+        match read {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
             Err(e) => {
                 tracing::debug!(path = %path.display(), %e, "unreadable sidecar");
                 return None;
@@ -58,12 +62,7 @@ impl Sidecar {
     /// Write through the temporary name and rename, so a crash leaves the old or the new one.
     fn write(&self, names: &Names) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        remove_if_exists(&names.temp)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(PRIVATE_MODE)
-            .open(&names.temp)?;
+        let mut f = partial::create_private(&names.temp)?;
         f.write_all(&json)?;
         f.sync_all()?;
         fs::rename(&names.temp, &names.sidecar)
@@ -76,31 +75,41 @@ pub const RESUMABLE_SIZE: u64 = 256 * 1024;
 
 /// A file being received into a partial next to its destination.
 pub(super) struct FsIncoming {
-    file: File,
+    /// The partial, once opened: at the first data, not at the offer (an offer costs no
+    /// descriptor).
+    file: Option<File>,
+    /// The open-file budget unit `file` holds; without one the file is closed after each write.
+    slot: Option<Slot>,
     names: Names,
     /// The sidecar for this offer (`None`: unknown size, not resumable).
     sidecar: Option<Sidecar>,
+    /// The sidecar is still to be written (with the first data).
+    sidecar_pending: bool,
     size: Option<u64>,
+    /// The published mode (umask applied).
     mode: u32,
     mtime: Option<Mtime>,
     overwrite: bool,
     pub(super) prefix: FileHasher,
     /// A write at offset 0 superseded the prefix.
     restarted: bool,
-    _claim: Claim,
+    /// The destination is ours while this holds; every write goes through it.
+    claim: Claim,
+    /// A write failed for lack of space: the partial is not worth keeping.
+    doomed: bool,
     /// Publish the file sealed at rest under this key.
     seal_key: Option<proto::seal::SealKey>,
     /// The writer thread of a large file, while its bytes arrive in order.
-    pipeline: Option<Pipeline>,
+    pipeline: Option<Writer>,
     /// A pipeline may still start (a large file whose first write is still to come).
     pipeline_allowed: bool,
-    /// The device the partial lives on (`st_dev`).
-    dev: u64,
     /// The partial's length as far as our writes know (saves a `set_len` at the end).
     len: u64,
 }
 
 impl FsIncoming {
+    /// Look at what an earlier attempt left for this offer: resume from a partial whose
+    /// sidecar matches, drop anything else. Nothing is created and nothing stays open.
     pub(super) fn open(
         names: Names,
         name: &str,
@@ -108,150 +117,178 @@ impl FsIncoming {
         claim: Claim,
         seal_key: Option<proto::seal::SealKey>,
         resumable: bool,
+        mode: u32,
     ) -> io::Result<Self> {
-        // A partial name that is not a regular file is not ours to reuse: never write through a
-        // symbolic link somebody left there.
-        if node(&names.partial)?.is_some_and(|md| !md.is_file()) {
-            fs::remove_file(&names.partial)?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(PRIVATE_MODE)
-            .open(&names.partial)?;
-        let md = file.metadata()?;
-        if md.mode() & 0o7777 != PRIVATE_MODE {
-            file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
-        }
+        let gate = claim.gate();
+        let guard = gate.hold()?;
         // Small files are not worth resuming: no sidecar (and no fsync of one) for them.
         let sidecar = Sidecar::for_offer(meta, name).filter(|_| resumable);
-        let held = md.len();
-        let resume = match &sidecar {
-            Some(want) => {
+        let existing = partial::open_partial(&names.partial, false)?;
+        let held = match &existing {
+            Some(f) => f.metadata()?.len(),
+            None => 0,
+        };
+        let resume = match (&sidecar, &existing) {
+            (Some(want), Some(_)) => {
                 held > 0
                     && held <= want.size
                     && Sidecar::read(&names.sidecar).as_ref() == Some(want)
             }
-            None => false,
+            _ => false,
         };
-        let prefix = if resume {
-            hash_stream((&file).take(held))?
-        } else {
+        let prefix = match &existing {
+            Some(f) if resume => hash_stream(f.take(held))?,
+            _ => FileHasher::new(),
+        };
+        drop(existing);
+        if !resume {
             if held > 0 {
-                tracing::debug!(path = %names.partial.display(), held, "stale partial truncated");
-                file.set_len(0)?;
+                tracing::debug!(path = %names.partial.display(), held, "stale partial removed");
             }
-            FileHasher::new()
-        };
-        match &sidecar {
-            Some(s) => s.write(&names)?,
-            None => remove_if_exists(&names.sidecar)?,
+            remove_if_exists(&names.partial)?;
+            remove_if_exists(&names.sidecar)?;
         }
+        drop(guard);
         Ok(FsIncoming {
-            file,
+            file: None,
+            slot: None,
             names,
+            sidecar_pending: sidecar.is_some() && !resume,
             sidecar,
             size: meta.size,
-            mode: meta.mode.map_or(DEFAULT_MODE, |m| (m & 0o777) | 0o600),
+            mode,
             mtime: meta.mtime,
             overwrite: meta.overwrite,
             prefix,
             restarted: false,
-            _claim: claim,
+            claim,
+            doomed: false,
             seal_key,
             pipeline: None,
             pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
-            dev: md.dev(),
             len: if resume { held } else { 0 },
         })
     }
 
-    /// The file's final length, mode and mtime (no flush).
-    fn finish(&self, size: u64) -> Result<(), Problem> {
+    /// Open the partial (creating it, and the sidecar, at the first data) if it is not open.
+    /// The caller holds the claim.
+    fn open_file(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            let file = partial::open_partial(&self.names.partial, true)?
+                .ok_or_else(|| io::Error::other("the partial could not be created"))?;
+            if self.sidecar_pending
+                && let Some(s) = &self.sidecar
+            {
+                s.write(&self.names)?;
+            }
+            self.sidecar_pending = false;
+            if self.slot.is_none() {
+                self.slot = OPEN_FILES.try_take(partial::open_budget());
+            }
+            self.file = Some(file);
+        }
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the partial is not open"))
+    }
+
+    /// Over the open-file budget: close the partial until the next write.
+    fn release_if_over_budget(&mut self) {
+        if self.slot.is_none() && self.pipeline.is_none() {
+            self.file = None;
+        }
+    }
+
+    /// The file's final length, mode and mtime (no flush). A file to be sealed keeps its
+    /// private mode: only the sealed copy gets the final one.
+    fn finish(&self, file: &File, size: u64) -> Result<(), Problem> {
         let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
         if self.size.is_some_and(|s| s != size) {
             tracing::debug!(offered = ?self.size, size, "committing a size other than offered");
         }
         if self.len != size {
-            self.file
-                .set_len(size)
+            file.set_len(size)
                 .map_err(fail("cannot set the file size"))?;
         }
-        self.file
-            .set_permissions(Permissions::from_mode(self.mode))
-            .map_err(fail("cannot set the file mode"))?;
-        // A time the filesystem cannot hold is not worth losing the file over.
-        match self.mtime.map(|m| (m, system_time(m))) {
-            None => {}
-            Some((m, None)) => tracing::warn!(?m, "modification time out of range; not set"),
-            Some((m, Some(t))) => {
-                if let Err(e) = self.file.set_modified(t) {
-                    tracing::warn!(?m, %e, "cannot set the modification time");
-                }
-            }
+        if self.seal_key.is_some() {
+            return Ok(());
         }
+        file.set_permissions(Permissions::from_mode(self.mode))
+            .map_err(fail("cannot set the file mode"))?;
+        set_mtime(file, self.mtime);
         Ok(())
     }
 
-    fn publish(&self, size: u64) -> Result<(), Problem> {
+    fn publish(&self, file: &File, size: u64) -> Result<(), Problem> {
         let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
-        self.finish(size)?;
-        self.file
-            .sync_all()
+        self.finish(file, size)?;
+        file.sync_all()
             .map_err(fail("cannot flush the file to disk"))?;
-        // Sealed at rest: the plaintext partial is sealed into a temporary file beside it,
-        // which is what gets published (with the mode and mtime); the partial goes away after.
+        // Sealed at rest: the plaintext partial (0600) is sealed into a temporary file beside
+        // it, which is what gets published (with the mode and mtime); the partial goes away
+        // after. A failed seal leaves no copy behind.
         let published = match &self.seal_key {
             None => self.names.partial.clone(),
             Some(key) => {
-                let sealed_path = self.names.sealing.clone();
-                let mut out = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(PRIVATE_MODE)
-                    .open(&sealed_path)
-                    .map_err(fail("cannot create the sealed file"))?;
-                let mut src = &self.file;
-                io::Seek::seek(&mut src, io::SeekFrom::Start(0))
-                    .map_err(fail("cannot read the received file"))?;
-                let mut w = BufWriter::with_capacity(256 * 1024, &mut out);
-                crate::sealed::seal_into(&mut src.take(size), &mut w, key)
-                    .map_err(fail("cannot seal the file"))?;
-                drop(w);
-                out.set_permissions(Permissions::from_mode(self.mode))
-                    .map_err(fail("cannot set the file mode"))?;
-                if let Some(t) = self.mtime.and_then(system_time) {
-                    let _ = out.set_modified(t);
+                let sealed = self.seal(file, size, key);
+                if sealed.is_err() {
+                    self.remove_sealing();
                 }
-                out.sync_all()
-                    .map_err(fail("cannot flush the file to disk"))?;
-                sealed_path
+                sealed?;
+                self.names.sealing.clone()
             }
         };
-        rename_into_place(
+        let placed = rename_into_place(
             &self.names,
             &published,
             self.overwrite,
             self.sidecar.is_some(),
-        )?;
+        );
+        if placed.is_err() && self.seal_key.is_some() {
+            self.remove_sealing();
+        }
+        placed?;
         sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
+    }
+
+    /// Seal the partial's first `size` bytes into the sealing name (mode and mtime included).
+    fn seal(&self, file: &File, size: u64, key: &proto::seal::SealKey) -> Result<(), Problem> {
+        let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
+        let mut out = partial::create_private(&self.names.sealing)
+            .map_err(fail("cannot create the sealed file"))?;
+        let mut src = file;
+        io::Seek::seek(&mut src, io::SeekFrom::Start(0))
+            .map_err(fail("cannot read the received file"))?;
+        let mut w = BufWriter::with_capacity(256 * 1024, &mut out);
+        crate::sealed::seal_into(&mut src.take(size), &mut w, key)
+            .map_err(fail("cannot seal the file"))?;
+        w.flush().map_err(fail("cannot seal the file"))?;
+        drop(w);
+        out.set_permissions(Permissions::from_mode(self.mode))
+            .map_err(fail("cannot set the file mode"))?;
+        set_mtime(&out, self.mtime);
+        out.sync_all()
+            .map_err(fail("cannot flush the file to disk"))
+    }
+
+    fn remove_sealing(&self) {
+        if let Err(e) = remove_if_exists(&self.names.sealing) {
+            tracing::warn!(path = %self.names.sealing.display(), %e, "cannot remove");
+        }
     }
 
     /// Wait for the pipeline's writes (if any) and cut the file where its data ends (the last
     /// block was written padded).
     fn drain_pipeline(&mut self) -> io::Result<()> {
-        match self.pipeline.take() {
-            Some(p) => {
-                let end = p.finish()?;
-                self.file.set_len(end)?;
-                self.len = end;
-                Ok(())
-            }
-            None => Ok(()),
-        }
+        let Some(p) = self.pipeline.take() else {
+            return Ok(());
+        };
+        let end = p.finish()?;
+        let gate = self.claim.gate();
+        let _held = gate.hold()?;
+        self.open_file()?.set_len(end)?;
+        self.len = end;
+        Ok(())
     }
 
     fn remove_partial(&self) {
@@ -261,6 +298,122 @@ impl FsIncoming {
             }
         }
     }
+
+    fn write_inner(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|end| self.size.is_some_and(|size| end > size)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the offered size",
+            ));
+        }
+        if let Some(p) = &self.pipeline {
+            // The writer thread holds the claim for each write; here it is only checked
+            // (holding it while the pipeline waits for the writer would deadlock).
+            drop(self.claim.hold()?);
+            if let Some(written) = p.write(offset, data) {
+                return written;
+            }
+            // Out of order (a restart), or released while idle: finish it, go on without.
+            self.drain_pipeline()?;
+        }
+        let gate = self.claim.gate();
+        let held = gate.hold()?;
+        let restart = offset == 0 && !self.prefix.is_empty() && !self.restarted;
+        let file = self.open_file()?;
+        if restart {
+            // The sender restarted: drop what was held so a suspend now keeps only new bytes.
+            file.set_len(0)?;
+            self.len = 0;
+            self.restarted = true;
+            self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
+        }
+        // A writer thread for a large file written in order from an aligned offset, while the
+        // budgets allow (else written directly, for the rest of this file).
+        if std::mem::take(&mut self.pipeline_allowed)
+            && offset.is_multiple_of(pipeline::ALIGN as u64)
+            && self.slot.is_some()
+        {
+            drop(held);
+            let gate = self.claim.gate();
+            let file = self.open_file()?;
+            if let Some(p) = Writer::start(file, offset, gate)? {
+                let written = p.write(offset, data).unwrap_or_else(|| {
+                    Err(io::Error::other(
+                        "a new writer thread refused its first write",
+                    ))
+                });
+                self.pipeline = Some(p);
+                return written;
+            }
+            return self.write_direct(offset, data);
+        }
+        drop(held);
+        self.write_direct(offset, data)
+    }
+
+    /// Write without a writer thread.
+    fn write_direct(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let gate = self.claim.gate();
+        let _held = gate.hold()?;
+        self.open_file()?.write_all_at(data, offset)?;
+        self.len = self.len.max(offset + data.len() as u64);
+        self.release_if_over_budget();
+        Ok(())
+    }
+
+    fn commit_inner(&mut self, size: u64) -> Result<(), Problem> {
+        let dest = self.names.dest.clone();
+        let fail = |e: io::Error| {
+            let problem = problem_from_io(&e, "cannot write");
+            tracing::warn!(path = %dest.display(), %problem, "commit failed");
+            problem
+        };
+        self.drain_pipeline().map_err(fail)?;
+        let gate = self.claim.gate();
+        let held = gate.hold().map_err(fail)?;
+        self.open_file().map_err(fail)?;
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| fail(io::Error::other("not open")))?;
+        let published = self.publish(file, size);
+        drop(held);
+        match published {
+            Ok(()) => {
+                tracing::debug!(path = %self.names.dest.display(), size, "published");
+                Ok(())
+            }
+            Err(p) => {
+                // Keep the partial (and its sidecar) for a later attempt.
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                if let Err(e) = file.sync_data() {
+                    tracing::warn!(path = %self.names.partial.display(), %e, "cannot flush the partial");
+                }
+                Err(p)
+            }
+        }
+    }
+}
+
+fn set_mtime(file: &File, mtime: Option<Mtime>) {
+    // A time the filesystem cannot hold is not worth losing the file over.
+    match mtime.map(|m| (m, system_time(m))) {
+        None => {}
+        Some((m, None)) => tracing::warn!(?m, "modification time out of range; not set"),
+        Some((m, Some(t))) => {
+            if let Err(e) = file.set_modified(t) {
+                tracing::warn!(?m, %e, "cannot set the modification time");
+            }
+        }
+    }
+}
+
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 impl Incoming for FsIncoming {
@@ -269,60 +422,27 @@ impl Incoming for FsIncoming {
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|end| self.size.is_some_and(|size| end > size)) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "write past the offered size",
-            ));
-        }
-        if let Some(p) = &mut self.pipeline {
-            if p.next() == offset {
-                return p.write(data);
-            }
-            // Out of order (a restart): finish the pipeline, go on without one.
-            self.drain_pipeline()?;
-        }
-        if offset == 0 && !self.prefix.is_empty() && !self.restarted {
-            // The sender restarted: drop what was held so a suspend now keeps only new bytes.
-            self.file.set_len(0)?;
-            self.len = 0;
-            self.restarted = true;
-            self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
-        }
-        if std::mem::take(&mut self.pipeline_allowed)
-            && offset.is_multiple_of(pipeline::ALIGN as u64)
+        let written = self.write_inner(offset, data);
+        if let Err(e) = &written
+            && is_no_space(e)
         {
-            let mut p = Pipeline::start(&self.file, offset)?;
-            let written = p.write(data);
-            self.pipeline = Some(p);
-            return written;
+            self.doomed = true;
         }
-        self.file.write_all_at(data, offset)?;
-        self.len = self.len.max(offset + data.len() as u64);
-        Ok(())
+        written
     }
 
     fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
-        if let Err(e) = self.drain_pipeline() {
-            let problem = problem_from_io(&e, "cannot write");
-            tracing::warn!(path = %self.names.dest.display(), %problem, "commit failed; partial kept");
-            return Err(problem);
+        let committed = self.commit_inner(size);
+        if committed
+            .as_ref()
+            .is_err_and(|p| p.reason == Reason::NoSpace)
+        {
+            self.doomed = true;
         }
-        match self.publish(size) {
-            Ok(()) => {
-                tracing::debug!(path = %self.names.dest.display(), size, "published");
-                Ok(())
-            }
-            Err(p) => {
-                // Keep the partial (and its sidecar) for a later attempt.
-                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
-                if let Err(e) = self.file.sync_data() {
-                    tracing::warn!(path = %self.names.partial.display(), %e, "cannot flush the partial");
-                }
-                Err(p)
-            }
+        if committed.is_err() && self.doomed && self.claim.hold().is_ok() {
+            self.remove_partial();
         }
+        committed
     }
 
     fn stage(mut self: Box<Self>, size: u64) -> Staged {
@@ -330,21 +450,45 @@ impl Incoming for FsIncoming {
             // Sealing reads the file back and writes a copy: not worth grouping.
             return Staged::Done(self.commit(size));
         }
-        let staged = match self.drain_pipeline() {
-            Ok(()) => self.finish(size),
+        let gate = self.claim.gate();
+        let staged = match self.drain_pipeline().and_then(|()| gate.hold()) {
+            Ok(mut held) => {
+                // Waiting for the group's sync is not idleness: never taken over from here.
+                held.pin();
+                match self.open_file() {
+                    Ok(_) => {
+                        let file = self.file.take();
+                        let finished = match &file {
+                            Some(f) => self.finish(f, size).and_then(|()| {
+                                f.metadata()
+                                    .map(|md| md.dev())
+                                    .map_err(|e| problem_from_io(&e, "cannot write"))
+                            }),
+                            None => Err(Problem::new(Reason::Io, "the partial is not open")),
+                        };
+                        finished.map(|dev| (file, dev))
+                    }
+                    Err(e) => Err(problem_from_io(&e, "cannot write")),
+                }
+            }
             Err(e) => Err(problem_from_io(&e, "cannot write")),
         };
         match staged {
-            Ok(()) => Staged::Pending(Box::new(FsStaged {
-                file: self.file,
-                dev: self.dev,
+            Ok((Some(file), dev)) => Staged::Pending(Box::new(FsStaged {
+                file,
+                _slot: self.slot.take(),
+                dev,
                 names: self.names,
                 overwrite: self.overwrite,
                 sidecar: self.sidecar.is_some(),
-                _claim: self._claim,
+                claim: self.claim,
             })),
+            Ok((None, _)) => Staged::Done(Err(Problem::new(Reason::Io, "the partial is not open"))),
             Err(p) => {
-                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed; partial kept");
+                tracing::warn!(path = %self.names.dest.display(), %p, "commit failed");
+                if (p.reason == Reason::NoSpace || self.doomed) && gate.hold().is_ok() {
+                    self.remove_partial();
+                }
                 Staged::Done(Err(p))
             }
         }
@@ -354,15 +498,28 @@ impl Incoming for FsIncoming {
         if let Err(e) = self.drain_pipeline() {
             tracing::warn!(path = %self.names.partial.display(), %e, "cannot finish writing the partial");
         }
-        let Some(sidecar) = &self.sidecar else {
-            // Unknown or small size: never resumed, keeping the bytes only wastes space.
-            self.remove_partial();
+        let gate = self.claim.gate();
+        let Ok(_held) = gate.hold() else {
+            tracing::debug!(path = %self.names.dest.display(), "taken over; the partial is the new transfer's");
             return;
         };
+        if self.doomed || self.sidecar.is_none() {
+            // The disk filled up (a partial kept now would keep it full for every later send),
+            // or an unknown or small size (never resumed: keeping the bytes only wastes space).
+            self.remove_partial();
+            return;
+        }
+        if self.sidecar_pending {
+            // No data came: there is nothing to keep.
+            return;
+        }
         let kept = self
-            .file
-            .sync_data()
-            .and_then(|()| sidecar.write(&self.names))
+            .open_file()
+            .and_then(File::sync_data)
+            .and_then(|()| match &self.sidecar {
+                Some(s) => s.write(&self.names),
+                None => Ok(()),
+            })
             .and_then(|()| sync_dir(&self.names.dir));
         match kept {
             Ok(()) => {
@@ -375,8 +532,13 @@ impl Incoming for FsIncoming {
     }
 
     fn discard(mut self: Box<Self>) {
-        // Dropping the pipeline joins its thread: no write lands after the removal.
-        self.pipeline = None;
+        // Stopping the pipeline joins its thread: no write lands after the removal.
+        if let Some(p) = self.pipeline.take() {
+            p.stop();
+        }
+        let Ok(_held) = self.claim.hold() else {
+            return;
+        };
         self.remove_partial();
         tracing::debug!(path = %self.names.partial.display(), "partial discarded");
     }
@@ -417,13 +579,15 @@ fn rename_into_place(
 /// A received file in a grouped commit, written and closed, waiting for the group's sync.
 struct FsStaged {
     file: File,
+    /// The open-file budget unit `file` holds, if any.
+    _slot: Option<Slot>,
     dev: u64,
     names: Names,
     overwrite: bool,
     /// A sidecar was written for this file (to remove once published).
     sidecar: bool,
     /// The destination stays ours until it is published.
-    _claim: Claim,
+    claim: Claim,
 }
 
 impl Publish for FsStaged {
@@ -436,6 +600,10 @@ impl Publish for FsStaged {
     }
 
     fn publish(self: Box<Self>) -> Result<(), Problem> {
+        let _held = self
+            .claim
+            .hold()
+            .map_err(|e| problem_from_io(&e, "cannot publish the file"))?;
         rename_into_place(
             &self.names,
             &self.names.partial,

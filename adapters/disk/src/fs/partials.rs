@@ -186,9 +186,9 @@ impl FsStore {
     fn remove(&self, g: &Group) -> bool {
         // Claims are taken under this lock before a partial is touched: holding it, no
         // receiver can start on this one while we remove it.
-        let in_flight = self.shared.in_flight();
+        let in_flight = super::claim::claims();
         if in_flight
-            .iter()
+            .keys()
             .any(|dest| suffix_of(dest).is_some_and(|k| k == (g.dir.clone(), g.suffix.clone())))
         {
             return false;
@@ -319,10 +319,9 @@ fn suffix_of(dest: &Path) -> Option<(PathBuf, String)> {
 }
 
 /// The partials being received now, as (directory, suffix).
-fn claimed_suffixes(shared: &Shared) -> Vec<(PathBuf, String)> {
-    shared
-        .in_flight()
-        .iter()
+fn claimed_suffixes(_shared: &Shared) -> Vec<(PathBuf, String)> {
+    super::claim::claims()
+        .keys()
         .filter_map(|d| suffix_of(d))
         .collect()
 }

@@ -19,10 +19,13 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+
+use super::claim::Gate;
 
 /// Files at least this large (by their offered size) go through a pipeline.
 pub(super) const MIN_SIZE: u64 = 8 << 20;
@@ -82,8 +85,9 @@ pub(super) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Start writing `file` from `offset` (a multiple of [`ALIGN`]) on a new thread.
-    pub(super) fn start(file: &File, offset: u64) -> io::Result<Pipeline> {
+    /// Start writing `file` from `offset` (a multiple of [`ALIGN`]) on a new thread, each write
+    /// under `gate` (the destination's claim: nothing is written once it is taken over).
+    pub(super) fn start(file: &File, offset: u64, gate: Arc<Gate>) -> io::Result<Pipeline> {
         debug_assert!(offset.is_multiple_of(ALIGN as u64));
         let file = file.try_clone()?;
         let direct = set_direct(&file, true).is_ok();
@@ -91,7 +95,7 @@ impl Pipeline {
         let (tx, done) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("ferry-writer".into())
-            .spawn(move || write_jobs(&file, direct, &rx, &tx))?;
+            .spawn(move || write_jobs(&file, direct, &gate, &rx, &tx))?;
         Ok(Pipeline {
             base: offset,
             current: AlignedBuf::new(),
@@ -224,14 +228,17 @@ fn failure(kind: io::ErrorKind) -> io::Error {
 fn write_jobs(
     file: &File,
     mut direct: bool,
+    gate: &Gate,
     jobs: &Receiver<Job>,
     done: &mpsc::Sender<(AlignedBuf, io::Result<()>)>,
 ) {
     let mut failed: Option<io::ErrorKind> = None;
     for job in jobs {
-        let result = match failed {
-            Some(kind) => Err(failure(kind)),
-            None => {
+        let held = gate.hold();
+        let result = match (failed, &held) {
+            (Some(kind), _) => Err(failure(kind)),
+            (None, Err(_)) => Err(super::claim::revoked()),
+            (None, Ok(_)) => {
                 let bytes = &job.buf.bytes()[..job.len];
                 let mut r = file.write_all_at(bytes, job.offset);
                 if direct && r.as_ref().is_err_and(is_einval) {
@@ -243,6 +250,7 @@ fn write_jobs(
                 r
             }
         };
+        drop(held);
         if let Err(e) = &result {
             failed.get_or_insert(e.kind());
         }
@@ -297,7 +305,7 @@ mod tests {
             .unwrap();
         // Uneven pieces across several buffers, ending inside a block.
         let data = pattern(5 * BUF_LEN + 12_345, 7);
-        let mut p = Pipeline::start(&file, 0).unwrap();
+        let mut p = Pipeline::start(&file, 0, Gate::unclaimed()).unwrap();
         for piece in data.chunks(65_521) {
             p.write(piece).unwrap();
         }
@@ -323,7 +331,7 @@ mod tests {
         std::fs::write(&path, &head).unwrap();
         let file = File::options().read(true).write(true).open(&path).unwrap();
         let tail = pattern(BUF_LEN + 100, 2);
-        let mut p = Pipeline::start(&file, head.len() as u64).unwrap();
+        let mut p = Pipeline::start(&file, head.len() as u64, Gate::unclaimed()).unwrap();
         p.write(&tail).unwrap();
         let end = p.finish().unwrap();
         file.set_len(end).unwrap();
@@ -358,7 +366,7 @@ mod tests {
         })
         .unwrap();
         drop(jobs);
-        write_jobs(&file, direct, &rx, &tx);
+        write_jobs(&file, direct, &Gate::unclaimed(), &rx, &tx);
         let (_, result) = done.recv().unwrap();
         result.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), pattern(100, 9));
@@ -372,7 +380,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"").unwrap();
         let file = File::open(&path).unwrap();
-        let mut p = Pipeline::start(&file, 0).unwrap();
+        let mut p = Pipeline::start(&file, 0, Gate::unclaimed()).unwrap();
         let data = pattern(BUF_LEN, 3);
         let mut first = None;
         for _ in 0..2 * BUFFERS {

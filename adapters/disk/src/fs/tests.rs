@@ -98,13 +98,15 @@ fn fresh_receive_publishes_content_mode_and_mtime() {
 #[test]
 fn mode_is_masked_and_keeps_owner_rw() {
     let (_tmp, store) = store();
+    // Never writable by others, then masked by the umask.
+    let umask = partial::umask();
     for (i, (offered, want)) in [
-        (Some(0o755), 0o755),
-        (Some(0o4755), 0o755),
-        (Some(0o7777), 0o777),
+        (Some(0o755), 0o755 & !umask | 0o600),
+        (Some(0o4755), 0o755 & !umask | 0o600),
+        (Some(0o7777), 0o775 & !umask | 0o600),
         (Some(0o000), 0o600),
-        (Some(0o444), 0o644),
-        (None, DEFAULT_MODE),
+        (Some(0o444), 0o444 & !umask | 0o600),
+        (None, DEFAULT_MODE & !umask | 0o600),
     ]
     .into_iter()
     .enumerate()
@@ -283,9 +285,9 @@ fn changed_offer_does_not_resume() {
         assert!(f.prefix().is_empty(), "{what}: resumed");
         let partial = store.root().join(".ferry-part.f");
         assert_eq!(
-            fs::metadata(&partial).unwrap().len(),
+            fs::metadata(&partial).map_or(0, |m| m.len()),
             0,
-            "{what}: not truncated"
+            "{what}: not dropped"
         );
         // And the fresh transfer still works.
         f.write_at(0, data).unwrap();
@@ -392,17 +394,13 @@ fn concurrent_receives_of_one_path_are_denied_until_released() {
         // Through a clone too: clones share the set. Another name is not affected.
         let other = store.clone();
         let p = refused(other.receive(&meta));
-        assert_eq!(p.reason, Reason::Denied, "{how}");
-        assert!(
-            p.detail.contains("already being received"),
-            "{how}: {}",
-            p.detail
-        );
+        assert_eq!(p.reason, Reason::Busy, "{how}");
+        assert!(p.detail.contains("in progress"), "{how}: {}", p.detail);
         let mut equivalent = meta.clone();
         equivalent.path = String::from("./a//f");
         assert_eq!(
             refused(store.receive(&equivalent)).reason,
-            Reason::Denied,
+            Reason::Busy,
             "{how}"
         );
         drop(accepted(store.receive(&offer("a/g", b"x"))));
@@ -433,7 +431,7 @@ fn concurrent_receives_from_threads() {
                         true
                     }
                     Err(p) => {
-                        assert_eq!(p.reason, Reason::Denied);
+                        assert_eq!(p.reason, Reason::Busy);
                         false
                     }
                 }
@@ -446,13 +444,8 @@ fn concurrent_receives_from_threads() {
         .filter(|w| *w)
         .count();
     assert!(won >= 1);
-    assert!(
-        !store
-            .shared
-            .in_flight()
-            .iter()
-            .any(|p| p.starts_with(store.root()))
-    );
+    // Every claim was released: the name is free again.
+    drop(accepted(store.receive(&meta)));
 }
 
 #[test]
@@ -938,7 +931,8 @@ fn small_files_keep_no_resume_state() {
     let data = vec![5u8; 1000];
     let meta = offer("s", &data);
     let mut f = accepted(store.receive(&meta));
-    assert_eq!(tree(store.root()), [".ferry-part.s"]);
+    // Nothing on disk before the first data.
+    assert!(tree(store.root()).is_empty());
     f.write_at(0, &data[..500]).unwrap();
     f.suspend();
     assert!(tree(store.root()).is_empty());
