@@ -2,9 +2,13 @@
 //!
 //! A connection still in the handshake has proved nothing, so it counts against a small quota
 //! of its own ([`Limits::handshaking`]) and has a short time to finish
-//! ([`HANDSHAKE_TIMEOUT`]); when that quota is full, the *oldest* connection still in the
-//! handshake is evicted to admit the new one (a slowloris holding every slot keeps losing its
-//! oldest, while a real client finishes its handshake within a round trip). Only once its
+//! ([`HANDSHAKE_TIMEOUT`]); when that quota is full, the oldest connection still in the
+//! handshake is evicted to admit the new one, never the new one refused. A real client sends
+//! its whole first flight (85 bytes) at once and leaves the quota as soon as the server reads
+//! it; a connection that has been heard from and is still in the handshake is stalling, so the
+//! oldest *stalling* connection goes first ([`Admission::heard`]), and only without one the
+//! oldest of all: a slowloris churning every slot cannot evict a real client before the server
+//! had a chance to read it. Only once its
 //! handshake succeeded does a connection count against `--max-connections`
 //! ([`Limits::authenticated`]); if that is full, it is refused with the plaintext
 //! [`proto::BUSY_REFUSAL`] in place of the server's handshake message, and so is an evicted
@@ -61,8 +65,9 @@ pub struct Ticket {
 pub struct Admission<H> {
     limits: Limits,
     authenticated: usize,
-    /// Connections in the handshake, oldest first (ids only grow).
-    handshaking: BTreeMap<u64, H>,
+    /// Connections in the handshake, oldest first (ids only grow), and whether each was heard
+    /// from without finishing.
+    handshaking: BTreeMap<u64, (H, bool)>,
     next: u64,
 }
 
@@ -82,13 +87,21 @@ impl<H> Admission<H> {
     /// must refuse ([`refuse`]) and close.
     pub fn admit(&mut self, handle: H) -> (Ticket, Option<H>) {
         let evicted = if self.handshaking.len() >= self.limits.handshaking.max(1) {
-            self.handshaking.pop_first().map(|(_, h)| h)
+            let stalling = self
+                .handshaking
+                .iter()
+                .find(|(_, (_, heard))| *heard)
+                .map(|(id, _)| *id);
+            match stalling {
+                Some(id) => self.handshaking.remove(&id).map(|(h, _)| h),
+                None => self.handshaking.pop_first().map(|(_, (h, _))| h),
+            }
         } else {
             None
         };
         let id = self.next;
         self.next += 1;
-        self.handshaking.insert(id, handle);
+        self.handshaking.insert(id, (handle, false));
         let ticket = Ticket {
             id,
             authenticated: false,
@@ -114,6 +127,14 @@ impl<H> Admission<H> {
         true
     }
 
+    /// The connection's input was read and its handshake is still not done: it is stalling
+    /// (evicted before connections not heard from yet).
+    pub fn heard(&mut self, ticket: &Ticket) {
+        if let Some((_, heard)) = self.handshaking.get_mut(&ticket.id) {
+            *heard = true;
+        }
+    }
+
     /// The connection ended: its slot is free (nothing happens for an evicted one).
     pub fn release(&mut self, ticket: Ticket) {
         if ticket.authenticated {
@@ -136,11 +157,23 @@ pub fn refuse(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
+/// Depth asked of a server's accept queue (the kernel caps it at `net.core.somaxconn`).
+pub const BACKLOG: i32 = 4096;
+
+/// Deepen `listener`'s accept queue to [`BACKLOG`] (std listens with 128): a crowd of peers
+/// that reconnect as soon as they are dropped would otherwise keep a 128-deep queue full, and
+/// the kernel drops everyone else's SYN (retried only after 1, 3, 7 s). Failures are logged.
+pub fn deepen_backlog(listener: &impl std::os::fd::AsFd) {
+    if let Err(e) = rustix::net::listen(listener, BACKLOG) {
+        tracing::debug!(%e, "cannot deepen the accept queue");
+    }
+}
+
 /// [`Admission`] for adapters with a thread or task per connection; evicting a connection
 /// refuses its socket (through a duplicate descriptor held while it is in the handshake),
 /// which its own thread or task sees as the end of the stream.
 #[derive(Debug)]
-pub struct SharedAdmission(Mutex<Admission<TcpStream>>);
+pub struct SharedAdmission(Mutex<Admission<Option<TcpStream>>>);
 
 impl SharedAdmission {
     /// A shared admission with `limits`.
@@ -148,25 +181,24 @@ impl SharedAdmission {
         Arc::new(SharedAdmission(Mutex::new(Admission::new(limits))))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Admission<TcpStream>> {
+    fn lock(&self) -> MutexGuard<'_, Admission<Option<TcpStream>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Admit `stream`, evicting the oldest connection in the handshake if the quota is full.
-    ///
-    /// # Errors
-    /// No descriptor for the duplicate: the caller refuses `stream` itself.
-    pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> io::Result<Pass> {
-        let handle = stream.try_clone()?;
+    /// Out of descriptors for the duplicate, it is admitted all the same but cannot be closed
+    /// when evicted (its handshake timer still ends it).
+    pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Pass {
+        let handle = stream.try_clone().ok();
         let (ticket, evicted) = self.lock().admit(handle);
-        if let Some(old) = evicted {
+        if let Some(old) = evicted.flatten() {
             tracing::debug!(peer = ?old.peer_addr().ok(), "evicted: the oldest handshake");
             refuse(&old);
         }
-        Ok(Pass {
+        Pass {
             shared: self.clone(),
             ticket: Some(ticket),
-        })
+        }
     }
 }
 
@@ -178,6 +210,13 @@ pub struct Pass {
 }
 
 impl Pass {
+    /// As [`Admission::heard`].
+    pub fn heard(&self) {
+        if let Some(t) = &self.ticket {
+            self.shared.lock().heard(t);
+        }
+    }
+
     /// As [`Admission::authenticate`]: `false` means refuse the connection.
     pub fn authenticate(&mut self) -> bool {
         match &mut self.ticket {
@@ -258,6 +297,22 @@ mod tests {
     }
 
     #[test]
+    fn a_stalling_handshake_goes_before_older_unheard_ones() {
+        let mut a = Admission::new(limits(10, 3));
+        let (_t0, _) = a.admit("unheard");
+        let (t1, _) = a.admit("stalling");
+        let (_t2, _) = a.admit("new");
+        a.heard(&t1);
+        let (t3, e) = a.admit("newer");
+        assert_eq!(e, Some("stalling"));
+        a.heard(&t3);
+        let (_t4, e) = a.admit("newest");
+        assert_eq!(e, Some("newer"), "stalling beats age");
+        let (_t5, e) = a.admit("last");
+        assert_eq!(e, Some("unheard"), "then the oldest");
+    }
+
+    #[test]
     fn only_authenticated_connections_count_against_max_connections() {
         let mut a = Admission::new(limits(2, 16));
         let mut tickets: Vec<Ticket> = (0..5).map(|i| a.admit(i).0).collect();
@@ -290,10 +345,10 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let (first, _) = listener.accept().unwrap();
-        let mut pass = shared.admit(&first).unwrap();
+        let mut pass = shared.admit(&first);
         let _other = TcpStream::connect(addr).unwrap();
         let (second, _) = listener.accept().unwrap();
-        let _pass2 = shared.admit(&second).unwrap();
+        let _pass2 = shared.admit(&second);
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
         assert_eq!(got, proto::BUSY_REFUSAL);

@@ -72,6 +72,23 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl RunError {
+    /// The server refused the connection as busy ([`proto::BUSY_REFUSAL`]): nothing was
+    /// started, so the caller may retry later with the same agent (adapters do not
+    /// [`finish`](crate::agent::Agent::finish) an agent for it).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, RunError::Session(e) if is_busy(Some(e)))
+    }
+}
+
+/// Whether `error` is the server's busy refusal (see [`RunError::is_busy`]).
+pub fn is_busy(error: Option<&SessionError>) -> bool {
+    matches!(
+        error,
+        Some(SessionError::Handshake(proto::HandshakeError::Busy))
+    )
+}
+
 /// Dial `host:port` with a per-attempt `timeout`, trying every address the name resolves to,
 /// and `retries` more rounds with exponential back-off (0.5 s, 1 s, 2 s...).
 ///
