@@ -226,7 +226,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 10,
+        default_value_t = 5,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub handshake_timeout: u64,

@@ -287,8 +287,24 @@ fn run_job(
     let psk = psk_for_client(cli)?;
     let observer = CliObserver::new(out, dial.remote);
     let mut agent = Agent::client(store, Box::new(observer), job);
-    rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
-    Ok(agent.failures())
+    // A busy server started nothing: try again with the same agent, backing off.
+    let (mut attempt, mut delay) = (0, Duration::from_millis(250));
+    loop {
+        match rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent) {
+            Err(e) if attempt < dial.retries && is_busy(&e) => {
+                attempt += 1;
+                tracing::info!(attempt, ?delay, "server busy; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            r => return r.map(|()| agent.failures()),
+        }
+    }
+}
+
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ferry_disk::host::RunError>()
+        .is_some_and(ferry_disk::host::RunError::is_busy)
 }
 
 fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {

@@ -118,7 +118,7 @@ impl Server {
         Self::spawn(cmd, Path::new("."))
     }
 
-    fn spawn(mut cmd: Command, root: &Path) -> Server {
+    pub fn spawn(mut cmd: Command, root: &Path) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,177 @@
+//! Hostile crowds against every server binary: keyless slowloris churn, and running out of
+//! file descriptors. Each case runs against `ferry-std`, `ferry-mio` and `ferry-smol`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+macro_rules! per_binary {
+    ($($case:ident),*) => {
+        $(
+            mod $case {
+                #[test]
+                fn std() {
+                    super::$case("ferry-std");
+                }
+                #[test]
+                fn mio() {
+                    super::$case("ferry-mio");
+                }
+                #[test]
+                fn smol() {
+                    super::$case("ferry-smol");
+                }
+            }
+        )*
+    };
+}
+
+per_binary!(slowloris_churn, out_of_descriptors);
+
+/// `n` keyless connections that each send one byte and idle, re-opened whenever the server
+/// drops them, until the returned flag is set. Returns the flag, how many connections were
+/// opened in all, and the threads.
+fn slowloris(
+    addr: SocketAddr,
+    n: usize,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+    Vec<thread::JoinHandle<()>>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let threads = (0..n)
+        .map(|_| {
+            let (stop, opened) = (stop.clone(), opened.clone());
+            thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                        else {
+                            thread::sleep(Duration::from_millis(20));
+                            continue;
+                        };
+                        opened.fetch_add(1, Ordering::Relaxed);
+                        let _ = s.write_all(b"F");
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                        let mut buf = [0u8; 16];
+                        // Idle until the server drops us (or we are told to stop).
+                        while !stop.load(Ordering::Relaxed) {
+                            match s.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(_) => {}
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    (stop, opened, threads)
+}
+
+/// While 300 keyless slowloris connections churn (each re-opened as soon as the server drops
+/// it), a real `ls` and `send` from another client each succeed within 2 s.
+fn slowloris_churn(bin_name: &str) {
+    let env = Env::new(bin_name);
+    let server = Server::start(bin_name, &env, &env.path("root"), &[]);
+    let (stop, opened, threads) = slowloris(server.addr, 300);
+    // Let the crowd fill every handshake slot first.
+    wait_for(20, "300 slowloris connections", || {
+        opened.load(Ordering::Relaxed) >= 300
+    });
+    thread::sleep(Duration::from_millis(500));
+    let f = env.write("real.bin", &data(9, 200_000));
+    for round in 0..3 {
+        let t = Instant::now();
+        let o = client(bin_name, &env, &["ls", "--from", &server.to()]);
+        let ls_took = t.elapsed();
+        assert!(o.status.success(), "ls {round}: {}", stderr(&o));
+        let t = Instant::now();
+        let o = client(
+            bin_name,
+            &env,
+            &[
+                "send",
+                f.to_str().unwrap(),
+                "--to",
+                &server.to(),
+                "--overwrite",
+            ],
+        );
+        let send_took = t.elapsed();
+        assert!(o.status.success(), "send {round}: {}", stderr(&o));
+        assert!(
+            ls_took < Duration::from_secs(2) && send_took < Duration::from_secs(2),
+            "round {round}: ls {ls_took:?}, send {send_took:?} amid the churn"
+        );
+    }
+    assert!(std::fs::read(env.path("root/real.bin")).unwrap() == data(9, 200_000));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    println!(
+        "{bin_name}: {} slowloris connections opened in all",
+        opened.load(Ordering::Relaxed)
+    );
+}
+
+/// A server limited to 64 descriptors runs out of them (idle connections); it stays up, and
+/// once they are freed a client that connected meanwhile (waiting in the listen backlog, with
+/// no new connection to wake the server) and a fresh one are both served.
+fn out_of_descriptors(bin_name: &str) {
+    let env = Env::new(bin_name);
+    let root = env.path("root");
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=64:64")
+        .arg(bin(bin_name))
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(&root)
+        .arg("--key")
+        .arg(&env.key)
+        .args(["--handshake-timeout", "60"]);
+    let mut server = Server::spawn(cmd, &root);
+    let idle: Vec<TcpStream> = (0..100).map(|_| raw(&server)).collect();
+    thread::sleep(Duration::from_millis(500));
+    // This one waits in the backlog behind the idle ones.
+    let waiting = Command::new(bin(bin_name))
+        .args(["ls", "--from", &server.to(), "--key"])
+        .arg(&env.key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Longer than 100 failed accepts 50 ms apart (where servers used to give up).
+    thread::sleep(Duration::from_millis(5500));
+    assert!(server.alive(), "the server exited when out of descriptors");
+    drop(idle);
+    let o = waiting.wait_with_output().unwrap();
+    assert!(o.status.success(), "the waiting ls: {}", stderr(&o));
+    let o = client(bin_name, &env, &["ls", "--from", &server.to()]);
+    assert!(o.status.success(), "a fresh ls: {}", stderr(&o));
+    assert!(server.alive());
+    let log = server.stop();
+    let warnings = log.matches("accept failed").count();
+    assert!(
+        (1..=10).contains(&warnings),
+        "one warning per burst of failed accepts, got {warnings}:\n{log}"
+    );
+}
