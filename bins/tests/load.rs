@@ -14,6 +14,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::idle::{authenticated_idle, status_kib};
 use common::*;
 use ferry_disk::agent::{Agent, Job, Observer};
 use ferry_disk::{Outgoing, Source, StdoutStore};
@@ -21,15 +22,6 @@ use proto::{Config, FileMeta, Psk};
 
 struct Quiet;
 impl Observer for Quiet {}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 #[ignore = "load test: run explicitly, see the module docs"]
@@ -98,4 +90,34 @@ fn thousand_clients_one_thread() {
         (N * SIZE) as f64 / wall.as_secs_f64() / 1e6,
         N as f64 / wall.as_secs_f64()
     );
+}
+
+/// RSS per idle authenticated connection, for each server binary (figures for the README).
+#[test]
+#[ignore = "load test: run explicitly, see the module docs"]
+fn idle_authenticated_connection_cost() {
+    const N: usize = 500;
+    for bin_name in ["ferry-std", "ferry-mio", "ferry-smol"] {
+        let env = Env::new(bin_name);
+        let args = ["--max-connections", "5000"];
+        let server = Server::start(bin_name, &env, &env.path("root"), &args);
+        let pid = server.child.id();
+        let psk = Psk::from_key_bytes(&ferry_cli::keyfile::load(&env.key).unwrap());
+        // Warm up (threads, pools, allocator) with a few, then measure N more.
+        let warm: Vec<_> = (0..20)
+            .map(|i| authenticated_idle(server.addr, &psk, i))
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        let base = status_kib(pid, "VmRSS:");
+        let conns: Vec<_> = (0..N)
+            .map(|i| authenticated_idle(server.addr, &psk, 1000 + i as u64))
+            .collect();
+        std::thread::sleep(Duration::from_secs(3));
+        let with = status_kib(pid, "VmRSS:");
+        println!(
+            "{bin_name}: {N} idle authenticated connections: RSS {base} KiB -> {with} KiB, {:.1} KiB each",
+            with.saturating_sub(base) as f64 / N as f64
+        );
+        drop((warm, conns));
+    }
 }

@@ -43,6 +43,11 @@ fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
         .name("ferry-reader".into())
         .spawn(move || {
             loop {
+                // Wait for input before taking a buffer: an idle connection holds none.
+                match stream.peek(&mut [0u8]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    _ => {}
+                }
                 let mut buf = vec![0u8; READ_BUF];
                 let msg = match (&*stream).read(&mut buf) {
                     Ok(0) => Input::Eof,
@@ -62,18 +67,27 @@ fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
     Ok(rx)
 }
 
-/// Records gathered for one `write_all`: the buffer is zero-filled once and then reused, so
-/// no record pays for clearing its slot.
+/// Records gathered for one `write_all`: the buffer grows (zero-filled once) as far as the
+/// output needs, is reused while data moves, and is released when the connection goes idle.
+#[derive(Default)]
 struct Out {
     buf: Vec<u8>,
     filled: usize,
 }
 
 impl Out {
-    fn new() -> Self {
-        Out {
-            buf: vec![0; WRITE_BATCH + MAX_RECORD],
-            filled: 0,
+    /// Room for one more record after what is gathered.
+    fn room(&mut self) -> &mut [u8] {
+        if self.buf.len() < self.filled + MAX_RECORD {
+            self.buf.resize(self.filled + MAX_RECORD, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Nothing to send for now: give the memory back.
+    fn release(&mut self) {
+        if self.filled == 0 {
+            *self = Out::default();
         }
     }
 }
@@ -87,8 +101,12 @@ fn transmit(
 ) -> io::Result<bool> {
     let mut any = false;
     loop {
+        if !any && out.filled == 0 && session.poll_transmit(clock.now(), &mut []) == Ok(0) {
+            // Nothing to send: ask without taking a buffer.
+            return Ok(false);
+        }
         let n = session
-            .poll_transmit(clock.now(), &mut out.buf[out.filled..])
+            .poll_transmit(clock.now(), out.room())
             .map_err(|e| io::Error::other(e.to_string()))?;
         out.filled += n;
         if n == 0 || out.filled >= WRITE_BATCH {
@@ -157,7 +175,7 @@ fn drive(
     let stream = Arc::new(stream);
     let rx = spawn_reader(stream.clone()).map_err(RunError::Io)?;
     let mut inbox: Vec<u8> = Vec::new();
-    let mut out = Out::new();
+    let mut out = Out::default();
     let mut eof = false;
     let result = 'conn: loop {
         // Take what the reader has, without waiting (bounded: the inbox holds at most a few
@@ -207,7 +225,11 @@ fn drive(
         if progress {
             continue;
         }
-        // Nothing to do until input or a timer.
+        // Nothing to do until input or a timer: an idle connection holds no buffers.
+        out.release();
+        if inbox.is_empty() {
+            inbox = Vec::new();
+        }
         if eof {
             // Whatever is still buffered can never complete a record.
             if let Err(e) = session.handle_eof(now) {

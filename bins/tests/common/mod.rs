@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod idle;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
