@@ -34,7 +34,7 @@ macro_rules! per_binary {
     };
 }
 
-per_binary!(slowloris_churn, out_of_descriptors, idle_memory);
+per_binary!(slowloris_churn, out_of_descriptors, idle_memory, keepalive);
 
 /// `n` keyless connections that each send one byte and idle, re-opened whenever the server
 /// drops them, until the returned flag is set. Returns the flag, how many connections were
@@ -124,6 +124,12 @@ fn slowloris_churn(bin_name: &str) {
         );
     }
     assert!(std::fs::read(env.path("root/real.bin")).unwrap() == data(9, 200_000));
+    let peak = idle::status_kib(server.child.id(), "VmHWM:");
+    println!("{bin_name}: server peak RSS {peak} KiB amid the churn");
+    assert!(
+        peak < 64 << 10,
+        "server peak RSS {peak} KiB (README: under 64 MiB)"
+    );
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();
@@ -205,4 +211,27 @@ fn idle_memory(bin_name: &str) {
     println!("{bin_name}: {each} KiB per idle authenticated connection");
     assert!(each < 100, "{each} KiB per idle authenticated connection");
     drop((warm, conns));
+}
+
+/// The server turns TCP keepalive on for the connections it accepts (`ss` shows the timer), so
+/// a peer that vanished without a FIN is noticed within seconds. Skipped without `ss`.
+fn keepalive(bin_name: &str) {
+    let env = Env::new(bin_name);
+    let server = Server::start(bin_name, &env, &env.path("root"), &[]);
+    let conn = raw(&server);
+    thread::sleep(Duration::from_millis(300));
+    let filter = format!("( sport = :{} )", server.addr.port());
+    let Ok(o) = Command::new("ss")
+        .args(["-tno", "state", "established", &filter])
+        .output()
+    else {
+        eprintln!("no ss here; skipping");
+        return;
+    };
+    let table = String::from_utf8_lossy(&o.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&conn.local_addr().unwrap().to_string()))
+        .unwrap_or_else(|| panic!("the server's socket is not listed:\n{table}"));
+    assert!(line.contains("keepalive"), "no keepalive timer: {line}");
 }

@@ -128,18 +128,26 @@ pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 /// ...this far apart...
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 /// ...and the connection fails after this many unanswered ones: a peer whose host vanished
-/// without a FIN is noticed within about 11 s, even while this side only waits to read.
+/// without a FIN is noticed within seconds, even while this side only waits to read.
 pub const KEEPALIVE_COUNT: u32 = 3;
+/// Data unacknowledged this long fails the connection (`TCP_USER_TIMEOUT`; it also bounds the
+/// keepalive probing above): a peer that vanished while this side was sending is noticed in
+/// 15 s rather than the kernel's retransmission limit of about 15 minutes.
+pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Turn TCP keepalive on for `socket` ([`KEEPALIVE_IDLE`], [`KEEPALIVE_INTERVAL`],
-/// [`KEEPALIVE_COUNT`]). Every connection gets it, on both sides. Failures are logged and
+/// [`KEEPALIVE_COUNT`], [`UNACKED_TIMEOUT`]). Every connection gets it, on both sides. Failures are logged and
 /// ignored (the session's own idle timeout still applies).
 pub fn keepalive(socket: &impl std::os::fd::AsFd) {
     use rustix::net::sockopt;
     let set = sockopt::set_socket_keepalive(socket, true)
         .and_then(|()| sockopt::set_tcp_keepidle(socket, KEEPALIVE_IDLE))
         .and_then(|()| sockopt::set_tcp_keepintvl(socket, KEEPALIVE_INTERVAL))
-        .and_then(|()| sockopt::set_tcp_keepcnt(socket, KEEPALIVE_COUNT));
+        .and_then(|()| sockopt::set_tcp_keepcnt(socket, KEEPALIVE_COUNT))
+        .and_then(|()| {
+            let ms = u32::try_from(UNACKED_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
+            sockopt::set_tcp_user_timeout(socket, ms)
+        });
     if let Err(e) = set {
         tracing::debug!(%e, "cannot turn TCP keepalive on");
     }
@@ -233,6 +241,7 @@ mod tests {
             super::KEEPALIVE_INTERVAL
         );
         assert_eq!(sockopt::tcp_keepcnt(&s).unwrap(), super::KEEPALIVE_COUNT);
+        assert_eq!(sockopt::tcp_user_timeout(&s).unwrap(), 15_000);
         let (accepted, _) = listener.accept().unwrap();
         assert!(!sockopt::socket_keepalive(&accepted).unwrap());
         super::keepalive(&accepted);
