@@ -200,7 +200,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
 
-    /// Most connections served at once; further ones are refused.
+    /// Most authenticated connections served at once; further clients hear "server busy"
+    /// (connections still in the handshake have a smaller quota of their own).
     #[arg(
         long,
         value_name = "N",

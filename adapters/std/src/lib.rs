@@ -334,7 +334,8 @@ pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<(
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Connections served at once; more are refused (closed at once).
+    /// Authenticated connections served at once; more hear "busy". Connections still in the
+    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
