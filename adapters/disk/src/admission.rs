@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,6 +58,15 @@ impl Limits {
 pub struct Ticket {
     id: u64,
     authenticated: bool,
+}
+
+impl Ticket {
+    /// Whether the connection got past the handshake and counts against `max_connections`.
+    /// A server logs the end of one that did not at debug level only: a crowd of keyless
+    /// connections must not flood the log.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
 }
 
 /// The admission policy (see the module docs). `H` is what the caller needs to evict a
@@ -120,6 +130,10 @@ impl<H> Admission<H> {
             return false;
         }
         if self.authenticated >= self.limits.authenticated {
+            tracing::warn!(
+                "refused (busy): {} authenticated connections already",
+                self.limits.authenticated
+            );
             return false;
         }
         self.authenticated += 1;
@@ -198,6 +212,7 @@ impl SharedAdmission {
         Pass {
             shared: self.clone(),
             ticket: Some(ticket),
+            authenticated: Arc::default(),
         }
     }
 }
@@ -207,6 +222,7 @@ impl SharedAdmission {
 pub struct Pass {
     shared: Arc<SharedAdmission>,
     ticket: Option<Ticket>,
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Pass {
@@ -219,10 +235,18 @@ impl Pass {
 
     /// As [`Admission::authenticate`]: `false` means refuse the connection.
     pub fn authenticate(&mut self) -> bool {
-        match &mut self.ticket {
+        let ok = match &mut self.ticket {
             Some(t) => self.shared.lock().authenticate(t),
             None => false,
-        }
+        };
+        self.authenticated.store(ok, Ordering::Relaxed);
+        ok
+    }
+
+    /// A flag that turns true once the connection authenticated (see
+    /// [`Ticket::is_authenticated`]), readable after the pass moved on.
+    pub fn authenticated(&self) -> Arc<AtomicBool> {
+        self.authenticated.clone()
     }
 }
 

@@ -250,11 +250,17 @@ impl<'a> EventLoop<'a> {
             match step {
                 Step::Done => {
                     let mut conn = self.conns.remove(key);
-                    if let (Some(a), Some(t)) = (self.admission.as_mut(), conn.ticket.take()) {
-                        a.release(t);
-                    }
                     let _ = self.poll.registry().deregister(&mut conn.stream);
                     let result = conn.result.take().unwrap_or(Ok(()));
+                    if let (Some(a), Some(t)) = (self.admission.as_mut(), conn.ticket.take()) {
+                        if let (false, Err(e)) = (t.is_authenticated(), &result) {
+                            // Keyless crowds must not flood the log.
+                            tracing::debug!(peer = %conn.peer, error = %e, "handshake did not complete");
+                            a.release(t);
+                            continue;
+                        }
+                        a.release(t);
+                    }
                     finished.push((key, conn.peer, result));
                 }
                 Step::Busy | Step::Idle => {

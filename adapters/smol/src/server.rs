@@ -219,6 +219,7 @@ async fn serve_one(
     let clock = Clock::new();
     let session = Session::server(&config, &psk, seed, clock.now());
     let agent = Agent::server(store, Box::new(LogObserver));
+    let authenticated = pass.authenticated();
     let (_, result) = drive(
         stream,
         Conn::new(session, agent, clock).gated(pass),
@@ -227,6 +228,10 @@ async fn serve_one(
     .await;
     match result {
         Ok(()) => tracing::info!(%peer, "session closed"),
+        // Keyless crowds must not flood the log (see `Ticket::is_authenticated`).
+        Err(e) if !authenticated.load(std::sync::atomic::Ordering::Relaxed) => {
+            tracing::debug!(%peer, error = %e, "handshake did not complete");
+        }
         Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
     }
 }

@@ -402,6 +402,14 @@ fn serve_one(
     let mut agent = Agent::server(store, Box::new(LogObserver));
     match run_gated(stream, session, &mut agent, &clock, Some(&mut pass)) {
         Ok(()) => tracing::info!(%peer, "session closed"),
+        // Keyless crowds must not flood the log (see `Ticket::is_authenticated`).
+        Err(e)
+            if !pass
+                .authenticated()
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            tracing::debug!(%peer, error = %e, "handshake did not complete");
+        }
         Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
     }
 }
