@@ -242,3 +242,73 @@ fn keepalive(bin_name: &str) {
         .unwrap_or_else(|| panic!("the server's socket is not listed:\n{table}"));
     assert!(line.contains("keepalive"), "no keepalive timer: {line}");
 }
+
+/// Start `serve` (an adapter's, with a 2 s idle timeout) on a thread; returns its address and
+/// key. The thread runs until the test process ends.
+fn serve_with_idle_timeout(
+    serve: fn(std::net::TcpListener, proto::Psk, Arc<dyn ferry_disk::Store>, proto::Config),
+) -> (SocketAddr, proto::Psk, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ferry_disk::Store> =
+        Arc::new(ferry_disk::FsStore::new(dir.path().join("root")).unwrap());
+    let psk = proto::Psk::from_key_bytes(&[7; 32]);
+    let mut config = proto::Config::default();
+    config.idle_timeout = Duration::from_secs(2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_psk = psk.clone();
+    thread::spawn(move || serve(listener, server_psk, store, config));
+    (addr, psk, dir)
+}
+
+/// An authenticated peer that went silent (no keep-alive pings: dead) is closed by the
+/// server's idle timeout (2 s here), in every adapter.
+fn idle_timeout_closes_a_dead_peer(
+    serve: fn(std::net::TcpListener, proto::Psk, Arc<dyn ferry_disk::Store>, proto::Config),
+) {
+    let (addr, psk, _dir) = serve_with_idle_timeout(serve);
+    let (mut conn, _session) = idle::authenticated_idle(addr, &psk, 1);
+    let t = Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = conn.read_to_end(&mut sink);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "closed after {took:?} (idle timeout 2 s)"
+    );
+}
+
+#[test]
+fn idle_timeout_std() {
+    idle_timeout_closes_a_dead_peer(|l, psk, store, config| {
+        let opts = ferry_adapter_std::ServeOptions {
+            max_connections: 8,
+            config,
+        };
+        let _ = ferry_adapter_std::serve(l, psk, store, opts);
+    });
+}
+
+#[test]
+fn idle_timeout_mio() {
+    idle_timeout_closes_a_dead_peer(|l, psk, store, config| {
+        let opts = ferry_adapter_mio::ServeOptions {
+            max_connections: 8,
+            config,
+        };
+        let _ = ferry_adapter_mio::serve(l, psk, store, opts);
+    });
+}
+
+#[test]
+fn idle_timeout_smol() {
+    idle_timeout_closes_a_dead_peer(|l, psk, store, config| {
+        let opts = ferry_adapter_smol::ServeOptions {
+            max_connections: 8,
+            config,
+        };
+        let _ = ferry_adapter_smol::serve(l, psk, store, opts);
+    });
+}
