@@ -582,17 +582,30 @@ pub fn connection_limit(c: &str, s: &str) {
         still_open(&waiting),
         "a handshake does not count against the limit"
     );
+    // With `--retries` a client backs off and gets in once the slot is free.
+    let mut retrying = Command::new(bin(c))
+        .args(&send[..4])
+        .args(["--retries", "5", "-v", "--key"])
+        .arg(&env.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The slot stays held until the pipe closes: it must hear "busy" first.
+    let mut log = BufReader::new(retrying.stderr.take().unwrap()).lines();
+    let busy = log
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("server busy; retrying"));
+    assert!(busy, "the retrying client did not hear busy");
     drop(pipe);
     let status = held.wait().unwrap();
     assert!(status.success(), "the held send");
-    // The held connection's thread needs a moment to notice it is gone; `--retries` waits.
-    let mut o = client(c, &env, &send[..4]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !o.status.success() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        o = client(c, &env, &send[..4]);
-    }
-    ok(&o, "send once a slot is free");
+    let rest: Vec<String> = log.map_while(Result::ok).collect();
+    assert!(
+        retrying.wait().unwrap().success(),
+        "send retried once a slot is free: {rest:?}"
+    );
 }
 
 /// A full disk on the server is a clear per-file error for the client; nothing is published and
