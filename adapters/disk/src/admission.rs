@@ -44,11 +44,12 @@ pub struct Limits {
 
 impl Limits {
     /// `max_connections` authenticated connections, and a handshake quota of a quarter of
-    /// that, at least 16 and at most 64.
+    /// that, at least 16 and at most 1024 (64 with the default 256): enough for the bursts of
+    /// real clients such a server expects, each of which leaves it within a round trip.
     pub fn for_max_connections(max_connections: usize) -> Limits {
         Limits {
             authenticated: max_connections.max(1),
-            handshaking: (max_connections / 4).clamp(16, 64),
+            handshaking: (max_connections / 4).clamp(16, 1024),
         }
     }
 }
@@ -355,6 +356,7 @@ mod tests {
         assert_eq!(Limits::for_max_connections(256), limits(256, 64));
         assert_eq!(Limits::for_max_connections(4), limits(4, 16));
         assert_eq!(Limits::for_max_connections(100), limits(100, 25));
+        assert_eq!(Limits::for_max_connections(5000), limits(5000, 1024));
     }
 
     #[test]

@@ -671,7 +671,7 @@ pub fn disk_full(c: &str, s: &str) {
 /// real client is served at once.
 pub fn silent_crowd(c: &str, s: &str) {
     let env = Env::new(c);
-    let args = ["--max-connections", "1000", "--handshake-timeout", "60"];
+    let args = ["--max-connections", "256", "--handshake-timeout", "60"];
     let server = Server::start(s, &env, &env.path("root"), &args);
     let crowd: Vec<_> = (0..500).map(|_| raw(&server)).collect();
     std::thread::sleep(Duration::from_millis(300));
