@@ -57,6 +57,25 @@ pub(crate) fn gate(
     Some(finish(c, Err(busy())))
 }
 
+/// A server connection ended: free its slot. Returns whether its end is already logged (at
+/// debug level for one that never finished the handshake: keyless crowds must not flood the
+/// log); the caller reports the others.
+pub(crate) fn release(
+    admission: Option<&mut Admission<usize>>,
+    c: &mut Conn<'_>,
+    result: &Result<(), RunError>,
+) -> bool {
+    let (Some(admission), Some(ticket)) = (admission, c.ticket.take()) else {
+        return false;
+    };
+    let quiet = !ticket.is_authenticated() && result.is_err();
+    if let (true, Err(e)) = (quiet, result) {
+        tracing::debug!(peer = %c.peer, error = %e, "handshake did not complete");
+    }
+    admission.release(ticket);
+    quiet
+}
+
 fn busy() -> RunError {
     RunError::Io(io::Error::other("refused: server busy"))
 }

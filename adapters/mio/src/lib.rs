@@ -252,16 +252,9 @@ impl<'a> EventLoop<'a> {
                     let mut conn = self.conns.remove(key);
                     let _ = self.poll.registry().deregister(&mut conn.stream);
                     let result = conn.result.take().unwrap_or(Ok(()));
-                    if let (Some(a), Some(t)) = (self.admission.as_mut(), conn.ticket.take()) {
-                        if let (false, Err(e)) = (t.is_authenticated(), &result) {
-                            // Keyless crowds must not flood the log.
-                            tracing::debug!(peer = %conn.peer, error = %e, "handshake did not complete");
-                            a.release(t);
-                            continue;
-                        }
-                        a.release(t);
+                    if !admit::release(self.admission.as_mut(), &mut conn, &result) {
+                        finished.push((key, conn.peer, result));
                     }
-                    finished.push((key, conn.peer, result));
                 }
                 Step::Busy | Step::Idle => {
                     if let Err(e) = self.rearm(key) {
