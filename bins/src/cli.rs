@@ -208,7 +208,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
 
-    /// Most connections served at once; further ones are refused.
+    /// Most authenticated connections served at once; further clients hear "server busy"
+    /// (connections still in the handshake have a smaller quota of their own).
     #[arg(
         long,
         value_name = "N",
@@ -234,7 +235,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 10,
+        default_value_t = 5,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub handshake_timeout: u64,

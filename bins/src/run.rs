@@ -321,6 +321,11 @@ fn run_job(
     run_job_noting_busy(rt, cli, &dial, store, job, out, None)
 }
 
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ferry_disk::host::RunError>()
+        .is_some_and(ferry_disk::host::RunError::is_busy)
+}
+
 /// [`run_job`]; with `busy`, files refused as busy are noted there, not printed nor counted.
 fn run_job_noting_busy(
     rt: &dyn Runtime,
@@ -335,7 +340,19 @@ fn run_job_noting_busy(
     let mut observer = CliObserver::new(out, dial.remote);
     observer.busy.clone_from(&busy);
     let mut agent = Agent::client(store, Box::new(observer), job);
-    rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent)?;
+    // A busy server started nothing: try again with the same agent, backing off.
+    let (mut attempt, mut delay) = (0, Duration::from_millis(250));
+    loop {
+        match rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent) {
+            Err(e) if attempt < dial.retries && is_busy(&e) => {
+                attempt += 1;
+                tracing::info!(attempt, ?delay, "server busy; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            r => break r?,
+        }
+    }
     let noted = busy.map_or(0, |b| {
         b.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

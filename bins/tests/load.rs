@@ -5,15 +5,17 @@
 //! cargo test --release -p ferry-cli --test load -- --ignored --nocapture
 //! ```
 //!
-//! It measures the server's RSS per idle connection with 1000 connections that never speak,
-//! then 1000 concurrent clients (one event-loop thread in this process) each sending a 256 KiB
-//! file: wall time, every file's content on the server, and the server's peak RSS.
+//! It measures the server's RSS per idle connection with 1000 authenticated connections that
+//! then say nothing, then 1000 concurrent clients (one event-loop thread in this process) each
+//! sending a 256 KiB file: wall time, every file's content on the server, and the server's peak
+//! RSS. `idle_authenticated_connection_cost` gives the idle figure for all three servers.
 
 mod common;
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::idle::{authenticated_idle, status_kib};
 use common::*;
 use ferry_disk::agent::{Agent, Job, Observer};
 use ferry_disk::{Outgoing, Source, StdoutStore};
@@ -21,15 +23,6 @@ use proto::{Config, FileMeta, Psk};
 
 struct Quiet;
 impl Observer for Quiet {}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 #[ignore = "load test: run explicitly, see the module docs"]
@@ -47,13 +40,17 @@ fn thousand_clients_one_thread() {
     std::thread::sleep(Duration::from_millis(300));
     let base = status_kib(pid, "VmRSS:");
 
-    // 1000 idle connections that never speak.
-    let idle: Vec<TcpStream> = (0..N).map(|_| raw(&server)).collect();
+    // 1000 idle authenticated connections (silent ones beyond the handshake quota of 64 are
+    // evicted, so they would measure nothing).
+    let psk = Psk::from_key_bytes(&ferry_cli::keyfile::load(&env.key).unwrap());
+    let idle: Vec<_> = (0..N as u64)
+        .map(|i| authenticated_idle(server.addr, &psk, i))
+        .collect();
     std::thread::sleep(Duration::from_secs(2));
     let with_idle = status_kib(pid, "VmRSS:");
     drop(idle);
     println!(
-        "idle: {N} silent connections: server RSS {base} KiB -> {with_idle} KiB, {:.1} KiB per connection",
+        "idle: {N} authenticated connections: server RSS {base} KiB -> {with_idle} KiB, {:.1} KiB per connection",
         (with_idle.saturating_sub(base)) as f64 / N as f64
     );
     std::thread::sleep(Duration::from_secs(1));
@@ -62,8 +59,6 @@ fn thousand_clients_one_thread() {
     let files: Vec<_> = (0..N)
         .map(|i| env.write(&format!("src/f{i:04}.bin"), &data(i as u64, SIZE)))
         .collect();
-    let key = ferry_cli::keyfile::load(&env.key).unwrap();
-    let psk = Psk::from_key_bytes(&key);
     let store = std::sync::Arc::new(StdoutStore::new());
     let mut agents: Vec<Agent> = files
         .iter()
@@ -98,4 +93,34 @@ fn thousand_clients_one_thread() {
         (N * SIZE) as f64 / wall.as_secs_f64() / 1e6,
         N as f64 / wall.as_secs_f64()
     );
+}
+
+/// RSS per idle authenticated connection, for each server binary (figures for the README).
+#[test]
+#[ignore = "load test: run explicitly, see the module docs"]
+fn idle_authenticated_connection_cost() {
+    const N: usize = 500;
+    for bin_name in ["ferry-std", "ferry-mio", "ferry-smol"] {
+        let env = Env::new(bin_name);
+        let args = ["--max-connections", "5000"];
+        let server = Server::start(bin_name, &env, &env.path("root"), &args);
+        let pid = server.child.id();
+        let psk = Psk::from_key_bytes(&ferry_cli::keyfile::load(&env.key).unwrap());
+        // Warm up (threads, pools, allocator) with a few, then measure N more.
+        let warm: Vec<_> = (0..20)
+            .map(|i| authenticated_idle(server.addr, &psk, i))
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        let base = status_kib(pid, "VmRSS:");
+        let conns: Vec<_> = (0..N)
+            .map(|i| authenticated_idle(server.addr, &psk, 1000 + i as u64))
+            .collect();
+        std::thread::sleep(Duration::from_secs(3));
+        let with = status_kib(pid, "VmRSS:");
+        println!(
+            "{bin_name}: {N} idle authenticated connections: RSS {base} KiB -> {with} KiB, {:.1} KiB each",
+            with.saturating_sub(base) as f64 / N as f64
+        );
+        drop((warm, conns));
+    }
 }

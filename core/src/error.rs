@@ -87,6 +87,9 @@ pub enum HandshakeError {
     /// The server closed the connection before answering the handshake: it does not share
     /// this key (a server never explains a failed handshake), or it is not a ferry server.
     Refused,
+    /// The server refused the connection because it is busy (too many connections): try
+    /// again later. Says nothing about the key.
+    Busy,
 }
 
 impl fmt::Display for HandshakeError {
@@ -103,6 +106,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::Refused => f.write_str(
                 "the server closed the connection during the handshake: it does not share this key",
             ),
+            HandshakeError::Busy => {
+                f.write_str("server busy: it refused the connection (too many connections)")
+            }
         }
     }
 }

@@ -139,7 +139,7 @@ pub use error::{
 pub use hash::{FileHasher, hash};
 pub use seal::{FileHeader, Opener, SealError, SealKey, Sealer};
 pub use session::{
-    Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
+    BUSY_REFUSAL, Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
 };
 pub use time::Instant;
 pub use wire::{CloseCode, ListEntry, Mtime, Problem, Reason};

@@ -258,6 +258,7 @@ fn handshake_client_seeds(pair: &Pair) -> Vec<(&'static str, Vec<u8>)> {
         ("recorded", with_cut(0, &pair.s2c.log)),
         ("recorded-cut", with_cut(61, &pair.s2c.log)),
         ("null-accept", with_cut(0, &null_server_stream(&records))),
+        ("busy", with_cut(0, &ferry_core::BUSY_REFUSAL)),
     ]
 }
 

@@ -664,3 +664,33 @@ fn server_silence_during_handshake_reads_as_refused() {
         Err(SessionError::Handshake(HandshakeError::Refused))
     );
 }
+
+/// A server's busy refusal in place of message 2 is `Handshake(Busy)`, in any split; anything
+/// else with a zero length is still `BadLength`, and the refusal is not taken from a client.
+#[test]
+fn busy_refusal_is_recognised_and_nothing_else_is() {
+    let now = ferry_core::Instant::from_micros(0);
+    for split in 0..ferry_core::BUSY_REFUSAL.len() {
+        let mut c = ferry_core::Session::client(&Config::default(), &test_psk(), [5; 32], now);
+        let mut out = vec![0u8; 4096];
+        while c.poll_transmit(now, &mut out).unwrap() > 0 {}
+        let mut wire = ferry_core::BUSY_REFUSAL.to_vec();
+        let (a, b) = wire.split_at_mut(split);
+        let used = c.handle_input(now, a);
+        assert!(matches!(used, Ok(0)), "a prefix waits for more: {used:?}");
+        let mut whole = [&a[..], &b[..]].concat();
+        assert_eq!(
+            c.handle_input(now, &mut whole),
+            Err(SessionError::Handshake(HandshakeError::Busy))
+        );
+    }
+    let mut c = ferry_core::Session::client(&Config::default(), &test_psk(), [5; 32], now);
+    let mut other = *b"\0\0bust";
+    assert_eq!(
+        c.handle_input(now, &mut other),
+        Err(SessionError::Handshake(HandshakeError::BadLength))
+    );
+    let mut s = ferry_core::Session::server(&Config::default(), &test_psk(), [6; 32], now);
+    let mut busy = ferry_core::BUSY_REFUSAL;
+    assert!(s.handle_input(now, &mut busy).is_err());
+}

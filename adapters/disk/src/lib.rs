@@ -12,6 +12,7 @@
 //!   sockets and time and call it after every I/O step; it holds no protocol logic beyond what
 //!   an application decides.
 
+pub mod admission;
 pub mod agent;
 pub mod commit;
 pub mod fs;

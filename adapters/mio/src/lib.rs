@@ -33,10 +33,11 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant as WallClock};
 
 use ferry_disk::Store;
-use ferry_disk::agent::{Agent, LogObserver};
+use ferry_disk::admission::{AcceptErrors, Admission, Limits, Ticket};
+use ferry_disk::agent::Agent;
 use ferry_disk::commit::CommitPool;
 use ferry_disk::host::{Clock, RunError, fresh_seed};
 use mio::net::{TcpListener, TcpStream};
@@ -45,6 +46,9 @@ use proto::{Config, Instant, MAX_RECORD, Psk, Session};
 use slab::Slab;
 
 pub use ferry_disk::host::connect;
+
+mod admit;
+use admit::{Accepted, Commits, accept_all};
 
 /// Largest input buffered per connection before reading pauses.
 pub const INBOX_CAP: usize = 2 * MAX_RECORD;
@@ -106,6 +110,8 @@ struct Conn<'a> {
     queued: bool,
     /// How the connection ended, once it has.
     result: Option<Result<(), RunError>>,
+    /// A server connection's place in the loop's [`Admission`].
+    ticket: Option<Ticket>,
 }
 
 enum Step {
@@ -125,6 +131,8 @@ struct EventLoop<'a> {
     ready: VecDeque<usize>,
     clock: Clock,
     scratch: Vec<u8>,
+    /// Who gets in (servers only).
+    admission: Option<Admission<usize>>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -136,6 +144,7 @@ impl<'a> EventLoop<'a> {
             ready: VecDeque::new(),
             clock: Clock::new(),
             scratch: vec![0; READ_CHUNK],
+            admission: None,
         })
     }
 
@@ -169,6 +178,7 @@ impl<'a> EventLoop<'a> {
             generation: 0,
             queued: false,
             result: None,
+            ticket: None,
         });
         self.schedule(key);
         Ok(key)
@@ -231,13 +241,20 @@ impl<'a> EventLoop<'a> {
                 continue;
             };
             conn.queued = false;
-            let step = service(conn, &self.clock, &mut self.scratch);
+            let step = service(
+                conn,
+                &self.clock,
+                &mut self.scratch,
+                self.admission.as_mut(),
+            );
             match step {
                 Step::Done => {
                     let mut conn = self.conns.remove(key);
                     let _ = self.poll.registry().deregister(&mut conn.stream);
                     let result = conn.result.take().unwrap_or(Ok(()));
-                    finished.push((key, conn.peer, result));
+                    if !admit::release(self.admission.as_mut(), &mut conn, &result) {
+                        finished.push((key, conn.peer, result));
+                    }
                 }
                 Step::Busy | Step::Idle => {
                     if let Err(e) = self.rearm(key) {
@@ -303,13 +320,19 @@ impl<'a> EventLoop<'a> {
 
 /// One turn of one connection: read, feed the session, run the agent, write; at most
 /// [`ROUNDS`] times while it makes progress.
-fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
+fn service(
+    c: &mut Conn<'_>,
+    clock: &Clock,
+    scratch: &mut [u8],
+    mut admission: Option<&mut Admission<usize>>,
+) -> Step {
     if c.result.is_some() {
         return Step::Done;
     }
     for _ in 0..ROUNDS {
         let now = clock.now();
         let mut progress = false;
+        let mut heard = false;
         // Read while the socket has bytes and the session will take them.
         while c.readable && !c.eof && c.inbox.len() < INBOX_CAP && c.session.wants_input() {
             match c.stream.read(scratch) {
@@ -317,6 +340,7 @@ fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
                 Ok(n) => {
                     c.inbox.extend_from_slice(&scratch[..n]);
                     progress = true;
+                    heard = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -331,6 +355,9 @@ fn service(c: &mut Conn<'_>, clock: &Clock, scratch: &mut [u8]) -> Step {
                 }
                 Err(e) => return fail(c, now, RunError::Session(e)),
             }
+        }
+        if let Some(refused) = admit::gate(c, admission.as_deref_mut(), heard) {
+            return refused;
         }
         if c.session.poll_timeout().is_some_and(|t| t <= now) {
             c.session.handle_timeout(now);
@@ -425,7 +452,10 @@ fn finish(c: &mut Conn<'_>, result: Result<(), RunError>) -> Step {
         Err(RunError::Session(e)) => Some(*e),
         _ => c.session.error(),
     };
-    c.agent.finish(error.as_ref());
+    // A busy refusal started nothing: the caller may retry with the same agent.
+    if !ferry_disk::host::is_busy(error.as_ref()) {
+        c.agent.finish(error.as_ref());
+    }
     let _ = c.stream.shutdown(std::net::Shutdown::Both);
     c.result = Some(result);
     Step::Done
@@ -496,13 +526,16 @@ pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Connections served at once; more are closed at once.
+    /// Authenticated connections served at once; more hear "busy". Connections still in the
+    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
 }
 
-/// Serve forever on one thread: accept, drive every session, fire their timers.
+/// Serve forever on one thread: accept (admitted by [`ferry_disk::admission`] with
+/// `opts.max_connections`), drive every session, fire their timers. A failed accept (out of
+/// descriptors) is retried after a short pause, never the end.
 ///
 /// # Errors
 /// Only when the poller itself fails.
@@ -513,8 +546,12 @@ pub fn serve(
     opts: ServeOptions,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
+    ferry_disk::admission::deepen_backlog(&listener);
     let mut listener = TcpListener::from_std(listener);
     let mut el = EventLoop::new()?;
+    el.admission = Some(Admission::new(Limits::for_max_connections(
+        opts.max_connections,
+    )));
     el.poll
         .registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -528,16 +565,35 @@ pub fn serve(
         woken: woken.clone(),
     };
     let mut events = Events::with_capacity(1024);
+    let mut accept_errors = AcceptErrors::default();
+    // After a failed accept, when to try again: the listener is edge-triggered and the
+    // connections waiting in its backlog raise no new event.
+    let mut accept_retry: Option<WallClock> = None;
     loop {
-        let timeout = el.poll_timeout();
+        let mut timeout = el.poll_timeout();
+        if let Some(at) = accept_retry {
+            let wait = at.saturating_duration_since(WallClock::now());
+            timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+        }
         if let Err(e) = el.poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
-        if events.iter().any(|e| e.token() == LISTENER) {
-            accept_all(&mut el, &listener, &psk, &store, &opts, &commits);
+        let retry_due = accept_retry.is_some_and(|at| at <= WallClock::now());
+        if retry_due || events.iter().any(|e| e.token() == LISTENER) {
+            accept_retry = match accept_all(&mut el, &listener, &psk, &store, &opts, &commits) {
+                Accepted::Drained => {
+                    accept_errors.succeeded();
+                    None
+                }
+                Accepted::More => {
+                    accept_errors.succeeded();
+                    Some(WallClock::now())
+                }
+                Accepted::Failed(e) => Some(WallClock::now() + accept_errors.failed(&e)),
+            };
         }
         if events.iter().any(|e| e.token() == WAKER) {
             let keys = std::mem::take(&mut *woken.lock().unwrap_or_else(|p| p.into_inner()));
@@ -552,61 +608,6 @@ pub fn serve(
                 Ok(()) => tracing::info!(%peer, "session closed"),
                 Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
             }
-        }
-    }
-}
-
-/// The commit pool and how its threads wake the loop.
-struct Commits {
-    pool: CommitPool,
-    waker: Arc<mio::Waker>,
-    woken: Arc<Mutex<Vec<usize>>>,
-}
-
-fn accept_all(
-    el: &mut EventLoop<'_>,
-    listener: &TcpListener,
-    psk: &Psk,
-    store: &Arc<dyn Store>,
-    opts: &ServeOptions,
-    commits: &Commits,
-) {
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // Out of descriptors and the like: try again on the next readiness.
-                tracing::warn!(error = %e, "accept failed");
-                return;
-            }
-        };
-        if el.conns.len() >= opts.max_connections {
-            tracing::warn!(%peer, "refused: {} connections already", opts.max_connections);
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            continue;
-        }
-        let seed = match fresh_seed() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "no session seed");
-                continue;
-            }
-        };
-        let session = Session::server(&opts.config, psk, seed, el.clock.now());
-        let mut agent = Agent::server(store.clone(), Box::new(LogObserver));
-        let key = el.conns.vacant_key();
-        let (waker, woken) = (commits.waker.clone(), commits.woken.clone());
-        agent.use_commit_pool(
-            commits.pool.clone(),
-            Arc::new(move || {
-                woken.lock().unwrap_or_else(|p| p.into_inner()).push(key);
-                let _ = waker.wake();
-            }),
-        );
-        if let Err(e) = el.add(stream, peer, session, AgentSlot::Owned(Box::new(agent))) {
-            tracing::warn!(%peer, error = %e, "cannot register the connection");
         }
     }
 }

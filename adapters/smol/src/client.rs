@@ -257,7 +257,10 @@ impl Client {
                 ))
             };
             match Async::<TcpStream>::connect(*addr).or(timeout).await {
-                Ok(stream) => return Ok((stream, i)),
+                Ok(stream) => {
+                    ferry_disk::host::keepalive(stream.get_ref());
+                    return Ok((stream, i));
+                }
                 Err(e) => last = e,
             }
         }

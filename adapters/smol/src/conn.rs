@@ -16,6 +16,7 @@ use std::time::{Duration, Instant as WallClock};
 
 use async_channel::Receiver;
 use async_io::{Async, Timer};
+use ferry_disk::admission::{Pass, refuse};
 use ferry_disk::agent::Agent;
 use ferry_disk::host::{Clock, RunError};
 use futures_lite::future::poll_fn;
@@ -60,6 +61,10 @@ pub(crate) struct Conn {
     /// The application asked to close; applied by the next step.
     close_requested: bool,
     close_applied: bool,
+    /// A server connection's admission: checked once the client's first handshake message
+    /// checked out, then held (it frees the slot when the connection ends).
+    pass: Option<Pass>,
+    authenticated: bool,
 }
 
 /// How a step left the connection.
@@ -71,6 +76,8 @@ enum Step {
     Idle,
     /// The session is over: flush, then end.
     Ended,
+    /// The admission refused the authenticated client: answer "busy" and end.
+    Refused,
 }
 
 impl Conn {
@@ -85,7 +92,15 @@ impl Conn {
             eof: false,
             close_requested: false,
             close_applied: false,
+            pass: None,
+            authenticated: false,
         })
+    }
+
+    /// A server connection under `pass`: see [`Pass::authenticate`].
+    pub(crate) fn gated(mut self: Box<Self>, pass: Pass) -> Box<Conn> {
+        self.pass = Some(pass);
+        self
     }
 
     /// The sans-IO half of a round, with the agent's file I/O: runs on the blocking pool.
@@ -104,6 +119,20 @@ impl Conn {
                 if let Ok(n) = self.session.handle_input(now, self.inbox.pending_mut()) {
                     self.inbox.consume(n);
                     progress |= n > 0;
+                }
+            }
+            if !self.authenticated
+                && let Some(pass) = &mut self.pass
+            {
+                if self.session.peer_side().is_none() {
+                    if !self.inbox.is_empty() {
+                        pass.heard();
+                    }
+                } else if pass.authenticate() {
+                    self.authenticated = true;
+                } else {
+                    // The server's message 2 is never sent.
+                    return Step::Refused;
                 }
             }
             if self.session.poll_timeout().is_some_and(|t| t <= now) {
@@ -172,13 +201,16 @@ impl Live {
             .expect("a live connection holds its state until it is finished")
     }
 
-    /// Tell the agent how the session ended and hand it back.
+    /// Tell the agent how the session ended and hand it back (a busy refusal started nothing:
+    /// the caller may retry with the same agent).
     fn finish(mut self, error: Option<SessionError>) -> Agent {
         let mut conn = self
             .0
             .take()
             .expect("a live connection holds its state until it is finished");
-        conn.agent.finish(error.as_ref());
+        if !ferry_disk::host::is_busy(error.as_ref()) {
+            conn.agent.finish(error.as_ref());
+        }
         conn.agent
     }
 }
@@ -222,6 +254,11 @@ pub(crate) async fn drive(
         .await;
         live = back;
         if step == Step::Ended {
+            break;
+        }
+        if step == Step::Refused {
+            refuse(stream.get_ref());
+            failed = Some(io::Error::other("refused: server busy"));
             break;
         }
         let c = live.conn();
@@ -376,6 +413,9 @@ async fn exchange(
         if happened || !wait {
             Poll::Ready(Ok(()))
         } else {
+            // Waiting for the peer: an idle connection keeps no I/O buffers.
+            c.inbox.release_if_empty();
+            c.outbox.release_if_empty();
             Poll::Pending
         }
     })

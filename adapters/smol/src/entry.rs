@@ -46,11 +46,11 @@ pub fn run_client(
 }
 
 /// Serve forever: accept on `listener`, one task per connection on a `smol::Executor` run by
-/// this thread and one more, up to `opts.max_connections`; every session stores into and
-/// serves from `store`.
+/// this thread and one more, admitted by [`ferry_disk::admission`] with
+/// `opts.max_connections`; every session stores into and serves from `store`.
 ///
 /// # Errors
-/// Only when accepting fails persistently (the listener is broken), or a thread cannot start.
+/// When a thread cannot start (a failed accept only means a short pause).
 pub fn serve(
     listener: TcpListener,
     psk: Psk,

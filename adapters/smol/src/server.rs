@@ -1,30 +1,26 @@
 //! The async server: a task per connection, a connection limit and a graceful shutdown.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use async_executor::Executor;
 use async_io::{Async, Timer};
 use ferry_disk::Store;
+use ferry_disk::admission::{AcceptErrors, Limits, Pass, SharedAdmission};
 use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, fresh_seed};
+use ferry_disk::host::{Clock, fresh_seed, keepalive};
 use futures_lite::FutureExt;
 use proto::{Config, Psk, Session};
 
 use crate::conn::{Command, Conn, drive};
 
-/// Accept failures in a row (out of descriptors and the like) before the server gives up.
-const MAX_ACCEPT_ERRORS: u32 = 100;
-/// Pause after an accept failure.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Connections served at once; more are closed at once.
+    /// Authenticated connections served at once; more hear "busy". Connections still in the
+    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
@@ -78,6 +74,7 @@ impl Server {
         psk: &Psk,
         opts: ServeOptions,
     ) -> Server {
+        ferry_disk::admission::deepen_backlog(listener.get_ref());
         let (stop_tx, stop_rx) = async_channel::bounded(1);
         Server {
             listener,
@@ -125,9 +122,10 @@ impl Server {
     /// drops every connection at once (their received partial files are kept; nothing
     /// incomplete is ever published).
     ///
+    /// A failed accept (out of descriptors and the like) means a short pause, never the end.
+    ///
     /// # Errors
-    /// Only when accepting fails persistently (the listener is broken); the sessions are
-    /// closed first.
+    /// None so far (the signature keeps room for a listener that breaks for good).
     pub async fn run(self) -> io::Result<()> {
         let ex = Executor::new();
         ex.run(self.run_on(&ex)).await
@@ -152,8 +150,9 @@ impl Server {
         let config = Arc::new(opts.config);
         // Every connection task holds a clone of `alive`: the channel closes when the last ends.
         let (alive, all_ended) = async_channel::bounded::<()>(1);
-        let mut errors = 0;
-        let result = loop {
+        let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));
+        let mut errors = AcceptErrors::default();
+        let result: io::Result<()> = loop {
             let stop = async {
                 let _ = stop_rx.recv().await;
                 None
@@ -163,26 +162,19 @@ impl Server {
             };
             let (stream, peer) = match accepted {
                 Ok(x) => {
-                    errors = 0;
+                    errors.succeeded();
                     x
                 }
                 Err(e) => {
-                    errors += 1;
-                    tracing::warn!(error = %e, "accept failed");
-                    if errors > MAX_ACCEPT_ERRORS {
-                        break Err(e);
-                    }
-                    Timer::after(ACCEPT_BACKOFF).await;
+                    Timer::after(errors.failed(&e)).await;
                     continue;
                 }
             };
-            if alive.sender_count() > opts.max_connections {
-                tracing::warn!(%peer, "refused: {} connections already", opts.max_connections);
-                let _ = stream.get_ref().shutdown(Shutdown::Both);
-                continue;
-            }
+            keepalive(stream.get_ref());
+            let pass = admission.admit(stream.get_ref());
             let task = serve_one(
                 stream,
+                pass,
                 peer,
                 psk.clone(),
                 config.clone(),
@@ -195,6 +187,9 @@ impl Server {
                 drop(alive);
             })
             .detach();
+            // A flood of connections must not starve the ones accepted: each gets its first
+            // turn (its first flight read) before many newer ones can evict it.
+            futures_lite::future::yield_now().await;
         };
         // Refuse new connections, close every session, wait for them to end.
         drop(listener);
@@ -207,6 +202,7 @@ impl Server {
 
 async fn serve_one(
     stream: Async<TcpStream>,
+    pass: Pass,
     peer: SocketAddr,
     psk: Arc<Psk>,
     config: Arc<Config>,
@@ -223,9 +219,19 @@ async fn serve_one(
     let clock = Clock::new();
     let session = Session::server(&config, &psk, seed, clock.now());
     let agent = Agent::server(store, Box::new(LogObserver));
-    let (_, result) = drive(stream, Conn::new(session, agent, clock), Some(commands)).await;
+    let authenticated = pass.authenticated();
+    let (_, result) = drive(
+        stream,
+        Conn::new(session, agent, clock).gated(pass),
+        Some(commands),
+    )
+    .await;
     match result {
         Ok(()) => tracing::info!(%peer, "session closed"),
+        // Keyless crowds must not flood the log (see `Ticket::is_authenticated`).
+        Err(e) if !authenticated.load(std::sync::atomic::Ordering::Relaxed) => {
+            tracing::debug!(%peer, error = %e, "handshake did not complete");
+        }
         Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
     }
 }

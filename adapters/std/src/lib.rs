@@ -4,20 +4,22 @@
 //! into a bounded channel (so reading never waits for writing and memory stays bounded), and
 //! the connection's thread owns the [`Session`] and its [`Agent`], feeds it input, lets timers
 //! fire at the core's [`Session::poll_timeout`], and writes what [`Session::poll_transmit`]
-//! produces. [`serve`] runs a thread per connection up to a limit and refuses the rest;
-//! [`connect`] dials with a timeout and retries with back-off. No protocol decision lives here.
+//! produces. [`serve`] runs a thread per connection; who gets in is
+//! [`ferry_disk::admission`]'s policy (a small handshake quota that evicts its oldest, then
+//! `max_connections` authenticated ones; the rest hear "busy"). [`connect`] dials with a
+//! timeout and retries with back-off. No protocol decision lives here.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread;
 use std::time::Duration;
 
 use ferry_disk::Store;
+use ferry_disk::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_backlog, refuse};
 use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, RunError, fresh_seed};
+use ferry_disk::host::{Clock, RunError, fresh_seed, is_busy, keepalive};
 
 pub use ferry_disk::host::connect;
 use proto::{Config, MAX_RECORD, Psk, Session};
@@ -35,14 +37,19 @@ enum Input {
     Failed(io::Error),
 }
 
-fn spawn_reader(mut stream: TcpStream) -> io::Result<Receiver<Input>> {
+fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
     let (tx, rx): (SyncSender<Input>, Receiver<Input>) = sync_channel(READ_QUEUE);
     thread::Builder::new()
         .name("ferry-reader".into())
         .spawn(move || {
             loop {
+                // Wait for input before taking a buffer: an idle connection holds none.
+                match stream.peek(&mut [0u8]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    _ => {}
+                }
                 let mut buf = vec![0u8; READ_BUF];
-                let msg = match stream.read(&mut buf) {
+                let msg = match (&*stream).read(&mut buf) {
                     Ok(0) => Input::Eof,
                     Ok(n) => {
                         buf.truncate(n);
@@ -60,18 +67,27 @@ fn spawn_reader(mut stream: TcpStream) -> io::Result<Receiver<Input>> {
     Ok(rx)
 }
 
-/// Records gathered for one `write_all`: the buffer is zero-filled once and then reused, so
-/// no record pays for clearing its slot.
+/// Records gathered for one `write_all`: the buffer grows (zero-filled once) as far as the
+/// output needs, is reused while data moves, and is released when the connection goes idle.
+#[derive(Default)]
 struct Out {
     buf: Vec<u8>,
     filled: usize,
 }
 
 impl Out {
-    fn new() -> Self {
-        Out {
-            buf: vec![0; WRITE_BATCH + MAX_RECORD],
-            filled: 0,
+    /// Room for one more record after what is gathered.
+    fn room(&mut self) -> &mut [u8] {
+        if self.buf.len() < self.filled + MAX_RECORD {
+            self.buf.resize(self.filled + MAX_RECORD, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Nothing to send for now: give the memory back.
+    fn release(&mut self) {
+        if self.filled == 0 {
+            *self = Out::default();
         }
     }
 }
@@ -80,13 +96,17 @@ impl Out {
 fn transmit(
     session: &mut Session,
     clock: &Clock,
-    stream: &mut TcpStream,
+    mut stream: &TcpStream,
     out: &mut Out,
 ) -> io::Result<bool> {
     let mut any = false;
     loop {
+        if !any && out.filled == 0 && session.poll_transmit(clock.now(), &mut []) == Ok(0) {
+            // Nothing to send: ask without taking a buffer.
+            return Ok(false);
+        }
         let n = session
-            .poll_transmit(clock.now(), &mut out.buf[out.filled..])
+            .poll_transmit(clock.now(), out.room())
             .map_err(|e| io::Error::other(e.to_string()))?;
         out.filled += n;
         if n == 0 || out.filled >= WRITE_BATCH {
@@ -103,22 +123,36 @@ fn transmit(
 }
 
 /// Drive one session over a connected stream until it ends. The agent is told how it ended
-/// ([`Agent::finish`]) either way.
+/// ([`Agent::finish`]) either way, except for a busy refusal (nothing started: retry with it).
 ///
 /// # Errors
 /// The session's fatal error, or the socket's.
 pub fn run_session(
     stream: TcpStream,
-    mut session: Session,
+    session: Session,
     agent: &mut Agent,
     clock: &Clock,
 ) -> Result<(), RunError> {
-    let result = drive(stream, &mut session, agent, clock);
+    run_gated(stream, session, agent, clock, None)
+}
+
+/// [`run_session`] for a server connection holding `pass`: once the client's first handshake
+/// message checks out, the connection must [`Pass::authenticate`] or is refused as busy.
+fn run_gated(
+    stream: TcpStream,
+    mut session: Session,
+    agent: &mut Agent,
+    clock: &Clock,
+    gate: Option<&mut Pass>,
+) -> Result<(), RunError> {
+    let result = drive(stream, &mut session, agent, clock, gate);
     let error = match &result {
         Err(RunError::Session(e)) => Some(*e),
         _ => session.error(),
     };
-    agent.finish(error.as_ref());
+    if !is_busy(error.as_ref()) {
+        agent.finish(error.as_ref());
+    }
     match (result, error) {
         (Ok(()), Some(e)) => Err(RunError::Session(e)),
         (r, _) => r,
@@ -126,19 +160,22 @@ pub fn run_session(
 }
 
 fn drive(
-    mut stream: TcpStream,
+    stream: TcpStream,
     session: &mut Session,
     agent: &mut Agent,
     clock: &Clock,
+    mut gate: Option<&mut Pass>,
 ) -> Result<(), RunError> {
     stream.set_nodelay(true).map_err(RunError::Io)?;
     // A peer that stops reading must not hold this thread forever.
     stream
         .set_write_timeout(Some(session.idle_timeout()))
         .map_err(RunError::Io)?;
-    let rx = spawn_reader(stream.try_clone().map_err(RunError::Io)?).map_err(RunError::Io)?;
+    // Reader and writer share the socket (no second descriptor).
+    let stream = Arc::new(stream);
+    let rx = spawn_reader(stream.clone()).map_err(RunError::Io)?;
     let mut inbox: Vec<u8> = Vec::new();
-    let mut out = Out::new();
+    let mut out = Out::default();
     let mut eof = false;
     let result = 'conn: loop {
         // Take what the reader has, without waiting (bounded: the inbox holds at most a few
@@ -162,11 +199,24 @@ fn drive(
                 Err(e) => break Err(RunError::Session(e)),
             }
         }
+        if session.peer_side().is_none() {
+            if let Some(pass) = &gate
+                && !inbox.is_empty()
+            {
+                pass.heard();
+            }
+        } else if let Some(pass) = gate.take()
+            && !pass.authenticate()
+        {
+            // Message 2 is never sent: the client hears "busy" instead.
+            refuse(&stream);
+            return Err(RunError::Io(io::Error::other("refused: server busy")));
+        }
         if session.poll_timeout().is_some_and(|t| t <= now) {
             session.handle_timeout(now);
         }
         progress |= agent.pump(session, now);
-        progress |= transmit(session, clock, &mut stream, &mut out).map_err(RunError::Io)?;
+        progress |= transmit(session, clock, &stream, &mut out).map_err(RunError::Io)?;
         if session.is_closed() {
             break session
                 .error()
@@ -175,7 +225,11 @@ fn drive(
         if progress {
             continue;
         }
-        // Nothing to do until input or a timer.
+        // Nothing to do until input or a timer: an idle connection holds no buffers.
+        out.release();
+        if inbox.is_empty() {
+            inbox = Vec::new();
+        }
         if eof {
             // Whatever is still buffered can never complete a record.
             if let Err(e) = session.handle_eof(now) {
@@ -199,7 +253,7 @@ fn drive(
         }
     };
     // Flush what is left (an error Close, or our FINAL), then hang up.
-    let _ = transmit(session, clock, &mut stream, &mut out);
+    let _ = transmit(session, clock, &stream, &mut out);
     let _ = stream.shutdown(Shutdown::Both);
     result
 }
@@ -280,70 +334,51 @@ pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<(
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Connections served at once; more are refused (closed at once).
+    /// Authenticated connections served at once; more hear "busy". Connections still in the
+    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
 }
 
-/// Accept connections forever, one thread each (plus its reader), up to
-/// `opts.max_connections`; every session stores into and serves from `store`.
+/// Accept connections forever, one thread each (plus its reader), admitted by
+/// [`ferry_disk::admission`] with `opts.max_connections`; every session stores into and serves
+/// from `store`. A failed accept (out of descriptors) means a short pause, never the end.
 ///
 /// # Errors
-/// Only when accepting itself fails persistently (the listener is broken).
+/// None so far: the signature keeps room for a listener that breaks for good.
 pub fn serve(
     listener: TcpListener,
     psk: Psk,
     store: Arc<dyn Store>,
     opts: ServeOptions,
 ) -> io::Result<()> {
-    let active = Arc::new(AtomicUsize::new(0));
+    deepen_backlog(&listener);
+    let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));
     let psk = Arc::new(psk);
     let config = Arc::new(opts.config);
-    let mut consecutive_errors = 0;
+    let mut errors = AcceptErrors::default();
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(x) => {
-                consecutive_errors = 0;
+                errors.succeeded();
                 x
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning, give up if it persists.
-                consecutive_errors += 1;
-                tracing::warn!(error = %e, "accept failed");
-                if consecutive_errors > 100 {
-                    return Err(e);
-                }
-                thread::sleep(Duration::from_millis(50));
+                // EMFILE and friends: pause instead of spinning, and stay up.
+                thread::sleep(errors.failed(&e));
                 continue;
             }
         };
-        if active.load(Ordering::SeqCst) >= opts.max_connections {
-            tracing::warn!(%peer, "refused: {} connections already", opts.max_connections);
-            let _ = stream.shutdown(Shutdown::Both);
-            continue;
-        }
-        active.fetch_add(1, Ordering::SeqCst);
-        let guard = ActiveGuard(active.clone());
+        keepalive(&stream);
+        let pass = admission.admit(&stream);
         let (psk, config, store) = (psk.clone(), config.clone(), store.clone());
         let spawned = thread::Builder::new()
             .name(format!("ferry-conn-{peer}"))
-            .spawn(move || {
-                let _guard = guard;
-                serve_one(stream, peer, &psk, &config, store);
-            });
+            .spawn(move || serve_one(stream, peer, &psk, &config, store, pass));
         if let Err(e) = spawned {
             tracing::warn!(%peer, error = %e, "cannot start a connection thread");
         }
-    }
-}
-
-/// Decrements the active-connection count when the connection's thread ends.
-struct ActiveGuard(Arc<AtomicUsize>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -353,6 +388,7 @@ fn serve_one(
     psk: &Psk,
     config: &Config,
     store: Arc<dyn Store>,
+    mut pass: Pass,
 ) {
     let clock = Clock::new();
     let seed = match fresh_seed() {
@@ -364,8 +400,16 @@ fn serve_one(
     };
     let session = Session::server(config, psk, seed, clock.now());
     let mut agent = Agent::server(store, Box::new(LogObserver));
-    match run_session(stream, session, &mut agent, &clock) {
+    match run_gated(stream, session, &mut agent, &clock, Some(&mut pass)) {
         Ok(()) => tracing::info!(%peer, "session closed"),
+        // Keyless crowds must not flood the log (see `Ticket::is_authenticated`).
+        Err(e)
+            if !pass
+                .authenticated()
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            tracing::debug!(%peer, error = %e, "handshake did not complete");
+        }
         Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
     }
 }

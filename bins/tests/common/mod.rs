@@ -8,6 +8,7 @@
 pub mod cases;
 pub mod exhaust;
 pub mod hostile;
+pub mod idle;
 pub mod proxy;
 pub mod roles;
 
@@ -128,7 +129,7 @@ impl Server {
         Self::spawn(cmd, Path::new("."))
     }
 
-    fn spawn(mut cmd: Command, root: &Path) -> Server {
+    pub fn spawn(mut cmd: Command, root: &Path) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -47,6 +47,10 @@ const fn msg_len(payload: usize) -> usize {
 }
 /// Handshake messages travel as `len u16 | message`.
 const LEN_PREFIX: usize = 2;
+/// What a server sends instead of message 2 when it cannot take the connection (too many
+/// connections, or evicted while still in the handshake): a zero length, which no message
+/// has, then `"busy"`. Plaintext and fixed, so it tells a peer nothing but "busy".
+pub const BUSY_REFUSAL: [u8; 6] = *b"\0\0busy";
 
 /// What the peer announced in its hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +226,17 @@ impl Handshake {
                         return Ok((used, None));
                     }
                     let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                    if self.client && len == 0 {
+                        // The server's refusal (`BUSY_REFUSAL`) in place of message 2.
+                        let n = rest.len().min(BUSY_REFUSAL.len());
+                        if rest[..n] != BUSY_REFUSAL[..n] {
+                            return Err(HandshakeError::BadLength.into());
+                        }
+                        if n < BUSY_REFUSAL.len() {
+                            return Ok((used, None));
+                        }
+                        return Err(HandshakeError::Busy.into());
+                    }
                     if len != expected {
                         return Err(HandshakeError::BadLength.into());
                     }

@@ -17,6 +17,7 @@ use crate::time::Instant;
 use crate::wire::{CloseCode, Control, Frame, decode_frame, encode_control};
 
 pub use event::{Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId};
+pub use handshake::BUSY_REFUSAL;
 use handshake::{Established, FEATURE_DEFLATE, Handshake, PeerHello};
 use transfer::{Limits, Transfer};
 
