@@ -33,7 +33,7 @@ pub use run::{Runtime, main};
 #[doc(hidden)]
 pub mod __private {
     //! Paths the [`adapter_main!`](crate::adapter_main) macro uses; not a public API.
-    pub use {anyhow, ferry_disk, proto};
+    pub use {anyhow, ferry_app, ferry_disk, proto};
 }
 
 /// Defines `main` for an adapter binary: implements [`Runtime`] with the adapter crate
@@ -70,7 +70,7 @@ macro_rules! adapter_main {
                 retries: u32,
                 config: &$crate::__private::proto::Config,
                 psk: &$crate::__private::proto::Psk,
-                agent: &mut $crate::__private::ferry_disk::agent::Agent,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
             ) -> $crate::__private::anyhow::Result<()> {
                 use $crate::__private::anyhow::Context as _;
                 let stream = $adapter::connect(

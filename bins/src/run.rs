@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_disk::agent::{Agent, Job, Observer, Report};
+use ferry_app::agent::{Agent, Job, Observer, Report};
 use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
 use proto::{Config, FileMeta, Psk};
 
@@ -63,7 +63,7 @@ pub fn main(rt: &dyn Runtime) -> i32 {
     init_tracing(cli.verbose, cli.quiet);
     // A directory send keeps up to one open file per file in flight (1024 by default) on both
     // ends: make the usual soft limit of 1024 descriptors no obstacle.
-    ferry_disk::host::raise_open_file_limit();
+    ferry_app::host::raise_open_file_limit();
     let mut out = Output::from_cli(&cli);
     if let Command::Get(args) = &cli.command
         && args.out_is_stdout()
@@ -117,7 +117,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
         }
         Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),
         Command::Daytime(args) => {
-            let line = ferry_disk::host::daytime_query(
+            let line = ferry_app::host::daytime_query(
                 &args.server.host,
                 args.server.port,
                 args.udp,
@@ -322,8 +322,8 @@ fn run_job(
 }
 
 fn is_busy(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ferry_disk::host::RunError>()
-        .is_some_and(ferry_disk::host::RunError::is_busy)
+    e.downcast_ref::<ferry_app::host::RunError>()
+        .is_some_and(ferry_app::host::RunError::is_busy)
 }
 
 /// [`run_job`]; with `busy`, files refused as busy are noted there, not printed nor counted.
@@ -449,7 +449,7 @@ fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Resul
 }
 
 fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyhow::Result<usize> {
-    use ferry_disk::records;
+    use ferry_app::records;
     // Everything is checked before anything is sent.
     let value = match args.input.as_slice() {
         [one] if one == "-" => {

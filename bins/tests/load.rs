@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::idle::{authenticated_idle, status_kib};
 use common::*;
-use ferry_disk::agent::{Agent, Job, Observer};
+use ferry_app::agent::{Agent, Job, Observer};
 use ferry_disk::{Outgoing, Source, StdoutStore};
 use proto::{Config, FileMeta, Psk};
 

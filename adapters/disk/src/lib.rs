@@ -1,5 +1,5 @@
-//! The disk layer every ferry adapter shares, and the file-transfer application that drives a
-//! [`proto::Session`] from it.
+//! ferry's store: where received files go and where served files come from. The application
+//! that drives a session from it is `ferry-app`.
 //!
 //! - [`Store`] is where received files go and served files come from. [`FsStore`] is the
 //!   filesystem implementation: received bytes go to a partial file inside the destination
@@ -7,19 +7,11 @@
 //!   the session is told the file is committed; an interrupted file stays as a partial plus a
 //!   small sidecar for resume. Another sink (object storage, say) implements the same trait.
 //! - [`path::sanitize`] turns a peer's path into a safe relative path or a reason the peer sees.
-//! - [`agent::Agent`] reacts to session events (offers, accepts, requests, chunks, commits) with
-//!   bounded work per call, for a server or for a client job (send, get, ls). Adapters own
-//!   sockets and time and call it after every I/O step; it holds no protocol logic beyond what
-//!   an application decides.
+//! - [`commit::commit_batch`] makes a group of received files durable with two filesystem syncs.
 
-pub mod admission;
-pub mod agent;
 pub mod commit;
 pub mod fs;
-pub mod host;
-mod offload;
 pub mod path;
-pub mod records;
 pub mod sealed;
 
 use std::io;
@@ -187,6 +179,27 @@ pub enum Source {
     },
     /// A stream of unknown length, read once (standard input): no resume.
     Reader(Box<dyn io::Read + Send>),
+}
+
+impl Source {
+    /// The same file source again (a stream cannot be reopened: `None`).
+    pub fn reopenable(&self) -> Option<Source> {
+        match self {
+            Source::File(path) => Some(Source::File(path.clone())),
+            Source::Served {
+                path,
+                dev,
+                ino,
+                sealed,
+            } => Some(Source::Served {
+                path: path.clone(),
+                dev: *dev,
+                ino: *ino,
+                sealed: sealed.clone(),
+            }),
+            Source::Reader(_) => None,
+        }
+    }
 }
 
 /// The problem a peer sees for a local I/O error, naming `what` failed.

@@ -1,15 +1,15 @@
-//! Accepting connections on the loop: [`ferry_disk::admission`]'s policy with slab keys as
+//! Accepting connections on the loop: [`ferry_app::admission`]'s policy with slab keys as
 //! handles, the busy refusal, and the commit pool each server connection uses.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use ferry_app::admission::Admission;
+use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::host::{RunError, fresh_seed, keepalive};
+use ferry_app::pool::CommitPool;
 use ferry_disk::Store;
-use ferry_disk::admission::Admission;
-use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::commit::CommitPool;
-use ferry_disk::host::{RunError, fresh_seed, keepalive};
 use mio::net::{TcpListener, TcpStream};
 use proto::{Psk, Session};
 

@@ -35,17 +35,17 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as WallClock};
 
+use ferry_app::admission::{AcceptErrors, Admission, Limits, Ticket};
+use ferry_app::agent::Agent;
+use ferry_app::host::{Clock, RunError, fresh_seed};
+use ferry_app::pool::CommitPool;
 use ferry_disk::Store;
-use ferry_disk::admission::{AcceptErrors, Admission, Limits, Ticket};
-use ferry_disk::agent::Agent;
-use ferry_disk::commit::CommitPool;
-use ferry_disk::host::{Clock, RunError, fresh_seed};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use proto::{Config, Instant, MAX_RECORD, Psk, Session};
 use slab::Slab;
 
-pub use ferry_disk::host::connect;
+pub use ferry_app::host::connect;
 
 mod admit;
 use admit::{Accepted, Commits, accept_all};
@@ -453,7 +453,7 @@ fn finish(c: &mut Conn<'_>, result: Result<(), RunError>) -> Step {
         _ => c.session.error(),
     };
     // A busy refusal started nothing: the caller may retry with the same agent.
-    if !ferry_disk::host::is_busy(error.as_ref()) {
+    if !ferry_app::host::is_busy(error.as_ref()) {
         c.agent.finish(error.as_ref());
     }
     let _ = c.stream.shutdown(std::net::Shutdown::Both);
@@ -493,7 +493,7 @@ pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io
                     match tcp.accept() {
                         Ok((mut stream, _)) => {
                             // One short line: a single non-blocking write fits any socket buffer.
-                            let line = proto::daytime::line(ferry_disk::host::unix_now());
+                            let line = proto::daytime::line(ferry_app::host::unix_now());
                             let _ = stream.write(line.as_bytes());
                             let _ = stream.shutdown(std::net::Shutdown::Both);
                         }
@@ -507,7 +507,7 @@ pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io
                 UDP => loop {
                     match udp.recv_from(&mut buf) {
                         Ok((_, from)) => {
-                            let line = proto::daytime::line(ferry_disk::host::unix_now());
+                            let line = proto::daytime::line(ferry_app::host::unix_now());
                             let _ = udp.send_to(line.as_bytes(), from);
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -527,13 +527,13 @@ pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
+    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
 }
 
-/// Serve forever on one thread: accept (admitted by [`ferry_disk::admission`] with
+/// Serve forever on one thread: accept (admitted by [`ferry_app::admission`] with
 /// `opts.max_connections`), drive every session, fire their timers. A failed accept (out of
 /// descriptors) is retried after a short pause, never the end.
 ///
@@ -546,7 +546,7 @@ pub fn serve(
     opts: ServeOptions,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    ferry_disk::admission::deepen_backlog(&listener);
+    ferry_app::admission::deepen_backlog(&listener);
     let mut listener = TcpListener::from_std(listener);
     let mut el = EventLoop::new()?;
     el.admission = Some(Admission::new(Limits::for_max_connections(

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use ferry_disk::agent::{Agent, FileReport, Job, LogObserver, Observer, Report};
-use ferry_disk::host::{Clock, fresh_seed};
+use ferry_app::agent::{Agent, FileReport, Job, LogObserver, Observer, Report};
+use ferry_app::host::{Clock, fresh_seed};
 use ferry_disk::{FsStore, Incoming, Outgoing, Source, Store};
 use futures_lite::{AsyncRead, FutureExt};
 use proto::{Config, FileMeta, ListEntry, Problem, Psk, Reason, Session};
 
 use crate::Error;
-use crate::conn::{Conn, drive};
+use crate::conn::drive;
+use ferry_app::driver::Conn;
 
 /// How long one connection attempt to one address may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -195,7 +196,7 @@ impl Client {
         format: proto::wire::RecordFormat,
     ) -> Result<(), Error> {
         let body =
-            ferry_disk::records::encode_serialize(value, format, proto::wire::MAX_RECORD_BODY)
+            ferry_app::records::encode_serialize(value, format, proto::wire::MAX_RECORD_BODY)
                 .map_err(Error::Record)?;
         let reports = self
             .run(Job::Record(format, body), Arc::new(NoStore), quiet())
@@ -240,7 +241,7 @@ impl Client {
         let clock = Clock::new();
         let session = Session::client(&self.config, &self.psk, fresh_seed()?, clock.now());
         let agent = Agent::client(store, observer, job);
-        let (agent, result) = drive(stream, Conn::new(session, agent, clock), None).await;
+        let (agent, result) = drive(stream, Box::new(Conn::new(session, agent, clock)), None).await;
         result?;
         Ok(agent.reports().to_vec())
     }
@@ -258,7 +259,7 @@ impl Client {
             };
             match Async::<TcpStream>::connect(*addr).or(timeout).await {
                 Ok(stream) => {
-                    ferry_disk::host::keepalive(stream.get_ref());
+                    ferry_app::host::keepalive(stream.get_ref());
                     return Ok((stream, i));
                 }
                 Err(e) => last = e,

@@ -7,15 +7,16 @@ use std::sync::Arc;
 use std::thread;
 
 use async_io::Async;
+use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::host::{Clock, RunError, fresh_seed};
 use ferry_disk::Store;
-use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, RunError, fresh_seed};
 use futures_lite::{AsyncWriteExt, FutureExt};
 use proto::{Config, Psk, Session};
 
 use crate::client::NoStore;
-use crate::conn::{Conn, drive};
+use crate::conn::drive;
 use crate::server::{ServeOptions, Server};
+use ferry_app::driver::Conn;
 
 /// Threads that run connection tasks in [`serve`]. The tasks mostly wait: file I/O, crypto and
 /// compression run on the `blocking` pool.
@@ -40,13 +41,17 @@ pub fn run_client(
     // caller's slot holds an inert stand-in meanwhile.
     let stand_in = Agent::server(Arc::new(NoStore), Box::new(LogObserver));
     let owned = std::mem::replace(agent, stand_in);
-    let (owned, result) = smol::block_on(drive(stream, Conn::new(session, owned, clock), None));
+    let (owned, result) = smol::block_on(drive(
+        stream,
+        Box::new(Conn::new(session, owned, clock)),
+        None,
+    ));
     *agent = owned;
     result
 }
 
 /// Serve forever: accept on `listener`, one task per connection on a `smol::Executor` run by
-/// this thread and one more, admitted by [`ferry_disk::admission`] with
+/// this thread and one more, admitted by [`ferry_app::admission`] with
 /// `opts.max_connections`; every session stores into and serves from `store`.
 ///
 /// # Errors
@@ -88,7 +93,7 @@ async fn daytime_tcp(tcp: &Async<TcpListener>) -> io::Result<()> {
         match tcp.accept().await {
             Ok((mut stream, _)) => {
                 // One short line: a single write fits any socket buffer.
-                let line = proto::daytime::line(ferry_disk::host::unix_now());
+                let line = proto::daytime::line(ferry_app::host::unix_now());
                 let _ = stream.write(line.as_bytes()).await;
                 let _ = stream.get_ref().shutdown(Shutdown::Both);
             }
@@ -101,7 +106,7 @@ async fn daytime_udp(udp: &Async<UdpSocket>) -> io::Result<()> {
     let mut buf = [0u8; 512];
     loop {
         let (_, from) = udp.recv_from(&mut buf).await?;
-        let line = proto::daytime::line(ferry_disk::host::unix_now());
+        let line = proto::daytime::line(ferry_app::host::unix_now());
         let _ = udp.send_to(line.as_bytes(), from).await;
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use ferry_disk::host::RunError;
+use ferry_app::host::RunError;
 use proto::{Problem, SessionError};
 
 /// Why a [`Client`](crate::Client) call failed.
@@ -24,7 +24,7 @@ pub enum Error {
         problem: Problem,
     },
     /// A value that cannot be a record (not an object, too deep, too large): nothing was sent.
-    Record(ferry_disk::records::RecordError),
+    Record(ferry_app::records::RecordError),
 }
 
 impl fmt::Display for Error {

@@ -47,7 +47,7 @@
 //! [`Session::poll_timeout`](proto::Session::poll_timeout), and optionally a command channel
 //! (the server's shutdown). Each round it
 //! 1. *steps*: feeds buffered input to the session, lets due timers fire, pumps the
-//!    [`Agent`](ferry_disk::agent::Agent) (which answers events and moves file bytes), and
+//!    [`Agent`](ferry_app::agent::Agent) (which answers events and moves file bytes), and
 //!    drains `poll_transmit` into its output buffer;
 //! 2. *exchanges*: writes the output, reads more input, and — when the step found nothing more
 //!    to do — waits for whichever comes first: the socket, the deadline, a command.
@@ -63,7 +63,7 @@
 //! not: hashing an existing file to decide "up to date" or to resume, opening files, walking
 //! a directory for a listing, and the commit (file fsync, rename, directory fsync), which
 //! takes milliseconds. A bounded inline pump with commits on a
-//! [`CommitPool`](ferry_disk::commit::CommitPool), as the mio adapter does, would still run
+//! [`CommitPool`](ferry_app::pool::CommitPool), as the mio adapter does, would still run
 //! those hashes and walks on the executor, which an embedding program's other tasks would
 //! feel. So the whole step goes to the pool — the session's sealing, opening and deflating
 //! too, which leaves the executor only syscalls. The cost is two thread hand-offs per round;
@@ -94,7 +94,6 @@
 //! # MSRV
 //! Rust 1.88.
 
-mod buf;
 mod client;
 mod conn;
 mod entry;
@@ -107,7 +106,7 @@ pub use entry::{daytime_serve, run_client, serve};
 pub use error::Error;
 pub use server::{ServeOptions, Server, ShutdownHandle};
 
-pub use ferry_disk::agent::{FileReport, Job, Observer, Report};
-pub use ferry_disk::host::connect;
+pub use ferry_app::agent::{FileReport, Job, Observer, Report};
+pub use ferry_app::host::connect;
 pub use ferry_disk::{FsStore, Store};
 pub use proto::{Config, ListEntry, Psk};

@@ -7,20 +7,21 @@ use std::sync::Arc;
 use async_channel::{Receiver, Sender};
 use async_executor::Executor;
 use async_io::{Async, Timer};
+use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission};
+use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::host::{Clock, fresh_seed, keepalive};
 use ferry_disk::Store;
-use ferry_disk::admission::{AcceptErrors, Limits, Pass, SharedAdmission};
-use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, fresh_seed, keepalive};
 use futures_lite::FutureExt;
 use proto::{Config, Psk, Session};
 
-use crate::conn::{Command, Conn, drive};
+use crate::conn::{Command, drive};
+use ferry_app::driver::Conn;
 
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
+    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
@@ -74,7 +75,7 @@ impl Server {
         psk: &Psk,
         opts: ServeOptions,
     ) -> Server {
-        ferry_disk::admission::deepen_backlog(listener.get_ref());
+        ferry_app::admission::deepen_backlog(listener.get_ref());
         let (stop_tx, stop_rx) = async_channel::bounded(1);
         Server {
             listener,
@@ -222,7 +223,7 @@ async fn serve_one(
     let authenticated = pass.authenticated();
     let (_, result) = drive(
         stream,
-        Conn::new(session, agent, clock).gated(pass),
+        Box::new(Conn::new(session, agent, clock).gated(pass)),
         Some(commands),
     )
     .await;

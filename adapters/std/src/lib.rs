@@ -5,7 +5,7 @@
 //! the connection's thread owns the [`Session`] and its [`Agent`], feeds it input, lets timers
 //! fire at the core's [`Session::poll_timeout`], and writes what [`Session::poll_transmit`]
 //! produces. [`serve`] runs a thread per connection; who gets in is
-//! [`ferry_disk::admission`]'s policy (a small handshake quota that evicts its oldest, then
+//! [`ferry_app::admission`]'s policy (a small handshake quota that evicts its oldest, then
 //! `max_connections` authenticated ones; the rest hear "busy"). [`connect`] dials with a
 //! timeout and retries with back-off. No protocol decision lives here.
 
@@ -16,12 +16,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread;
 use std::time::Duration;
 
+use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_backlog, refuse};
+use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::host::{Clock, RunError, fresh_seed, is_busy, keepalive};
 use ferry_disk::Store;
-use ferry_disk::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_backlog, refuse};
-use ferry_disk::agent::{Agent, LogObserver};
-use ferry_disk::host::{Clock, RunError, fresh_seed, is_busy, keepalive};
 
-pub use ferry_disk::host::connect;
+pub use ferry_app::host::connect;
 use proto::{Config, MAX_RECORD, Psk, Session};
 
 /// Bytes read from the socket per read call.
@@ -286,8 +286,8 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
     psk: &Psk,
     value: &T,
     format: proto::wire::RecordFormat,
-) -> Result<(), ferry_disk::records::SendRecordError> {
-    use ferry_disk::records::{record_job, record_outcome};
+) -> Result<(), ferry_app::records::SendRecordError> {
+    use ferry_app::records::{record_job, record_outcome};
     let job = record_job(value, format)?;
     let store = Arc::new(ferry_disk::StdoutStore::new());
     let mut agent = Agent::client(store, Box::new(LogObserver), job);
@@ -307,14 +307,14 @@ pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<(
             let mut buf = [0u8; 512];
             loop {
                 let (_, from) = udp.recv_from(&mut buf)?;
-                let line = proto::daytime::line(ferry_disk::host::unix_now());
+                let line = proto::daytime::line(ferry_app::host::unix_now());
                 let _ = udp.send_to(line.as_bytes(), from);
             }
         })?;
     for stream in tcp.incoming() {
         match stream {
             Ok(mut s) => {
-                let line = proto::daytime::line(ferry_disk::host::unix_now());
+                let line = proto::daytime::line(ferry_app::host::unix_now());
                 let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
                 let _ = s.write_all(line.as_bytes());
                 let _ = s.shutdown(Shutdown::Both);
@@ -335,14 +335,14 @@ pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<(
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_disk::admission`]).
+    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
     pub max_connections: usize,
     /// Session configuration.
     pub config: Config,
 }
 
 /// Accept connections forever, one thread each (plus its reader), admitted by
-/// [`ferry_disk::admission`] with `opts.max_connections`; every session stores into and serves
+/// [`ferry_app::admission`] with `opts.max_connections`; every session stores into and serves
 /// from `store`. A failed accept (out of descriptors) means a short pause, never the end.
 ///
 /// # Errors

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_adapter_std::{ServeOptions, connect, send_record, serve};
+use ferry_app::records::SendRecordError;
 use ferry_disk::FsStore;
-use ferry_disk::records::SendRecordError;
 use proto::wire::RecordFormat;
 use proto::{Config, Psk};
 

@@ -18,7 +18,7 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
 /// and `Start`, written by hand; the returned socket and session keep it open.
 pub fn authenticated_idle(addr: SocketAddr, psk: &Psk, i: u64) -> (TcpStream, proto::Session) {
     use std::io::{Read, Write};
-    let clock = ferry_disk::host::Clock::new();
+    let clock = ferry_app::host::Clock::new();
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&i.to_le_bytes());
     let mut s = proto::Session::client(&Config::default(), psk, seed, clock.now());

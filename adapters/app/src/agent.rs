@@ -19,9 +19,10 @@ use proto::{
     ReadError, Reason, RecvId, RequestError, RequestId, SendId, Session,
 };
 
-use crate::commit::{Batch, CommitDone, CommitPool, Notify, commit_batch};
 use crate::offload::{Done, Work, open_source};
-use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
+use crate::pool::{CommitPool, Notify};
+use ferry_disk::commit::{Batch, CommitDone, commit_batch};
+use ferry_disk::{Incoming, Outgoing, Source, Store, problem_from_io};
 
 /// What a client connection is for.
 pub enum Job {
@@ -870,7 +871,7 @@ impl Agent {
         {
             let store = self.store.clone();
             let (tx, notify) = (link.disk_tx.clone(), link.notify.clone());
-            let job: crate::commit::Job = Box::new(move || {
+            let job: crate::pool::Job = Box::new(move || {
                 let _ = tx.send(work.run(&*store));
                 notify();
             });

@@ -12,7 +12,7 @@ use proto::{
     CHUNK, FileHasher, FileMeta, ListEntry, PeerRequestId, Problem, Reason, RecvId, SendId,
 };
 
-use crate::{Incoming, Outgoing, Source, Store};
+use ferry_disk::{Incoming, Outgoing, Source, Store};
 
 /// Disk work to do for a session.
 pub(crate) enum Work {
@@ -123,27 +123,6 @@ impl Work {
     }
 }
 
-impl Source {
-    /// The same file source again (a stream cannot be reopened: `None`).
-    pub(crate) fn reopenable(&self) -> Option<Source> {
-        match self {
-            Source::File(path) => Some(Source::File(path.clone())),
-            Source::Served {
-                path,
-                dev,
-                ino,
-                sealed,
-            } => Some(Source::Served {
-                path: path.clone(),
-                dev: *dev,
-                ino: *ino,
-                sealed: sealed.clone(),
-            }),
-            Source::Reader(_) => None,
-        }
-    }
-}
-
 /// Hash the first `n` bytes of `file` (fewer if it is shorter), leaving it positioned after them.
 fn hash_prefix(file: &mut dyn Read, n: u64, buf: &mut [u8]) -> io::Result<FileHasher> {
     let mut h = FileHasher::new();
@@ -185,7 +164,7 @@ pub(crate) fn open_source(source: &Source) -> io::Result<Box<dyn Read + Send>> {
                 ));
             }
             Ok(match sealed {
-                Some(key) => Box::new(crate::sealed::SealedReader::new(file, key)?),
+                Some(key) => Box::new(ferry_disk::sealed::SealedReader::new(file, key)?),
                 None => Box::new(file),
             })
         }
@@ -199,7 +178,7 @@ pub(crate) fn open_source(source: &Source) -> io::Result<Box<dyn Read + Send>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FsStore;
+    use ferry_disk::FsStore;
 
     /// A served file swapped for a symlink (or another file) after the lookup is refused.
     #[test]
