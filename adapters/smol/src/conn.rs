@@ -138,9 +138,8 @@ impl Conn {
     /// Ask the session for output until it has none or `OUTBOX_CAP` bytes wait (a closed
     /// session's last records are always taken). Returns whether anything was added.
     fn gather(&mut self, now: Instant) -> bool {
-        // A quiet connection holds no output buffer: an empty slice asks whether there is
-        // anything to send (`BufferTooSmall` if so, and nothing is consumed).
-        if !self.outbox.is_allocated() && self.session.poll_transmit(now, &mut []) == Ok(0) {
+        // A quiet connection holds no output buffer until the session has something to send.
+        if !self.outbox.is_allocated() && !self.session.has_transmit() {
             return false;
         }
         let mut any = false;

@@ -391,31 +391,14 @@ impl Session {
             self.last_send = now;
             return Ok(n);
         }
-        let (Some(sealer), Some(peer)) = (&self.sealer, &self.peer) else {
-            return Ok(0);
-        };
-        if sealer.is_finished() {
+        if !self.record_due() {
             return Ok(0);
         }
+        let Some(peer) = &self.peer else {
+            return Ok(0);
+        };
         let budget = peer.max_plaintext.min(out.len().saturating_sub(OVERHEAD));
         let start_due = self.client && !self.start_sent;
-        let close_due = self.close_requested.is_some() && self.close_ready();
-        #[cfg(feature = "testing")]
-        let injected_due = !self.injected.is_empty();
-        #[cfg(not(feature = "testing"))]
-        let injected_due = false;
-        let wants = if self.error.is_some() {
-            self.error_close.is_some()
-        } else {
-            start_due
-                || injected_due
-                || self.ping_pending
-                || close_due
-                || self.transfer.as_ref().is_some_and(Transfer::has_output)
-        };
-        if !wants {
-            return Ok(0);
-        }
         if budget < MIN_PLAINTEXT {
             return Err(BufferTooSmall {
                 needed: MIN_PLAINTEXT + OVERHEAD,
@@ -472,6 +455,36 @@ impl Session {
                 Ok(0)
             }
         }
+    }
+
+    /// Whether [`Session::poll_transmit`] has bytes to write now (a handshake message or a
+    /// record). Adapters use it to decide whether to get an output buffer ready; it changes
+    /// only on calls that take `&mut self`.
+    pub fn has_transmit(&self) -> bool {
+        !self.hs_out.is_empty() || self.record_due()
+    }
+
+    /// A record is owed: keys exist, our FINAL record is not out yet, and something waits
+    /// (the error `Close` only, after a fatal error).
+    fn record_due(&self) -> bool {
+        let (Some(sealer), Some(_)) = (&self.sealer, &self.peer) else {
+            return false;
+        };
+        if sealer.is_finished() {
+            return false;
+        }
+        if self.error.is_some() {
+            return self.error_close.is_some();
+        }
+        #[cfg(feature = "testing")]
+        let injected_due = !self.injected.is_empty();
+        #[cfg(not(feature = "testing"))]
+        let injected_due = false;
+        (self.client && !self.start_sent)
+            || injected_due
+            || self.ping_pending
+            || (self.close_requested.is_some() && self.close_ready())
+            || self.transfer.as_ref().is_some_and(Transfer::has_output)
     }
 
     /// The next event, if any. Drain after every input, timeout, `read` or request.
