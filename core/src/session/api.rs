@@ -9,7 +9,7 @@ use super::transfer::Transfer;
 use super::{Chunk, FileMeta, OwnClose, PeerRequestId, RecvId, RequestId, SendId, Session};
 use crate::error::{ReadError, RequestError, WriteError};
 use crate::hash::FileHasher;
-use crate::record::stream::Sealer;
+use crate::record::stream::RecordSealer;
 use crate::time::Instant;
 use crate::wire::{CloseCode, ListEntry, Problem, RecordBody, RecordFormat, RequestKind};
 
@@ -23,7 +23,7 @@ impl Session {
         if new_work && self.own_close.is_some() {
             return Err(RequestError::NotOpen);
         }
-        if self.sealer.as_ref().is_some_and(Sealer::is_finished) {
+        if self.sealer.as_ref().is_some_and(RecordSealer::is_finished) {
             return Err(RequestError::NotOpen);
         }
         self.transfer.as_mut().ok_or(RequestError::NotOpen)

@@ -13,7 +13,9 @@ use alloc::vec::Vec;
 use crate::config::{Config, Psk};
 use crate::error::{BufferTooSmall, DecodeError, HandshakeError, SessionError, Violation};
 use crate::record::keys::DirectionKeys;
-use crate::record::stream::{HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, Opener, Sealer, peek_header};
+use crate::record::stream::{
+    HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer, peek_header,
+};
 use crate::time::Instant;
 use crate::wire::{CloseCode, Control, Frame, decode_frame, encode_control};
 
@@ -78,8 +80,8 @@ pub struct Session {
     /// X25519 operations of the handshake (kept when it ends, for a test hook).
     dh_ops: u32,
     hs_out: Vec<u8>,
-    sealer: Option<Sealer>,
-    opener: Option<Opener>,
+    sealer: Option<RecordSealer>,
+    opener: Option<RecordOpener>,
     peer: Option<PeerHello>,
     transfer: Option<Transfer>,
     events: VecDeque<Event>,
@@ -209,8 +211,11 @@ impl Session {
             peer,
             ..
         } = est;
-        self.sealer = Some(Sealer::new(DirectionKeys::new(*send_secret, interval)));
-        self.opener = Some(Opener::new(
+        self.sealer = Some(RecordSealer::new(DirectionKeys::new(
+            *send_secret,
+            interval,
+        )));
+        self.opener = Some(RecordOpener::new(
             DirectionKeys::new(*recv_secret, interval),
             self.config.max_plaintext,
         ));
@@ -367,7 +372,7 @@ impl Session {
     }
 
     fn check_closed(&mut self) {
-        let sent = self.sealer.as_ref().is_some_and(Sealer::is_finished);
+        let sent = self.sealer.as_ref().is_some_and(RecordSealer::is_finished);
         if !self.is_closed() && self.peer_final.is_some() && sent {
             self.enter(Phase::Closed);
             self.events.push_back(Event::Closed { result: Ok(()) });
