@@ -84,7 +84,7 @@
 //!         match event {
 //!             Event::Offered { id, .. } => server.accept(id, None).unwrap(),
 //!             // The bytes match the sender's whole-file hash: publish, then acknowledge.
-//!             Event::Received { id, .. } => server.committed(id).unwrap(),
+//!             Event::Verified { id, .. } => server.committed(id).unwrap(),
 //!             _ => {}
 //!         }
 //!     }

@@ -138,10 +138,10 @@ impl Session {
         self.transfer.as_ref().is_some_and(Transfer::has_readable)
     }
 
-    /// After `Received`: the file is durable and published. Sends the `Ack`.
+    /// After `Verified`: the file is durable and published. Sends the `Ack`.
     ///
     /// # Errors
-    /// `InvalidState` unless `id` had a `Received` event and was not answered yet.
+    /// `InvalidState` unless `id` had a `Verified` event and was not answered yet.
     pub fn committed(&mut self, id: RecvId) -> Result<(), RequestError> {
         self.open_transfer(false)?.committed(id)
     }
