@@ -158,10 +158,7 @@ pub use session::{
     Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
 };
 pub use time::Instant;
-pub use wire::{CloseCode, ListEntry, Mtime, Problem, Reason};
+pub use wire::{CHUNK, CloseCode, ListEntry, Mtime, Problem, Reason};
 
-/// Largest plaintext chunk of a file in one DATA frame (64 KiB): a `read` buffer of this size
-/// always suffices.
-pub const CHUNK: usize = compress::CHUNK;
 /// Largest record on the wire: a `poll_transmit` buffer of this size always suffices.
 pub const MAX_RECORD: usize = record::stream::MAX_RECORD;

@@ -3,10 +3,10 @@
 
 use core::ops::Range;
 
-use crate::compress::CHUNK;
 use crate::crypto::aead::TAG_LEN;
 use crate::error::{RecordError, SessionError, Violation};
 use crate::record::keys::{DirectionKeys, Exhausted};
+use crate::wire::CHUNK;
 use crate::wire::DATA_HEADER_LEN;
 
 /// Record header: type byte and 24-bit big-endian length of ciphertext + tag.

@@ -10,7 +10,8 @@ use alloc::vec::Vec;
 
 use super::checked::FileEnds;
 use super::handshake::content;
-use crate::compress::{CHUNK, Deflater, Inflater};
+use crate::CHUNK;
+use crate::compress::{Deflater, Inflater};
 use crate::config::Config;
 use crate::hash::{FileHasher, hash};
 use crate::record::keys::DirectionKeys;

@@ -4,7 +4,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::compress::{CHUNK, InflateError, Inflater};
+use crate::CHUNK;
+use crate::compress::{InflateError, Inflater};
 use crate::crypto::aead::TAG_LEN;
 use crate::error::{SessionError, Violation};
 use crate::record::keys::{DirectionKeys, REKEY_INTERVAL};
