@@ -41,7 +41,7 @@ fn transfer(block: &[u8], total: u64, chunk: &mut [u8]) -> u64 {
         while let Some(ev) = d.server.poll_event() {
             match ev {
                 Event::Offered { id, .. } => d.server.accept(id, None).expect("accept"),
-                Event::Received { id, .. } => d.server.committed(id).expect("commit"),
+                Event::Verified { id, .. } => d.server.committed(id).expect("commit"),
                 _ => {}
             }
             acted = true;

@@ -10,6 +10,8 @@ mod gate;
 use alloc::boxed::Box;
 pub(crate) use gate::RateGate;
 
+use crate::wire::CHUNK;
+
 use miniz_oxide::deflate::core::{
     CompressorOxide, TDEFLFlush, TDEFLStatus, compress as deflate_core,
     create_comp_flags_from_zip_params,
@@ -19,9 +21,6 @@ use miniz_oxide::inflate::core::{
     DecompressorOxide, decompress as inflate_core,
     inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
 };
-
-/// Largest plaintext chunk (64 KiB).
-pub(crate) const CHUNK: usize = 65536;
 
 /// The level ferry's senders deflate at. miniz's level 1 is a special greedy mode: on log-like
 /// text it gets 2.85:1 at ~190 MB/s, level 2 gets 3.64:1 at ~150 MB/s (64 KiB chunks), so 2

@@ -49,7 +49,7 @@
 //!
 //! // Both ends share a key file's 32 bytes; adapters draw seeds from the OS.
 //! let psk = Psk::from_key_bytes(&[7; 32]);
-//! let now = Instant::ZERO;
+//! let mut now = Instant::ZERO;
 //! let mut client = Session::client(&Config::default(), &psk, [1; 32], now);
 //! let mut server = Session::server(&Config::default(), &psk, [2; 32], now);
 //! let payload = b"hello, ferry".to_vec();
@@ -67,11 +67,15 @@
 //!             wire.extend_from_slice(&out[..n]);
 //!         }
 //!     }
-//!     // Input: each side consumes what it can and keeps the rest.
-//!     let used = server.handle_input(now, &mut to_server).unwrap();
-//!     to_server.drain(..used);
-//!     let used = client.handle_input(now, &mut to_client).unwrap();
-//!     to_client.drain(..used);
+//!     // Input: each side consumes what it can and keeps the rest. While `wants_input` is
+//!     // false (its application has not drained `read` and `poll_event`), an adapter stops
+//!     // reading the socket.
+//!     for (session, wire) in [(&mut server, &mut to_server), (&mut client, &mut to_client)] {
+//!         if session.wants_input() {
+//!             let used = session.handle_input(now, wire).unwrap();
+//!             wire.drain(..used);
+//!         }
+//!     }
 //!     // 2. Drain received bytes and events.
 //!     while let Some(c) = server.read(&mut chunk).unwrap() {
 //!         received.extend_from_slice(&chunk[..c.len]);
@@ -80,7 +84,7 @@
 //!         match event {
 //!             Event::Offered { id, .. } => server.accept(id, None).unwrap(),
 //!             // The bytes match the sender's whole-file hash: publish, then acknowledge.
-//!             Event::Received { id, .. } => server.committed(id).unwrap(),
+//!             Event::Verified { id, .. } => server.committed(id).unwrap(),
 //!             _ => {}
 //!         }
 //!     }
@@ -99,7 +103,19 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     // 3. A real adapter now waits for the socket or `poll_timeout()`.
+//!     // 3. Wait for input or the next deadline, whichever comes first. The wires here are
+//!     // in memory: when nothing is in flight or waiting to be sent, time jumps to the
+//!     // earliest `poll_timeout` (a keep-alive, say) and the timers fire.
+//!     let quiet = to_server.is_empty() && to_client.is_empty();
+//!     if quiet && !client.has_transmit() && !server.has_transmit() {
+//!         let Some(at) = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min()
+//!         else {
+//!             break;
+//!         };
+//!         now = at;
+//!         client.handle_timeout(now);
+//!         server.handle_timeout(now);
+//!     }
 //! }
 //! assert_eq!(received, payload);
 //! ```
@@ -142,10 +158,7 @@ pub use session::{
     BUSY_REFUSAL, Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
 };
 pub use time::Instant;
-pub use wire::{CloseCode, ListEntry, Mtime, Problem, Reason};
+pub use wire::{CHUNK, CloseCode, ListEntry, Mtime, Problem, Reason};
 
-/// Largest plaintext chunk of a file in one DATA frame (64 KiB): a `read` buffer of this size
-/// always suffices.
-pub const CHUNK: usize = compress::CHUNK;
 /// Largest record on the wire: a `poll_transmit` buffer of this size always suffices.
 pub const MAX_RECORD: usize = record::stream::MAX_RECORD;

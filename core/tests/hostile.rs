@@ -377,7 +377,7 @@ fn assert_nothing_committed(pair: &Pair) {
             .app
             .log
             .iter()
-            .any(|e| matches!(e, Event::Received { .. }))
+            .any(|e| matches!(e, Event::Verified { .. }))
     );
 }
 

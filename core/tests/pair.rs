@@ -605,3 +605,39 @@ fn records_round_trip() {
     assert_eq!(pair.client.app.requests_done, vec![(req, None)]);
     assert_eq!(pair.server.app.records, vec![(RecordFormat::Json, json)]);
 }
+
+/// `has_transmit` answers what an empty-buffer probe of `poll_transmit` used to: true exactly
+/// when bytes wait (the harness also checks it before every poll of every pair test).
+#[test]
+fn has_transmit_says_when_output_waits() {
+    use ferry_core::testing::{START, test_psk};
+    use ferry_core::{MAX_RECORD, Session};
+    let psk = test_psk();
+    let mut client = Session::client(&Config::default(), &psk, [1; 32], START);
+    let mut server = Session::server(&Config::default(), &psk, [2; 32], START);
+    let mut out = vec![0; MAX_RECORD];
+    assert!(
+        !server.has_transmit(),
+        "a server speaks only after the client's message 1"
+    );
+    assert!(client.has_transmit(), "message 1 is ready at once");
+    assert!(
+        client.poll_transmit(START, &mut []).is_err(),
+        "the probe agrees"
+    );
+    let n = client.poll_transmit(START, &mut out).unwrap();
+    assert!(n > 0 && !client.has_transmit());
+    assert_eq!(server.handle_input(START, &mut out[..n]).unwrap(), n);
+    assert!(server.has_transmit(), "message 2 waits");
+    let n = server.poll_transmit(START, &mut out).unwrap();
+    assert!(n > 0 && !server.has_transmit());
+    assert_eq!(client.handle_input(START, &mut out[..n]).unwrap(), n);
+    assert!(client.has_transmit(), "the client's Start record waits");
+    assert!(client.poll_transmit(START, &mut out).unwrap() > 0);
+    assert!(!client.has_transmit());
+    client.close(START, ferry_core::CloseCode::Done);
+    assert!(client.has_transmit(), "the FINAL record waits");
+    assert!(client.poll_transmit(START, &mut out).unwrap() > 0);
+    assert!(!client.has_transmit(), "nothing after the FINAL record");
+    assert_eq!(client.poll_transmit(START, &mut out), Ok(0));
+}

@@ -740,7 +740,7 @@ impl Agent {
                     self.fail(f.out.meta.path, problem);
                 }
             }
-            Event::Received { id, size, hash } => {
+            Event::Verified { id, size, hash } => {
                 let Some(r) = self.receiving.remove(&id) else {
                     return;
                 };

@@ -290,7 +290,7 @@ impl Conn {
     /// session's last records are always taken). Returns whether anything was added.
     fn gather(&mut self, now: Instant) -> bool {
         // A quiet connection allocates no output buffer.
-        if !self.outbox.is_allocated() && self.session.poll_transmit(now, &mut []) == Ok(0) {
+        if !self.outbox.is_allocated() && !self.session.has_transmit() {
             return false;
         }
         let mut any = false;

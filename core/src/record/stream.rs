@@ -3,10 +3,10 @@
 
 use core::ops::Range;
 
-use crate::compress::CHUNK;
 use crate::crypto::aead::TAG_LEN;
 use crate::error::{RecordError, SessionError, Violation};
 use crate::record::keys::{DirectionKeys, Exhausted};
+use crate::wire::CHUNK;
 use crate::wire::DATA_HEADER_LEN;
 
 /// Record header: type byte and 24-bit big-endian length of ciphertext + tag.
@@ -25,14 +25,14 @@ pub(crate) const MAX_RECORD: usize = HEADER_LEN + MAX_PLAINTEXT + TAG_LEN;
 pub(crate) const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
 /// Seals outgoing records.
-pub(crate) struct Sealer {
+pub(crate) struct RecordSealer {
     keys: DirectionKeys,
     finished: bool,
 }
 
-impl Sealer {
+impl RecordSealer {
     pub(crate) fn new(keys: DirectionKeys) -> Self {
-        Sealer {
+        RecordSealer {
             keys,
             finished: false,
         }
@@ -125,14 +125,14 @@ pub(crate) struct Opened {
 }
 
 /// Opens incoming records.
-pub(crate) struct Opener {
+pub(crate) struct RecordOpener {
     keys: DirectionKeys,
     max_plaintext: usize,
 }
 
-impl Opener {
+impl RecordOpener {
     pub(crate) fn new(keys: DirectionKeys, max_plaintext: usize) -> Self {
-        Opener {
+        RecordOpener {
             keys,
             max_plaintext,
         }
@@ -180,14 +180,14 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    fn pair(interval: u64) -> (Sealer, Opener) {
+    fn pair(interval: u64) -> (RecordSealer, RecordOpener) {
         (
-            Sealer::new(DirectionKeys::new([3; 32], interval)),
-            Opener::new(DirectionKeys::new([3; 32], interval), MAX_PLAINTEXT),
+            RecordSealer::new(DirectionKeys::new([3; 32], interval)),
+            RecordOpener::new(DirectionKeys::new([3; 32], interval), MAX_PLAINTEXT),
         )
     }
 
-    fn record(s: &mut Sealer, msg: &[u8], fin: bool) -> Vec<u8> {
+    fn record(s: &mut RecordSealer, msg: &[u8], fin: bool) -> Vec<u8> {
         let mut buf = vec![0u8; msg.len() + OVERHEAD];
         buf[HEADER_LEN..HEADER_LEN + msg.len()].copy_from_slice(msg);
         let n = s.seal(&mut buf, msg.len(), fin).unwrap();
@@ -243,7 +243,7 @@ mod tests {
         );
         // A valid header with a missing body just waits.
         assert_eq!(o.open(&mut [0x17, 0, 1, 0]), Ok(None));
-        let mut small = Opener::new(DirectionKeys::new([3; 32], 8), MIN_PLAINTEXT);
+        let mut small = RecordOpener::new(DirectionKeys::new([3; 32], 8), MIN_PLAINTEXT);
         let len = (MIN_PLAINTEXT + TAG_LEN + 1) as u32;
         let hdr = [0x17, (len >> 16) as u8, (len >> 8) as u8, len as u8];
         assert_eq!(

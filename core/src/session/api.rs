@@ -6,10 +6,10 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::transfer::Transfer;
-use super::{Chunk, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session};
+use super::{Chunk, FileMeta, OwnClose, PeerRequestId, RecvId, RequestId, SendId, Session};
 use crate::error::{ReadError, RequestError, WriteError};
 use crate::hash::FileHasher;
-use crate::record::stream::Sealer;
+use crate::record::stream::RecordSealer;
 use crate::time::Instant;
 use crate::wire::{CloseCode, ListEntry, Problem, RecordBody, RecordFormat, RequestKind};
 
@@ -17,13 +17,13 @@ impl Session {
     // ---- application requests -----------------------------------------------------------
 
     fn open_transfer(&mut self, new_work: bool) -> Result<&mut Transfer, RequestError> {
-        if self.error.is_some() || !self.connected {
+        if !self.is_connected() {
             return Err(RequestError::NotOpen);
         }
-        if new_work && self.close_requested.is_some() {
+        if new_work && self.own_close.is_some() {
             return Err(RequestError::NotOpen);
         }
-        if self.sealer.as_ref().is_some_and(Sealer::is_finished) {
+        if self.sealer.as_ref().is_some_and(RecordSealer::is_finished) {
             return Err(RequestError::NotOpen);
         }
         self.transfer.as_mut().ok_or(RequestError::NotOpen)
@@ -138,10 +138,10 @@ impl Session {
         self.transfer.as_ref().is_some_and(Transfer::has_readable)
     }
 
-    /// After `Received`: the file is durable and published. Sends the `Ack`.
+    /// After `Verified`: the file is durable and published. Sends the `Ack`.
     ///
     /// # Errors
-    /// `InvalidState` unless `id` had a `Received` event and was not answered yet.
+    /// `InvalidState` unless `id` had a `Verified` event and was not answered yet.
     pub fn committed(&mut self, id: RecvId) -> Result<(), RequestError> {
         self.open_transfer(false)?.committed(id)
     }
@@ -220,8 +220,8 @@ impl Session {
     /// record. The session ends (`Closed`) when the peer's FINAL record arrives.
     pub fn close(&mut self, now: Instant, code: CloseCode) {
         self.observe(now);
-        if self.close_requested.is_none() && self.error.is_none() {
-            self.close_requested = Some(code);
+        if self.own_close.is_none() && self.error.is_none() {
+            self.own_close = Some(OwnClose::Requested(code));
         }
     }
 

@@ -98,9 +98,10 @@ pub enum Event {
         /// Why.
         problem: Problem,
     },
-    /// All bytes of an incoming file were read and match the sender's whole-file hash: make
-    /// it durable, publish it, then call `committed` (or `commit_failed`).
-    Received {
+    /// All bytes of an incoming file were read and match the sender's whole-file hash
+    /// (verified, not yet committed): make it durable, publish it, then call `committed` (or
+    /// `commit_failed`).
+    Verified {
         /// The incoming file.
         id: RecvId,
         /// Its size.

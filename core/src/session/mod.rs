@@ -6,13 +6,16 @@ pub(crate) mod event;
 pub(crate) mod handshake;
 pub(crate) mod transfer;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::config::{Config, Psk};
 use crate::error::{BufferTooSmall, DecodeError, HandshakeError, SessionError, Violation};
 use crate::record::keys::DirectionKeys;
-use crate::record::stream::{HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, Opener, Sealer, peek_header};
+use crate::record::stream::{
+    HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer, peek_header,
+};
 use crate::time::Instant;
 use crate::wire::{CloseCode, Control, Frame, decode_frame, encode_control};
 
@@ -38,28 +41,61 @@ pub enum Timer {
     Close,
 }
 
+/// Where a session is in its life. Each phase is entered once, in this order (a fatal error
+/// jumps to `Closed` from anywhere).
+enum Phase {
+    /// The Noise handshake is under way.
+    Handshake(Box<Handshake>),
+    /// Server only: keys are established, the client's `Start` has not arrived yet.
+    AwaitStart,
+    /// Connected: requests flow (each direction's close is tracked on its own, see
+    /// `Session::own_close` and `Session::peer_final`).
+    Open,
+    /// `Event::Closed` was emitted.
+    Closed,
+}
+
+/// Why this side's FINAL record is owed.
+#[derive(Clone, Copy)]
+enum OwnClose {
+    /// The application called `close` with this code.
+    Requested(CloseCode),
+    /// The peer closed cleanly: reply `Done` once every answer owed to the peer is out.
+    Reply,
+}
+
+impl OwnClose {
+    fn code(self) -> CloseCode {
+        match self {
+            OwnClose::Requested(code) => code,
+            OwnClose::Reply => CloseCode::Done,
+        }
+    }
+}
+
 /// One ferry session (a client or a server end of one connection).
 pub struct Session {
     client: bool,
     config: Config,
-    handshake: Option<Handshake>,
+    phase: Phase,
+    /// X25519 operations of the handshake (kept when it ends, for a test hook).
+    dh_ops: u32,
     hs_out: Vec<u8>,
-    sealer: Option<Sealer>,
-    opener: Option<Opener>,
+    sealer: Option<RecordSealer>,
+    opener: Option<RecordOpener>,
     peer: Option<PeerHello>,
     transfer: Option<Transfer>,
     events: VecDeque<Event>,
     error: Option<SessionError>,
-    /// Client: handshake done. Server: handshake done and `Start` seen.
-    connected: bool,
+    /// Client: `Start` is in a sealed record.
     start_sent: bool,
     ping_pending: bool,
-    close_requested: Option<CloseCode>,
-    /// The close answers the peer's: wait until every answer owed to the peer is out.
-    close_is_reply: bool,
+    /// Our FINAL record is owed (sent once `close_ready`).
+    own_close: Option<OwnClose>,
+    /// After a fatal error: the error `Close` still to send.
     error_close: Option<CloseCode>,
+    /// The peer's FINAL record arrived with this code.
     peer_final: Option<CloseCode>,
-    closed: bool,
     created: Instant,
     last_recv: Instant,
     last_send: Instant,
@@ -82,7 +118,7 @@ impl Session {
         match Handshake::client(&s.config, psk, seed) {
             Ok(mut hs) => {
                 s.hs_out = core::mem::take(&mut hs.out);
-                s.handshake = Some(hs);
+                s.phase = Phase::Handshake(Box::new(hs));
             }
             Err(e) => {
                 s.fail(e);
@@ -95,7 +131,7 @@ impl Session {
     pub fn server(config: &Config, psk: &Psk, seed: [u8; 32], now: Instant) -> Session {
         let config = config.clamped();
         let mut s = Self::new(false, config, now);
-        s.handshake = Some(Handshake::server(&s.config, psk, seed));
+        s.phase = Phase::Handshake(Box::new(Handshake::server(&s.config, psk, seed)));
         s
     }
 
@@ -103,7 +139,9 @@ impl Session {
         Session {
             client,
             config,
-            handshake: None,
+            // Replaced at once by the constructors (or `Closed` by a failing client).
+            phase: Phase::AwaitStart,
+            dh_ops: 0,
             hs_out: Vec::new(),
             sealer: None,
             opener: None,
@@ -111,14 +149,11 @@ impl Session {
             transfer: None,
             events: VecDeque::new(),
             error: None,
-            connected: false,
             start_sent: false,
             ping_pending: false,
-            close_requested: None,
-            close_is_reply: false,
+            own_close: None,
             error_close: None,
             peer_final: None,
-            closed: false,
             created: now,
             last_recv: now,
             last_send: now,
@@ -154,11 +189,19 @@ impl Session {
         if may_send && self.sealer.as_ref().is_some_and(|s| !s.is_finished()) {
             self.error_close = Some(code);
         }
-        if !self.closed {
-            self.closed = true;
+        if !self.is_closed() {
+            self.enter(Phase::Closed);
             self.events.push_back(Event::Closed { result: Err(e) });
         }
         e
+    }
+
+    /// Move to the next phase (the handshake's DH count is kept for the test hook).
+    fn enter(&mut self, phase: Phase) {
+        if let Phase::Handshake(hs) = &self.phase {
+            self.dh_ops = hs.dh_count();
+        }
+        self.phase = phase;
     }
 
     fn establish(&mut self, est: Established) {
@@ -169,8 +212,11 @@ impl Session {
             peer,
             ..
         } = est;
-        self.sealer = Some(Sealer::new(DirectionKeys::new(*send_secret, interval)));
-        self.opener = Some(Opener::new(
+        self.sealer = Some(RecordSealer::new(DirectionKeys::new(
+            *send_secret,
+            interval,
+        )));
+        self.opener = Some(RecordOpener::new(
             DirectionKeys::new(*recv_secret, interval),
             self.config.max_plaintext,
         ));
@@ -187,8 +233,10 @@ impl Session {
         self.peer = Some(peer);
         self.last_recv = self.last_now;
         if self.client {
-            self.connected = true;
+            self.enter(Phase::Open);
             self.events.push_back(Event::Connected);
+        } else {
+            self.enter(Phase::AwaitStart);
         }
     }
 
@@ -210,17 +258,14 @@ impl Session {
             return Err(e);
         }
         let mut used = 0;
-        if let Some(hs) = &mut self.handshake {
+        if let Phase::Handshake(hs) = &mut self.phase {
             match hs.handle_input(input) {
                 Err(e) => return Err(self.fail(e)),
                 Ok((n, est)) => {
                     used += n;
                     self.hs_out.append(&mut hs.out);
                     match est {
-                        Some(est) => {
-                            self.handshake = None;
-                            self.establish(est);
-                        }
+                        Some(est) => self.establish(est),
                         None => return Ok(used),
                     }
                 }
@@ -231,7 +276,7 @@ impl Session {
             if rest.is_empty() {
                 break;
             }
-            if self.peer_final.is_some() || self.closed {
+            if self.peer_final.is_some() || self.is_closed() {
                 return Err(self.fail(SessionError::TrailingData));
             }
             let (Some(opener), Some(transfer)) = (&mut self.opener, &self.transfer) else {
@@ -272,11 +317,11 @@ impl Session {
             if self.peer_final.is_some() {
                 return Err(Violation::AfterClose.into());
             }
-            if !self.client && !self.connected {
+            if matches!(self.phase, Phase::AwaitStart) {
                 if frame != Frame::Control(Control::Start) {
                     return Err(Violation::ExpectedStart.into());
                 }
-                self.connected = true;
+                self.enter(Phase::Open);
                 self.events.push_back(Event::Connected);
                 continue;
             }
@@ -306,10 +351,9 @@ impl Session {
                     if let Some(t) = &mut self.transfer {
                         t.on_peer_closed(&mut self.events);
                     }
-                    if self.close_requested.is_none() {
+                    if self.own_close.is_none() {
                         // Reply with our own Close once the answers we owe are out.
-                        self.close_requested = Some(CloseCode::Done);
-                        self.close_is_reply = true;
+                        self.own_close = Some(OwnClose::Reply);
                     }
                     self.check_closed();
                 }
@@ -322,15 +366,16 @@ impl Session {
     /// Our FINAL record may go out: nothing is queued, and a reply to the peer's close also
     /// waits for the acknowledgements the application still owes.
     fn close_ready(&self) -> bool {
+        let reply = matches!(self.own_close, Some(OwnClose::Reply));
         self.transfer
             .as_ref()
-            .is_none_or(|t| !(t.has_output() || (self.close_is_reply && t.owes_answers())))
+            .is_none_or(|t| !(t.has_output() || (reply && t.owes_answers())))
     }
 
     fn check_closed(&mut self) {
-        let sent = self.sealer.as_ref().is_some_and(Sealer::is_finished);
-        if !self.closed && self.peer_final.is_some() && sent {
-            self.closed = true;
+        let sent = self.sealer.as_ref().is_some_and(RecordSealer::is_finished);
+        if !self.is_closed() && self.peer_final.is_some() && sent {
+            self.enter(Phase::Closed);
             self.events.push_back(Event::Closed { result: Ok(()) });
         }
     }
@@ -347,7 +392,7 @@ impl Session {
         if self.peer_final.is_some() {
             return Ok(());
         }
-        if self.client && self.handshake.is_some() {
+        if self.client && matches!(self.phase, Phase::Handshake(_)) {
             // Servers close without a word when message 1 fails (wrong key): say so.
             return Err(self.fail(SessionError::Handshake(HandshakeError::Refused)));
         }
@@ -357,7 +402,7 @@ impl Session {
     /// Let timers fire. Calling it early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.observe(now);
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         let Some((timer, at)) = self.pending_timer() else {
@@ -392,31 +437,14 @@ impl Session {
             self.last_send = now;
             return Ok(n);
         }
-        let (Some(sealer), Some(peer)) = (&self.sealer, &self.peer) else {
-            return Ok(0);
-        };
-        if sealer.is_finished() {
+        if !self.record_due() {
             return Ok(0);
         }
+        let Some(peer) = &self.peer else {
+            return Ok(0);
+        };
         let budget = peer.max_plaintext.min(out.len().saturating_sub(OVERHEAD));
         let start_due = self.client && !self.start_sent;
-        let close_due = self.close_requested.is_some() && self.close_ready();
-        #[cfg(feature = "testing")]
-        let injected_due = !self.injected.is_empty();
-        #[cfg(not(feature = "testing"))]
-        let injected_due = false;
-        let wants = if self.error.is_some() {
-            self.error_close.is_some()
-        } else {
-            start_due
-                || injected_due
-                || self.ping_pending
-                || close_due
-                || self.transfer.as_ref().is_some_and(Transfer::has_output)
-        };
-        if !wants {
-            return Ok(0);
-        }
         if budget < MIN_PLAINTEXT {
             return Err(BufferTooSmall {
                 needed: MIN_PLAINTEXT + OVERHEAD,
@@ -445,8 +473,8 @@ impl Session {
                     pos += n;
                 }
             }
-            if self.close_requested.is_some() && self.close_ready() {
-                close = self.close_requested;
+            if self.own_close.is_some() && self.close_ready() {
+                close = self.own_close.map(OwnClose::code);
             }
         }
         let fin = close.is_some();
@@ -475,6 +503,36 @@ impl Session {
         }
     }
 
+    /// Whether [`Session::poll_transmit`] has bytes to write now (a handshake message or a
+    /// record). Adapters use it to decide whether to get an output buffer ready; it changes
+    /// only on calls that take `&mut self`.
+    pub fn has_transmit(&self) -> bool {
+        !self.hs_out.is_empty() || self.record_due()
+    }
+
+    /// A record is owed: keys exist, our FINAL record is not out yet, and something waits
+    /// (the error `Close` only, after a fatal error).
+    fn record_due(&self) -> bool {
+        let (Some(sealer), Some(_)) = (&self.sealer, &self.peer) else {
+            return false;
+        };
+        if sealer.is_finished() {
+            return false;
+        }
+        if self.error.is_some() {
+            return self.error_close.is_some();
+        }
+        #[cfg(feature = "testing")]
+        let injected_due = !self.injected.is_empty();
+        #[cfg(not(feature = "testing"))]
+        let injected_due = false;
+        (self.client && !self.start_sent)
+            || injected_due
+            || self.ping_pending
+            || (self.own_close.is_some() && self.close_ready())
+            || self.transfer.as_ref().is_some_and(Transfer::has_output)
+    }
+
     /// The next event, if any. Drain after every input, timeout, `read` or request.
     pub fn poll_event(&mut self) -> Option<Event> {
         let was_blocked = self.input_blocked();
@@ -491,14 +549,15 @@ impl Session {
 
     /// The earliest armed timer and its deadline (for diagnostics).
     pub fn pending_timer(&self) -> Option<(Timer, Instant)> {
-        if self.closed {
-            return None;
-        }
-        if !self.connected {
-            return Some((
-                Timer::Handshake,
-                self.created + self.config.handshake_timeout,
-            ));
+        match self.phase {
+            Phase::Closed => return None,
+            Phase::Handshake(_) | Phase::AwaitStart => {
+                return Some((
+                    Timer::Handshake,
+                    self.created + self.config.handshake_timeout,
+                ));
+            }
+            Phase::Open => {}
         }
         let mut best: Option<(Timer, Instant)> = None;
         let mut consider = |t: Timer, at: Instant| {
@@ -554,13 +613,14 @@ impl Session {
 
     /// Whether the session is connected and may carry requests (see [`Event::Connected`]).
     pub fn is_connected(&self) -> bool {
-        self.connected && self.error.is_none()
+        // A clean close (no error) happens only after the session was connected.
+        matches!(self.phase, Phase::Open | Phase::Closed) && self.error.is_none()
     }
 
     /// Whether the session is over (the `Closed` event was emitted). Drain `poll_transmit`
     /// once more, then drop the connection.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        matches!(self.phase, Phase::Closed)
     }
 
     /// The fatal error, if the session failed.
@@ -572,7 +632,7 @@ impl Session {
     /// window or the event queue is full, and after the session ended. Adapters stop reading
     /// the socket while it is false (that is how a slow disk pushes back on the sender).
     pub fn wants_input(&self) -> bool {
-        !(self.closed || self.peer_final.is_some() || self.input_blocked())
+        !(self.is_closed() || self.peer_final.is_some() || self.input_blocked())
     }
 
     /// The peer's random side id from its hello (after the handshake).
@@ -585,10 +645,13 @@ impl Session {
         self.peer.and_then(|p| p.server_id)
     }
 
-    /// Unstable test hook: X25519 operations this session's handshake performed so far.
+    /// Unstable test hook: X25519 operations this session's handshake performed.
     #[doc(hidden)]
     pub fn _internal_dh_count(&self) -> u32 {
-        self.handshake.as_ref().map_or(0, Handshake::dh_count)
+        match &self.phase {
+            Phase::Handshake(hs) => hs.dh_count(),
+            _ => self.dh_ops,
+        }
     }
 
     /// Unstable test hook: bytes of received chunks waiting for `read`.

@@ -382,7 +382,7 @@ impl MemApp {
                         .insert(f.path, Outcome::Failed(problem.reason));
                 }
             }
-            Event::Received { id, size, hash: h } => {
+            Event::Verified { id, size, hash: h } => {
                 let Some(mut r) = self.receiving.remove(&id) else {
                     return;
                 };

@@ -13,7 +13,7 @@ use core::ops::Range;
 use crate::SessionError;
 use crate::compress::{Deflater, InflateError, Inflater};
 use crate::record::keys::{DirectionKeys, REKEY_INTERVAL};
-use crate::record::stream::{HEADER_LEN, MAX_PLAINTEXT, OVERHEAD, Opener, Sealer};
+use crate::record::stream::{self, HEADER_LEN, MAX_PLAINTEXT, OVERHEAD};
 
 /// Bytes in front of a record's plaintext (the record header).
 pub const RECORD_HEADER_LEN: usize = HEADER_LEN;
@@ -24,12 +24,15 @@ pub const RECORD_MAX_PLAINTEXT: usize = MAX_PLAINTEXT;
 
 /// The sealing half of one direction of the stream record layer, keyed from a traffic secret
 /// with the real rekey interval.
-pub struct RecordSealer(Sealer);
+pub struct RecordSealer(stream::RecordSealer);
 
 impl RecordSealer {
     /// A sealer at sequence number 0 of epoch 0 of `secret`.
     pub fn new(secret: [u8; 32]) -> Self {
-        RecordSealer(Sealer::new(DirectionKeys::new(secret, REKEY_INTERVAL)))
+        RecordSealer(stream::RecordSealer::new(DirectionKeys::new(
+            secret,
+            REKEY_INTERVAL,
+        )))
     }
 
     /// Seal the plaintext at `record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + plain_len]` in
@@ -54,12 +57,12 @@ impl RecordSealer {
 
 /// The opening half of one direction of the stream record layer, accepting records of up to
 /// [`RECORD_MAX_PLAINTEXT`] bytes.
-pub struct RecordOpener(Opener);
+pub struct RecordOpener(stream::RecordOpener);
 
 impl RecordOpener {
     /// An opener expecting sequence number 0 of epoch 0 of `secret`.
     pub fn new(secret: [u8; 32]) -> Self {
-        RecordOpener(Opener::new(
+        RecordOpener(stream::RecordOpener::new(
             DirectionKeys::new(secret, REKEY_INTERVAL),
             MAX_PLAINTEXT,
         ))

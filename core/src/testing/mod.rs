@@ -156,7 +156,15 @@ impl Pair {
             if link.in_flight() + peer_inbox >= link.window() {
                 return any;
             }
-            match side.session.poll_transmit(now, buf) {
+            let due = side.session.has_transmit();
+            let polled = side.session.poll_transmit(now, buf);
+            // The getter and the poll agree (a probe with an empty buffer is never needed).
+            assert_eq!(
+                due,
+                polled != Ok(0),
+                "has_transmit disagrees with poll_transmit"
+            );
+            match polled {
                 Ok(0) => return any,
                 Ok(n) => {
                     link.send(now, &buf[..n]);

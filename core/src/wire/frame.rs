@@ -1,6 +1,5 @@
 //! Frame encoding and the pure, panic-free frame decoder.
 
-use crate::compress::CHUNK;
 use crate::error::{BufferTooSmall, DecodeError};
 use crate::wire::Control;
 
@@ -14,6 +13,9 @@ pub const DATA_HEADER_LEN: usize = 22;
 pub const CONTROL_HEADER_LEN: usize = 3;
 /// Largest postcard body of a CONTROL frame.
 pub const MAX_CONTROL_LEN: usize = 16 * 1024;
+/// Largest plaintext chunk of a file in one DATA frame (64 KiB), the bound on a DATA frame's
+/// `plain_len` and `body_len`: a `read` buffer of this size always suffices.
+pub const CHUNK: usize = 65536;
 
 /// How the body of a DATA frame is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

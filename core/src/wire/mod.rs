@@ -20,6 +20,6 @@ pub use control::{
     MAX_RECORD_BODY, Mtime, Offer, Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
 pub use frame::{
-    CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,
+    CHUNK, CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,
     MAX_CONTROL_LEN, decode_frame, encode_control, encode_data_header,
 };

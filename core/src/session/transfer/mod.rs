@@ -11,19 +11,20 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::Instant;
-use crate::compress::{CompressPolicy, Compression, Deflater, Inflater, LEVEL, RateGate};
+use crate::compress::{Compression, Inflater};
 use crate::error::Violation;
 use crate::session::event::{Event, RecvId, RequestId, SendId};
 use crate::wire::{
-    Codec, Control, DATA_HEADER_LEN, MAX_DETAIL_LEN, MAX_PATH_LEN, Mtime, Problem, Reason,
-    RequestKind, encode_control, encode_data_header,
+    Control, MAX_DETAIL_LEN, MAX_PATH_LEN, Mtime, Problem, Reason, RequestKind, encode_control,
 };
 
+mod data;
 mod recv;
 mod requests;
 mod role;
 mod send;
 
+use data::{DataEncoder, Encoded};
 use recv::{InState, Incoming, RecvChunk};
 use requests::ReqKind;
 use send::{OutState, Outgoing, SendItem};
@@ -71,13 +72,9 @@ pub(crate) struct Transfer {
     /// ask for), sent before anything else. They count as open until sent, so a peer that
     /// never reads cannot grow this queue past `our_max_open`.
     refusals: VecDeque<Control>,
-    deflater: Option<Deflater>,
     inflater: Option<Inflater>,
-    policy: CompressPolicy,
-    /// `Compression::Auto` only: whether compressing currently makes the transfer faster.
-    gate: Option<RateGate>,
-    /// DATA was left queued when the last record was filled (see `RateGate::compress`).
-    backlogged: bool,
+    /// Compression state for the DATA frames we send.
+    data: DataEncoder,
 }
 
 const POOL_MAX: usize = 16;
@@ -105,11 +102,8 @@ impl Transfer {
             get_scopes: BTreeMap::new(),
             peer_requests: BTreeMap::new(),
             refusals: VecDeque::new(),
-            deflater: None,
             inflater: None,
-            policy: CompressPolicy::new(mode),
-            gate: (mode == Compression::Auto).then(RateGate::default),
-            backlogged: false,
+            data: DataEncoder::new(mode),
         }
     }
 
@@ -188,7 +182,7 @@ impl Transfer {
     pub(crate) fn poll_frames(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let n = self.fill_frames(now, out);
         // Data left behind waits for the next record: the sender is backlogged.
-        self.backlogged = self
+        self.data.backlogged = self
             .send_queue
             .iter()
             .any(|item| matches!(item, SendItem::Data { .. }));
@@ -236,63 +230,15 @@ impl Transfer {
                     buf,
                     start,
                 } => {
-                    let room = out.len() - pos;
-                    if room <= DATA_HEADER_LEN {
-                        return pos;
-                    }
-                    let whole = buf.len() - *start;
-                    let limit = room - DATA_HEADER_LEN;
-                    let mut n = whole.min(limit);
-                    let mut codec = Codec::Stored;
-                    let mut body_len = n;
-                    let backlogged = self.backlogged;
-                    let gate_open = self
-                        .gate
-                        .as_mut()
-                        .is_none_or(|g| g.compress(now, backlogged));
-                    if gate_open && !self.policy.would_try() {
-                        // Auto backing off after chunks that did not pay: one skipped.
-                        self.policy.should_try();
-                    } else if gate_open {
-                        // Deflate the whole chunk (cutting it to the room left in the record
-                        // would cost ratio): it goes here if it fits compressed, else whole
-                        // into the next record.
-                        if whole > limit && pos > 0 && limit < whole / 4 {
-                            return pos;
+                    let rest = &buf[*start..];
+                    let frame = &mut out[pos..];
+                    let n = match self.data.encode(now, frame, pos == 0, *id, *offset, rest) {
+                        Encoded::Frame { plain, len } => {
+                            pos += len;
+                            plain
                         }
-                        self.policy.should_try();
-                        let d = self.deflater.get_or_insert_with(|| Deflater::new(LEVEL));
-                        let slot = &mut out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + limit];
-                        match d.compress(&buf[*start..*start + whole], slot) {
-                            Some(m) => {
-                                self.policy.record(whole, Some(m));
-                                n = whole;
-                                codec = Codec::Deflate;
-                                body_len = m;
-                            }
-                            // It did not fit the rest of this record: no verdict on the data.
-                            None if whole > limit && pos > 0 => return pos,
-                            None => self.policy.record(whole, None),
-                        }
-                    }
-                    let plain = &buf[*start..*start + n];
-                    if codec == Codec::Stored {
-                        out[pos + DATA_HEADER_LEN..pos + DATA_HEADER_LEN + n]
-                            .copy_from_slice(plain);
-                    }
-                    // n and body_len are at most CHUNK, the header fits (checked above).
-                    let _ = encode_data_header(
-                        &mut out[pos..],
-                        *id,
-                        *offset,
-                        codec,
-                        n as u32,
-                        body_len as u32,
-                    );
-                    pos += DATA_HEADER_LEN + body_len;
-                    if let Some(g) = &mut self.gate {
-                        g.sent(now, n);
-                    }
+                        Encoded::NextRecord => return pos,
+                    };
                     *start += n;
                     *offset += n as u64;
                     self.send_queued -= n;

@@ -205,7 +205,7 @@ impl Transfer {
         }))
     }
 
-    /// Emit `Received` (or fail the file) once FileEnd arrived and every byte was read.
+    /// Emit `Verified` (or fail the file) once FileEnd arrived and every byte was read.
     pub(super) fn check_complete(&mut self, id: u32, events: &mut VecDeque<Event>) {
         let Some(inc) = self.incoming.get_mut(&id) else {
             return;
@@ -223,7 +223,7 @@ impl Transfer {
         )) && inc.offered_hash.is_none_or(|h| h == hash);
         if ok {
             inc.state = InState::Verified;
-            events.push_back(Event::Received {
+            events.push_back(Event::Verified {
                 id: RecvId(id),
                 size,
                 hash,

@@ -4,10 +4,10 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::compress::CHUNK;
 use crate::error::{RequestError, Violation, WriteError};
 use crate::hash::FileHasher;
 use crate::session::event::{Event, FileMeta, PeerRequestId, SendId};
+use crate::wire::CHUNK;
 use crate::wire::{Control, MAX_PATH_LEN, Offer, Problem, Reason};
 
 use super::requests::ReqKind;

@@ -13,7 +13,7 @@ use crate::{Event, FileMeta, Instant, MAX_RECORD, ReadError, RequestError, Sessi
 /// Most `poll_transmit` calls one drain may take before it is a hang.
 const TRANSMIT_LIMIT: usize = 4096;
 
-/// `FileEnd`s the peer sent, per file id: (size, hash). A `Received` must match one of them.
+/// `FileEnd`s the peer sent, per file id: (size, hash). A `Verified` must match one of them.
 pub(super) type FileEnds = BTreeMap<u32, Vec<(u64, [u8; 32])>>;
 
 /// A session, its application and its unconsumed input, with the invariants checked.
@@ -222,10 +222,10 @@ impl Checked {
                     }
                 }
                 // MemApp itself asserts that the bytes it read hash to `hash`.
-                Event::Received { id, size, hash } => {
+                Event::Verified { id, size, hash } => {
                     if let Some(ends) = file_ends {
                         let sent = ends.get(&id.0).is_some_and(|v| v.contains(&(*size, *hash)));
-                        assert!(sent, "Received {id:?} without a matching FileEnd");
+                        assert!(sent, "Verified {id:?} without a matching FileEnd");
                     }
                 }
                 _ => {}

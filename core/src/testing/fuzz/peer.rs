@@ -10,11 +10,12 @@ use alloc::vec::Vec;
 
 use super::checked::FileEnds;
 use super::handshake::content;
-use crate::compress::{CHUNK, Deflater, Inflater};
+use crate::CHUNK;
+use crate::compress::{Deflater, Inflater};
 use crate::config::Config;
 use crate::hash::{FileHasher, hash};
 use crate::record::keys::DirectionKeys;
-use crate::record::stream::{HEADER_LEN, MAX_PLAINTEXT, OVERHEAD, Opener, Sealer};
+use crate::record::stream::{HEADER_LEN, MAX_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer};
 use crate::session::handshake::{Established, Handshake};
 use crate::testing::{MemApp, test_psk};
 use crate::wire::{
@@ -57,8 +58,8 @@ struct TheirFile {
 pub(super) struct Peer {
     /// The session under test is a server (this peer is its client).
     target_is_server: bool,
-    sealer: Sealer,
-    opener: Opener,
+    sealer: RecordSealer,
+    opener: RecordOpener,
     /// What the session under test advertised.
     target_max_plaintext: usize,
     /// We advertised DEFLATE.
@@ -141,8 +142,8 @@ impl Peer {
     ) -> Self {
         Peer {
             target_is_server,
-            sealer: Sealer::new(DirectionKeys::new(*est.send_secret, interval)),
-            opener: Opener::new(
+            sealer: RecordSealer::new(DirectionKeys::new(*est.send_secret, interval)),
+            opener: RecordOpener::new(
                 DirectionKeys::new(*est.recv_secret, interval),
                 max_plaintext,
             ),

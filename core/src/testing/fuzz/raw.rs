@@ -4,12 +4,13 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::compress::{CHUNK, InflateError, Inflater};
+use crate::CHUNK;
+use crate::compress::{InflateError, Inflater};
 use crate::crypto::aead::TAG_LEN;
 use crate::error::{SessionError, Violation};
 use crate::record::keys::{DirectionKeys, REKEY_INTERVAL};
 use crate::record::stream::{
-    HEADER_LEN, MAX_PLAINTEXT, MIN_PLAINTEXT, Opener, TYPE_FINAL, TYPE_NORMAL, peek_header,
+    HEADER_LEN, MAX_PLAINTEXT, MIN_PLAINTEXT, RecordOpener, TYPE_FINAL, TYPE_NORMAL, peek_header,
 };
 use crate::wire::{self, Frame, encode_control, encode_data_header};
 
@@ -135,7 +136,7 @@ pub fn seal_records(settings: [u8; 2], records: &[(&[u8], bool)]) -> Vec<u8> {
     out
 }
 
-/// One record sealed with `keys`, which then move past it (like `Sealer::seal`, which refuses
+/// One record sealed with `keys`, which then move past it (like `RecordSealer::seal`, which refuses
 /// to seal after FINAL: this mirror does not need to).
 fn seal_one(keys: &mut DirectionKeys, plaintext: &[u8], fin: bool) -> Vec<u8> {
     let len = (plaintext.len() + TAG_LEN) as u32;
@@ -164,7 +165,7 @@ fn seal_one(keys: &mut DirectionKeys, plaintext: &[u8], fin: bool) -> Vec<u8> {
 /// opens).
 pub fn record_open(data: &[u8]) {
     let (max_plaintext, interval) = record_settings(data);
-    let mut opener = Opener::new(DirectionKeys::new(RECORD_KEY, interval), max_plaintext);
+    let mut opener = RecordOpener::new(DirectionKeys::new(RECORD_KEY, interval), max_plaintext);
     let mut mirror = DirectionKeys::new(RECORD_KEY, interval);
     let mut input = data.get(2..).unwrap_or_default().to_vec();
     let mut pos = 0;
