@@ -20,7 +20,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// 8 connections × 1 000 offers of 1 000 bytes, no data: the server's descriptors stay few, and
-/// another client's `ls` and `send` succeed within 2 s while the flood holds.
+/// another client's `ls` and `send` succeed within 2 s while the flood holds ([`SLOW`] allowed under load).
 pub fn offer_flood_leaves_room(c: &str, s: &str) {
     let env = Env::new(c);
     let server = Server::start(s, &env, &env.path("root"), &[]);
@@ -52,7 +52,8 @@ pub fn offer_flood_leaves_room(c: &str, s: &str) {
         let o = client(c, &env, &args);
         let took = started.elapsed();
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
+        assert!(took < SLOW, "{args:?} took {took:?}");
+        println!("{c}: {} took {took:?} amid the flood", args[0]);
     }
     assert!(
         during < before + 100,

@@ -141,7 +141,7 @@ pub fn get_overwrite(c: &str, s: &str) {
 }
 
 /// While an authenticated client keeps offering a large existing file with a wrong hash (each
-/// offer makes the server compare contents), another client's `ls` is answered within 2 s: no
+/// offer makes the server compare contents), another client's `ls` is answered within 2 s ([`SLOW`] under load): no
 /// hash runs where it stalls other connections (the mio loop thread, say), and the same file is
 /// hashed once per version, not once per offer.
 pub fn hash_checks_do_not_stall_others(c: &str, s: &str) {
@@ -168,7 +168,8 @@ pub fn hash_checks_do_not_stall_others(c: &str, s: &str) {
         let took = started.elapsed();
         assert!(o.status.success(), "ls {round}: {}", stderr(&o));
         assert!(stdout(&o).contains("big.bin"), "{}", stdout(&o));
-        assert!(took < Duration::from_secs(2), "ls {round} took {took:?}");
+        assert!(took < SLOW, "ls {round} took {took:?}");
+        println!("{c}: ls {round} took {took:?} amid the hash checks");
     }
     for f in flood {
         f.join().unwrap();

@@ -120,7 +120,7 @@ impl FsStore {
         self.sweep_at(SystemTime::now())
     }
 
-    /// Start a sweep on a thread of its own unless one ran within [`SWEEP_EVERY`] or is
+    /// Start a sweep on a thread of its own unless one ran within the last minute (`SWEEP_EVERY`) or is
     /// running, or the policy removes nothing. Cheap: called for every received file.
     pub fn sweep_partials_soon(&self) {
         let hk = &self.shared.housekeeping;
