@@ -231,7 +231,7 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
     config: &Config,
     psk: &Psk,
     value: &T,
-    format: proto::wire::RecordFormat,
+    format: proto::RecordFormat,
 ) -> Result<(), ferry_disk::records::SendRecordError> {
     use ferry_disk::records::{record_job, record_outcome};
     let job = record_job(value, format)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_adapter_std::{ServeOptions, connect, send_record, serve};
 use ferry_disk::FsStore;
 use ferry_disk::records::SendRecordError;
-use proto::wire::RecordFormat;
+use proto::RecordFormat;
 use proto::{Config, Psk};
 
 #[derive(serde::Serialize)]

@@ -20,6 +20,8 @@ pub use control::{
     MAX_RECORD_BODY, Mtime, Offer, Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
 pub use frame::{
-    CHUNK, CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,
-    MAX_CONTROL_LEN, decode_frame, encode_control, encode_data_header,
+    CHUNK, CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, Frame, MAX_CONTROL_LEN,
+    decode_frame, encode_control, encode_data_header,
 };
+#[cfg(feature = "testing")]
+pub use frame::{FRAME_CONTROL, FRAME_DATA};
