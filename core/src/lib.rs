@@ -142,8 +142,7 @@ mod record;
 pub mod seal;
 mod session;
 mod time;
-/// The frame layer's encoders and panic-free decoder (feature `testing`, unstable: for tests
-/// and fuzz targets; the types applications need are re-exported at the crate root).
+// The frame codec is public for tests, benches and fuzz targets only.
 #[cfg(feature = "testing")]
 pub mod wire;
 // Without `testing` its `pub` items are the crate's own (or re-exported above).

@@ -11,6 +11,9 @@
 //! All integers are big-endian. The DATA header has a fixed size ([`DATA_HEADER_LEN`]) so that
 //! file bytes land at a fixed place in the record buffer. CONTROL bodies are postcard-encoded
 //! [`Control`] messages of at most [`MAX_CONTROL_LEN`] bytes that must be consumed exactly.
+//!
+//! Public under the unstable `testing` feature only (for tests, benches and fuzz targets); the
+//! types applications need are re-exported at the crate root.
 
 mod control;
 mod frame;
