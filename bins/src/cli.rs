@@ -367,11 +367,11 @@ pub enum RecordFormatArg {
     Json,
 }
 
-impl From<RecordFormatArg> for proto::wire::RecordFormat {
+impl From<RecordFormatArg> for proto::RecordFormat {
     fn from(f: RecordFormatArg) -> Self {
         match f {
-            RecordFormatArg::Postcard => proto::wire::RecordFormat::Postcard,
-            RecordFormatArg::Json => proto::wire::RecordFormat::Json,
+            RecordFormatArg::Postcard => proto::RecordFormat::Postcard,
+            RecordFormatArg::Json => proto::RecordFormat::Json,
         }
     }
 }

@@ -41,8 +41,9 @@ pub struct Config {
     pub server_id: [u8; 16],
     /// The server id the client insists on, if pinned (client side).
     pub expected_server_id: Option<[u8; 16]>,
-    /// Unstable test hook: records per key epoch (both sides must agree). Not part of the
-    /// public API; the protocol value is 2^20.
+    /// Unstable test hook (feature `testing`): records per key epoch (both sides must
+    /// agree). Not part of the public API; the protocol value is 2^20.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub _internal_rekey_interval: u64,
 }
@@ -63,12 +64,21 @@ impl Default for Config {
             close_timeout: Duration::from_secs(30),
             server_id: [0; 16],
             expected_server_id: None,
+            #[cfg(feature = "testing")]
             _internal_rekey_interval: REKEY_INTERVAL,
         }
     }
 }
 
 impl Config {
+    /// Records per key epoch: the protocol's 2^20 (tests may shorten it).
+    pub(crate) fn rekey_interval(&self) -> u64 {
+        #[cfg(feature = "testing")]
+        return self._internal_rekey_interval;
+        #[cfg(not(feature = "testing"))]
+        REKEY_INTERVAL
+    }
+
     /// The values the session really uses: limits clamped into the ranges the protocol allows.
     pub(crate) fn clamped(&self) -> Config {
         let mut c = self.clone();

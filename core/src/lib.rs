@@ -16,7 +16,7 @@
 //!   associated data, implicit rekeying, and a mandatory `Close` in a FINAL record (so
 //!   truncation is detected).
 //! - **Frames**: fixed-header DATA frames and postcard CONTROL messages, decoded by the
-//!   panic-free [`wire::decode_frame`].
+//!   panic-free frame decoder (module `wire`, feature `testing`).
 //! - **Compression**: optional per-chunk raw deflate, inflated lazily into the reader's buffer
 //!   and bounded by the declared length.
 //! - **Transfer**: offers (PUT), GET, LIST, accept/resume with a BLAKE3 prefix check, whole-file
@@ -122,7 +122,8 @@
 //!
 //! # Features
 //! - `testing` (unstable): the in-memory `testing::Pair` harness with a virtual clock and
-//!   links that split, delay and coalesce bytes, used by the tests and the fuzz targets.
+//!   links that split, delay and coalesce bytes, the frame codec (`wire`) and the
+//!   `_internal_*` hooks, used by the tests, the benches and the fuzz targets.
 //!
 //! # MSRV
 //! Rust 1.88.
@@ -141,7 +142,13 @@ mod record;
 pub mod seal;
 mod session;
 mod time;
+// The frame codec is public for tests, benches and fuzz targets only.
+#[cfg(feature = "testing")]
 pub mod wire;
+// Without `testing` its `pub` items are the crate's own (or re-exported above).
+#[cfg(not(feature = "testing"))]
+#[allow(unreachable_pub)]
+mod wire;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -158,7 +165,10 @@ pub use session::{
     BUSY_REFUSAL, Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
 };
 pub use time::Instant;
-pub use wire::{CHUNK, CloseCode, ListEntry, Mtime, Problem, Reason};
+pub use wire::{
+    CHUNK, CloseCode, ListEntry, MAX_DETAIL_LEN, MAX_LIST_ENTRIES, MAX_PATH_LEN, MAX_RECORD_BODY,
+    Mtime, Problem, Reason, RecordFormat,
+};
 
 /// Largest record on the wire: a `poll_transmit` buffer of this size always suffices.
 pub const MAX_RECORD: usize = record::stream::MAX_RECORD;

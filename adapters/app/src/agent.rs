@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 
-use proto::wire::RecordFormat;
+use proto::RecordFormat;
 use proto::{
     CHUNK, CloseCode, Event, FileHasher, FileMeta, Instant, ListEntry, PeerRequestId, Problem,
     ReadError, Reason, RecvId, RequestError, RequestId, SendId, Session,

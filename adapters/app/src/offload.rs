@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use proto::wire::RecordFormat;
+use proto::RecordFormat;
 use proto::{
     CHUNK, FileHasher, FileMeta, ListEntry, PeerRequestId, Problem, Reason, RecvId, SendId,
 };

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use proto::wire::{MAX_RECORD_BODY, RecordFormat};
+use proto::{MAX_RECORD_BODY, RecordFormat};
 use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};

@@ -19,7 +19,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use proto::wire::MAX_PATH_LEN;
+use proto::MAX_PATH_LEN;
 use proto::{Problem, Reason};
 
 /// Longest component (file or directory name) accepted, in bytes (`NAME_MAX` on Linux, macOS

@@ -193,11 +193,10 @@ impl Client {
     pub async fn send_record<T: serde::Serialize + ?Sized>(
         &self,
         value: &T,
-        format: proto::wire::RecordFormat,
+        format: proto::RecordFormat,
     ) -> Result<(), Error> {
-        let body =
-            ferry_app::records::encode_serialize(value, format, proto::wire::MAX_RECORD_BODY)
-                .map_err(Error::Record)?;
+        let body = ferry_app::records::encode_serialize(value, format, proto::MAX_RECORD_BODY)
+            .map_err(Error::Record)?;
         let reports = self
             .run(Job::Record(format, body), Arc::new(NoStore), quiet())
             .await?;

@@ -659,15 +659,12 @@ fn send_record_of_any_serializable_value() {
             celsius: -3.5,
             ok: true,
         };
-        for f in [
-            proto::wire::RecordFormat::Postcard,
-            proto::wire::RecordFormat::Json,
-        ] {
+        for f in [proto::RecordFormat::Postcard, proto::RecordFormat::Json] {
             client.send_record(&r, f).await.unwrap();
         }
         // Not an object: refused before anything is sent.
         let err = client
-            .send_record(&"just a string", proto::wire::RecordFormat::Json)
+            .send_record(&"just a string", proto::RecordFormat::Json)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Record(_)), "{err}");

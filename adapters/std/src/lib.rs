@@ -285,7 +285,7 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
     config: &Config,
     psk: &Psk,
     value: &T,
-    format: proto::wire::RecordFormat,
+    format: proto::RecordFormat,
 ) -> Result<(), ferry_app::records::SendRecordError> {
     use ferry_app::records::{record_job, record_outcome};
     let job = record_job(value, format)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_adapter_std::{ServeOptions, connect, send_record, serve};
 use ferry_app::records::SendRecordError;
 use ferry_disk::FsStore;
-use proto::wire::RecordFormat;
+use proto::RecordFormat;
 use proto::{Config, Psk};
 
 #[derive(serde::Serialize)]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallClock};
 
-use proto::wire::RecordFormat;
+use proto::RecordFormat;
 use proto::{Config, Event, FileHasher, FileMeta, Instant, PeerRequestId, Psk, Session};
 
 /// What the hostile server saw from its client.

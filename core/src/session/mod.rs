@@ -205,7 +205,7 @@ impl Session {
     }
 
     fn establish(&mut self, est: Established) {
-        let interval = self.config._internal_rekey_interval;
+        let interval = self.config.rekey_interval();
         let Established {
             send_secret,
             recv_secret,
@@ -645,7 +645,9 @@ impl Session {
         self.peer.and_then(|p| p.server_id)
     }
 
-    /// Unstable test hook: X25519 operations this session's handshake performed.
+    /// Unstable test hook (feature `testing`): X25519 operations this session's handshake
+    /// performed.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn _internal_dh_count(&self) -> u32 {
         match &self.phase {
@@ -654,7 +656,8 @@ impl Session {
         }
     }
 
-    /// Unstable test hook: bytes of received chunks waiting for `read`.
+    /// Unstable test hook (feature `testing`): bytes of received chunks waiting for `read`.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn _internal_recv_queued(&self) -> usize {
         self.transfer.as_ref().map_or(0, Transfer::recv_queued)

@@ -11,6 +11,9 @@
 //! All integers are big-endian. The DATA header has a fixed size ([`DATA_HEADER_LEN`]) so that
 //! file bytes land at a fixed place in the record buffer. CONTROL bodies are postcard-encoded
 //! [`Control`] messages of at most [`MAX_CONTROL_LEN`] bytes that must be consumed exactly.
+//!
+//! Public under the unstable `testing` feature only (for tests, benches and fuzz targets); the
+//! types applications need are re-exported at the crate root.
 
 mod control;
 mod frame;
@@ -20,6 +23,8 @@ pub use control::{
     MAX_RECORD_BODY, Mtime, Offer, Problem, Reason, RecordBody, RecordFormat, RequestKind,
 };
 pub use frame::{
-    CHUNK, CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, FRAME_CONTROL, FRAME_DATA, Frame,
-    MAX_CONTROL_LEN, decode_frame, encode_control, encode_data_header,
+    CHUNK, CONTROL_HEADER_LEN, Codec, DATA_HEADER_LEN, DataFrame, Frame, MAX_CONTROL_LEN,
+    decode_frame, encode_control, encode_data_header,
 };
+#[cfg(feature = "testing")]
+pub use frame::{FRAME_CONTROL, FRAME_DATA};

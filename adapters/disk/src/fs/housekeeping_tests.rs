@@ -90,7 +90,7 @@ fn a_deep_name_that_fails_leaves_no_directories() {
     // The whole name fits the protocol's limit, the absolute path does not fit the OS's: the
     // directories fail part way down.
     let name = format!("kept/{}", deep(2044, "f"));
-    assert!(name.len() <= proto::wire::MAX_PATH_LEN);
+    assert!(name.len() <= proto::MAX_PATH_LEN);
     let p = refused(store.receive(&offer(&name, b"x")));
     assert!(p.detail.contains("too long"), "{p}");
     assert_eq!(tree(&root), ["kept"]);

@@ -284,7 +284,8 @@ impl Transfer {
         Ok(())
     }
 
-    /// Bytes of encoded chunks waiting for `read`.
+    /// Bytes of encoded chunks waiting for `read` (for a test hook).
+    #[cfg(feature = "testing")]
     pub(crate) fn recv_queued(&self) -> usize {
         self.recv_queued
     }
