@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferry_app::agent::{Job, Report};
-use ferry_app::driver::{OUTBOX_CAP, READ_CHUNK};
+use ferry_app::driver::OUTBOX_CAP;
 use ferry_app::host::RunError;
 use ferry_disk::{Outgoing, Source};
 use harness::{AppPair, MemStore, client, reader_file, server};
 use proto::testing::LinkConfig;
 use proto::wire::RecordFormat;
-use proto::{Config, FileMeta, MAX_RECORD, Reason, SessionError};
+use proto::{Config, FileMeta, MAX_RECORD, Psk, Reason, SessionError};
 
 /// Deterministic content.
 fn data(len: usize, salt: u8) -> Vec<u8> {
@@ -570,7 +570,11 @@ fn a_receiver_that_does_not_drain_bounds_memory() {
     p.server.paused = true;
     p.run_for(Duration::from_secs(20));
     let window = LinkConfig::default().window;
-    let bound = (window + OUTBOX_CAP + 2 * READ_CHUNK + 8 * MAX_RECORD) as u64;
+    // What may be read ahead: the link's window, the driver's outbox (which may overshoot by
+    // one record), the session's send buffer and the agent's chunk in hand (about 1.2 MB
+    // today, of the 3 MB file).
+    let send_buffer = Config::default().send_buffer;
+    let bound = (window + OUTBOX_CAP + MAX_RECORD + send_buffer + 2 * proto::CHUNK) as u64;
     let got = read.load(Ordering::Relaxed);
     assert!(
         got < bound,
@@ -599,4 +603,128 @@ fn same_seed_same_bytes() {
     let a = run(25);
     assert!(a == run(25), "a run replays bit for bit");
     assert!(a.0 != run(26).0, "another seed, other bytes");
+}
+
+#[test]
+fn resume_of_a_changed_file_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let old = data(200_000, 30);
+    let new = data(200_000, 31);
+    // An earlier attempt of other content left a partial.
+    ss.state()
+        .partials
+        .insert("r".into(), old[..120_000].to_vec());
+    let f = temp_file(&dir, "r", &new, false);
+    let mut p = AppPair::new(client(&cs, send(vec![f])), server(&ss), 30);
+    assert!(p.run());
+    assert!(p.client.ok() && p.server.ok());
+    let [Report::Sent(r)] = p.client.reports() else {
+        panic!("{:?}", p.client.reports())
+    };
+    assert_eq!(r.resumed_from, 0, "the prefix did not match");
+    assert_eq!(ss.file("r"), Some(new));
+}
+
+#[test]
+fn get_completes_when_a_local_commit_fails() {
+    let ss = MemStore::with_files([("g/a", &b"a"[..]), ("g/b", b"b"), ("g/c", b"c")]);
+    let cs = MemStore::new();
+    cs.state().fail_commit.insert("g/b".into());
+    let job = Job::Get {
+        names: vec!["g".into()],
+        overwrite: false,
+    };
+    let mut p = AppPair::new(client(&cs, job), server(&ss), 31);
+    assert!(p.run());
+    assert!(p.client.ok() && p.server.ok(), "{:?}", p.client.result());
+    assert_eq!(
+        failed(p.client.reports()),
+        [("g/b".to_owned(), Reason::NoSpace)]
+    );
+    assert_eq!(
+        failed(p.server.reports()),
+        [("g/b".to_owned(), Reason::NoSpace)]
+    );
+    let mut got = received_names(p.client.reports());
+    got.sort();
+    assert_eq!(got, ["g/a", "g/c"]);
+}
+
+#[test]
+fn a_wrong_key_fails_the_handshake_and_touches_nothing() {
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let cfg = Config::default();
+    let keys = (Psk::from_key_bytes(&[1; 32]), Psk::from_key_bytes(&[2; 32]));
+    let mut p = AppPair::with_keys(
+        &cfg,
+        &cfg,
+        &keys,
+        LinkConfig::default(),
+        client(&cs, send(vec![reader_file("k", b"secret")])),
+        server(&ss),
+        32,
+    );
+    assert!(p.run());
+    assert!(!p.client.ok() && !p.server.ok());
+    assert!(
+        p.elapsed() < cfg.handshake_timeout,
+        "failed at once, not by a timeout"
+    );
+    assert!(ss.state().files.is_empty() && ss.state().partials.is_empty());
+}
+
+#[test]
+fn compressed_pipelined_offers_over_a_small_open_limit() {
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let mut client_cfg = Config::default();
+    client_cfg.compression = proto::Compression::On;
+    let mut server_cfg = Config::default();
+    server_cfg.max_open = 2;
+    let names: Vec<String> = (0..50).map(|i| format!("z{i:02}")).collect();
+    // Compressible content.
+    let body = |i: usize| vec![b'a' + (i % 26) as u8; 20_000 + i];
+    let files = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| reader_file(n, &body(i)))
+        .collect();
+    let mut p = AppPair::with(
+        &client_cfg,
+        &server_cfg,
+        LinkConfig::default(),
+        client(&cs, send(files)),
+        server(&ss),
+        33,
+    );
+    assert!(p.run());
+    assert!(p.client.ok() && p.server.ok());
+    assert_eq!(sent_names(p.client.reports()), names);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(ss.file(n), Some(body(i)));
+    }
+    let wire = p.c2s.log.len();
+    assert!(
+        wire < 50 * 20_000 / 4,
+        "compressed on the wire: {wire} bytes"
+    );
+}
+
+#[test]
+fn keys_rotate_during_a_transfer() {
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let mut cfg = Config::default();
+    cfg._internal_rekey_interval = 8;
+    let content = data(500_000, 34);
+    let mut p = AppPair::with(
+        &cfg,
+        &cfg,
+        LinkConfig::default(),
+        client(&cs, send(vec![reader_file("rk", &content)])),
+        server(&ss),
+        34,
+    );
+    assert!(p.run());
+    assert!(p.client.ok() && p.server.ok(), "{:?}", p.client.result());
+    assert_eq!(ss.file("rk"), Some(content));
 }

@@ -14,7 +14,7 @@ use ferry_app::agent::{Agent, Job, Observer, Report};
 use ferry_app::driver::{Conn, READ_CHUNK, Step};
 use ferry_app::host::{Clock, RunError};
 use proto::testing::{Link, LinkConfig, START, TestRng, test_psk};
-use proto::{Config, Instant, Session};
+use proto::{Config, Instant, Psk, Session};
 
 pub use store::{MemStore, State, reader_file};
 
@@ -143,10 +143,23 @@ impl AppPair {
         server: Agent,
         seed: u64,
     ) -> Self {
+        let keys = (test_psk(), test_psk());
+        Self::with_keys(client_cfg, server_cfg, &keys, link, client, server, seed)
+    }
+
+    /// [`AppPair::with`] with a key per side (client's, server's).
+    pub fn with_keys(
+        client_cfg: &Config,
+        server_cfg: &Config,
+        (client_psk, server_psk): &(Psk, Psk),
+        link: LinkConfig,
+        client: Agent,
+        server: Agent,
+        seed: u64,
+    ) -> Self {
         let mut rng = TestRng::new(seed);
-        let psk = test_psk();
-        let c = Session::client(client_cfg, &psk, rng.seed32(), START);
-        let s = Session::server(server_cfg, &psk, rng.seed32(), START);
+        let c = Session::client(client_cfg, client_psk, rng.seed32(), START);
+        let s = Session::server(server_cfg, server_psk, rng.seed32(), START);
         let c2s = Link::new(link, rng.next_u64());
         let s2c = Link::new(link, rng.next_u64());
         AppPair {
