@@ -786,3 +786,50 @@ fn client_cancel_mid_get_keeps_the_partial() {
         [("down".to_owned(), Reason::Cancelled)]
     );
 }
+
+#[test]
+fn garbage_from_the_peer_ends_the_session_with_an_error() {
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let mut p = AppPair::new(
+        client(&cs, send(vec![reader_file("g", &data(500_000, 42))])),
+        server(&ss),
+        42,
+    );
+    p.run_until(|_| ss.state().largest_write > 0);
+    // Bytes that are no record of this session arrive at the server.
+    p.server.pending.extend_from_slice(&data(4096, 0xAA));
+    p.c2s = proto::testing::Link::new(LinkConfig::default(), 1);
+    assert!(p.run());
+    assert!(
+        matches!(p.server.result(), Some(Err(RunError::Session(_)))),
+        "{:?}",
+        p.server.result()
+    );
+    assert!(!p.client.ok());
+    assert!(ss.file("g").is_none(), "nothing unverified is published");
+    assert!(ss.partial("g").is_some(), "what arrived intact is kept");
+}
+
+#[test]
+fn an_idle_connection_gives_its_buffers_back() {
+    let (cs, ss) = (MemStore::new(), MemStore::new());
+    let mut p = AppPair::new(
+        client(&cs, send(vec![reader_file("i", &data(300_000, 43))])),
+        server(&ss),
+        43,
+    );
+    p.run_until(|p| p.server.session().is_some_and(|s| s.is_connected()));
+    p.client.paused = true;
+    p.run_for(Duration::from_secs(1));
+    let conn = p.server.conn().unwrap();
+    assert!(!conn.has_output());
+    conn.release_idle_buffers();
+    assert!(
+        !conn.holds_buffers(),
+        "a quiet connection holds no I/O buffer"
+    );
+    p.client.paused = false;
+    assert!(p.run());
+    assert!(p.client.ok() && p.server.ok());
+    assert_eq!(ss.file("i"), Some(data(300_000, 43)));
+}
