@@ -4,8 +4,6 @@
 //! of the stream once the peer ended and everything it sent arrived). No wall clock, no
 //! threads, no sleeping: a run with the same seed is the same run.
 
-#![allow(dead_code)] // each test binary uses part of it
-
 mod store;
 
 use std::time::Duration;
@@ -342,8 +340,7 @@ impl AppPair {
         }
     }
 
-    /// Bytes of file data the server received so far (inferred from its store's partials is
-    /// not possible while a file is open; tests watch reports or the client's progress).
+    /// Both ends' reports so far (client's, server's).
     pub fn reports(&self) -> (&[Report], &[Report]) {
         (self.client.reports(), self.server.reports())
     }
