@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use ferry_app::admission::Admission;
+use ferry_app::admission::{Admission, Ticket};
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::host::{RunError, fresh_seed, keepalive};
 use ferry_app::pool::CommitPool;
@@ -13,7 +13,8 @@ use ferry_disk::Store;
 use mio::net::{TcpListener, TcpStream};
 use proto::{Psk, Session};
 
-use crate::{AgentSlot, Conn, EventLoop, ServeOptions, Step, finish};
+use crate::ServeOptions;
+use crate::evloop::{AgentFrom, EventLoop, Slot};
 
 /// The commit pool and how its threads wake the loop.
 pub(crate) struct Commits {
@@ -23,38 +24,42 @@ pub(crate) struct Commits {
 }
 
 /// Refuse a connection: the busy answer (one short non-blocking write, which a fresh socket's
-/// buffer takes), then hang up.
-fn refuse(stream: &mut TcpStream) {
+/// buffer takes), then hang up. (`ferry_app::admission::refuse` takes a std socket.)
+pub(crate) fn refuse(stream: &mut TcpStream) {
     let _ = stream.write(&proto::BUSY_REFUSAL);
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Once a server connection's first handshake message checked out, it must authenticate
-/// with the admission (`max_connections`) or be refused as busy: then its turn ends here
-/// (the server's message 2 is never sent). Before that, input that did not finish the
-/// handshake (`heard`) marks it as stalling.
+/// with the admission (`max_connections`) or be refused as busy: then the server's message 2,
+/// gathered by the step that checked it, is dropped unsent and the connection ends (returns
+/// `true`). Before that, input that did not finish the handshake (`heard`) marks it as
+/// stalling.
 pub(crate) fn gate(
-    c: &mut Conn<'_>,
+    c: &mut Slot<'_>,
     admission: Option<&mut Admission<usize>>,
     heard: bool,
-) -> Option<Step> {
+) -> bool {
     let (Some(admission), Some(ticket)) = (admission, c.ticket.as_mut()) else {
-        return None;
+        return false;
     };
-    if c.result.is_some() {
-        return None;
+    if ticket.is_authenticated() {
+        return false;
     }
-    if c.session.peer_side().is_none() {
+    if c.conn.session().peer_side().is_none() {
         if heard {
             admission.heard(ticket);
         }
-        return None;
+        return false;
     }
     if admission.authenticate(ticket) {
-        return None;
+        return false;
     }
+    let unsent = c.conn.output().len();
+    c.conn.output_sent(unsent);
     refuse(&mut c.stream);
-    Some(finish(c, Err(busy())))
+    c.end(Some(busy()));
+    true
 }
 
 /// A server connection ended: free its slot. Returns whether its end is already logged (at
@@ -62,22 +67,23 @@ pub(crate) fn gate(
 /// log); the caller reports the others.
 pub(crate) fn release(
     admission: Option<&mut Admission<usize>>,
-    c: &mut Conn<'_>,
+    ticket: Option<Ticket>,
+    peer: SocketAddr,
     result: &Result<(), RunError>,
 ) -> bool {
-    let (Some(admission), Some(ticket)) = (admission, c.ticket.take()) else {
+    let (Some(admission), Some(ticket)) = (admission, ticket) else {
         return false;
     };
     let quiet = !ticket.is_authenticated() && result.is_err();
     if let (true, Err(e)) = (quiet, result) {
-        tracing::debug!(peer = %c.peer, error = %e, "handshake did not complete");
+        tracing::debug!(%peer, error = %e, "handshake did not complete");
     }
     admission.release(ticket);
     quiet
 }
 
-fn busy() -> RunError {
-    RunError::Io(io::Error::other("refused: server busy"))
+pub(crate) fn busy() -> io::Error {
+    io::Error::other("refused: server busy")
 }
 
 /// Connections accepted per turn of the loop: the ones accepted get their turn (their first
@@ -143,7 +149,7 @@ fn admit(
     session: Session,
     agent: Agent,
 ) {
-    let key = match el.add(stream, peer, session, AgentSlot::Owned(Box::new(agent))) {
+    let key = match el.add(stream, peer, session, AgentFrom::Owned(Box::new(agent))) {
         Ok(key) => key,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "cannot register the connection");
@@ -162,7 +168,7 @@ fn admit(
     {
         tracing::debug!(peer = %c.peer, "evicted: the oldest handshake");
         refuse(&mut c.stream);
-        finish(c, Err(busy()));
+        c.end(Some(busy()));
         el.schedule(old);
     }
 }
