@@ -143,7 +143,9 @@ impl Conn {
             if self.session.is_closed() {
                 return Step::Ended;
             }
-            if !progress || self.outbox.len() >= OUTBOX_CAP {
+            // A stream's next read may block: what it gave goes out first.
+            let stream_waits = self.agent.reads_stream() && !self.outbox.is_empty();
+            if !progress || self.outbox.len() >= OUTBOX_CAP || stream_waits {
                 break;
             }
         }

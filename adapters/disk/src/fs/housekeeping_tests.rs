@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 use super::test_support::*;
 use super::*;
 
-
 #[test]
 fn the_record_log_name_is_reserved_in_the_root() {
     let (_tmp, store) = store();

@@ -8,7 +8,6 @@ use super::incoming::Sidecar;
 use super::test_support::*;
 use super::*;
 
-
 fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
