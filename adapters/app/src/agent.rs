@@ -121,6 +121,8 @@ struct Sending {
     resumed_from: u64,
     started_at: WallClock,
     finished: bool,
+    /// Read from a stream (standard input): its next read may block until more arrives.
+    stream: bool,
 }
 
 struct Receiving {
@@ -287,6 +289,14 @@ impl Agent {
         &self.reports
     }
 
+    /// Whether a file is being sent from a stream (standard input) whose next read may block
+    /// until more arrives: a driver should write the output it holds before pumping again.
+    pub fn reads_stream(&self) -> bool {
+        self.sending
+            .values()
+            .any(|f| f.stream && f.reader.is_some() && !f.finished)
+    }
+
     /// Files or names that failed so far.
     pub fn failures(&self) -> usize {
         self.failures
@@ -429,6 +439,7 @@ impl Agent {
                             resumed_from: 0,
                             started_at: WallClock::now(),
                             finished: false,
+                            stream: false,
                         },
                     );
                     any = true;
@@ -566,6 +577,11 @@ impl Agent {
                     Ok(k) if k == n => {
                         f.pos += n as u64;
                         self.observer.advanced(&f.out.meta.path, n as u64);
+                        if f.stream {
+                            // The next read may wait for the stream: let what it gave go out
+                            // first (the driver transmits before pumping again).
+                            break;
+                        }
                     }
                     // `send_capacity` said there was room for `n`: anything else is a bug.
                     Ok(_) | Err(_) => {
@@ -612,6 +628,7 @@ impl Agent {
             return;
         }
         // A stream: nothing to open, nothing to resume.
+        f.stream = true;
         let stream = std::mem::replace(&mut f.out.source, Source::File(Default::default()));
         let opened = match stream {
             Source::Reader(r) => Ok((r, FileHasher::new())),

@@ -19,6 +19,8 @@
 //!   ([`Session::handle_eof`]: clean only after the peer's FINAL record); the connection ends
 //!   when the session is closed or has no timer left to wait for.
 //! - **Input errors** end the connection at the next step; the outcome is that I/O error.
+//! - **Streams**: while the agent sends from a stream whose next read may block (standard
+//!   input), a step ends as soon as it holds output, so what the stream gave goes out first.
 //! - **Last records**: a closed session's FINAL (or error `Close`) is always gathered, even
 //!   past [`OUTBOX_CAP`]; the adapter writes it within [`LINGER`] and then closes the socket.
 //! - **Admission** (servers): a connection made with [`Conn::gated`] asks its pass once the
@@ -248,7 +250,9 @@ impl Conn {
             if self.session.is_closed() {
                 return Step::Ended;
             }
-            if !progress || self.outbox.len() >= OUTBOX_CAP {
+            // A stream's next read may block: what it gave goes out first.
+            let stream_waits = self.agent.reads_stream() && !self.outbox.is_empty();
+            if !progress || self.outbox.len() >= OUTBOX_CAP || stream_waits {
                 break;
             }
         }

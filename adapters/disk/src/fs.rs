@@ -826,6 +826,8 @@ mod partial;
 mod partials;
 mod pipeline;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_hostile;

@@ -3,50 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::test_support::*;
 use super::*;
-
-fn store() -> (tempfile::TempDir, FsStore) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = FsStore::new(tmp.path().join("root"))
-        .unwrap()
-        .resumable_from(0);
-    (tmp, store)
-}
-
-fn offer(path: &str, data: &[u8]) -> FileMeta {
-    FileMeta {
-        path: path.to_owned(),
-        size: Some(data.len() as u64),
-        mode: Some(0o640),
-        mtime: None,
-        hash: Some(proto::hash(data)),
-        overwrite: false,
-    }
-}
-
-fn refused(r: Result<Box<dyn Incoming>, Problem>) -> Problem {
-    match r {
-        Ok(_) => panic!("accepted"),
-        Err(p) => p,
-    }
-}
-
-fn put(store: &FsStore, meta: &FileMeta, data: &[u8]) -> Result<(), Problem> {
-    let mut f = store.receive(meta)?;
-    f.write_at(0, data).unwrap();
-    f.commit(data.len() as u64)
-}
-
-/// Every name under `dir`, hidden ones and directories included, relative and sorted.
-fn tree(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = WalkDir::new(dir)
-        .min_depth(1)
-        .into_iter()
-        .map(|e| relative(dir, e.unwrap().path()).unwrap())
-        .collect();
-    names.sort();
-    names
-}
 
 #[test]
 fn the_record_log_name_is_reserved_in_the_root() {

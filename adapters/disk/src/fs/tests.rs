@@ -5,61 +5,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::sync::Arc;
 
 use super::incoming::Sidecar;
+use super::test_support::*;
 use super::*;
-
-const MTIME: Mtime = Mtime {
-    secs: 1_600_000_000,
-    nanos: 123_456_789,
-};
-
-fn store() -> (tempfile::TempDir, FsStore) {
-    let tmp = tempfile::tempdir().unwrap();
-    // Resume state for every size: these tests use small files.
-    let store = FsStore::new(tmp.path().join("root"))
-        .unwrap()
-        .resumable_from(0);
-    (tmp, store)
-}
-
-fn offer(path: &str, data: &[u8]) -> FileMeta {
-    FileMeta {
-        path: path.to_owned(),
-        size: Some(data.len() as u64),
-        mode: Some(0o640),
-        mtime: Some(MTIME),
-        hash: Some(proto::hash(data)),
-        overwrite: false,
-    }
-}
-
-fn refused(r: Result<Box<dyn Incoming>, Problem>) -> Problem {
-    match r {
-        Ok(_) => panic!("accepted"),
-        Err(p) => p,
-    }
-}
-
-fn accepted(r: Result<Box<dyn Incoming>, Problem>) -> Box<dyn Incoming> {
-    r.unwrap_or_else(|p| panic!("refused: {p}"))
-}
-
-/// Receive `data` in one write and commit it.
-fn put(store: &FsStore, meta: &FileMeta, data: &[u8]) -> Result<(), Problem> {
-    let mut f = store.receive(meta)?;
-    f.write_at(0, data).unwrap();
-    f.commit(data.len() as u64)
-}
-
-/// Every name under `dir`, hidden ones included, relative and sorted.
-fn tree(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = WalkDir::new(dir)
-        .min_depth(1)
-        .into_iter()
-        .map(|e| relative(dir, e.unwrap().path()).unwrap())
-        .collect();
-    names.sort();
-    names
-}
 
 fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777

@@ -6,44 +6,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use proto::{FileMeta, Mtime, Problem, Reason};
+use proto::{Problem, Reason};
 
 use super::claim::{self, IDLE};
 use super::partial::{self, PIPELINES};
 use super::pipeline;
+use super::test_support::{accepted, offer, store};
 use super::{FsStore, Incoming, Store};
-
-fn store() -> (tempfile::TempDir, FsStore) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = FsStore::new(tmp.path().join("root"))
-        .unwrap()
-        .resumable_from(0);
-    (tmp, store)
-}
-
-fn offer(path: &str, data: &[u8]) -> FileMeta {
-    FileMeta {
-        path: path.to_owned(),
-        size: Some(data.len() as u64),
-        mode: Some(0o640),
-        mtime: Some(Mtime {
-            secs: 1_600_000_000,
-            nanos: 0,
-        }),
-        hash: Some(proto::hash(data)),
-        overwrite: false,
-    }
-}
 
 fn busy(r: Result<Box<dyn Incoming>, Problem>) {
     match r {
         Ok(_) => panic!("accepted while another transfer is active"),
         Err(p) => assert_eq!(p.reason, Reason::Busy, "{p}"),
     }
-}
-
-fn accepted(r: Result<Box<dyn Incoming>, Problem>) -> Box<dyn Incoming> {
-    r.unwrap_or_else(|p| panic!("refused: {p}"))
 }
 
 fn pattern(len: usize) -> Vec<u8> {
