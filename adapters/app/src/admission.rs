@@ -382,3 +382,23 @@ mod tests {
         drop(first);
     }
 }
+
+/// A server's limits, the same for every adapter.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Authenticated connections served at once; more hear "busy". Connections still in the
+    /// handshake have a smaller quota of their own ([`Limits::for_max_connections`]).
+    pub max_connections: usize,
+    /// Session configuration.
+    pub config: proto::Config,
+}
+
+impl Default for ServeOptions {
+    /// 256 connections, the default [`proto::Config`].
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 256,
+            config: proto::Config::default(),
+        }
+    }
+}

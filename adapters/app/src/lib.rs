@@ -16,3 +16,5 @@ pub mod host;
 mod offload;
 pub mod pool;
 pub mod records;
+
+pub use admission::ServeOptions;

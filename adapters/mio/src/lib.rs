@@ -119,15 +119,7 @@ pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io
     }
 }
 
-/// Server limits.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
-    pub max_connections: usize,
-    /// Session configuration.
-    pub config: Config,
-}
+pub use ferry_app::ServeOptions;
 
 /// Serve forever on one thread: accept (admitted by [`ferry_app::admission`] with
 /// `opts.max_connections`), drive every session, fire their timers. A failed accept (out of

@@ -17,25 +17,7 @@ use proto::{Config, Psk, Session};
 use crate::conn::{Command, drive};
 use ferry_app::driver::Conn;
 
-/// Server limits.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
-    pub max_connections: usize,
-    /// Session configuration.
-    pub config: Config,
-}
-
-impl Default for ServeOptions {
-    /// 256 connections, the default [`Config`].
-    fn default() -> Self {
-        ServeOptions {
-            max_connections: 256,
-            config: Config::default(),
-        }
-    }
-}
+pub use ferry_app::ServeOptions;
 
 /// A ferry server for async programs: accepts connections and serves each one from a
 /// [`Store`] (receives the files clients send, answers their GET and LIST requests).

@@ -13,15 +13,7 @@ use ferry_app::host::{Clock, fresh_seed, keepalive};
 use ferry_disk::Store;
 use proto::{Config, Psk, Session};
 
-/// Server limits.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Authenticated connections served at once; more hear "busy". Connections still in the
-    /// handshake have a smaller quota of their own ([`ferry_app::admission`]).
-    pub max_connections: usize,
-    /// Session configuration.
-    pub config: Config,
-}
+pub use ferry_app::ServeOptions;
 
 /// Accept connections forever, one thread each (plus its reader), admitted by
 /// [`ferry_app::admission`] with `opts.max_connections`; every session stores into and serves
