@@ -287,7 +287,7 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
     value: &T,
     format: proto::wire::RecordFormat,
 ) -> Result<(), ferry_app::records::SendRecordError> {
-    use ferry_app::records::{record_job, record_outcome};
+    use ferry_app::agent::{record_job, record_outcome};
     let job = record_job(value, format)?;
     let store = Arc::new(ferry_disk::StdoutStore::new());
     let mut agent = Agent::client(store, Box::new(LogObserver), job);

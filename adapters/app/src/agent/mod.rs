@@ -10,11 +10,12 @@
 //!
 //! By direction, like the core's transfer: [`send`] (offers, opening, file bytes out),
 //! [`recv`] (offers answered, file bytes in), [`commit`] (group commit of received files), [`disk`] (disk work, on a pool or inline),
-//! [`report`] (what the user is told). Report times
+//! [`report`] (what the user is told), [`record`] (a record job and its outcome). Report times
 //! are on the driver's clock: the `now` that [`Agent::pump`] receives.
 
 mod commit;
 mod disk;
+mod record;
 mod recv;
 mod report;
 mod send;
@@ -36,6 +37,7 @@ use ferry_disk::{Incoming, Outgoing, Store};
 use recv::Receiving;
 use send::Sending;
 
+pub use record::{record_job, record_outcome};
 pub use report::{FileReport, LogObserver, Observer, Report};
 
 /// What a client connection is for.
