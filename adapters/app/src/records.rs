@@ -321,7 +321,7 @@ pub enum SendRecordError {
     /// The value cannot be a record (nothing was sent).
     Encode(RecordError),
     /// The connection or session failed.
-    Run(crate::host::RunError),
+    Run(crate::error::RunError),
     /// The peer refused or could not store it.
     Refused(proto::Problem),
 }

@@ -14,7 +14,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread;
-use std::time::Duration;
 
 use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_backlog, refuse};
 use ferry_app::agent::{Agent, LogObserver};
@@ -296,39 +295,13 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
 }
 
 /// Serve daytime (RFC 867) until an error: every TCP connection gets the date line and is
-/// closed; every UDP datagram gets the line back. One thread per protocol.
+/// closed; every UDP datagram gets the line back. One thread per protocol
+/// ([`ferry_app::daytime::serve`], the one daytime server of every adapter).
 ///
 /// # Errors
 /// When the listener or the socket fails for good.
 pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<()> {
-    let udp_loop = thread::Builder::new()
-        .name("ferry-daytime-udp".into())
-        .spawn(move || -> io::Result<()> {
-            let mut buf = [0u8; 512];
-            loop {
-                let (_, from) = udp.recv_from(&mut buf)?;
-                let line = proto::daytime::line(ferry_app::host::unix_now());
-                let _ = udp.send_to(line.as_bytes(), from);
-            }
-        })?;
-    for stream in tcp.incoming() {
-        match stream {
-            Ok(mut s) => {
-                let line = proto::daytime::line(ferry_app::host::unix_now());
-                let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                let _ = s.write_all(line.as_bytes());
-                let _ = s.shutdown(Shutdown::Both);
-            }
-            Err(e) => tracing::warn!(error = %e, "daytime accept failed"),
-        }
-        if udp_loop.is_finished() {
-            break;
-        }
-    }
-    match udp_loop.join() {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::other("the daytime UDP thread panicked")),
-    }
+    ferry_app::daytime::serve(tcp, udp)
 }
 
 /// Server limits.

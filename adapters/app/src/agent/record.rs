@@ -20,7 +20,7 @@ pub fn record_job<T: Serialize + ?Sized>(
 /// The outcome of a record job once its session ended.
 pub fn record_outcome(
     agent: &Agent,
-    run: Result<(), crate::host::RunError>,
+    run: Result<(), crate::error::RunError>,
 ) -> Result<(), SendRecordError> {
     run.map_err(SendRecordError::Run)?;
     for r in agent.reports() {
