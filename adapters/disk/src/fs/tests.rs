@@ -5,7 +5,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::sync::Arc;
 
 use super::incoming::Sidecar;
+use super::names::{Names, PARTIAL, aux_name};
 use super::*;
+use crate::path::MAX_COMPONENT_LEN;
 
 const MTIME: Mtime = Mtime {
     secs: 1_600_000_000,
