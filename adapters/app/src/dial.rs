@@ -52,8 +52,8 @@ pub const KEEPALIVE_COUNT: u32 = 3;
 pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Turn TCP keepalive on for `socket` ([`KEEPALIVE_IDLE`], [`KEEPALIVE_INTERVAL`],
-/// [`KEEPALIVE_COUNT`], [`UNACKED_TIMEOUT`]). Every connection gets it, on both sides. Failures are logged and
-/// ignored (the session's own idle timeout still applies).
+/// [`KEEPALIVE_COUNT`], [`UNACKED_TIMEOUT`]). Every connection gets it, on both sides.
+/// Failures are logged and ignored (the session's own idle timeout still applies).
 pub fn keepalive(socket: &impl std::os::fd::AsFd) {
     use rustix::net::sockopt;
     let set = sockopt::set_socket_keepalive(socket, true)

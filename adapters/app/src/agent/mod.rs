@@ -8,10 +8,11 @@
 //! File I/O inside `pump` is blocking; an adapter that must never block hands the agent to a
 //! worker thread or keeps its per-turn work small.
 //!
-//! By direction, like the core's transfer: [`send`] (offers, opening, file bytes out),
-//! [`recv`] (offers answered, file bytes in), [`commit`] (group commit of received files), [`disk`] (disk work, on a pool or inline),
-//! [`report`] (what the user is told), [`record`] (a record job and its outcome). Report times
-//! are on the driver's clock: the `now` that [`Agent::pump`] receives.
+//! By direction, like the core's transfer: `send.rs` (offers, opening, file bytes out),
+//! `recv.rs` (offers answered, file bytes in), `commit.rs` (group commit of received files),
+//! `disk.rs` (disk work, on a pool or inline), [`report`](Report) (what the user is told) and
+//! `record.rs` ([`record_job`], [`record_outcome`]). Report times are on the driver's clock:
+//! the `now` that [`Agent::pump`] receives.
 
 mod commit;
 mod disk;
