@@ -386,3 +386,6 @@ impl Agent {
         any
     }
 }
+
+#[cfg(test)]
+mod tests;
