@@ -7,12 +7,18 @@
 //!   client it runs one job (send, get, list, record).
 //! - [`pool::CommitPool`] runs the agent's disk work off an event loop.
 //! - [`records`] encodes and decodes records; [`admission`] decides which connections a server
-//!   takes; [`host`] is the clock, seeds, dialing and the daytime client.
+//!   takes; [`clock`], [`dial`], [`daytime`], [`limits`] and [`error`] are the host services
+//!   (gathered under [`host`] too).
 
 pub mod admission;
 pub mod agent;
+pub mod clock;
+pub mod daytime;
+pub mod dial;
 pub mod driver;
+pub mod error;
 pub mod host;
+pub mod limits;
 mod offload;
 pub mod pool;
 pub mod records;

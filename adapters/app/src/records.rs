@@ -321,7 +321,7 @@ pub enum SendRecordError {
     /// The value cannot be a record (nothing was sent).
     Encode(RecordError),
     /// The connection or session failed.
-    Run(crate::host::RunError),
+    Run(crate::error::RunError),
     /// The peer refused or could not store it.
     Refused(proto::Problem),
 }
@@ -337,38 +337,6 @@ impl fmt::Display for SendRecordError {
 }
 
 impl std::error::Error for SendRecordError {}
-
-/// The agent job for a record, and how to read its outcome: shared by every adapter's
-/// `send_record`.
-pub fn record_job<T: Serialize + ?Sized>(
-    value: &T,
-    format: RecordFormat,
-) -> Result<crate::agent::Job, SendRecordError> {
-    let body = encode_serialize(value, format, MAX_RECORD_BODY).map_err(SendRecordError::Encode)?;
-    Ok(crate::agent::Job::Record(format, body))
-}
-
-/// The outcome of a record job once its session ended.
-pub fn record_outcome(
-    agent: &crate::agent::Agent,
-    run: Result<(), crate::host::RunError>,
-) -> Result<(), SendRecordError> {
-    use crate::agent::Report;
-    run.map_err(SendRecordError::Run)?;
-    for r in agent.reports() {
-        match r {
-            Report::RecordStored => return Ok(()),
-            Report::Failed { problem, .. } => {
-                return Err(SendRecordError::Refused(problem.clone()));
-            }
-            _ => {}
-        }
-    }
-    Err(SendRecordError::Refused(proto::Problem::new(
-        proto::Reason::Other,
-        "no answer",
-    )))
-}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,8 @@
 //! `dir/name`, and the directory is fsynced; the sidecar is removed. A partial whose write
 //! found the disk full is removed. Names the store did not make are replaced (see `partial`).
 //!
-//! When `.ferry-part.` plus the name would exceed [`MAX_COMPONENT_LEN`], the three names are
+//! When `.ferry-part.` plus the name would exceed
+//! [`MAX_COMPONENT_LEN`](crate::path::MAX_COMPONENT_LEN), the three names are
 //! `.ferry-part-<hex>`, `.ferry-info-<hex>` and `.ferry-tmp-<hex>` instead, `<hex>` being the
 //! first 16 bytes of the name's BLAKE3; the sidecar then still records the real name.
 //!
@@ -35,7 +36,7 @@
 //! processes serving the same root do not coordinate.
 
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,25 +45,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use proto::{FileHasher, FileMeta, ListEntry, Mtime, Problem, Reason};
 use walkdir::WalkDir;
 
-use crate::path::{self, MAX_COMPONENT_LEN, RelPath};
+use crate::path::{self, RelPath};
 use claim::Claim;
 use incoming::FsIncoming;
 pub use incoming::RESUMABLE_SIZE;
 use made_dirs::MadeDirs;
+use names::Names;
 pub use partials::{PartialInfo, PartialsPolicy};
+pub use stdout::StdoutStore;
 
 /// The record log in a store's root.
 pub const RECORDS_FILE: &str = "records.jsonl";
 use crate::{Incoming, Outgoing, Source, Store, problem_from_io};
-
-/// Prefix of a partial file.
-const PARTIAL: &str = ".ferry-part.";
-/// Prefix of a partial's sidecar.
-const SIDECAR: &str = ".ferry-info.";
-/// Prefix of a sidecar being written.
-const TEMP: &str = ".ferry-tmp.";
-/// Prefix of a file being sealed for publication (store-sealed servers).
-const SEALING: &str = ".ferry-seal.";
 
 /// Mode of a published file whose offer carries none (before the umask).
 const DEFAULT_MODE: u32 = 0o644;
@@ -478,56 +472,6 @@ impl Store for FsStore {
     }
 }
 
-/// The paths that belong to one destination.
-#[derive(Debug)]
-struct Names {
-    dir: PathBuf,
-    dest: PathBuf,
-    partial: PathBuf,
-    sidecar: PathBuf,
-    temp: PathBuf,
-    /// Where a store-sealed file is sealed before it is published.
-    sealing: PathBuf,
-}
-
-impl Names {
-    fn new(dest: PathBuf, name: &str) -> Self {
-        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
-        Names {
-            partial: dir.join(aux_name(PARTIAL, name)),
-            sidecar: dir.join(aux_name(SIDECAR, name)),
-            temp: dir.join(aux_name(TEMP, name)),
-            sealing: dir.join(aux_name(SEALING, name)),
-            dir,
-            dest,
-        }
-    }
-
-    /// Some file of the transfer would have a path longer than the OS takes (`PATH_MAX`).
-    fn too_long(&self) -> bool {
-        const PATH_MAX: usize = 4096;
-        [
-            &self.dest,
-            &self.partial,
-            &self.sidecar,
-            &self.temp,
-            &self.sealing,
-        ]
-        .iter()
-        .any(|p| p.as_os_str().len() >= PATH_MAX)
-    }
-}
-
-/// `<prefix><name>`, or `<prefix without its dot>-<hex>` when that would be too long a name.
-fn aux_name(prefix: &str, name: &str) -> String {
-    if prefix.len() + name.len() <= MAX_COMPONENT_LEN {
-        return format!("{prefix}{name}");
-    }
-    let hash = proto::hash(name.as_bytes());
-    let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hex}", prefix.trim_end_matches('.'))
-}
-
 /// Whether `rel` is the record log or below it (any letter case, for case-insensitive
 /// filesystems): peers may not create either, or `record` would stop working.
 fn is_records_log(rel: &RelPath) -> bool {
@@ -657,117 +601,6 @@ fn bad_name(detail: &str) -> Problem {
     Problem::new(Reason::BadName, detail)
 }
 
-/// A [`Store`] for `get --out -`: the one received file goes to standard output, in order.
-/// No resume, no serving.
-pub struct StdoutStore {
-    /// Taken by the first `receive`.
-    sink: Mutex<Option<Box<dyn Write + Send>>>,
-}
-
-impl StdoutStore {
-    /// A store writing to this process's standard output.
-    pub fn new() -> Self {
-        Self::with_writer(Box::new(io::stdout()))
-    }
-
-    fn with_writer(w: Box<dyn Write + Send>) -> Self {
-        StdoutStore {
-            sink: Mutex::new(Some(w)),
-        }
-    }
-}
-
-impl Default for StdoutStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Store for StdoutStore {
-    fn receive(&self, _meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem> {
-        let sink = self
-            .sink
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or_else(|| {
-                Problem::new(Reason::Denied, "only one file can go to standard output")
-            })?;
-        Ok(Box::new(StdoutIncoming {
-            out: BufWriter::new(sink),
-            written: 0,
-        }))
-    }
-
-    fn lookup(&self, _path: &str) -> Result<Vec<Outgoing>, Problem> {
-        Err(Problem::new(
-            Reason::Unsupported,
-            "standard output serves no files",
-        ))
-    }
-
-    fn list(&self, _prefix: &str) -> Result<Vec<ListEntry>, Problem> {
-        Err(Problem::new(
-            Reason::Unsupported,
-            "standard output serves no files",
-        ))
-    }
-}
-
-struct StdoutIncoming {
-    out: BufWriter<Box<dyn Write + Send>>,
-    written: u64,
-}
-
-impl Incoming for StdoutIncoming {
-    fn prefix(&self) -> FileHasher {
-        FileHasher::new()
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset != self.written {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "standard output is written in order: expected offset {}, got {offset}",
-                    self.written
-                ),
-            ));
-        }
-        self.out.write_all(data)?;
-        self.written += data.len() as u64;
-        Ok(())
-    }
-
-    fn commit(mut self: Box<Self>, size: u64) -> Result<(), Problem> {
-        if self.written != size {
-            return Err(Problem::new(
-                Reason::Io,
-                &format!(
-                    "wrote {} bytes to standard output, expected {size}",
-                    self.written
-                ),
-            ));
-        }
-        self.out
-            .flush()
-            .map_err(|e| problem_from_io(&e, "cannot write to standard output"))
-    }
-
-    fn suspend(mut self: Box<Self>) {
-        if let Err(e) = self.out.flush() {
-            tracing::warn!(%e, "cannot write to standard output");
-        }
-    }
-
-    fn discard(mut self: Box<Self>) {
-        tracing::warn!("the file written to standard output failed verification");
-        if let Err(e) = self.out.flush() {
-            tracing::warn!(%e, "cannot write to standard output");
-        }
-    }
-}
-
 /// Append `line` and a newline to the log at `path` in one write, then fsync (and fsync the
 /// directory when the log is new). A torn last line left by a crash is cut off first, so the
 /// log only ever holds whole lines.
@@ -822,9 +655,11 @@ mod hashes;
 mod housekeeping_tests;
 mod incoming;
 mod made_dirs;
+mod names;
 mod partial;
 mod partials;
 mod pipeline;
+mod stdout;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]

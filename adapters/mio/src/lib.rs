@@ -31,7 +31,7 @@
 //! send buffer and receive window (`Config::send_buffer`, `Config::recv_window`, about 264 KiB
 //! each by default) and the agent's 64 KiB chunk buffer.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant as WallClock;
 
@@ -41,7 +41,7 @@ use ferry_app::host::{RunError, fresh_seed};
 use ferry_app::pool::CommitPool;
 use ferry_disk::Store;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest};
 use proto::{Config, Psk, Session};
 
 pub use ferry_app::driver::{INBOX_CAP, OUTBOX_CAP};
@@ -57,66 +57,14 @@ pub const ROUNDS: usize = 4;
 /// Threads that fsync and rename received files for the loop.
 const COMMIT_THREADS: usize = 4;
 
-/// Serve daytime (RFC 867) on one event loop until an error: every TCP connection gets the date
-/// line and is closed, every UDP datagram gets the line back.
+/// Serve daytime (RFC 867) until an error: every TCP connection gets the date line and is
+/// closed, every UDP datagram gets the line back. Blocking, one thread per protocol: the one
+/// daytime server of every adapter ([`ferry_app::daytime::serve`]).
 ///
 /// # Errors
-/// When the poller fails.
+/// When the listener or the socket fails for good.
 pub fn daytime_serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> io::Result<()> {
-    const TCP: Token = Token(0);
-    const UDP: Token = Token(1);
-    tcp.set_nonblocking(true)?;
-    udp.set_nonblocking(true)?;
-    let mut tcp = TcpListener::from_std(tcp);
-    let mut udp = mio::net::UdpSocket::from_std(udp);
-    let mut poll = Poll::new()?;
-    poll.registry()
-        .register(&mut tcp, TCP, Interest::READABLE)?;
-    poll.registry()
-        .register(&mut udp, UDP, Interest::READABLE)?;
-    let mut events = Events::with_capacity(64);
-    let mut buf = [0u8; 512];
-    loop {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for ev in events.iter() {
-            match ev.token() {
-                TCP => loop {
-                    match tcp.accept() {
-                        Ok((mut stream, _)) => {
-                            // One short line: a single non-blocking write fits any socket buffer.
-                            let line = proto::daytime::line(ferry_app::host::unix_now());
-                            let _ = stream.write(line.as_bytes());
-                            let _ = stream.shutdown(std::net::Shutdown::Both);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "daytime accept failed");
-                            break;
-                        }
-                    }
-                },
-                UDP => loop {
-                    match udp.recv_from(&mut buf) {
-                        Ok((_, from)) => {
-                            let line = proto::daytime::line(ferry_app::host::unix_now());
-                            let _ = udp.send_to(line.as_bytes(), from);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "daytime receive failed");
-                            break;
-                        }
-                    }
-                },
-                _ => {}
-            }
-        }
-    }
+    ferry_app::daytime::serve(tcp, udp)
 }
 
 pub use ferry_app::ServeOptions;

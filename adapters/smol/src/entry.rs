@@ -2,7 +2,7 @@
 //! the async implementation on `smol`.
 
 use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 
@@ -10,7 +10,6 @@ use async_io::Async;
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::host::{Clock, RunError, fresh_seed};
 use ferry_disk::Store;
-use futures_lite::{AsyncWriteExt, FutureExt};
 use proto::{Config, Psk, Session};
 
 use crate::client::NoStore;
@@ -78,35 +77,12 @@ pub fn serve(
     })
 }
 
-/// Serve daytime (RFC 867) until an error, on `smol::block_on`: every TCP connection gets the
-/// date line and is closed, every UDP datagram gets the line back.
+/// Serve daytime (RFC 867) until an error: every TCP connection gets the date line and is
+/// closed, every UDP datagram gets the line back. Blocking, one thread per protocol: the one
+/// daytime server of every adapter ([`ferry_app::daytime::serve`]).
 ///
 /// # Errors
-/// When the UDP socket fails for good.
+/// When the listener or the socket fails for good.
 pub fn daytime_serve(tcp: TcpListener, udp: UdpSocket) -> io::Result<()> {
-    let (tcp, udp) = (Async::new(tcp)?, Async::new(udp)?);
-    smol::block_on(daytime_tcp(&tcp).or(daytime_udp(&udp)))
-}
-
-async fn daytime_tcp(tcp: &Async<TcpListener>) -> io::Result<()> {
-    loop {
-        match tcp.accept().await {
-            Ok((mut stream, _)) => {
-                // One short line: a single write fits any socket buffer.
-                let line = proto::daytime::line(ferry_app::host::unix_now());
-                let _ = stream.write(line.as_bytes()).await;
-                let _ = stream.get_ref().shutdown(Shutdown::Both);
-            }
-            Err(e) => tracing::warn!(error = %e, "daytime accept failed"),
-        }
-    }
-}
-
-async fn daytime_udp(udp: &Async<UdpSocket>) -> io::Result<()> {
-    let mut buf = [0u8; 512];
-    loop {
-        let (_, from) = udp.recv_from(&mut buf).await?;
-        let line = proto::daytime::line(ferry_app::host::unix_now());
-        let _ = udp.send_to(line.as_bytes(), from).await;
-    }
+    ferry_app::daytime::serve(tcp, udp)
 }

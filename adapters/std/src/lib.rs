@@ -209,7 +209,7 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
     value: &T,
     format: proto::RecordFormat,
 ) -> Result<(), ferry_app::records::SendRecordError> {
-    use ferry_app::records::{record_job, record_outcome};
+    use ferry_app::agent::{record_job, record_outcome};
     let job = record_job(value, format)?;
     let store = Arc::new(ferry_disk::StdoutStore::new());
     let mut agent = Agent::client(store, Box::new(LogObserver), job);
@@ -218,37 +218,11 @@ pub fn send_record<T: serde::Serialize + ?Sized>(
 }
 
 /// Serve daytime (RFC 867) until an error: every TCP connection gets the date line and is
-/// closed; every UDP datagram gets the line back. One thread per protocol.
+/// closed; every UDP datagram gets the line back. One thread per protocol
+/// ([`ferry_app::daytime::serve`], the one daytime server of every adapter).
 ///
 /// # Errors
 /// When the listener or the socket fails for good.
 pub fn daytime_serve(tcp: TcpListener, udp: std::net::UdpSocket) -> io::Result<()> {
-    let udp_loop = thread::Builder::new()
-        .name("ferry-daytime-udp".into())
-        .spawn(move || -> io::Result<()> {
-            let mut buf = [0u8; 512];
-            loop {
-                let (_, from) = udp.recv_from(&mut buf)?;
-                let line = proto::daytime::line(ferry_app::host::unix_now());
-                let _ = udp.send_to(line.as_bytes(), from);
-            }
-        })?;
-    for stream in tcp.incoming() {
-        match stream {
-            Ok(mut s) => {
-                let line = proto::daytime::line(ferry_app::host::unix_now());
-                let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                let _ = s.write_all(line.as_bytes());
-                let _ = s.shutdown(Shutdown::Both);
-            }
-            Err(e) => tracing::warn!(error = %e, "daytime accept failed"),
-        }
-        if udp_loop.is_finished() {
-            break;
-        }
-    }
-    match udp_loop.join() {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::other("the daytime UDP thread panicked")),
-    }
+    ferry_app::daytime::serve(tcp, udp)
 }

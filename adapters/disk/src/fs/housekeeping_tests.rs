@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::names::{PARTIAL, SIDECAR, aux_name};
 use super::test_support::*;
 use super::*;
 

@@ -10,10 +10,11 @@ use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
 use serde::{Deserialize, Serialize};
 
 use super::claim::Claim;
+use super::names::Names;
 use super::partial::{self, OPEN_FILES, Slot};
 use super::pipeline;
 use super::writers::Writer;
-use super::{MAX_SIDECAR_LEN, Names, hash_stream, node, remove_if_exists, sync_dir, system_time};
+use super::{MAX_SIDECAR_LEN, hash_stream, node, remove_if_exists, sync_dir, system_time};
 use crate::{Incoming, Publish, Staged, problem_from_io};
 
 /// What a sidecar says: the offer a partial file belongs to.

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use walkdir::WalkDir;
 
 use super::incoming::Sidecar;
-use super::{FsStore, PARTIAL, Shared, aux_name, relative};
+use super::names::{PARTIAL, aux_name};
+use super::{FsStore, Shared, relative};
 use crate::path;
 
 /// Sweeps run at most this often (apart from the one at start).

@@ -5,8 +5,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::sync::Arc;
 
 use super::incoming::Sidecar;
+use super::names::{Names, PARTIAL, aux_name};
 use super::test_support::*;
 use super::*;
+use crate::path::MAX_COMPONENT_LEN;
 
 fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777

@@ -1,0 +1,71 @@
+//! The agent through the driver, on a virtual clock.
+
+use std::sync::Arc;
+
+use ferry_disk::{FsStore, Outgoing};
+use proto::{Config, Instant, Psk, Session};
+
+use super::{Agent, FileReport, Job, LogObserver, Report};
+use crate::driver::Conn;
+use crate::host::Clock;
+
+/// Send one file from a client to a server agent, both driven with `step_at` on a clock that
+/// moves one virtual second per round, and return both sides' reports.
+fn transfer_on_a_virtual_clock() -> (Vec<Report>, Vec<Report>) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f");
+    std::fs::write(&src, vec![7u8; 200_000]).unwrap();
+    let store = |name: &str| Arc::new(FsStore::new(dir.path().join(name)).unwrap());
+    let job = Job::Send(vec![Outgoing::from_file(src, "f", false).unwrap()]);
+    let client = Agent::client(store("local"), Box::new(LogObserver), job);
+    let server = Agent::server(store("root"), Box::new(LogObserver));
+    let (config, psk) = (Config::default(), Psk::from_key_bytes(&[5; 32]));
+    let mut now = Instant::from_micros(1_000_000);
+    let mut c = Conn::new(
+        Session::client(&config, &psk, [1; 32], now),
+        client,
+        Clock::new(),
+    );
+    let mut s = Conn::new(
+        Session::server(&config, &psk, [2; 32], now),
+        server,
+        Clock::new(),
+    );
+    for _ in 0..100 {
+        now = Instant::from_micros(now.as_micros() + 1_000_000);
+        c.step_at(now);
+        s.step_at(now);
+        carry(&mut c, &mut s);
+        carry(&mut s, &mut c);
+        if c.agent().is_done() && !s.agent().reports().is_empty() {
+            break;
+        }
+    }
+    (c.agent().reports().to_vec(), s.agent().reports().to_vec())
+}
+
+/// Move everything `from` has to send into `to`.
+fn carry(from: &mut Conn, to: &mut Conn) {
+    let bytes = from.output().to_vec();
+    to.push_input(&bytes);
+    from.output_sent(bytes.len());
+}
+
+#[test]
+fn report_times_come_from_the_drivers_clock() {
+    let (sent, received) = transfer_on_a_virtual_clock();
+    let file = |r: &[Report], sent: bool| -> FileReport {
+        match r {
+            [Report::Sent(f)] if sent => f.clone(),
+            [Report::Received(f)] if !sent => f.clone(),
+            other => panic!("unexpected reports: {other:?}"),
+        }
+    };
+    for f in [file(&sent, true), file(&received, false)] {
+        assert_eq!(f.bytes, 200_000);
+        // Whole virtual seconds (the wall clock would give a few milliseconds, never a whole
+        // number of seconds), and at least one round went by.
+        assert!(f.seconds >= 1.0, "{f:?}");
+        assert_eq!(f.seconds.fract(), 0.0, "{f:?}");
+    }
+}
