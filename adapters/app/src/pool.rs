@@ -14,7 +14,7 @@ pub type Notify = Arc<dyn Fn() + Send + Sync>;
 /// Work for a pool thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads that run disk work off an event loop: group commits ([`Incoming::commit`]) and the
+/// Threads that run disk work off an event loop: group commits ([`ferry_disk::Incoming::commit`]) and the
 /// store calls that read or walk the disk (see `crate::offload`). Cheap to clone; the threads
 /// end when the last clone and every queued job are gone.
 #[derive(Clone)]
