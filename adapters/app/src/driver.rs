@@ -227,6 +227,8 @@ impl Conn {
         for _ in 0..ROUNDS {
             progress = false;
             if self.close_requested && !self.close_applied {
+                // Files in flight stop here (the receiver keeps what arrived), then the close.
+                self.agent.cancel(&mut self.session);
                 self.session.close(now, CloseCode::Cancelled);
                 self.close_applied = true;
                 progress = true;

@@ -329,6 +329,21 @@ impl Agent {
 }
 
 impl Agent {
+    /// The session is being cancelled: abort every file still being sent (the receiver keeps
+    /// what arrived as a partial for a resume) and offer or ask nothing more.
+    pub fn cancel(&mut self, s: &mut Session) {
+        let problem = Problem::new(proto::Reason::Cancelled, "cancelled");
+        let ids: Vec<SendId> = self.sending.keys().copied().collect();
+        for id in ids {
+            self.abort(s, id, problem.clone());
+        }
+        // What was never offered or asked is covered by the session's own outcome.
+        self.to_offer.clear();
+        self.to_get.clear();
+        self.to_list = None;
+        self.to_record = None;
+    }
+
     /// Whether a file is being sent from a stream (standard input) whose next read may block
     /// until more arrives: a driver should write the output it holds before pumping again.
     pub fn reads_stream(&self) -> bool {
