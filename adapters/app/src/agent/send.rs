@@ -332,7 +332,7 @@ impl Agent {
     /// The session is being cancelled: abort every file still being sent (the receiver keeps
     /// what arrived as a partial for a resume) and offer or ask nothing more.
     pub fn cancel(&mut self, s: &mut Session) {
-        let problem = Problem::new(proto::Reason::Cancelled, "cancelled");
+        let problem = Problem::new(Reason::Cancelled, "cancelled");
         let ids: Vec<SendId> = self.sending.keys().copied().collect();
         for id in ids {
             self.abort(s, id, problem.clone());
