@@ -253,7 +253,7 @@ impl Conn {
                 return Step::Ended;
             }
             // A stream's next read may block: what it gave goes out first.
-            let stream_waits = self.agent.reads_stream() && !self.outbox.is_empty();
+            let stream_waits = !self.outbox.is_empty() && self.agent.reads_stream();
             if !progress || self.outbox.len() >= OUTBOX_CAP || stream_waits {
                 break;
             }

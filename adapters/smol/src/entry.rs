@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::thread;
 
 use async_io::Async;
-use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::agent::Agent;
 use ferry_app::host::{Clock, RunError, fresh_seed};
 use ferry_disk::Store;
 use proto::{Config, Psk, Session};
 
-use crate::client::NoStore;
 use crate::conn::drive;
 use crate::server::{ServeOptions, Server};
 use ferry_app::driver::Conn;
@@ -36,10 +35,8 @@ pub fn run_client(
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
     let session = Session::client(config, psk, seed, clock.now());
-    // The driver owns its agent (it moves to the blocking pool and back every round): the
-    // caller's slot holds an inert stand-in meanwhile.
-    let stand_in = Agent::server(Arc::new(NoStore), Box::new(LogObserver));
-    let owned = std::mem::replace(agent, stand_in);
+    // The driver owns its agent (it moves to the blocking pool and back every round).
+    let owned = Agent::take(agent);
     let (owned, result) = smol::block_on(drive(
         stream,
         Box::new(Conn::new(session, owned, clock)),

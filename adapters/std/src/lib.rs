@@ -101,12 +101,8 @@ pub fn run_session(
     agent: &mut Agent,
     clock: &Clock,
 ) -> Result<(), RunError> {
-    // The driver owns its agent: the caller's slot holds an inert stand-in meanwhile.
-    let stand_in = Agent::server(
-        Arc::new(ferry_disk::StdoutStore::new()),
-        Box::new(LogObserver),
-    );
-    let owned = std::mem::replace(agent, stand_in);
+    // The driver owns its agent while it runs.
+    let owned = Agent::take(agent);
     let (owned, result) = drive(stream, Conn::new(session, owned, *clock));
     *agent = owned;
     result

@@ -112,6 +112,16 @@ const RECORD_NAME: &str = "record";
 const CHUNKS_PER_PUMP: usize = 8;
 
 impl Agent {
+    /// Take the agent out of `slot` for a driver to own while it runs, leaving an inert agent
+    /// (no job, a store that takes nothing it is not sent); put the real one back afterwards.
+    pub fn take(slot: &mut Agent) -> Agent {
+        let inert = Agent::server(
+            Arc::new(ferry_disk::StdoutStore::new()),
+            Box::new(LogObserver),
+        );
+        std::mem::replace(slot, inert)
+    }
+
     /// A server agent answering the peer from `store`.
     pub fn server(store: Arc<dyn Store>, observer: Box<dyn Observer>) -> Self {
         Self::new(store, observer, false)

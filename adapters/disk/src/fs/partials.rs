@@ -23,7 +23,7 @@ use walkdir::WalkDir;
 
 use super::incoming::Sidecar;
 use super::names::{PARTIAL, aux_name};
-use super::{FsStore, Shared, relative};
+use super::{FsStore, relative};
 use crate::path;
 
 /// Sweeps run at most this often (apart from the one at start).
@@ -155,7 +155,7 @@ impl FsStore {
 
     pub(super) fn partials_at(&self, now: SystemTime) -> io::Result<Vec<PartialInfo>> {
         let groups = self.groups()?;
-        let claimed = claimed_suffixes(&self.shared);
+        let claimed = claimed_suffixes();
         Ok(groups
             .iter()
             .map(|g| self.info(g, now, claimed.contains(&(g.dir.clone(), g.suffix.clone()))))
@@ -320,7 +320,7 @@ fn suffix_of(dest: &Path) -> Option<(PathBuf, String)> {
 }
 
 /// The partials being received now, as (directory, suffix).
-fn claimed_suffixes(_shared: &Shared) -> Vec<(PathBuf, String)> {
+fn claimed_suffixes() -> Vec<(PathBuf, String)> {
     super::claim::claims()
         .keys()
         .filter_map(|d| suffix_of(d))
