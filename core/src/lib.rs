@@ -136,6 +136,7 @@ mod compress;
 mod config;
 mod crypto;
 pub mod daytime;
+pub mod dgram;
 mod error;
 mod hash;
 mod record;
