@@ -76,6 +76,8 @@ pub enum HandshakeError {
     UnsupportedMode(u8),
     /// Cipher suite not supported.
     UnsupportedSuite(u8),
+    /// The preamble names another transport (a stream preamble in a datagram, or the reverse).
+    WrongTransport(u8),
     /// A handshake message has the wrong length.
     BadLength,
     /// The peer's X25519 share gives a non-contributory (all-zero) secret.
@@ -99,6 +101,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
             HandshakeError::UnsupportedMode(m) => write!(f, "unsupported handshake mode {m}"),
             HandshakeError::UnsupportedSuite(s) => write!(f, "unsupported cipher suite {s}"),
+            HandshakeError::WrongTransport(t) => {
+                write!(f, "preamble names another transport ({t})")
+            }
             HandshakeError::BadLength => f.write_str("handshake message has the wrong length"),
             HandshakeError::NonContributory => f.write_str("non-contributory key share"),
             HandshakeError::BadHello => f.write_str("invalid hello"),

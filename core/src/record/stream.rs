@@ -1,5 +1,9 @@
 //! The stream record layer (TCP): `rtype u8 | len u24 | ciphertext | tag`, header as AAD,
 //! implicit per-direction counter nonces.
+//!
+//! Over datagrams (`crate::dgram`) the same records are *framed* but not sealed: every packet
+//! that carries them is sealed instead, so the record is `rtype u8 | len u24 | plaintext` and
+//! `len` counts the plaintext only.
 
 use core::ops::Range;
 
@@ -26,14 +30,23 @@ pub(crate) const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
 /// Seals outgoing records.
 pub(crate) struct RecordSealer {
-    keys: DirectionKeys,
+    /// `None`: framed only (datagram transport; the packets are sealed).
+    keys: Option<DirectionKeys>,
     finished: bool,
 }
 
 impl RecordSealer {
     pub(crate) fn new(keys: DirectionKeys) -> Self {
         RecordSealer {
-            keys,
+            keys: Some(keys),
+            finished: false,
+        }
+    }
+
+    /// A sealer that only frames records (no tag): the datagram transport seals each packet.
+    pub(crate) fn framed() -> Self {
+        RecordSealer {
+            keys: None,
             finished: false,
         }
     }
@@ -54,7 +67,8 @@ impl RecordSealer {
     ) -> Result<usize, Exhausted> {
         debug_assert!(!self.finished, "record sealed after FINAL");
         debug_assert!((1..=MAX_PLAINTEXT).contains(&plain_len));
-        let body_len = plain_len + TAG_LEN;
+        let tag_len = if self.keys.is_some() { TAG_LEN } else { 0 };
+        let body_len = plain_len + tag_len;
         let len = body_len as u32;
         let header = [
             if fin { TYPE_FINAL } else { TYPE_NORMAL },
@@ -63,14 +77,15 @@ impl RecordSealer {
             len as u8,
         ];
         buf[..HEADER_LEN].copy_from_slice(&header);
-        let nonce = self.keys.nonce();
-        let (_, rest) = buf.split_at_mut(HEADER_LEN);
-        let tag = self
-            .keys
-            .key()
-            .seal_in_place(&nonce, &header, &mut rest[..plain_len]);
-        rest[plain_len..body_len].copy_from_slice(&tag);
-        self.keys.advance()?;
+        if let Some(keys) = &mut self.keys {
+            let nonce = keys.nonce();
+            let (_, rest) = buf.split_at_mut(HEADER_LEN);
+            let tag = keys
+                .key()
+                .seal_in_place(&nonce, &header, &mut rest[..plain_len]);
+            rest[plain_len..body_len].copy_from_slice(&tag);
+            keys.advance()?;
+        }
         self.finished = fin;
         Ok(HEADER_LEN + body_len)
     }
@@ -91,6 +106,15 @@ pub(crate) fn peek_header(
     input: &[u8],
     max_plaintext: usize,
 ) -> Result<Option<Header>, SessionError> {
+    peek_header_with(input, max_plaintext, TAG_LEN)
+}
+
+/// [`peek_header`] for records whose body ends with a `tag_len`-byte tag (0: framed records).
+fn peek_header_with(
+    input: &[u8],
+    max_plaintext: usize,
+    tag_len: usize,
+) -> Result<Option<Header>, SessionError> {
     let Some(h) = input.get(..HEADER_LEN) else {
         return Ok(None);
     };
@@ -101,10 +125,10 @@ pub(crate) fn peek_header(
     };
     let len = u32::from_be_bytes([0, h[1], h[2], h[3]]);
     let body = len as usize;
-    if body <= TAG_LEN || body > MAX_PLAINTEXT + TAG_LEN {
+    if body <= tag_len || body > MAX_PLAINTEXT + tag_len {
         return Err(RecordError::BadLength(len).into());
     }
-    if body > max_plaintext + TAG_LEN {
+    if body > max_plaintext + tag_len {
         return Err(Violation::RecordTooLarge.into());
     }
     Ok(Some(Header {
@@ -126,16 +150,34 @@ pub(crate) struct Opened {
 
 /// Opens incoming records.
 pub(crate) struct RecordOpener {
-    keys: DirectionKeys,
+    /// `None`: framed only (datagram transport; the packets were opened already).
+    keys: Option<DirectionKeys>,
     max_plaintext: usize,
 }
 
 impl RecordOpener {
     pub(crate) fn new(keys: DirectionKeys, max_plaintext: usize) -> Self {
         RecordOpener {
-            keys,
+            keys: Some(keys),
             max_plaintext,
         }
+    }
+
+    /// An opener of framed records (no tag): the datagram transport opened each packet.
+    pub(crate) fn framed(max_plaintext: usize) -> Self {
+        RecordOpener {
+            keys: None,
+            max_plaintext,
+        }
+    }
+
+    fn tag_len(&self) -> usize {
+        if self.keys.is_some() { TAG_LEN } else { 0 }
+    }
+
+    /// The header of the record at the front of `input` (see [`peek_header`]).
+    pub(crate) fn peek(&self, input: &[u8]) -> Result<Option<Header>, SessionError> {
+        peek_header_with(input, self.max_plaintext, self.tag_len())
     }
 
     /// The plaintext limit this side advertised.
@@ -146,25 +188,30 @@ impl RecordOpener {
     /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.
     /// A tag failure is [`SessionError::Authentication`] and leaves the nonce counter as it was.
     pub(crate) fn open(&mut self, input: &mut [u8]) -> Result<Option<Opened>, SessionError> {
-        let Some(h) = peek_header(input, self.max_plaintext)? else {
+        let Some(h) = self.peek(input)? else {
             return Ok(None);
         };
         if input.len() < h.total {
             return Ok(None);
         }
+        let Some(keys) = &mut self.keys else {
+            return Ok(Some(Opened {
+                fin: h.fin,
+                plaintext: HEADER_LEN..h.total,
+                consumed: h.total,
+            }));
+        };
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&input[..HEADER_LEN]);
         let body = &mut input[HEADER_LEN..h.total];
         let (ct, tag) = body.split_at_mut(body.len() - TAG_LEN);
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag);
-        let nonce = self.keys.nonce();
-        self.keys
-            .key()
+        let nonce = keys.nonce();
+        keys.key()
             .open_in_place(&nonce, &header, ct, &t)
             .map_err(|_| SessionError::Authentication)?;
-        self.keys
-            .advance()
+        keys.advance()
             .map_err(|_| SessionError::Record(RecordError::KeysExhausted))?;
         Ok(Some(Opened {
             fin: h.fin,
@@ -223,6 +270,26 @@ mod tests {
         fake[0] = TYPE_FINAL;
         assert_eq!(o.open(&mut fake), Err(SessionError::Authentication));
         assert!(o.open(&mut r2.clone()).unwrap().is_some());
+    }
+
+    #[test]
+    fn framed_records_carry_plaintext_and_still_check_headers() {
+        let (mut s, mut o) = (RecordSealer::framed(), RecordOpener::framed(MAX_PLAINTEXT));
+        let mut buf = vec![0u8; 3 + OVERHEAD];
+        buf[HEADER_LEN..HEADER_LEN + 3].copy_from_slice(b"abc");
+        let n = s.seal(&mut buf, 3, true).unwrap();
+        assert_eq!(&buf[..n], &[TYPE_FINAL, 0, 0, 3, b'a', b'b', b'c']);
+        let opened = o.open(&mut buf[..n]).unwrap().unwrap();
+        assert_eq!(
+            (opened.fin, opened.plaintext, opened.consumed),
+            (true, 4..7, 7)
+        );
+        assert!(s.is_finished());
+        // An empty body is as malformed framed as it is sealed.
+        assert_eq!(
+            o.open(&mut [TYPE_NORMAL, 0, 0, 0]),
+            Err(SessionError::Record(RecordError::BadLength(0)))
+        );
     }
 
     #[test]

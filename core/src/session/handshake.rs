@@ -21,7 +21,26 @@ pub(crate) const VERSION: u8 = 1;
 pub(crate) const MODE_PSK: u8 = 0x01;
 /// Suite: X25519 / AES-256-GCM / SHA-256.
 pub(crate) const SUITE_X25519_AESGCM_SHA256: u8 = 0x01;
-/// The cleartext preamble the client sends first.
+/// What carries the session: its byte is preamble byte 6, so it is bound into the prologue and
+/// a stream handshake can never be completed as a datagram one (or the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// A byte stream (TCP): records are sealed.
+    Stream = 0,
+    /// Datagrams (UDP, `crate::dgram`): packets are sealed, records only framed.
+    Datagram = 1,
+}
+
+impl Transport {
+    /// The preamble of a session over this transport.
+    pub(crate) fn preamble(self) -> [u8; 8] {
+        let mut p = PREAMBLE;
+        p[6] = self as u8;
+        p
+    }
+}
+
+/// The cleartext preamble the client sends first (over a stream; see [`Transport::preamble`]).
 pub(crate) const PREAMBLE: [u8; 8] = [
     MAGIC[0],
     MAGIC[1],
@@ -82,6 +101,7 @@ enum Stage {
 /// Handshake state of one session.
 pub(crate) struct Handshake {
     client: bool,
+    transport: Transport,
     stage: Stage,
     noise: Option<noise::Handshake>,
     psk: Psk,
@@ -96,10 +116,10 @@ pub(crate) struct Handshake {
     pub(crate) out: Vec<u8>,
 }
 
-fn prologue() -> [u8; PROLOGUE_LABEL.len() + PREAMBLE.len()] {
+fn prologue(transport: Transport) -> [u8; PROLOGUE_LABEL.len() + PREAMBLE.len()] {
     let mut p = [0u8; PROLOGUE_LABEL.len() + PREAMBLE.len()];
     p[..PROLOGUE_LABEL.len()].copy_from_slice(PROLOGUE_LABEL);
-    p[PROLOGUE_LABEL.len()..].copy_from_slice(&PREAMBLE);
+    p[PROLOGUE_LABEL.len()..].copy_from_slice(&transport.preamble());
     p
 }
 
@@ -115,7 +135,7 @@ fn noise_err(e: NoiseError) -> SessionError {
 }
 
 impl Handshake {
-    fn new(client: bool, config: &Config, psk: &Psk, seed: [u8; 32]) -> Self {
+    fn new(client: bool, transport: Transport, config: &Config, psk: &Psk, seed: [u8; 32]) -> Self {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut ephemeral = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut ephemeral[..]);
@@ -123,6 +143,7 @@ impl Handshake {
         rng.fill_bytes(&mut side);
         Handshake {
             client,
+            transport,
             stage: if client {
                 Stage::ClientAwait
             } else {
@@ -146,9 +167,15 @@ impl Handshake {
     }
 
     /// A client handshake; the preamble and message 1 are queued at once.
-    pub(crate) fn client(config: &Config, psk: &Psk, seed: [u8; 32]) -> Result<Self, SessionError> {
-        let mut hs = Self::new(true, config, psk, seed);
-        let mut noise = noise::Handshake::initiator(&prologue(), hs.psk.bytes(), *hs.ephemeral);
+    pub(crate) fn client(
+        transport: Transport,
+        config: &Config,
+        psk: &Psk,
+        seed: [u8; 32],
+    ) -> Result<Self, SessionError> {
+        let mut hs = Self::new(true, transport, config, psk, seed);
+        let mut noise =
+            noise::Handshake::initiator(&prologue(transport), hs.psk.bytes(), *hs.ephemeral);
         let mut hello = [0u8; CLIENT_HELLO_LEN];
         hello[0] = VERSION;
         hello[1..17].copy_from_slice(&hs.side);
@@ -160,7 +187,7 @@ impl Handshake {
         let n = noise
             .write_message(&hello, &mut msg[..len])
             .map_err(noise_err)?;
-        hs.out.extend_from_slice(&PREAMBLE);
+        hs.out.extend_from_slice(&transport.preamble());
         hs.out.extend_from_slice(&(n as u16).to_be_bytes());
         hs.out.extend_from_slice(&msg[..n]);
         hs.noise = Some(noise);
@@ -168,8 +195,8 @@ impl Handshake {
     }
 
     /// A server handshake, waiting for the client's preamble.
-    pub(crate) fn server(config: &Config, psk: &Psk, seed: [u8; 32]) -> Self {
-        Self::new(false, config, psk, seed)
+    pub(crate) fn server(transport: Transport, config: &Config, psk: &Psk, seed: [u8; 32]) -> Self {
+        Self::new(false, transport, config, psk, seed)
     }
 
     /// X25519 operations done so far (a wrong PSK must cost the server none).
@@ -204,12 +231,15 @@ impl Handshake {
                     if p[4] != MODE_PSK {
                         return Err(HandshakeError::UnsupportedMode(p[4]).into());
                     }
-                    if p[5] != SUITE_X25519_AESGCM_SHA256 || p[6] != 0 || p[7] != 0 {
+                    if p[5] != SUITE_X25519_AESGCM_SHA256 || p[7] != 0 {
                         return Err(HandshakeError::UnsupportedSuite(p[5]).into());
+                    }
+                    if p[6] != self.transport as u8 {
+                        return Err(HandshakeError::WrongTransport(p[6]).into());
                     }
                     used += PREAMBLE.len();
                     self.noise = Some(noise::Handshake::responder(
-                        &prologue(),
+                        &prologue(self.transport),
                         self.psk.bytes(),
                         *self.ephemeral,
                     ));

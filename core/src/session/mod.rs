@@ -5,6 +5,7 @@ mod api;
 pub(crate) mod event;
 pub(crate) mod handshake;
 pub(crate) mod transfer;
+mod transport;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -13,14 +14,14 @@ use alloc::vec::Vec;
 use crate::config::{Config, Psk};
 use crate::error::{BufferTooSmall, DecodeError, HandshakeError, SessionError, Violation};
 use crate::record::keys::DirectionKeys;
-use crate::record::stream::{
-    HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer, peek_header,
-};
+use crate::record::stream::{HEADER_LEN, MIN_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer};
 use crate::time::Instant;
 use crate::wire::{CloseCode, Control, Frame, decode_frame, encode_control};
+use zeroize::Zeroizing;
 
 pub use event::{Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId};
 pub use handshake::BUSY_REFUSAL;
+pub(crate) use handshake::Transport;
 use handshake::{Established, FEATURE_DEFLATE, Handshake, PeerHello};
 use transfer::{Limits, Transfer};
 
@@ -76,6 +77,7 @@ impl OwnClose {
 /// One ferry session (a client or a server end of one connection).
 pub struct Session {
     client: bool,
+    transport: Transport,
     config: Config,
     phase: Phase,
     /// X25519 operations of the handshake (kept when it ends, for a test hook).
@@ -101,6 +103,8 @@ pub struct Session {
     last_send: Instant,
     final_sent_at: Option<Instant>,
     last_now: Instant,
+    /// Datagram transport: the traffic secrets (send, recv) for the packet keys, until taken.
+    packet_secrets: Option<(Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>)>,
     /// Raw frames a test wants in the next record (a malicious peer).
     #[cfg(feature = "testing")]
     injected: Vec<Vec<u8>>,
@@ -113,9 +117,20 @@ impl Session {
     /// `seed` must be fresh random bytes for every session (the ephemeral key comes from it:
     /// reusing a seed reuses an ephemeral key). Adapters draw it from the OS; tests fix it.
     pub fn client(config: &Config, psk: &Psk, seed: [u8; 32], now: Instant) -> Session {
+        Self::client_over(Transport::Stream, config, psk, seed, now)
+    }
+
+    /// A client session over `transport` (the datagram transport builds its own).
+    pub(crate) fn client_over(
+        transport: Transport,
+        config: &Config,
+        psk: &Psk,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Session {
         let config = config.clamped();
-        let mut s = Self::new(true, config, now);
-        match Handshake::client(&s.config, psk, seed) {
+        let mut s = Self::new(true, transport, config, now);
+        match Handshake::client(transport, &s.config, psk, seed) {
             Ok(mut hs) => {
                 s.hs_out = core::mem::take(&mut hs.out);
                 s.phase = Phase::Handshake(Box::new(hs));
@@ -129,15 +144,27 @@ impl Session {
 
     /// A server session, waiting for a client's preamble. See [`Session::client`] on `seed`.
     pub fn server(config: &Config, psk: &Psk, seed: [u8; 32], now: Instant) -> Session {
+        Self::server_over(Transport::Stream, config, psk, seed, now)
+    }
+
+    /// A server session over `transport` (the datagram transport builds its own).
+    pub(crate) fn server_over(
+        transport: Transport,
+        config: &Config,
+        psk: &Psk,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Session {
         let config = config.clamped();
-        let mut s = Self::new(false, config, now);
-        s.phase = Phase::Handshake(Box::new(Handshake::server(&s.config, psk, seed)));
+        let mut s = Self::new(false, transport, config, now);
+        s.phase = Phase::Handshake(Box::new(Handshake::server(transport, &s.config, psk, seed)));
         s
     }
 
-    fn new(client: bool, config: Config, now: Instant) -> Session {
+    fn new(client: bool, transport: Transport, config: Config, now: Instant) -> Session {
         Session {
             client,
+            transport,
             config,
             // Replaced at once by the constructors (or `Closed` by a failing client).
             phase: Phase::AwaitStart,
@@ -159,6 +186,7 @@ impl Session {
             last_send: now,
             final_sent_at: None,
             last_now: now,
+            packet_secrets: None,
             #[cfg(feature = "testing")]
             injected: Vec::new(),
         }
@@ -212,14 +240,24 @@ impl Session {
             peer,
             ..
         } = est;
-        self.sealer = Some(RecordSealer::new(DirectionKeys::new(
-            *send_secret,
-            interval,
-        )));
-        self.opener = Some(RecordOpener::new(
-            DirectionKeys::new(*recv_secret, interval),
-            self.config.max_plaintext,
-        ));
+        match self.transport {
+            Transport::Stream => {
+                self.sealer = Some(RecordSealer::new(DirectionKeys::new(
+                    *send_secret,
+                    interval,
+                )));
+                self.opener = Some(RecordOpener::new(
+                    DirectionKeys::new(*recv_secret, interval),
+                    self.config.max_plaintext,
+                ));
+            }
+            Transport::Datagram => {
+                // The packets are sealed with keys from these secrets; records are only framed.
+                self.sealer = Some(RecordSealer::framed());
+                self.opener = Some(RecordOpener::framed(self.config.max_plaintext));
+                self.packet_secrets = Some((send_secret, recv_secret));
+            }
+        }
         self.transfer = Some(Transfer::new(Limits {
             client: self.client,
             may_deflate: peer.features & FEATURE_DEFLATE != 0,
@@ -282,7 +320,7 @@ impl Session {
             let (Some(opener), Some(transfer)) = (&mut self.opener, &self.transfer) else {
                 break;
             };
-            let header = match peek_header(rest, opener.max_plaintext()) {
+            let header = match opener.peek(rest) {
                 Ok(Some(h)) => h,
                 Ok(None) => break,
                 Err(e) => return Err(self.fail(e)),

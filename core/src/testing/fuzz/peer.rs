@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::hash::{FileHasher, hash};
 use crate::record::keys::DirectionKeys;
 use crate::record::stream::{HEADER_LEN, MAX_PLAINTEXT, OVERHEAD, RecordOpener, RecordSealer};
-use crate::session::handshake::{Established, Handshake};
+use crate::session::handshake::{Established, Handshake, Transport};
 use crate::testing::{MemApp, test_psk};
 use crate::wire::{
     CONTROL_HEADER_LEN, Codec, Control, Frame, MAX_CONTROL_LEN, decode_frame, encode_control,
@@ -170,7 +170,7 @@ impl Peer {
     /// A client peer for a server under test: its first flight is in `wire`; `finish` with the
     /// server's reply.
     pub(super) fn client_hello(cfg: &Config) -> (Handshake, Vec<u8>) {
-        let mut hs = Handshake::client(&cfg.clamped(), &test_psk(), PEER_SEED)
+        let mut hs = Handshake::client(Transport::Stream, &cfg.clamped(), &test_psk(), PEER_SEED)
             .expect("a client handshake with a valid config starts");
         let first = core::mem::take(&mut hs.out);
         (hs, first)
@@ -196,7 +196,7 @@ impl Peer {
     /// A server peer answering a client under test's first flight.
     pub(super) fn server(cfg: &Config, client_first: &[u8]) -> Self {
         let cfg = cfg.clamped();
-        let mut hs = Handshake::server(&cfg, &test_psk(), PEER_SEED);
+        let mut hs = Handshake::server(Transport::Stream, &cfg, &test_psk(), PEER_SEED);
         let (_, est) = hs
             .handle_input(client_first)
             .expect("the client under test starts a genuine handshake");
