@@ -358,18 +358,21 @@ pub(crate) fn max_stream_data(offset: u64, room: usize) -> usize {
         return 0;
     };
     let limit = varint::MAX.saturating_sub(offset);
-    // The length field takes 1, 2, 4 or 8 bytes; the first width that can hold what is left
-    // after it gives the most data.
-    for width in [1usize, 2, 4, 8] {
-        let Some(n) = avail.checked_sub(width) else {
-            return 0;
-        };
-        let n = (n as u64).min(limit);
-        if varint::size(n) <= width {
-            return n as usize;
-        }
-    }
-    0
+    // The length field takes 1, 2, 4 or 8 bytes: the best of each width, capped at the
+    // largest length that width holds.
+    [
+        (1usize, (1u64 << 6) - 1),
+        (2, (1 << 14) - 1),
+        (4, (1 << 30) - 1),
+        (8, varint::MAX),
+    ]
+    .into_iter()
+    .filter_map(|(width, cap)| {
+        let n = avail.checked_sub(width)? as u64;
+        Some(n.min(cap).min(limit) as usize)
+    })
+    .max()
+    .unwrap_or(0)
 }
 
 /// Coalesces adjacent ranges of a descending sequence, skips empty ones, and ends at the first

@@ -10,13 +10,15 @@
 //! - per secret: key = HKDF-Expand(secret, "ferry/v1 udp key", 32),
 //!   iv = HKDF-Expand(secret, "ferry/v1 udp iv", 12), nonce = iv XOR (0^4 || pn as u64 BE).
 //!
-//! Test vector (secret `[0x11; 32]`, short header with K = 0, dcid `0102030405060708`,
+//! Test vector (secret `[0x11; 32]`, so key
+//! `043859ffbf8e6c4a9567eeb64209ec5dbb9512069704956352492a1bc1b71fab` and iv
+//! `42b5ca2a3c2d3651e5c59b1e`; short header with K = 0, dcid `0102030405060708`,
 //! pn 7, payload `"ferry"`), header || ciphertext || tag:
 //!
 //! ```text
 //! 40 0102030405060708 00000007
-//! VECTOR_CT
-//! VECTOR_TAG
+//! daa5044719
+//! db40519255107ca734061d673909b86a
 //! ```
 
 use core::ops::Range;
@@ -171,8 +173,132 @@ mod tests {
         buf
     }
 
+    /// The vector quoted in the module documentation and in `docs/PROTOCOL.md`.
     #[test]
-    fn print_vector() {
-        std::println!("{}", hex::encode(sealed_vector()));
+    fn short_packet_vector() {
+        let packet = sealed_vector();
+        assert_eq!(
+            hex::encode(&packet),
+            "40010203040506070800000007\
+             daa5044719\
+             db40519255107ca734061d673909b86a"
+        );
+        let mut d = packet.clone();
+        let key = PacketKey::from_secret(&[0x11; 32]);
+        let range = open_packet(&key, 7, &mut d, SHORT_HEADER_LEN).unwrap();
+        assert_eq!(&d[range], b"ferry");
+    }
+
+    /// Any flipped bit of header, ciphertext or tag, a wrong packet number or a wrong key
+    /// fails, and leaves the datagram unchanged.
+    #[test]
+    fn tampering_fails() {
+        let packet = sealed_vector();
+        let key = PacketKey::from_secret(&[0x11; 32]);
+        for i in 0..packet.len() * 8 {
+            let mut d = packet.clone();
+            d[i / 8] ^= 1 << (i % 8);
+            let before = d.clone();
+            assert_eq!(
+                open_packet(&key, 7, &mut d, SHORT_HEADER_LEN),
+                Err(AuthFailed),
+                "bit {i}"
+            );
+            assert_eq!(d, before);
+        }
+        for pn in [6, 8, 7 | 1 << 32, 7 << 32] {
+            let mut d = packet.clone();
+            assert_eq!(
+                open_packet(&key, pn, &mut d, SHORT_HEADER_LEN),
+                Err(AuthFailed)
+            );
+        }
+        let mut d = packet.clone();
+        let other = PacketKey::from_secret(&next_secret(&[0x11; 32]));
+        assert_eq!(
+            open_packet(&other, 7, &mut d, SHORT_HEADER_LEN),
+            Err(AuthFailed)
+        );
+        // A different header split moves bytes between AAD and ciphertext.
+        let mut d = packet.clone();
+        assert_eq!(
+            open_packet(&key, 7, &mut d, SHORT_HEADER_LEN - 1),
+            Err(AuthFailed)
+        );
+    }
+
+    #[test]
+    fn short_datagrams_fail_without_panicking() {
+        let key = PacketKey::from_secret(&[0x11; 32]);
+        for len in 0..SHORT_HEADER_LEN + TAG_LEN {
+            let mut d = alloc::vec![0u8; len];
+            assert_eq!(
+                open_packet(&key, 0, &mut d, SHORT_HEADER_LEN),
+                Err(AuthFailed)
+            );
+        }
+        // Header and tag only: an empty payload is still authenticated.
+        let mut d = alloc::vec![0x40u8; SHORT_HEADER_LEN + TAG_LEN];
+        assert_eq!(seal_packet(&key, 3, &mut d, SHORT_HEADER_LEN, 0), d.len());
+        assert_eq!(
+            open_packet(&key, 3, &mut d, SHORT_HEADER_LEN),
+            Ok(SHORT_HEADER_LEN..SHORT_HEADER_LEN)
+        );
+    }
+
+    /// The nonce is the IV XOR the 64-bit packet number in its last eight bytes: distinct
+    /// packet numbers (including ones equal modulo 2^32) give distinct nonces.
+    #[test]
+    fn nonce_layout() {
+        let key = PacketKey::from_secret(&[0x22; 32]);
+        assert_eq!(key.nonce(0), key.iv);
+        let n = key.nonce(0x0102_0304_0506_0708);
+        assert_eq!(n[..4], key.iv[..4]);
+        let xored: alloc::vec::Vec<u8> = n[4..]
+            .iter()
+            .zip(&key.iv[4..])
+            .map(|(a, b)| a ^ b)
+            .collect();
+        assert_eq!(xored, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_ne!(key.nonce(7), key.nonce(7 | 1 << 32));
+    }
+
+    /// Known answers, computed independently (Python `hmac`/`hashlib` HKDF and the
+    /// `cryptography` package's AES-GCM, which also reproduced `short_packet_vector`).
+    #[test]
+    fn derivation_known_answers() {
+        assert_eq!(
+            hex::encode(PacketKey::from_secret(&[0x11; 32]).iv),
+            "42b5ca2a3c2d3651e5c59b1e"
+        );
+        assert_eq!(
+            hex::encode(*next_secret(&[0x11; 32])),
+            "8b47f2e475df3d5019586a89c9d804f91db1d7f74510cc9e007ec4af51d59c8b"
+        );
+        let (c, s) = handshake_secrets(&[1; 32], &DCID);
+        assert_eq!(
+            hex::encode(*c),
+            "c3f2e839fa47f70caee75be26c132b1629fd727e38cf3a02a32d0af994352b0a"
+        );
+        assert_eq!(
+            hex::encode(*s),
+            "f85081bcfdbcd60195d2068dbe0fade51d29573c7b5e6e7e1732d567d264cb45"
+        );
+    }
+
+    /// Secrets: each derivation depends on all its inputs and the two directions differ.
+    #[test]
+    fn secrets_are_separated() {
+        let (c, s) = handshake_secrets(&[1; 32], &DCID);
+        assert_ne!(*c, *s);
+        let (c2, s2) = handshake_secrets(&[1; 32], &[1, 2, 3, 4, 5, 6, 7, 9]);
+        assert_ne!(*c, *c2);
+        assert_ne!(*s, *s2);
+        let (c3, _) = handshake_secrets(&[2; 32], &DCID);
+        assert_ne!(*c, *c3);
+        assert_eq!(*handshake_secrets(&[1; 32], &DCID).0, *c);
+        let next = next_secret(&c);
+        assert_ne!(*next, *c);
+        assert_ne!(*next_secret(&next), *next);
     }
 }

@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(expand_pn(None, 0x7fff_ffff), 0x7fff_ffff);
         assert_eq!(truncate_pn(0x1234_5678_9abc), 0x5678_9abc);
         // No overflow panic at the extreme.
-        assert_eq!(expand_pn(Some(u64::MAX), 0), u64::MAX & !0xffff_ffff);
+        assert_eq!(expand_pn(Some(u64::MAX), 0), 0xffff_ffff_0000_0000);
     }
 
     proptest! {
