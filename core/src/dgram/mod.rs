@@ -7,6 +7,11 @@
 //! travel on one reliable ordered stream. Handshake messages travel as CRYPTO frames in
 //! handshake packets.
 
+pub(crate) mod frame;
+pub(crate) mod keys;
+pub(crate) mod packet;
+pub(crate) mod varint;
+
 use core::net::SocketAddr;
 
 /// Smallest UDP payload the transport sends during the handshake and assumes every path
