@@ -14,6 +14,11 @@ pub(crate) mod varint;
 
 use core::net::SocketAddr;
 
+pub(crate) mod ack_tracker;
+pub(crate) mod ranges;
+pub(crate) mod recv_stream;
+pub(crate) mod send_stream;
+
 /// Smallest UDP payload the transport sends during the handshake and assumes every path
 /// carries (RFC 9000 §14).
 pub const MIN_MTU: u16 = 1200;
