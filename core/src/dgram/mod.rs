@@ -9,6 +9,8 @@
 
 use core::net::SocketAddr;
 
+pub(crate) mod recovery;
+
 /// Smallest UDP payload the transport sends during the handshake and assumes every path
 /// carries (RFC 9000 §14).
 pub const MIN_MTU: u16 = 1200;
