@@ -18,6 +18,7 @@ pub(crate) mod ack_tracker;
 pub(crate) mod ranges;
 pub(crate) mod recv_stream;
 pub(crate) mod send_stream;
+pub(crate) mod recovery;
 
 /// Smallest UDP payload the transport sends during the handshake and assumes every path
 /// carries (RFC 9000 §14).

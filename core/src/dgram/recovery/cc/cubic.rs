@@ -1,0 +1,268 @@
+//! CUBIC (RFC 9438): a cubic window growth function of the time since the last reduction,
+//! with fast convergence and a Reno-friendly region.
+
+use super::{Controller, DeliverySample, RttEstimator, initial_window, minimum_window};
+use crate::time::Instant;
+
+/// The cubic scaling constant, in datagrams per second cubed.
+const C: f64 = 0.4;
+/// The multiplicative decrease factor.
+const BETA: f64 = 0.7;
+/// The Reno-friendly additive increase that averages to Reno's rate under `BETA`.
+const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+
+/// RFC 9438 CUBIC. The window is kept as `f64` bytes so per-ACK increases of less than a byte
+/// accumulate.
+#[derive(Debug, Clone)]
+pub(crate) struct Cubic {
+    mtu: u16,
+    window: f64,
+    ssthresh: f64,
+    /// The window just before the last reduction (after fast convergence).
+    w_max: f64,
+    /// Seconds from the epoch start until the cubic curve reaches `w_max` again.
+    k: f64,
+    /// Start of the current congestion-avoidance epoch (`None`: the next ACK starts one).
+    epoch_start: Option<Instant>,
+    /// Reno-friendly estimate of the window, in bytes.
+    w_est: f64,
+    /// Start of the current recovery period.
+    recovery_start: Option<Instant>,
+}
+
+impl Cubic {
+    /// In slow start with the initial window.
+    pub(crate) fn new(mtu: u16) -> Self {
+        Cubic {
+            mtu,
+            window: initial_window(mtu) as f64,
+            ssthresh: f64::INFINITY,
+            w_max: 0.0,
+            k: 0.0,
+            epoch_start: None,
+            w_est: 0.0,
+            recovery_start: None,
+        }
+    }
+
+    fn in_recovery(&self, sent_time: Instant) -> bool {
+        self.recovery_start.is_some_and(|start| sent_time <= start)
+    }
+
+    fn mss(&self) -> f64 {
+        f64::from(self.mtu)
+    }
+
+    /// W_cubic(t) in bytes, `t` in seconds since the epoch start.
+    fn w_cubic(&self, t: f64) -> f64 {
+        let d = t - self.k;
+        C * self.mss() * d * d * d + self.w_max
+    }
+
+    fn min_window(&self) -> f64 {
+        minimum_window(self.mtu) as f64
+    }
+}
+
+impl Controller for Cubic {
+    fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
+
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sent_time: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &RttEstimator,
+        _sample: Option<&DeliverySample>,
+    ) {
+        if app_limited {
+            // RFC 9438 §5.8: no growth while the window is not used; the epoch restarts from
+            // the current window when it is used again.
+            self.epoch_start = None;
+            return;
+        }
+        if self.in_recovery(sent_time) {
+            return;
+        }
+        let bytes = bytes as f64;
+        if self.window < self.ssthresh {
+            self.window += bytes;
+            return;
+        }
+        let epoch_start = match self.epoch_start {
+            Some(start) => start,
+            None => {
+                // A new epoch: the curve starts at the current window and plateaus at `w_max`.
+                if self.window < self.w_max {
+                    self.k = cbrt((self.w_max - self.window) / (C * self.mss()));
+                } else {
+                    self.w_max = self.window;
+                    self.k = 0.0;
+                }
+                self.w_est = self.window;
+                self.epoch_start = Some(now);
+                now
+            }
+        };
+        let t = (now - epoch_start).as_secs_f64();
+        let srtt = rtt.smoothed().as_secs_f64();
+        // Reno-friendly estimate (RFC 9438 §4.3): ALPHA until it passes the old maximum, then
+        // Reno's one datagram per window.
+        let alpha = if self.w_est < self.w_max { ALPHA } else { 1.0 };
+        self.w_est += alpha * self.mss() * bytes / self.window;
+        if self.w_cubic(t) < self.w_est {
+            self.window = self.window.max(self.w_est);
+        } else {
+            let target = self.w_cubic(t + srtt).clamp(self.window, 1.5 * self.window);
+            self.window += (target - self.window) * bytes / self.window;
+        }
+    }
+
+    fn on_congestion_event(
+        &mut self,
+        now: Instant,
+        sent_time: Instant,
+        persistent: bool,
+        _lost_bytes: u64,
+    ) {
+        if !self.in_recovery(sent_time) {
+            self.recovery_start = Some(now);
+            self.epoch_start = None;
+            // Fast convergence: a flow whose maximum shrinks releases bandwidth sooner.
+            self.w_max = if self.window < self.w_max {
+                self.window * (1.0 + BETA) / 2.0
+            } else {
+                self.window
+            };
+            self.window = (self.window * BETA).max(self.min_window());
+            self.ssthresh = self.window;
+        }
+        if persistent {
+            self.window = self.min_window();
+            self.recovery_start = None;
+            self.epoch_start = None;
+        }
+    }
+
+    fn on_mtu_update(&mut self, mtu: u16) {
+        self.mtu = mtu;
+        self.window = self.window.max(self.min_window());
+    }
+
+    fn window(&self) -> u64 {
+        self.window as u64
+    }
+
+    fn pacing_rate(&self, _rtt: &RttEstimator) -> Option<u64> {
+        None
+    }
+
+    fn initial_window(&self) -> u64 {
+        initial_window(self.mtu)
+    }
+}
+
+/// Cube root of a non-negative number (`core` has no `f64::cbrt`): a bit-level first guess
+/// refined by Newton's method.
+fn cbrt(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    // Dividing the exponent by three gives a guess within a factor of two.
+    let mut y = f64::from_bits(x.to_bits() / 3 + (682u64 << 52));
+    for _ in 0..8 {
+        y = (2.0 * y + x / (y * y)) / 3.0;
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_micros(ms * 1000)
+    }
+
+    #[test]
+    fn cube_root() {
+        for x in [1e-9, 0.001, 1.0, 8.0, 27.0, 1000.0, 12345.678, 1e12] {
+            let y = cbrt(x);
+            assert!((y * y * y - x).abs() <= x * 1e-12, "{x}: {y}");
+        }
+        assert_eq!(cbrt(0.0), 0.0);
+    }
+
+    #[test]
+    fn slow_start_reduction_by_beta_and_fast_convergence() {
+        let rtt = RttEstimator::new(Duration::from_millis(100));
+        let mut cc = Cubic::new(1000);
+        assert_eq!(cc.window(), 10_000);
+        for i in 0..90 {
+            cc.on_ack(at(100), at(i), 1000, false, &rtt, None);
+        }
+        assert_eq!(cc.window(), 100_000);
+        cc.on_ack(at(100), at(91), 1000, true, &rtt, None);
+        assert_eq!(cc.window(), 100_000, "no growth when application-limited");
+        cc.on_congestion_event(at(200), at(150), false, 1000);
+        assert_eq!(cc.window(), 70_000);
+        assert_eq!(cc.w_max, 100_000.0);
+        // One event per recovery period.
+        cc.on_congestion_event(at(210), at(190), false, 1000);
+        assert_eq!(cc.window(), 70_000);
+        // A second reduction below the previous maximum: fast convergence lowers w_max.
+        cc.on_congestion_event(at(300), at(250), false, 1000);
+        assert_eq!(cc.window(), 49_000);
+        assert_eq!(cc.w_max, 70_000.0 * 0.85);
+    }
+
+    #[test]
+    fn congestion_avoidance_follows_the_cubic_curve_back_to_w_max() {
+        let rtt_est = {
+            let mut r = RttEstimator::new(Duration::from_millis(100));
+            r.update(Duration::ZERO, Duration::from_millis(100));
+            r
+        };
+        let mut cc = Cubic::new(1000);
+        cc.window = 100_000.0;
+        cc.on_congestion_event(at(0), at(0), false, 1000);
+        assert_eq!(cc.window(), 70_000);
+        // K = cbrt(30 000 / (0.4 × 1000)) = cbrt(75) ≈ 4.217 s.
+        let mut now = 10u64;
+        let mut sent = 1u64;
+        let mut k_seen = 0.0;
+        // Acknowledge a full window every 100 ms for 6 s.
+        while now <= 6000 {
+            let acks = cc.window() / 1000;
+            for _ in 0..acks {
+                cc.on_ack(at(now), at(sent), 1000, false, &rtt_est, None);
+                sent += 1;
+            }
+            if k_seen == 0.0 {
+                k_seen = cc.k;
+            }
+            if now == 2010 {
+                // Concave region: well between the reduced window and w_max.
+                assert!(
+                    cc.window() > 85_000 && cc.window() < 100_000,
+                    "{}",
+                    cc.window()
+                );
+            }
+            now += 100;
+        }
+        assert!((k_seen - 4.217).abs() < 0.01, "{k_seen}");
+        // Past K the window probes beyond w_max (convex region).
+        assert!(cc.window() > 100_000, "{}", cc.window());
+    }
+
+    #[test]
+    fn persistent_congestion_resets_to_the_minimum_window() {
+        let mut cc = Cubic::new(1200);
+        cc.on_congestion_event(at(100), at(50), true, 12_000);
+        assert_eq!(cc.window(), 2400);
+    }
+}

@@ -1,0 +1,1 @@
+//! A closed-loop model of one bottleneck for the controllers.
