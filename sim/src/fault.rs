@@ -10,6 +10,24 @@ use ferry_core::Instant;
 /// `index` counts the datagrams offered to the link from 0.
 pub type DropFilter = Box<dyn FnMut(u64, Instant, &[u8]) -> bool>;
 
+/// What a [`Fault::Script`] does to one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave it to the link's random model.
+    Pass,
+    /// Drop it.
+    Drop,
+    /// Deliver it twice.
+    Duplicate,
+    /// Hold it back by this much.
+    Delay(Duration),
+    /// Flip one random bit.
+    Corrupt,
+}
+
+/// A script deciding the fate of each datagram: `(index, now, bytes) -> action`.
+pub type ScriptFn = Box<dyn FnMut(u64, Instant, &[u8]) -> Action>;
+
 /// One scripted fault on a link. Datagram indices count the datagrams offered to the link
 /// (after GSO splitting, before any drop), starting at 0. Times are virtual time elapsed since
 /// the simulation started ([`Sim::elapsed`](crate::Sim::elapsed)).
@@ -59,6 +77,9 @@ pub enum Fault {
     },
     /// Drop every datagram the predicate selects (for instance "every handshake packet, once").
     DropIf(DropFilter),
+    /// Any of the above, decided per datagram by a script (for instance "duplicate and
+    /// reorder this flight").
+    Script(ScriptFn),
 }
 
 impl fmt::Debug for Fault {
@@ -72,6 +93,7 @@ impl fmt::Debug for Fault {
             Fault::DelayNth { n, extra } => write!(f, "DelayNth({n}, {extra:?})"),
             Fault::CorruptNth { n } => write!(f, "CorruptNth({n})"),
             Fault::DropIf(_) => f.write_str("DropIf(..)"),
+            Fault::Script(_) => f.write_str("Script(..)"),
         }
     }
 }
@@ -121,6 +143,13 @@ pub(crate) fn judge(
             }
             Fault::CorruptNth { n } => v.corrupt |= index == *n,
             Fault::DropIf(pred) => v.drop |= pred(index, now, data),
+            Fault::Script(script) => match script(index, now, data) {
+                Action::Pass => {}
+                Action::Drop => v.drop = true,
+                Action::Duplicate => v.extra_copies += 1,
+                Action::Delay(extra) => v.extra_delay += extra,
+                Action::Corrupt => v.corrupt = true,
+            },
         }
     }
     v

@@ -22,13 +22,17 @@ mod fault;
 mod link;
 mod measure;
 mod net;
+mod node;
 mod report;
+mod trace;
 
-pub use fault::{DropFilter, Fault};
-pub use link::{GilbertElliott, LinkConfig, LinkStats};
+pub use fault::{Action, DropFilter, Fault, ScriptFn};
+pub use link::{DropReason, GilbertElliott, LinkConfig, LinkStats};
 pub use measure::{Meter, goodput_bps, jain, mathis_bps};
-pub use net::{Bottleneck, DEFAULT_START, Dir, LinkId, Node, NodeId, Pair, Sim};
+pub use net::{DEFAULT_START, Sim};
+pub use node::{Bottleneck, Dir, LinkId, Node, NodeId, Pair};
 pub use report::{Budget, Report, SimError, SimErrorKind};
+pub use trace::{TRACE_VAR, TraceEvent, TraceKind};
 
 /// Name of the environment variable that replays one seed.
 pub const SEED_VAR: &str = "FERRY_SIM_SEED";

@@ -196,6 +196,19 @@ pub struct LinkStats {
     pub max_queue_bytes: u64,
 }
 
+/// Why a link dropped a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Random or bursty loss.
+    Loss,
+    /// The bottleneck queue was full.
+    Queue,
+    /// Larger than the MTU.
+    Mtu,
+    /// A scripted [`Fault`].
+    Fault,
+}
+
 /// A datagram leaving the link at `at`.
 #[derive(Debug)]
 pub(crate) struct Departure {
@@ -274,29 +287,29 @@ impl Link {
     }
 
     /// Offers a datagram at `now` (`elapsed` since the start); pushes what will come out of
-    /// the far end, and when, to `out`.
+    /// the far end, and when, to `out`. Returns why, when nothing will.
     pub(crate) fn offer(
         &mut self,
         now: Instant,
         elapsed: Duration,
         mut data: Vec<u8>,
         out: &mut Vec<Departure>,
-    ) {
+    ) -> Option<DropReason> {
         let index = self.stats.sent;
         self.stats.sent += 1;
         self.stats.bytes_sent += data.len() as u64;
         let verdict = fault::judge(&mut self.faults, index, now, elapsed, &data);
         if verdict.drop {
             self.stats.dropped_fault += 1;
-            return;
+            return Some(DropReason::Fault);
         }
         if data.len() > verdict.mtu.unwrap_or(self.config.mtu) {
             self.stats.dropped_mtu += 1;
-            return;
+            return Some(DropReason::Mtu);
         }
         if self.lost() {
             self.stats.dropped_loss += 1;
-            return;
+            return Some(DropReason::Loss);
         }
         let mut copies = 1 + verdict.extra_copies;
         let dup = self.config.duplicate;
@@ -304,6 +317,7 @@ impl Link {
             copies += 1;
         }
         self.stats.duplicated += u64::from(copies - 1);
+        let mut departed = false;
         for copy in 0..copies {
             let last = copy + 1 == copies;
             let mut bytes = if last {
@@ -327,12 +341,11 @@ impl Link {
                 delay += Duration::from_micros(self.below(jitter + 1));
             }
             let reorder = self.config.reorder;
-            let mut held = copy == 0 && verdict.extra_delay > Duration::ZERO;
-            delay += if copy == 0 {
-                verdict.extra_delay
-            } else {
-                Duration::ZERO
-            };
+            let mut held = false;
+            if copy == 0 && verdict.extra_delay > Duration::ZERO {
+                delay += verdict.extra_delay;
+                held = true;
+            }
             if self.chance(reorder) {
                 delay += self.config.reorder_gap;
                 held = true;
@@ -342,7 +355,9 @@ impl Link {
                 at: done + delay,
                 data: bytes,
             });
+            departed = true;
         }
+        (!departed).then_some(DropReason::Queue)
     }
 
     /// Queues `len` bytes at `now` on the serialiser; returns when the last bit leaves, or

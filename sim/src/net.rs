@@ -8,98 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferry_core::Instant;
-use ferry_core::dgram::Transmit;
 
 use crate::fault::Fault;
 use crate::link::{Departure, Link, LinkConfig, LinkStats};
+use crate::node::{Bottleneck, LinkId, Node, NodeId, Pair};
 use crate::report::{Budget, Report, SimError, SimErrorKind};
-
-/// A sans-IO endpoint the simulator drives: the shape of the datagram connection's API.
-pub trait Node {
-    /// The node's address: datagrams sent to it are routed here, and its datagrams arrive
-    /// from it. Must not change.
-    fn addr(&self) -> SocketAddr;
-    /// A datagram from `from` arrived at `now`.
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]);
-    /// The next datagram (or GSO batch, split at `segment_size`) to send, written to `buf`.
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
-    /// The timer returned by [`poll_timeout`](Node::poll_timeout) expired.
-    fn handle_timeout(&mut self, now: Instant);
-    /// When the node next wants [`handle_timeout`](Node::handle_timeout); never earlier than
-    /// the last `now` it was given (equal is allowed: it is woken again at once).
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Checked after every step; an `Err` stops the run with [`SimErrorKind::Invariant`].
-    fn check_invariants(&self, _now: Instant) -> Result<(), String> {
-        Ok(())
-    }
-    /// Whether the node's goal is met: [`Sim::run`] stops once every node is done.
-    fn done(&self) -> bool {
-        false
-    }
-}
-
-/// A node of a [`Sim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(usize);
-
-impl NodeId {
-    /// Position in the order of [`Sim::add_node`] calls.
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
-
-/// A one-way link of a [`Sim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LinkId(usize);
-
-impl LinkId {
-    /// Position in the order of creation: the index into [`Report::links`].
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
-
-/// A direction between the two nodes of a [`Pair`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dir {
-    /// From `a` to `b`.
-    AtoB,
-    /// From `b` to `a`.
-    BtoA,
-}
-
-/// Two nodes joined by two one-way links ([`Sim::connect`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pair {
-    /// The first node.
-    pub a: NodeId,
-    /// The second node.
-    pub b: NodeId,
-    /// The link from `a` to `b`.
-    pub ab: LinkId,
-    /// The link from `b` to `a`.
-    pub ba: LinkId,
-}
-
-impl Pair {
-    /// The link carrying `dir`.
-    pub fn link(&self, dir: Dir) -> LinkId {
-        match dir {
-            Dir::AtoB => self.ab,
-            Dir::BtoA => self.ba,
-        }
-    }
-}
-
-/// The two shared links of [`Sim::share_bottleneck`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bottleneck {
-    /// Every client's datagrams to the server cross this link.
-    pub up: LinkId,
-    /// Every datagram from the server to a client crosses this link.
-    pub down: LinkId,
-}
+use crate::trace::{Trace, TraceEvent, TraceKind};
 
 /// Object-safe access to a node and to its concrete type.
 trait Slot {
@@ -181,6 +95,7 @@ pub struct Sim {
     unroutable: u64,
     tx_buf: Vec<u8>,
     departures: Vec<Departure>,
+    trace: Option<Trace>,
 }
 
 impl Sim {
@@ -207,6 +122,7 @@ impl Sim {
             unroutable: 0,
             tx_buf: vec![0; TX_BUF],
             departures: Vec::new(),
+            trace: crate::trace::from_env(),
         }
     }
 
@@ -291,6 +207,12 @@ impl Sim {
             self.route(server, c, &[down]);
         }
         Bottleneck { up, down }
+    }
+
+    /// Calls `hook` for every datagram offered to, delivered by or dropped by a link
+    /// (replacing the stderr trace `FERRY_SIM_TRACE` installs).
+    pub fn set_trace(&mut self, hook: impl FnMut(&TraceEvent<'_>) + 'static) {
+        self.trace = Some(Box::new(hook));
     }
 
     /// Attaches a scripted fault to `link`.
@@ -461,9 +383,11 @@ impl Sim {
             let Some(Reverse(ev)) = self.events.pop() else {
                 break;
             };
-            let link = &mut self.links[self.paths[ev.path][ev.hop].0];
+            let link_id = self.paths[ev.path][ev.hop];
+            let link = &mut self.links[link_id.0];
             link.stats.delivered += 1;
             link.stats.bytes_delivered += ev.data.len() as u64;
+            self.emit(link_id, ev.from, ev.to, TraceKind::Delivered, &ev.data);
             if ev.hop + 1 < self.paths[ev.path].len() {
                 self.offer(ev.path, ev.hop + 1, ev.from, ev.to, ev.data);
             } else {
@@ -547,9 +471,16 @@ impl Sim {
 
     /// Offers `data` to hop `hop` of `path` now and schedules what comes out of it.
     fn offer(&mut self, path: usize, hop: usize, from: NodeId, to: NodeId, data: Vec<u8>) {
-        let link = self.paths[path][hop].0;
+        let link = self.paths[path][hop];
         let elapsed = self.now - self.start;
-        self.links[link].offer(self.now, elapsed, data, &mut self.departures);
+        let copy = self.trace.is_some().then(|| data.clone());
+        if let Some(copy) = &copy {
+            self.emit(link, from, to, TraceKind::Sent, copy);
+        }
+        let dropped = self.links[link.0].offer(self.now, elapsed, data, &mut self.departures);
+        if let (Some(reason), Some(copy)) = (dropped, &copy) {
+            self.emit(link, from, to, TraceKind::Dropped(reason), copy);
+        }
         for d in self.departures.drain(..) {
             let ev = Event {
                 at: d.at,
@@ -562,6 +493,21 @@ impl Sim {
             };
             self.seq += 1;
             self.events.push(Reverse(ev));
+        }
+    }
+
+    fn emit(&mut self, link: LinkId, from: NodeId, to: NodeId, kind: TraceKind, data: &[u8]) {
+        if let Some(trace) = &mut self.trace {
+            let (at, elapsed) = (self.now, self.now - self.start);
+            trace(&TraceEvent {
+                at,
+                elapsed,
+                link,
+                from,
+                to,
+                kind,
+                data,
+            });
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_core::Instant;
 
 use crate::LinkStats;
-use crate::net::NodeId;
+use crate::node::NodeId;
 
 /// Bounds on one run, so a livelock or a stall fails fast instead of hanging the test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -349,3 +349,52 @@ fn measurement_helpers() {
     assert_eq!(meter.bytes_between(t(1), t(4)), 2100);
     assert_eq!(meter.rate_bps(t(2), t(4)), 4000.0);
 }
+
+#[test]
+fn the_trace_sees_every_datagram_the_stats_count() {
+    use ferry_sim::{DropReason, Fault, TraceKind};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+    let mut sim = Sim::new(12);
+    let blaster =
+        crate::common::Blaster::new(addr(1), addr(2), 2000, 10, ms(1)).sizes(&[1200, 1500]);
+    let a = sim.add_node(blaster);
+    let b = sim.add_node(Sink::new(addr(2)));
+    let link = LinkConfig::default().loss(0.1).rate(30_000_000, 20_000);
+    let pair = sim.connect(a, b, link, LinkConfig::default());
+    sim.fault(
+        pair.ab,
+        Fault::DropWindow {
+            from: ms(50),
+            to: ms(60),
+        },
+    );
+    let counts: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
+    let sink_counts = counts.clone();
+    sim.set_trace(move |e| {
+        assert_eq!((e.link, e.from, e.to), (pair.ab, a, b));
+        *sink_counts
+            .borrow_mut()
+            .entry(format!("{:?}", e.kind))
+            .or_default() += 1;
+    });
+    drain(&mut sim).unwrap();
+    let counts = counts.borrow();
+    let get = |k: TraceKind| counts.get(&format!("{k:?}")).copied().unwrap_or(0);
+    let s = sim.stats(pair.ab);
+    assert_eq!(get(TraceKind::Sent), s.sent);
+    assert_eq!(get(TraceKind::Delivered), s.delivered);
+    assert_eq!(get(TraceKind::Dropped(DropReason::Loss)), s.dropped_loss);
+    assert_eq!(get(TraceKind::Dropped(DropReason::Queue)), s.dropped_queue);
+    assert_eq!(get(TraceKind::Dropped(DropReason::Mtu)), s.dropped_mtu);
+    assert_eq!(get(TraceKind::Dropped(DropReason::Fault)), s.dropped_fault);
+    assert!(
+        s.dropped_loss > 0 && s.dropped_queue > 0 && s.dropped_mtu > 0 && s.dropped_fault > 0,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.sent,
+        s.delivered + s.dropped_loss + s.dropped_queue + s.dropped_mtu + s.dropped_fault
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use ferry_sim::{Dir, Fault, LinkConfig, Sim};
+use ferry_sim::{Action, Dir, Fault, LinkConfig, Sim};
 
 use crate::common::{Blaster, Receiver, Sender, Sink, addr, blast, drain, ms};
 
@@ -110,4 +110,32 @@ fn drop_if_every_data_packet_once() {
     assert_eq!(sim.stats(pair.ab).dropped_fault, 50);
     assert_eq!(sim.node::<Sender>(a).retransmits, 50);
     assert_eq!(sim.node::<Receiver>(b).flows[&addr(1)].duplicates, 0);
+}
+
+#[test]
+fn script_duplicates_reorders_corrupts_and_drops() {
+    let (sim, pair) = run(Fault::Script(Box::new(|index, _, _| match index {
+        10..15 => Action::Delay(ms(20)),
+        20 => Action::Duplicate,
+        30 => Action::Corrupt,
+        40 => Action::Drop,
+        _ => Action::Pass,
+    })));
+    let sink = sink(&sim, pair);
+    let idx = sink.indices();
+    // The delayed flight (sent at 10..15 ms) arrives with the datagrams sent at 30..35 ms,
+    // each just before its partner; 30 itself is corrupted.
+    let pos = |i| idx.iter().position(|&x| x == i).unwrap();
+    assert!(pos(10) > pos(29) && pos(14) < pos(35));
+    assert_eq!(idx.iter().filter(|&&i| i == 20).count(), 2);
+    assert_eq!(
+        sink.arrivals.iter().filter(|a| a.index.is_none()).count(),
+        1
+    );
+    assert_eq!(sink.missing(100), [30, 40]);
+    let s = sim.stats(pair.ab);
+    assert_eq!(
+        (s.reordered, s.duplicated, s.corrupted, s.dropped_fault),
+        (5, 1, 1, 1)
+    );
 }
