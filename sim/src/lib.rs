@@ -10,12 +10,41 @@
 //! [`check_seeds`] read that variable back.
 //!
 //! ```
-//! use ferry_sim::{Budget, LinkConfig, Sim};
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use ferry_core::{Instant, dgram::Transmit};
+//! use ferry_sim::{Budget, LinkConfig, Node, Sim};
+//!
+//! /// Sends one datagram to `peer` (if any) and is done once a datagram comes back; echoes
+//! /// whatever it receives.
+//! struct Ping { addr: SocketAddr, peer: Option<SocketAddr>, out: Vec<(SocketAddr, Vec<u8>)>, got: bool }
+//!
+//! impl Node for Ping {
+//!     fn addr(&self) -> SocketAddr { self.addr }
+//!     fn handle_datagram(&mut self, _: Instant, from: SocketAddr, data: &mut [u8]) {
+//!         self.got = true;
+//!         if self.peer.is_none() { self.out.push((from, data.to_vec())) }
+//!     }
+//!     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
+//!         let (destination, data) = self.out.pop()?;
+//!         buf[..data.len()].copy_from_slice(&data);
+//!         Some(Transmit { destination, size: data.len(), segment_size: None })
+//!     }
+//!     fn handle_timeout(&mut self, _: Instant) {}
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn done(&self) -> bool { self.peer.is_none() || self.got }
+//! }
+//!
+//! let (a, b): (SocketAddr, SocketAddr) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
 //! let mut sim = Sim::new(ferry_sim::seed_or(7));
-//! // let a = sim.add_node(client); let b = sim.add_node(server);
-//! // let pair = sim.connect(a, b, LinkConfig::default().loss(0.01), LinkConfig::default());
-//! // sim.run(Budget::default())?;
-//! # let _ = (&mut sim, LinkConfig::default(), Budget::default());
+//! let client = sim.add_node(Ping { addr: a, peer: Some(b), out: vec![(b, b"hi".to_vec())], got: false });
+//! let server = sim.add_node(Ping { addr: b, peer: None, out: Vec::new(), got: false });
+//! let link = LinkConfig::default().delay(Duration::from_millis(15));
+//! let pair = sim.connect(client, server, link.clone(), link);
+//! let report = sim.run(Budget::default()).expect("the ping comes back");
+//! assert_eq!(report.elapsed, Duration::from_millis(30));
+//! assert_eq!(sim.stats(pair.ab).delivered, 1);
+//! assert!(sim.node::<Ping>(client).got);
 //! ```
 
 mod fault;

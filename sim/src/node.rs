@@ -6,7 +6,7 @@ use ferry_core::Instant;
 use ferry_core::dgram::Transmit;
 
 #[cfg(doc)]
-use crate::{Sim, SimErrorKind};
+use crate::{Report, Sim, SimErrorKind};
 
 /// A sans-IO endpoint the simulator drives: the shape of the datagram connection's API.
 pub trait Node {
