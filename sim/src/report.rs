@@ -84,8 +84,9 @@ pub enum SimErrorKind {
     },
 }
 
-/// A failed run, with what is needed to replay it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed run, with what is needed to replay it. `Debug` prints the same as `Display`, so
+/// that `sim.run(..).unwrap()` shows the seed to replay.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SimError {
     /// What went wrong.
     pub kind: SimErrorKind,
@@ -114,6 +115,12 @@ impl fmt::Display for SimError {
             " at t={:?} (virtual, step {}); replay with FERRY_SIM_SEED={}",
             self.elapsed, self.steps, self.seed
         )
+    }
+}
+
+impl fmt::Debug for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

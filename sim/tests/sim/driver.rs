@@ -96,6 +96,11 @@ fn deadlock_is_reported_with_the_seed() {
         err.to_string().contains("replay with FERRY_SIM_SEED=42"),
         "{err}"
     );
+    assert_eq!(
+        format!("{err:?}"),
+        err.to_string(),
+        "unwrap() shows the seed too"
+    );
 }
 
 #[test]
