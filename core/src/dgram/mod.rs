@@ -7,18 +7,24 @@
 //! travel on one reliable ordered stream. Handshake messages travel as CRYPTO frames in
 //! handshake packets.
 
+pub(crate) mod ack_tracker;
+mod config;
+mod conn;
+mod endpoint;
 pub(crate) mod frame;
 pub(crate) mod keys;
 pub(crate) mod packet;
+pub(crate) mod ranges;
+pub(crate) mod recovery;
+pub(crate) mod recv_stream;
+pub(crate) mod send_stream;
 pub(crate) mod varint;
 
 use core::net::SocketAddr;
 
-pub(crate) mod ack_tracker;
-pub(crate) mod ranges;
-pub(crate) mod recv_stream;
-pub(crate) mod send_stream;
-pub(crate) mod recovery;
+pub use config::TransportConfig;
+pub use conn::{Connection, ConnectionStats};
+pub use endpoint::{ConnHandle, DatagramEvent, Endpoint, EndpointStats};
 
 /// Smallest UDP payload the transport sends during the handshake and assumes every path
 /// carries (RFC 9000 §14).

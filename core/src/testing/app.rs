@@ -103,6 +103,25 @@ impl MemApp {
         self
     }
 
+    /// A fresh application with this one's files, partials, queued work and settings, and
+    /// no history (a server's template for every new connection).
+    pub fn clone_store(&self) -> MemApp {
+        MemApp {
+            files: self.files.clone(),
+            partials: self.partials.clone(),
+            fail_commit: self.fail_commit.clone(),
+            overwrite: self.overwrite,
+            to_send: self.to_send.clone(),
+            to_get: self.to_get.clone(),
+            to_list: self.to_list.clone(),
+            read_paused: self.read_paused,
+            hold_commits: self.hold_commits,
+            close_when_done: self.close_when_done,
+            also_offer: self.also_offer.clone(),
+            ..MemApp::default()
+        }
+    }
+
     /// Keep the bytes of every unfinished incoming file as partial files (a crash).
     pub fn interrupt(&mut self) {
         for r in core::mem::take(&mut self.receiving).into_values() {

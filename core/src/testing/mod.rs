@@ -8,6 +8,7 @@
 
 mod app;
 pub mod bench;
+pub mod dgram;
 pub mod fuzz;
 mod link;
 mod replay;

@@ -1,0 +1,156 @@
+//! Between the session and the packet layer: received bytes in, records out, and the
+//! connection's end when the session's comes.
+
+use super::params::{PARAMS_LEN, Params};
+use super::phase_keys::DataKeys;
+use super::{Connection, State, close_code_from_byte, code, session_close_code};
+use crate::error::{HandshakeError, SessionError};
+use crate::time::Instant;
+use crate::wire::CloseCode;
+
+impl Connection {
+    /// Hand contiguous received bytes to the session (CRYPTO first, then the stream).
+    pub(super) fn feed_session(&mut self, now: Instant) {
+        if let Some(hs) = &mut self.hs {
+            if !hs.params_read && hs.recv.readable().len() >= PARAMS_LEN {
+                let mut b = [0u8; PARAMS_LEN];
+                b.copy_from_slice(&hs.recv.readable()[..PARAMS_LEN]);
+                hs.recv.consume(PARAMS_LEN);
+                hs.params_read = true;
+                match Params::decode(&b) {
+                    Ok(p) => {
+                        self.peer_params = Some(p);
+                        self.peer_max_data = p.initial_max_data;
+                    }
+                    Err(_) => {
+                        self.close_with(now, code::PROTOCOL_VIOLATION, 0);
+                        return;
+                    }
+                }
+            }
+            while hs.params_read && !self.session.is_closed() {
+                let buf = hs.recv.readable();
+                if buf.is_empty() {
+                    break;
+                }
+                match self.session.handle_input(now, buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => hs.recv.consume(n),
+                }
+            }
+            if let Some((send, recv)) = self.session.take_packet_secrets() {
+                let interval = self.cfg.key_update_interval();
+                self.data_keys = Some(DataKeys::new(&send, &recv, interval));
+            }
+        }
+        while self.session.wants_input() {
+            let buf = self.stream_recv.readable();
+            if buf.is_empty() {
+                break;
+            }
+            match self.session.handle_input(now, buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.stream_recv.consume(n),
+            }
+        }
+        if let Some(limit) = self
+            .stream_recv
+            .poll_max_data(now, self.recovery.rtt().smoothed())
+        {
+            let _ = limit;
+            self.max_data_owed = true;
+        }
+    }
+
+    /// Move the session's output into the streams: handshake bytes into CRYPTO, records into
+    /// the session stream (bounded: at most about a window ahead of what is acknowledged).
+    pub(super) fn pull_session(&mut self, now: Instant) {
+        let hs_bytes = self.session.take_handshake_output();
+        if !hs_bytes.is_empty() {
+            if let Some(hs) = &mut self.hs {
+                hs.send.write(&hs_bytes);
+            }
+        }
+        let ahead = (self.recovery.cwnd() as usize).max(self.mtu.current().into()) * 2
+            + crate::MAX_RECORD;
+        while self.session.has_transmit()
+            && self.stream_send.room() >= crate::MAX_RECORD
+            && self.stream_send.unacked() < ahead
+        {
+            match self.session.poll_transmit(now, &mut self.scratch) {
+                Ok(n) if n > 0 => {
+                    let w = self.stream_send.write(&self.scratch[..n]);
+                    debug_assert_eq!(w, n, "room was checked");
+                }
+                _ => break,
+            }
+        }
+        if self.session.final_written() {
+            self.stream_send.finish();
+        }
+    }
+
+    /// End the connection when the session is over (or failed).
+    pub(super) fn update_state(&mut self, now: Instant) {
+        if self.state != State::Open || !self.session.is_closed() {
+            return;
+        }
+        match self.session.error() {
+            Some(e) => {
+                if self.data_keys.is_none() && !self.client {
+                    // A failed handshake is never explained.
+                    self.state = State::Drained;
+                } else {
+                    let reason = session_close_code(e);
+                    self.close_with(now, code::SESSION, reason);
+                }
+            }
+            None => {
+                if self.stream_send.is_acked_all() {
+                    self.close_with(now, code::NO_ERROR, 0);
+                }
+            }
+        }
+    }
+
+    /// Send CLOSE and enter the closing period (3 PTOs).
+    pub(super) fn close_with(&mut self, now: Instant, code: u64, reason: u8) {
+        if self.state != State::Open {
+            return;
+        }
+        if code != code::NO_ERROR && !self.session.is_closed() {
+            self.session.transport_failed(match code {
+                code::FLOW_CONTROL | code::PROTOCOL_VIOLATION => {
+                    SessionError::Protocol(crate::error::Violation::BadRecordContents)
+                }
+                _ => SessionError::TimedOut,
+            });
+        }
+        self.close_reason = [reason];
+        self.close_code = code;
+        self.close_owed = true;
+        self.state = State::Closing {
+            until: now + 3 * self.pto(),
+        };
+    }
+
+    /// The peer's CLOSE: end the session if it still runs, then drain.
+    pub(super) fn on_peer_close(&mut self, now: Instant, code: u64, reason: &[u8]) {
+        if !self.session.is_closed() {
+            let e = match code {
+                code::NO_ERROR => SessionError::Truncated,
+                code::BUSY => SessionError::Handshake(HandshakeError::Busy),
+                code::SESSION => SessionError::ClosedByPeer(
+                    reason
+                        .first()
+                        .map_or(CloseCode::ProtocolError, |b| close_code_from_byte(*b)),
+                ),
+                _ => SessionError::ClosedByPeer(CloseCode::ProtocolError),
+            };
+            self.session.transport_failed(e);
+        }
+        self.state = State::Draining {
+            until: now + 3 * self.pto(),
+        };
+    }
+}

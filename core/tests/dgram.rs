@@ -1,0 +1,350 @@
+//! Datagram connections end to end in memory: a client and a server endpoint joined by a
+//! scripted wire (fixed latency, per-datagram faults), on a virtual clock. The statistical and
+//! performance scenarios live in the `ferry-sim` crate; these are the protocol's promises.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferry_core::dgram::{Transmit, TransportConfig};
+use ferry_core::testing::dgram::{DgramClient, DgramServer};
+use ferry_core::testing::{MemApp, Outcome, TestRng};
+use ferry_core::{Config, Event, Instant, Psk, SessionError};
+
+/// What the wire does to one datagram.
+enum Fate {
+    Deliver,
+    Drop,
+    Duplicate,
+}
+
+type Fault = Box<dyn FnMut(bool, u64, &mut Vec<u8>) -> Fate>;
+
+struct Net {
+    client: DgramClient,
+    server: DgramServer,
+    now: Instant,
+    latency: Duration,
+    /// (deliver at, seq, to the server?, bytes)
+    wire: Vec<(Instant, u64, bool, Vec<u8>)>,
+    seq: u64,
+    /// Datagrams sent per direction (0: client to server, 1: server to client).
+    sent: [u64; 2],
+    bytes: [u64; 2],
+    fault: Fault,
+    mtu: usize,
+}
+
+const CLIENT: &str = "10.0.0.1:5000";
+const SERVER: &str = "10.0.0.2:4433";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn psk() -> Psk {
+    Psk::from_key_bytes(&[9; 32])
+}
+
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = TestRng::new(seed);
+    (0..len).map(|_| rng.next_u64() as u8).collect()
+}
+
+fn sender(files: &[(&str, Vec<u8>)]) -> MemApp {
+    let mut app = MemApp::new();
+    for (p, d) in files {
+        app = app.with_file(p, d.clone());
+        app.to_send.push_back(p.to_string());
+    }
+    app.close_when_done = true;
+    app
+}
+
+impl Net {
+    fn new(client_app: MemApp, server_app: MemApp) -> Net {
+        Self::with(client_app, server_app, &Config::default(), &TransportConfig::default(), &psk())
+    }
+
+    fn with(
+        client_app: MemApp,
+        server_app: MemApp,
+        config: &Config,
+        transport: &TransportConfig,
+        client_psk: &Psk,
+    ) -> Net {
+        let now = Instant::from_micros(1_000_000);
+        Net {
+            client: DgramClient::new(
+                config, transport, client_psk, [1; 32], now, addr(CLIENT), addr(SERVER), client_app,
+            ),
+            server: DgramServer::new(config, transport, &psk(), [2; 32], 16, addr(SERVER), server_app),
+            now,
+            latency: Duration::from_millis(10),
+            wire: Vec::new(),
+            seq: 0,
+            sent: [0; 2],
+            bytes: [0; 2],
+            fault: Box::new(|_, _, _| Fate::Deliver),
+            mtu: 1452,
+        }
+    }
+
+    fn push(&mut self, to_server: bool, t: Transmit, buf: &[u8]) {
+        let seg = t.segment_size.unwrap_or(t.size);
+        for chunk in buf[..t.size].chunks(seg) {
+            let dir = usize::from(!to_server);
+            self.sent[dir] += 1;
+            self.bytes[dir] += chunk.len() as u64;
+            let mut d = chunk.to_vec();
+            if d.len() > self.mtu {
+                continue;
+            }
+            let n = self.sent[dir];
+            let fate = (self.fault)(to_server, n, &mut d);
+            let at = self.now + self.latency;
+            match fate {
+                Fate::Drop => {}
+                Fate::Deliver => self.wire.push((at, self.seq, to_server, d)),
+                Fate::Duplicate => {
+                    self.wire.push((at, self.seq, to_server, d.clone()));
+                    self.seq += 1;
+                    self.wire.push((at + Duration::from_millis(1), self.seq, to_server, d));
+                }
+            }
+            self.seq += 1;
+        }
+    }
+
+    /// One step: transmit everything, deliver what is due, fire timers, jump time.
+    fn step(&mut self) {
+        let mut buf = vec![0u8; 1452 * 4];
+        while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+            let b = buf.clone();
+            self.push(true, t, &b);
+        }
+        while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+            let b = buf.clone();
+            self.push(false, t, &b);
+        }
+        self.client.check_invariants().unwrap();
+        self.server.check_invariants().unwrap();
+        self.wire.sort_by_key(|(at, seq, _, _)| (*at, *seq));
+        let due: Vec<_> = {
+            let n = self.wire.iter().take_while(|(at, ..)| *at <= self.now).count();
+            self.wire.drain(..n).collect()
+        };
+        if !due.is_empty() {
+            for (_, _, to_server, mut d) in due {
+                if to_server {
+                    self.server.handle_datagram(self.now, addr(CLIENT), &mut d);
+                } else {
+                    self.client.handle_datagram(self.now, addr(SERVER), &mut d);
+                }
+            }
+            return;
+        }
+        let next = [
+            self.wire.first().map(|w| w.0),
+            self.client.poll_timeout(),
+            self.server.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(t) = next {
+            assert!(t >= self.now, "a deadline in the past");
+            self.now = t;
+        }
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+    }
+
+    /// Run until `done`, within a step budget.
+    fn run_until(&mut self, max_steps: usize, mut done: impl FnMut(&Net) -> bool) {
+        for _ in 0..max_steps {
+            if done(self) {
+                return;
+            }
+            self.step();
+        }
+        panic!(
+            "not done after {max_steps} steps, at {:?}\nclient: {}\nserver: {:?}",
+            self.now,
+            self.client.conn._internal_timers(),
+            self.server.conns.values().map(|(c, _)| c._internal_timers()).collect::<Vec<_>>()
+        );
+    }
+
+    /// Until both sessions are over and both connections drained.
+    fn run(&mut self) {
+        self.run_until(200_000, |n| {
+            n.client.conn.is_drained() && n.server.conns.is_empty() && !n.server.finished.is_empty()
+        });
+    }
+
+    fn server_app(&self) -> &MemApp {
+        &self.server.finished.first().expect("a connection ended").2
+    }
+}
+
+fn clean(app: &MemApp) -> bool {
+    app.log.contains(&Event::Closed { result: Ok(()) })
+}
+
+#[test]
+fn put_round_trip_and_clean_close() {
+    let files = [("a.bin", data(1, 300_000)), ("dir/b", data(2, 5)), ("empty", vec![])];
+    let mut net = Net::new(sender(&files), MemApp::new());
+    net.run();
+    let server = net.server_app();
+    for (p, d) in &files {
+        assert_eq!(server.files.get(*p), Some(d), "{p}");
+        assert_eq!(net.client.app.outcomes.get(*p), Some(&Outcome::Delivered));
+    }
+    assert!(clean(&net.client.app) && clean(server));
+    let stats = net.client.conn.stats();
+    assert_eq!(stats.mtu, 1452, "the path MTU was discovered");
+    assert_eq!(stats.stream_bytes_retransmitted, 0);
+}
+
+#[test]
+fn get_and_list_over_datagrams() {
+    let mut client = MemApp::new();
+    client.to_get.push_back("x/y.bin".into());
+    client.to_list.push_back(String::new());
+    client.close_when_done = true;
+    let server = MemApp::new().with_file("x/y.bin", data(3, 100_000));
+    let mut net = Net::new(client, server);
+    net.run();
+    assert_eq!(net.client.app.files.get("x/y.bin"), Some(&data(3, 100_000)));
+    assert_eq!(net.client.app.listings.len(), 1);
+    assert!(clean(&net.client.app));
+}
+
+#[test]
+fn lost_first_and_second_flights_recover() {
+    for (to_server_lost, nth) in [(true, 1), (false, 1), (true, 2), (false, 2)] {
+        let mut net = Net::new(sender(&[("f", data(4, 10_000))]), MemApp::new());
+        net.fault = Box::new(move |to_server, n, _| {
+            if to_server == to_server_lost && n == nth { Fate::Drop } else { Fate::Deliver }
+        });
+        net.run();
+        assert_eq!(net.server_app().files.get("f"), Some(&data(4, 10_000)));
+    }
+}
+
+#[test]
+fn duplicated_and_replayed_datagrams_are_applied_once() {
+    let mut net = Net::new(sender(&[("f", data(5, 200_000))]), MemApp::new());
+    net.fault = Box::new(|_, _, _| Fate::Duplicate);
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(5, 200_000)));
+    let stats = net.client.conn.stats();
+    assert!(stats.duplicates > 10, "{stats:?}");
+}
+
+#[test]
+fn flipped_bits_are_dropped_and_resent() {
+    let mut net = Net::new(sender(&[("f", data(6, 300_000))]), MemApp::new());
+    let mut rng = TestRng::new(7);
+    net.fault = Box::new(move |_, n, d| {
+        if n > 3 && n % 7 == 0 {
+            let i = rng.next_u64() as usize % d.len();
+            d[i] ^= 1 << (rng.next_u64() % 8);
+        }
+        Fate::Deliver
+    });
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(6, 300_000)));
+    let (c, s) = (net.client.conn.stats(), &net.server.finished[0].1.stats());
+    assert!(c.auth_failures + s.auth_failures > 10);
+    assert!(c.stream_bytes_retransmitted > 0);
+}
+
+#[test]
+fn unvalidated_server_sends_at_most_three_times_what_it_received() {
+    let mut net = Net::new(sender(&[("f", data(8, 1000))]), MemApp::new());
+    // Everything after the client's first datagram is lost: the server only ever got 1 200
+    // bytes from this address.
+    net.fault = Box::new(|to_server, n, _| if to_server && n > 1 { Fate::Drop } else { Fate::Deliver });
+    net.run_until(100_000, |n| n.client.conn.is_drained());
+    assert_eq!(net.bytes[0] >= 1200, true);
+    let received_by_server = 1200;
+    assert!(net.bytes[1] <= 3 * received_by_server, "server sent {}", net.bytes[1]);
+    assert!(
+        matches!(
+            net.client.app.log.last(),
+            // The server's handshake timer ends it first (it never got `Start`), and its
+            // CLOSE gets through within the amplification budget.
+            Some(Event::Closed { result: Err(SessionError::ClosedByPeer(_) | SessionError::TimedOut) })
+        ),
+        "{:?}",
+        net.client.app.log
+    );
+}
+
+#[test]
+fn wrong_key_gets_no_answer_and_times_out() {
+    let other = Psk::from_key_bytes(&[1; 32]);
+    let mut net = Net::with(
+        sender(&[("f", vec![1])]),
+        MemApp::new(),
+        &Config::default(),
+        &TransportConfig::default(),
+        &other,
+    );
+    net.run_until(10_000, |n| n.client.conn.is_drained());
+    assert_eq!(net.sent[1], 0, "the server never answers a wrong key");
+    assert!(net.server.endpoint.stats().dropped_auth >= 1);
+    assert!(net.server.conns.is_empty());
+    assert!(matches!(
+        net.client.app.log.last(),
+        Some(Event::Closed { result: Err(SessionError::TimedOut) })
+    ));
+}
+
+#[test]
+fn keys_update_during_a_long_transfer() {
+    let mut t = TransportConfig::default();
+    t._internal_key_update_interval = 40;
+    let mut net = Net::with(
+        sender(&[("f", data(9, 400_000))]),
+        MemApp::new(),
+        &Config::default(),
+        &t,
+        &psk(),
+    );
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(9, 400_000)));
+    assert!(net.client.conn.stats().key_updates >= 3);
+}
+
+#[test]
+fn mtu_stays_minimal_when_the_path_is_small() {
+    let mut net = Net::new(sender(&[("f", data(10, 100_000))]), MemApp::new());
+    net.mtu = 1300;
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(10, 100_000)));
+    let mtu = net.client.conn.stats().mtu;
+    assert!((1200..=1300).contains(&mtu), "{mtu}");
+}
+
+#[test]
+fn total_loss_ends_both_sides_by_idle_timeout() {
+    let mut t = TransportConfig::default();
+    t.idle_timeout = Duration::from_secs(5);
+    let mut net = Net::with(
+        sender(&[("f", data(11, 1_000_000))]),
+        MemApp::new(),
+        &Config::default(),
+        &t,
+        &psk(),
+    );
+    net.run_until(10_000, |n| n.sent[0] > 50);
+    let cut = net.now;
+    net.fault = Box::new(|_, _, _| Fate::Drop);
+    net.run_until(100_000, |n| n.client.conn.is_drained() && n.server.conns.is_empty());
+    assert!(net.now - cut <= Duration::from_secs(6), "{:?}", net.now - cut);
+    assert!(net.server_app().files.get("f").is_none());
+}
+
