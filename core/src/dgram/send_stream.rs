@@ -308,6 +308,8 @@ mod tests {
         Poll(usize, u64),
         Ack(usize),
         Lose(usize),
+        /// Declared lost but still in flight: may be acknowledged or lost later.
+        Spurious(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -317,6 +319,7 @@ mod tests {
             5 => (0usize..1500, 0u64..2000).prop_map(|(l, d)| Op::Poll(l, d)),
             3 => any::<usize>().prop_map(Op::Ack),
             2 => any::<usize>().prop_map(Op::Lose),
+            1 => any::<usize>().prop_map(Op::Spurious),
         ]
     }
 
@@ -334,6 +337,7 @@ mod tests {
             let mut fin_at = None;
             let mut in_flight: Vec<(Chunk, Vec<u8>)> = Vec::new();
             let mut max_data = 0u64;
+            let mut acked = RangeSet::new();
             let deliver = |c: &Chunk, b: &[u8], got: &mut Vec<Option<u8>>, fin_at: &mut Option<u64>| {
                 let end = c.offset as usize + c.len;
                 if got.len() < end {
@@ -364,6 +368,8 @@ mod tests {
                             prop_assert!(c.len <= max_len && (c.len > 0 || c.fin));
                             prop_assert!(c.offset + c.len as u64 <= max_data.max(c.offset));
                             prop_assert!(c.offset >= s.written() - s.unacked() as u64);
+                            let end = c.offset + c.len as u64;
+                            prop_assert!(!acked.iter().any(|r| r.start < end && c.offset < r.end));
                             let mut b = vec![0; c.len];
                             s.copy_out(c.offset, &mut b);
                             prop_assert_eq!(&b[..], &source[c.offset as usize..c.offset as usize + c.len]);
@@ -375,13 +381,18 @@ mod tests {
                     Op::Ack(i) if !in_flight.is_empty() => {
                         let (c, b) = in_flight.swap_remove(i % in_flight.len());
                         s.on_acked(c.offset, c.len, c.fin);
+                        acked.insert(c.offset..c.offset + c.len as u64);
                         deliver(&c, &b, &mut got, &mut fin_at);
+                    }
+                    Op::Spurious(i) if !in_flight.is_empty() => {
+                        let (c, _) = in_flight[i % in_flight.len()];
+                        s.on_lost(c.offset, c.len, c.fin);
                     }
                     Op::Lose(i) if !in_flight.is_empty() => {
                         let (c, _) = in_flight.swap_remove(i % in_flight.len());
                         s.on_lost(c.offset, c.len, c.fin);
                     }
-                    Op::Ack(_) | Op::Lose(_) => {}
+                    Op::Ack(_) | Op::Lose(_) | Op::Spurious(_) => {}
                 }
                 prop_assert!(s.unacked() <= capacity);
                 prop_assert_eq!(s.written(), source.len() as u64);
