@@ -428,5 +428,30 @@ mod tests {
             prop_assert!(r.is_finished());
             prop_assert_eq!(r.buffered(), 0);
         }
+
+        /// Hostile input (any offsets, lengths, FINs): no panic, memory within the window, and
+        /// the bytes handed out are those of the accepted frames.
+        #[test]
+        fn hostile_frames_are_bounded(
+            frames in proptest::collection::vec(
+                (prop_oneof![0u64..3000, any::<u64>()], 0usize..700, any::<bool>(), 0usize..900), 0..60),
+        ) {
+            let mut r = RecvStream::new(2048, 8192);
+            let mut now = 0;
+            for (offset, len, fin, read) in frames {
+                let data: Vec<u8> = (0..len as u64).map(|i| offset.wrapping_add(i) as u8).collect();
+                let _ = r.insert(offset, &data, fin);
+                prop_assert!(r.buffered() as u64 <= r.window());
+                let start = r.consumed;
+                let n = read.min(r.readable().len());
+                for (i, b) in r.readable()[..n].iter().enumerate() {
+                    prop_assert_eq!(*b, (start + i as u64) as u8);
+                }
+                r.consume(n);
+                now += 1;
+                let _ = r.poll_max_data(ms(now), Duration::from_millis(5));
+                prop_assert!(r.max_data() <= r.consumed + r.window());
+            }
+        }
     }
 }
