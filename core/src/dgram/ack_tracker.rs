@@ -46,7 +46,8 @@ pub(crate) struct AckTracker {
 }
 
 impl AckTracker {
-    /// A tracker that delays ACKs by at most `max_ack_delay`.
+    /// A tracker that delays ACKs by at most `max_ack_delay`. With `Duration::ZERO` every
+    /// ack-eliciting packet is acknowledged at once (the handshake space).
     pub(crate) fn new(max_ack_delay: Duration) -> Self {
         AckTracker {
             max_ack_delay,
@@ -65,6 +66,11 @@ impl AckTracker {
     pub(crate) fn on_packet(&mut self, pn: u64, ack_eliciting: bool, now: Instant) -> Received {
         if pn < self.floor || !self.received.insert_one(pn) {
             return Received::Duplicate;
+        }
+        if pn < self.report_floor {
+            // A late packet below what the peer knows we acknowledged: report it too, rather
+            // than have the sender resend its frames.
+            self.report_floor = pn;
         }
         let expected = self.largest.map_or(0, |(l, _)| l.saturating_add(1));
         if self.largest.is_none_or(|(l, _)| pn > l) {
@@ -131,8 +137,8 @@ impl AckTracker {
     }
 
     /// The peer acknowledged a packet carrying our ACK frame whose largest acknowledged was
-    /// `largest_acked`: ranges below it are no longer reported. Duplicate detection still
-    /// remembers them.
+    /// `largest_acked`: ranges below it are no longer reported (unless a late packet arrives
+    /// below it). Duplicate detection still remembers them.
     pub(crate) fn on_ack_acked(&mut self, largest_acked: u64) {
         self.report_floor = self.report_floor.max(largest_acked);
     }
@@ -191,6 +197,15 @@ mod tests {
     }
 
     #[test]
+    fn zero_delay_acks_every_packet_at_once() {
+        let mut t = AckTracker::new(Duration::ZERO);
+        t.on_packet(0, false, at(5));
+        assert!(!t.ack_due(at(5)));
+        t.on_packet(1, true, at(5));
+        assert!(t.ack_due(at(5)) && !t.immediate());
+    }
+
+    #[test]
     fn non_ack_eliciting_packets_alone_are_never_acked() {
         let mut t = AckTracker::new(DELAY);
         for pn in [0, 1, 2, 5, 3] {
@@ -242,9 +257,11 @@ mod tests {
         assert_eq!(ranges(&t), []);
         assert_eq!(t.on_packet(7, true, at(4)), Received::Duplicate);
         assert_eq!(t.on_packet(8, true, at(4)), Received::Duplicate);
-        assert_eq!(t.on_packet(9, true, at(4)), Received::New);
         t.on_ack_acked(3); // never lowers the report floor
         assert!(!t.has_ranges());
+        // A late packet below the report floor is reported (with what follows it).
+        assert_eq!(t.on_packet(9, true, at(4)), Received::New);
+        assert_eq!(ranges(&t), vec![9..11]);
     }
 
     #[test]

@@ -251,3 +251,207 @@ impl RecvStream {
         self.ready.len() - self.head + self.pending_bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 13 + i / 256) as u8).collect()
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_micros(n * 1000)
+    }
+
+    /// Reads everything readable.
+    fn read_all(r: &mut RecvStream) -> Vec<u8> {
+        let v = r.readable().to_vec();
+        r.consume(v.len());
+        v
+    }
+
+    #[test]
+    fn reassembles_out_of_order_and_overlapping_pieces() {
+        let data = bytes(100);
+        let mut r = RecvStream::new(1000, 1000);
+        r.insert(50, &data[50..70], false).unwrap();
+        r.insert(60, &data[60..80], false).unwrap();
+        r.insert(90, &data[90..100], true).unwrap();
+        assert!(r.readable().is_empty());
+        assert_eq!(r.buffered(), 40);
+        r.insert(0, &data[0..30], false).unwrap();
+        assert_eq!(r.readable(), &data[..30]);
+        r.consume(10);
+        r.insert(5, &data[5..55], false).unwrap();
+        assert_eq!(r.readable(), &data[10..80]);
+        r.insert(75, &data[75..95], false).unwrap();
+        assert!(r.fin_received() && !r.is_finished());
+        assert_eq!(read_all(&mut r), &data[10..]);
+        assert!(r.is_finished());
+        assert_eq!(r.buffered(), 0);
+        // Late duplicates are ignored.
+        r.insert(0, &data[..100], true).unwrap();
+        assert!(r.readable().is_empty());
+    }
+
+    #[test]
+    fn data_beyond_the_advertised_limit_is_a_flow_control_error() {
+        let mut r = RecvStream::new(100, 100);
+        assert_eq!(r.max_data(), 100);
+        r.insert(90, &[1; 10], false).unwrap();
+        assert_eq!(r.insert(91, &[1; 10], false), Err(StreamError::FlowControl));
+        assert_eq!(r.insert(100, &[], true), Ok(()));
+        assert_eq!(
+            r.insert(u64::MAX, &[1; 2], false),
+            Err(StreamError::FlowControl)
+        );
+        let mut r = RecvStream::new(100, 100);
+        assert_eq!(r.insert(101, &[], true), Err(StreamError::FlowControl));
+    }
+
+    #[test]
+    fn final_size_violations() {
+        let mut r = RecvStream::new(100, 100);
+        r.insert(0, &[1; 20], false).unwrap();
+        assert_eq!(r.insert(0, &[1; 10], true), Err(StreamError::FinalSize));
+        r.insert(20, &[1; 10], true).unwrap();
+        r.insert(25, &[1; 5], true).unwrap();
+        assert_eq!(r.insert(25, &[1; 6], false), Err(StreamError::FinalSize));
+        assert_eq!(r.insert(40, &[], false), Err(StreamError::FinalSize));
+        assert_eq!(r.insert(10, &[1; 5], true), Err(StreamError::FinalSize));
+        assert_eq!(read_all(&mut r).len(), 30);
+        assert!(r.is_finished());
+    }
+
+    #[test]
+    fn credit_reopens_at_half_window_and_the_window_grows_when_it_limits() {
+        let srtt = Duration::from_millis(20);
+        let mut r = RecvStream::new(1000, 4000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        r.insert(0, &[0; 1000], false).unwrap();
+        r.consume(499);
+        assert_eq!(r.poll_max_data(ms(1), srtt), None);
+        r.consume(1);
+        assert_eq!(r.poll_max_data(ms(2), srtt), Some(1500));
+        assert_eq!(r.poll_max_data(ms(2), srtt), None);
+        r.consume(500);
+        // A whole window consumed in 5 ms < 2 x srtt: the window doubles.
+        assert_eq!(r.poll_max_data(ms(5), srtt), Some(3000));
+        assert_eq!(r.window(), 2000);
+        r.insert(1000, &[0; 2000], false).unwrap();
+        r.consume(2000);
+        assert_eq!(r.poll_max_data(ms(10), srtt), Some(7000));
+        assert_eq!(r.window(), 4000);
+        r.insert(3000, &[0; 4000], false).unwrap();
+        r.consume(4000);
+        assert_eq!(
+            r.poll_max_data(ms(11), srtt),
+            Some(11_000),
+            "capped at max_window"
+        );
+        assert_eq!(r.window(), 4000);
+        // A slow reader: a window takes longer than 2 x srtt, no growth.
+        let mut r = RecvStream::new(1000, 4000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        r.insert(0, &[0; 1000], false).unwrap();
+        r.consume(1000);
+        assert_eq!(r.poll_max_data(ms(41), srtt), Some(2000));
+        assert_eq!(r.window(), 1000);
+        // No credit is needed past the final size.
+        r.insert(1000, &[0; 10], true).unwrap();
+        r.consume(10);
+        assert_eq!(r.poll_max_data(ms(50), srtt), None);
+    }
+
+    #[test]
+    fn fragmenting_the_window_into_too_many_pieces_is_refused() {
+        let window = 4 * MAX_PIECES as u64;
+        let mut r = RecvStream::new(window, window);
+        for i in 0..MAX_PIECES as u64 {
+            r.insert(2 + 2 * i, &[1], false).unwrap();
+        }
+        // Extending a piece is fine, a new one is not.
+        r.insert(3, &[1], false).unwrap();
+        let last = 2 * MAX_PIECES as u64 + 2;
+        assert_eq!(r.insert(last, &[1], false), Err(StreamError::FlowControl));
+        assert_eq!(r.pending.len(), MAX_PIECES);
+        // Filling the first gap drains everything.
+        r.insert(0, &[1; 2], false).unwrap();
+        assert_eq!(r.pending.len(), MAX_PIECES - 2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any permutation of pieces, with duplicates and overlaps, read at any pace, gives back
+        /// exactly the bytes sent; memory stays within the window.
+        #[test]
+        fn any_order_gives_back_the_bytes(
+            len in 0usize..4000,
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+            extra in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..600), 0..10),
+            order in any::<u64>(),
+            reads in proptest::collection::vec(0usize..1500, 1..30),
+        ) {
+            let data = bytes(len);
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+            bounds.extend([0, len]);
+            bounds.sort_unstable();
+            let mut pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+            for (at, l) in &extra {
+                let s = at.index(len + 1);
+                pieces.push((s, (s + l).min(len)));
+            }
+            // A deterministic shuffle from `order`.
+            let mut seed = order | 1;
+            for i in (1..pieces.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                pieces.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            let window = 4096u64;
+            let mut r = RecvStream::new(window, window);
+            let mut out = Vec::new();
+            let mut reads = reads.into_iter().cycle();
+            for (s, e) in pieces {
+                prop_assert_eq!(r.insert(s as u64, &data[s..e], e == len), Ok(()));
+                prop_assert!(r.buffered() as u64 <= window);
+                let n = reads.next().unwrap_or(0).min(r.readable().len());
+                out.extend_from_slice(&r.readable()[..n]);
+                r.consume(n);
+            }
+            out.extend(read_all(&mut r));
+            prop_assert!(out == data);
+            prop_assert!(r.is_finished());
+            prop_assert_eq!(r.buffered(), 0);
+        }
+
+        /// Hostile input (any offsets, lengths, FINs): no panic, memory within the window, and
+        /// the bytes handed out are those of the accepted frames.
+        #[test]
+        fn hostile_frames_are_bounded(
+            frames in proptest::collection::vec(
+                (prop_oneof![0u64..3000, any::<u64>()], 0usize..700, any::<bool>(), 0usize..900), 0..60),
+        ) {
+            let mut r = RecvStream::new(2048, 8192);
+            let mut now = 0;
+            for (offset, len, fin, read) in frames {
+                let data: Vec<u8> = (0..len as u64).map(|i| offset.wrapping_add(i) as u8).collect();
+                let _ = r.insert(offset, &data, fin);
+                prop_assert!(r.buffered() as u64 <= r.window());
+                let start = r.consumed;
+                let n = read.min(r.readable().len());
+                for (i, b) in r.readable()[..n].iter().enumerate() {
+                    prop_assert_eq!(*b, (start + i as u64) as u8);
+                }
+                r.consume(n);
+                now += 1;
+                let _ = r.poll_max_data(ms(now), Duration::from_millis(5));
+                prop_assert!(r.max_data() <= r.consumed + r.window());
+            }
+        }
+    }
+}

@@ -202,3 +202,221 @@ impl SendStream {
         self.fin == Fin::Acked && self.buf.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    fn chunk(offset: u64, len: usize, fin: bool) -> Option<Chunk> {
+        Some(Chunk { offset, len, fin })
+    }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn sends_new_bytes_within_the_limits_and_frees_acked_prefix() {
+        let data = bytes(5000);
+        let mut s = SendStream::new(4096);
+        assert_eq!(s.write(&data), 4096);
+        assert_eq!((s.room(), s.written(), s.unacked()), (0, 4096, 4096));
+        assert!(!s.has_pending(0));
+        assert_eq!(s.poll(1400, 0), None);
+        assert_eq!(s.poll(1400, 3000), chunk(0, 1400, false));
+        assert_eq!(s.poll(1400, 3000), chunk(1400, 1400, false));
+        assert_eq!(s.poll(1400, 3000), chunk(2800, 200, false));
+        assert!(!s.has_pending(3000) && s.has_pending(3001));
+        let mut out = vec![0; 1400];
+        s.copy_out(1400, &mut out);
+        assert_eq!(out, data[1400..2800]);
+        // Out-of-order ack frees nothing until the prefix is acknowledged.
+        s.on_acked(1400, 1400, false);
+        assert_eq!(s.unacked(), 4096);
+        s.on_acked(0, 1400, false);
+        assert_eq!((s.unacked(), s.room()), (4096 - 2800, 2800));
+        assert_eq!(s.write(&data[4096..]), 904);
+        let mut out = vec![0; 2000];
+        s.copy_out(2800, &mut out);
+        assert_eq!(out, data[2800..4800]);
+    }
+
+    #[test]
+    fn lost_bytes_go_first_minus_what_was_acked_since() {
+        let mut s = SendStream::new(10_000);
+        s.write(&bytes(6000));
+        for _ in 0..4 {
+            s.poll(1000, u64::MAX);
+        }
+        // Packet with [1000, 3000) lost, but [1500, 2000) was acked through another packet.
+        s.on_acked(1500, 500, false);
+        s.on_lost(1000, 2000, false);
+        s.on_lost(0, 500, false);
+        s.on_acked(0, 200, false);
+        assert!(s.has_pending(0));
+        assert_eq!(s.poll(1000, 0), chunk(200, 300, false));
+        assert_eq!(s.poll(300, 0), chunk(1000, 300, false));
+        assert_eq!(s.poll(1000, 0), chunk(1300, 200, false));
+        assert_eq!(s.poll(1000, 0), chunk(2000, 1000, false));
+        assert_eq!(s.poll(1000, 0), None);
+        assert_eq!(s.poll(0, u64::MAX), None);
+        assert_eq!(s.poll(5000, u64::MAX), chunk(4000, 2000, false));
+        // Losing what was acked already changes nothing.
+        s.on_lost(1500, 500, false);
+        assert!(!s.has_pending(u64::MAX));
+    }
+
+    #[test]
+    fn fin_rides_on_the_last_bytes_or_alone_and_is_resent_when_lost() {
+        let mut s = SendStream::new(100);
+        s.write(&bytes(10));
+        s.finish();
+        assert_eq!((s.write(b"x"), s.room()), (0, 0));
+        assert_eq!(s.poll(4, 100), chunk(0, 4, false));
+        assert_eq!(s.poll(100, 100), chunk(4, 6, true));
+        assert!(!s.has_pending(100));
+        s.on_lost(4, 6, true);
+        assert_eq!(s.poll(3, 100), chunk(4, 3, false));
+        assert_eq!(s.poll(3, 100), chunk(7, 3, true));
+        s.on_acked(0, 4, false);
+        s.on_acked(4, 3, false);
+        s.on_acked(7, 3, true);
+        assert!(s.is_acked_all());
+        // A lone FIN: nothing written after the last chunk.
+        let mut s = SendStream::new(100);
+        s.write(b"abc");
+        assert_eq!(s.poll(100, 100), chunk(0, 3, false));
+        s.finish();
+        assert!(s.has_pending(0));
+        assert_eq!(s.poll(0, 0), chunk(3, 0, true));
+        s.on_lost(3, 0, true);
+        assert_eq!(s.poll(100, 100), chunk(3, 0, true));
+        s.on_acked(3, 0, true);
+        assert!(!s.is_acked_all(), "bytes not acked yet");
+        s.on_acked(0, 3, false);
+        assert!(s.is_acked_all());
+        assert_eq!(s.poll(100, 100), None);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize),
+        Finish,
+        Poll(usize, u64),
+        Ack(usize),
+        Lose(usize),
+        /// Declared lost but still in flight: may be acknowledged or lost later.
+        Spurious(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0usize..3000).prop_map(Op::Write),
+            1 => Just(Op::Finish),
+            5 => (0usize..1500, 0u64..2000).prop_map(|(l, d)| Op::Poll(l, d)),
+            3 => any::<usize>().prop_map(Op::Ack),
+            2 => any::<usize>().prop_map(Op::Lose),
+            1 => any::<usize>().prop_map(Op::Spurious),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Random writes, polls, acks and losses: every chunk carries the bytes written at its
+        /// offsets, buffered bytes stay within capacity, and once everything is resent and
+        /// acknowledged the receiver holds exactly what was written.
+        #[test]
+        fn delivers_what_was_written(capacity in 1usize..6000, ops in proptest::collection::vec(op(), 0..80)) {
+            let mut s = SendStream::new(capacity);
+            let mut source = Vec::new();
+            let mut got: Vec<Option<u8>> = Vec::new();
+            let mut fin_at = None;
+            let mut in_flight: Vec<(Chunk, Vec<u8>)> = Vec::new();
+            let mut max_data = 0u64;
+            let mut acked = RangeSet::new();
+            let deliver = |c: &Chunk, b: &[u8], got: &mut Vec<Option<u8>>, fin_at: &mut Option<u64>| {
+                let end = c.offset as usize + c.len;
+                if got.len() < end {
+                    got.resize(end, None);
+                }
+                for (i, &x) in b.iter().enumerate() {
+                    got[c.offset as usize + i] = Some(x);
+                }
+                if c.fin {
+                    *fin_at = Some(end as u64);
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Write(n) => {
+                        let data = bytes(source.len() + n);
+                        let took = s.write(&data[source.len()..]);
+                        prop_assert!(took <= n);
+                        source.extend_from_slice(&data[source.len()..source.len() + took]);
+                    }
+                    Op::Finish => s.finish(),
+                    Op::Poll(max_len, grow) => {
+                        max_data += grow;
+                        let pending = s.has_pending(max_data);
+                        let c = s.poll(max_len, max_data);
+                        if let Some(c) = c {
+                            prop_assert!(pending);
+                            prop_assert!(c.len <= max_len && (c.len > 0 || c.fin));
+                            prop_assert!(c.offset + c.len as u64 <= max_data.max(c.offset));
+                            prop_assert!(c.offset >= s.written() - s.unacked() as u64);
+                            let end = c.offset + c.len as u64;
+                            prop_assert!(!acked.iter().any(|r| r.start < end && c.offset < r.end));
+                            let mut b = vec![0; c.len];
+                            s.copy_out(c.offset, &mut b);
+                            prop_assert_eq!(&b[..], &source[c.offset as usize..c.offset as usize + c.len]);
+                            in_flight.push((c, b));
+                        } else if max_len > 0 {
+                            prop_assert!(!pending);
+                        }
+                    }
+                    Op::Ack(i) if !in_flight.is_empty() => {
+                        let (c, b) = in_flight.swap_remove(i % in_flight.len());
+                        s.on_acked(c.offset, c.len, c.fin);
+                        acked.insert(c.offset..c.offset + c.len as u64);
+                        deliver(&c, &b, &mut got, &mut fin_at);
+                    }
+                    Op::Spurious(i) if !in_flight.is_empty() => {
+                        let (c, _) = in_flight[i % in_flight.len()];
+                        s.on_lost(c.offset, c.len, c.fin);
+                    }
+                    Op::Lose(i) if !in_flight.is_empty() => {
+                        let (c, _) = in_flight.swap_remove(i % in_flight.len());
+                        s.on_lost(c.offset, c.len, c.fin);
+                    }
+                    Op::Ack(_) | Op::Lose(_) | Op::Spurious(_) => {}
+                }
+                prop_assert!(s.unacked() <= capacity);
+                prop_assert_eq!(s.written(), source.len() as u64);
+            }
+            // Drain: everything in flight is lost, then resend and ack until nothing is left.
+            s.finish();
+            for (c, _) in in_flight.drain(..) {
+                s.on_lost(c.offset, c.len, c.fin);
+            }
+            let mut rounds = 0;
+            while let Some(c) = s.poll(1000, u64::MAX) {
+                rounds += 1;
+                prop_assert!(rounds < 10_000);
+                let mut b = vec![0; c.len];
+                s.copy_out(c.offset, &mut b);
+                s.on_acked(c.offset, c.len, c.fin);
+                deliver(&c, &b, &mut got, &mut fin_at);
+            }
+            prop_assert!(s.is_acked_all());
+            prop_assert_eq!(s.unacked(), 0);
+            prop_assert_eq!(fin_at, Some(source.len() as u64));
+            let got: Vec<u8> = got.iter().map(|b| b.unwrap_or(0xEE)).collect();
+            prop_assert_eq!(got.len(), source.len());
+            prop_assert!(got == source);
+        }
+    }
+}
