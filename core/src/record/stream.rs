@@ -180,11 +180,6 @@ impl RecordOpener {
         peek_header_with(input, self.max_plaintext, self.tag_len())
     }
 
-    /// The plaintext limit this side advertised.
-    pub(crate) fn max_plaintext(&self) -> usize {
-        self.max_plaintext
-    }
-
     /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.
     /// A tag failure is [`SessionError::Authentication`] and leaves the nonce counter as it was.
     pub(crate) fn open(&mut self, input: &mut [u8]) -> Result<Option<Opened>, SessionError> {

@@ -216,7 +216,17 @@ impl Connection {
         rng.fill_bytes(&mut session_seed);
         let session = Session::client_over(Transport::Datagram, config, psk, session_seed, now);
         let keys = HandshakeKeys::new(psk.bytes(), &initial_dcid, true);
-        Self::new(true, session, transport, keys, now, peer, local_cid, initial_dcid, initial_dcid)
+        Self::new(
+            true,
+            session,
+            transport,
+            keys,
+            now,
+            peer,
+            local_cid,
+            initial_dcid,
+            initial_dcid,
+        )
     }
 
     /// A server connection for a client whose first packet named `initial_dcid` and `scid`
@@ -235,7 +245,17 @@ impl Connection {
     ) -> Connection {
         let session = Session::server_over(Transport::Datagram, config, psk, seed, now);
         let keys = HandshakeKeys::new(psk.bytes(), &initial_dcid, false);
-        Self::new(false, session, transport, keys, now, peer, local_cid, client_cid, initial_dcid)
+        Self::new(
+            false,
+            session,
+            transport,
+            keys,
+            now,
+            peer,
+            local_cid,
+            client_cid,
+            initial_dcid,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -282,7 +302,10 @@ impl Connection {
             hs: Some(hs),
             data_keys: None,
             // Handshake packets are acknowledged at once.
-            spaces: [PnSpace::new(Duration::ZERO), PnSpace::new(cfg.max_ack_delay)],
+            spaces: [
+                PnSpace::new(Duration::ZERO),
+                PnSpace::new(cfg.max_ack_delay),
+            ],
             stream_send: SendStream::new(cfg.send_buffer),
             stream_recv: RecvStream::new(cfg.initial_window, cfg.max_window),
             stream_sent_max: 0,
@@ -375,13 +398,10 @@ impl Connection {
     /// The idle timeout in effect: the smaller advertised value, never under 3 PTOs.
     fn idle_timeout(&self) -> Duration {
         let ours = self.cfg.idle_timeout;
-        let t = self
-            .peer_params
-            .map_or(ours, |p| p.idle_timeout.min(ours));
+        let t = self.peer_params.map_or(ours, |p| p.idle_timeout.min(ours));
         t.max(3 * self.pto())
     }
 }
-
 
 impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

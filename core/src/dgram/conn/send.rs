@@ -116,11 +116,13 @@ impl Connection {
         // May this packet carry anything that elicits an acknowledgement?
         let probe = self.recovery.probes_pending() > 0;
         let mut eliciting_ok = !closing && (probe || self.recovery.can_send(room));
-        if eliciting_ok && !probe && space == Space::Data {
-            if let Some(t) = self.recovery.pacing_delay(now, room) {
-                self.pacing_until = Some(t);
-                eliciting_ok = false;
-            }
+        if eliciting_ok
+            && !probe
+            && space == Space::Data
+            && let Some(t) = self.recovery.pacing_delay(now, room)
+        {
+            self.pacing_until = Some(t);
+            eliciting_ok = false;
         }
         let s = space.index();
         let acks_due = self.spaces[s].acks.ack_due(now);
@@ -128,7 +130,10 @@ impl Connection {
             return None;
         }
         let mtu_probe = match (space, eliciting_ok && !probe) {
-            (Space::Data, true) => self.mtu.probe_due(now).filter(|&p| usize::from(p) <= out.len()),
+            (Space::Data, true) => self
+                .mtu
+                .probe_due(now)
+                .filter(|&p| usize::from(p) <= out.len()),
             _ => None,
         };
         if let Some(p) = mtu_probe {
@@ -251,31 +256,32 @@ impl Connection {
             return false;
         }
         let mut eliciting = false;
-        if self.handshake_done_owed {
-            if let Some(n) = frame::encode_handshake_done(&mut out[*pos..end]) {
-                *pos += n;
-                self.handshake_done_owed = false;
-                sent.handshake_done = true;
-                eliciting = true;
-            }
+        if self.handshake_done_owed
+            && let Some(n) = frame::encode_handshake_done(&mut out[*pos..end])
+        {
+            *pos += n;
+            self.handshake_done_owed = false;
+            sent.handshake_done = true;
+            eliciting = true;
         }
-        if self.max_data_owed {
-            if let Some(n) = frame::encode_max_data(self.stream_recv.max_data(), &mut out[*pos..end])
-            {
-                *pos += n;
-                self.max_data_owed = false;
-                sent.max_data = true;
-                eliciting = true;
-            }
+        if self.max_data_owed
+            && let Some(n) =
+                frame::encode_max_data(self.stream_recv.max_data(), &mut out[*pos..end])
+        {
+            *pos += n;
+            self.max_data_owed = false;
+            sent.max_data = true;
+            eliciting = true;
         }
         let blocked = self.stream_send.written() > self.peer_max_data
             && !self.stream_send.has_pending(self.peer_max_data);
-        if blocked && self.blocked_sent != Some(self.peer_max_data) {
-            if let Some(n) = frame::encode_data_blocked(self.peer_max_data, &mut out[*pos..end]) {
-                *pos += n;
-                self.blocked_sent = Some(self.peer_max_data);
-                eliciting = true;
-            }
+        if blocked
+            && self.blocked_sent != Some(self.peer_max_data)
+            && let Some(n) = frame::encode_data_blocked(self.peer_max_data, &mut out[*pos..end])
+        {
+            *pos += n;
+            self.blocked_sent = Some(self.peer_max_data);
+            eliciting = true;
         }
         eliciting
     }
@@ -300,7 +306,8 @@ impl Connection {
                 let Some(chunk) = hs.send.poll(max, u64::MAX) else {
                     return false;
                 };
-                let Some(h) = frame::encode_crypto_header(chunk.offset, chunk.len, &mut out[*pos..end])
+                let Some(h) =
+                    frame::encode_crypto_header(chunk.offset, chunk.len, &mut out[*pos..end])
                 else {
                     hs.send.on_lost(chunk.offset, chunk.len, false);
                     return false;
