@@ -1,7 +1,7 @@
 //! Building packets: which space, which frames, under which limits (congestion window,
 //! pacing, anti-amplification, flow control), sealed into the caller's buffer.
 
-use super::{Connection, Sent, State, code};
+use super::{Connection, Sent, State};
 use crate::dgram::frame;
 use crate::dgram::keys;
 use crate::dgram::packet::{self, Header, LONG_HEADER_LEN, SHORT_HEADER_LEN, TAG_LEN};
@@ -36,7 +36,7 @@ impl Connection {
             if end - size < MIN_MTU.into() && count > 0 {
                 break;
             }
-            let Some(n) = self.build_packet(now, &mut buf[size..end], count == 0) else {
+            let Some(n) = self.build_packet(now, &mut buf[size..end]) else {
                 break;
             };
             if count == 0 {
@@ -93,7 +93,7 @@ impl Connection {
     }
 
     /// Build one packet into `out` (at most one path MTU); its length, or `None`.
-    fn build_packet(&mut self, now: Instant, out: &mut [u8], first: bool) -> Option<usize> {
+    fn build_packet(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         let space = self.next_space(now)?;
         let closing = matches!(self.state, State::Closing { .. });
         let mut room = out.len().min(self.mtu.current().into());
@@ -221,7 +221,6 @@ impl Connection {
                 keys::seal_packet(key, pn, out, header_len, pos - header_len)
             }
         };
-        let _ = first;
         self.spaces[s].next_pn += 1;
         sent.size = total as u16;
         self.recovery.on_packet_sent(
@@ -355,6 +354,3 @@ impl Connection {
         }
     }
 }
-
-/// Keep the close code module in use from here too (CLOSE frames are built above).
-const _: u64 = code::NO_ERROR;
