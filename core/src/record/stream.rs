@@ -102,6 +102,7 @@ pub(crate) struct Header {
 
 /// Parse and bound-check the header at the front of `input`; `Ok(None)` if fewer than four
 /// bytes are there. `max_plaintext` is what this side advertised.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn peek_header(
     input: &[u8],
     max_plaintext: usize,

@@ -366,6 +366,12 @@ impl Connection {
         self.state == State::Drained
     }
 
+    /// Whether the connection is closing: CLOSE was sent or received (or it drained). Once
+    /// the session is closed too, nothing of the transfer is left to send.
+    pub fn is_closing(&self) -> bool {
+        self.state != State::Open
+    }
+
     /// The peer's address (the latest one an authenticated packet came from).
     pub fn remote(&self) -> SocketAddr {
         self.peer
