@@ -266,3 +266,56 @@ mod tests {
         assert_eq!(cc.window(), 2400);
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    use core::time::Duration;
+
+    use crate::dgram::CongestionControl;
+    use crate::dgram::recovery::model::{link, mathis, run};
+
+    #[test]
+    fn cubic_fills_a_clean_100_mbit_20_ms_link() {
+        let r = run(
+            CongestionControl::Cubic,
+            link(100, 20, 0),
+            Duration::from_secs(8),
+            Duration::from_secs(2),
+            1,
+        );
+        assert!(r.goodput >= 90_000_000, "{} bit/s", r.goodput);
+        assert_eq!(
+            (
+                r.stats.spurious_losses,
+                r.stats.persistent_congestion,
+                r.stats.pto_count_total
+            ),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn cubic_at_one_percent_loss_reaches_mathis_with_few_retransmissions_and_no_spurious_loss() {
+        let rtt = Duration::from_millis(20);
+        for seed in 1..=3 {
+            let r = run(
+                CongestionControl::Cubic,
+                link(100, 20, 10_000),
+                Duration::from_secs(30),
+                Duration::from_secs(2),
+                seed,
+            );
+            let lost = r.stats.bytes_lost as f64 / r.stats.bytes_sent as f64;
+            let spurious = r.stats.spurious_bytes as f64 / r.stats.bytes_sent as f64;
+            assert!(
+                r.goodput as f64 >= mathis(rtt, 10_000),
+                "seed {seed}: {} bit/s",
+                r.goodput
+            );
+            assert!(
+                lost <= 0.02 && spurious <= 0.005,
+                "seed {seed}: lost {lost}, spurious {spurious}"
+            );
+        }
+    }
+}
