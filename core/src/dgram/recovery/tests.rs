@@ -439,3 +439,18 @@ fn pacing_uses_the_initial_rtt_then_the_window_over_srtt() {
         "{wait:?}"
     );
 }
+
+#[test]
+fn ack_only_packets_never_acknowledged_are_forgotten_after_three_ptos() {
+    let mut r = new_reno();
+    for pn in 0..1000 {
+        r.on_packet_sent(at(10 * pn), Space::Data, pn, 50, false, false, pn);
+    }
+    r.check_invariants().unwrap();
+    // 3 × 999 ms at one packet per 10 ms: about 300 remembered.
+    assert!(r.spaces[1].sent.len() <= 301, "{}", r.spaces[1].sent.len());
+    assert_eq!((r.bytes_in_flight(), r.timer()), (0, None));
+    // An ACK of a forgotten one is a duplicate, not an error.
+    let out = ack(&mut r, at(10_000), &[(999, 999), (0, 5)]);
+    assert_eq!(acked(&out), [999]);
+}
