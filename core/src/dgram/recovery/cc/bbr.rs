@@ -344,4 +344,21 @@ mod tests {
             assert_eq!(r.stats.persistent_congestion, 0);
         }
     }
+
+    #[test]
+    fn bbr_fills_a_long_fat_lossy_path() {
+        // 500 Mbit/s, 200 ms, 2 % random loss (12.5 MB bandwidth-delay product).
+        let r = run(
+            CongestionControl::Bbr,
+            link(500, 200, 20_000),
+            Duration::from_secs(12),
+            Duration::from_secs(4),
+            5,
+        );
+        assert!(r.goodput >= 400_000_000, "{} bit/s", r.goodput);
+        assert_eq!(
+            (r.stats.spurious_losses, r.stats.persistent_congestion),
+            (0, 0)
+        );
+    }
 }
