@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 use core::time::Duration;
 
-use self::cc::{Controller, DeliverySample, new_controller};
+pub(crate) use self::cc::{Controller, DeliverySample, new_controller};
 use self::pacing::Pacer;
 pub(crate) use self::rtt::RttEstimator;
 use super::{CongestionControl, MIN_MTU, Space};
