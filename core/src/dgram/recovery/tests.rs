@@ -454,3 +454,66 @@ fn ack_only_packets_never_acknowledged_are_forgotten_after_three_ptos() {
     let out = ack(&mut r, at(10_000), &[(999, 999), (0, 5)]);
     assert_eq!(acked(&out), [999]);
 }
+
+/// A controller that records the delivery-rate samples it gets (fixed window).
+#[derive(Debug)]
+struct Recorder(alloc::sync::Arc<core::sync::atomic::AtomicU64>);
+
+impl super::Controller for Recorder {
+    fn on_sent(&mut self, _: Instant, _: u64, _: u64) {}
+    fn on_ack(
+        &mut self,
+        _: Instant,
+        _: Instant,
+        _: u64,
+        _: bool,
+        _: &super::RttEstimator,
+        sample: Option<&super::DeliverySample>,
+    ) {
+        if let Some(s) = sample {
+            // Rate in the low bits, the app-limited mark in the top bit.
+            let v = s.delivery_rate | (u64::from(s.is_app_limited) << 63);
+            self.0.store(v, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn on_congestion_event(&mut self, _: Instant, _: Instant, _: bool, _: u64) {}
+    fn on_mtu_update(&mut self, _: u16) {}
+    fn window(&self) -> u64 {
+        1_000_000
+    }
+    fn pacing_rate(&self, _: &super::RttEstimator) -> Option<u64> {
+        None
+    }
+    fn initial_window(&self) -> u64 {
+        1_000_000
+    }
+}
+
+#[test]
+fn delivery_rate_samples_span_the_longer_of_the_send_and_ack_phases_and_mark_app_limited() {
+    use core::sync::atomic::Ordering;
+    let seen = alloc::sync::Arc::new(core::sync::atomic::AtomicU64::new(u64::MAX));
+    let mut r = new_reno();
+    r.cc = alloc::boxed::Box::new(Recorder(seen.clone()));
+    let mut pn = 0;
+    for round in 0..3u64 {
+        if round == 2 {
+            r.set_app_limited(true);
+        }
+        // Ten packets over 9 ms, all acknowledged 100 ms after the first: 10 kB in 100 ms.
+        let start = 100 * round;
+        for i in 0..10 {
+            send(&mut r, at(start + i), pn, 1000);
+            pn += 1;
+        }
+        ack(&mut r, at(start + 100), &[(pn - 10, pn - 1)]);
+        let v = seen.load(Ordering::Relaxed);
+        assert_eq!(v & !(1 << 63), 100_000, "round {round}");
+        assert_eq!(v >> 63 == 1, round == 2, "round {round}");
+    }
+    // The app-limited mark clears once the data in flight at the time is delivered.
+    r.set_app_limited(false);
+    send(&mut r, at(300), pn, 1000);
+    ack(&mut r, at(400), &[(pn, pn)]);
+    assert_eq!(seen.load(Ordering::Relaxed) >> 63, 0);
+}
