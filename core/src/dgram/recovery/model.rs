@@ -79,7 +79,8 @@ pub(super) fn run(
     let mut rec: Recovery<u64> = Recovery::new(&cfg, t0);
     let mut rng = Rng(seed | 1);
     let one_way = link.rtt / 2;
-    let per_packet = Duration::from_nanos(SIZE as u64 * 8 * 1_000_000_000 / link.bits_per_second);
+    // Serialisation time in nanoseconds (instants are microseconds: keep the link exact).
+    let per_packet_ns = SIZE as u64 * 8 * 1_000_000_000 / link.bits_per_second;
     let mut events: BinaryHeap<Reverse<(Instant, Event)>> = BinaryHeap::new();
     let mut frames: Vec<(Vec<RangeInclusive<u64>>, Duration)> = Vec::new();
     // Receiver: ranges received (start → end), unacknowledged arrivals, first pending arrival.
@@ -87,7 +88,8 @@ pub(super) fn run(
     let mut pending = 0u64;
     let mut pending_since: Option<Instant> = None;
     let mut arrivals = 0u64;
-    let mut link_free = t0;
+    // When the link finishes sending its queue, in nanoseconds.
+    let mut link_free_ns = 0u64;
     let (mut next_pn, mut goodput_bytes, mut dropped) = (0u64, 0u64, 0u64);
     let mut out = Vec::new();
     let end = t0 + duration;
@@ -174,13 +176,15 @@ pub(super) fn run(
                 break;
             }
             rec.on_packet_sent(now, Space::Data, next_pn, SIZE, true, false, next_pn);
+            let now_ns = now.as_micros() * 1000;
             let queued =
-                (link_free - now).as_nanos() as u64 * link.bits_per_second / 8 / 1_000_000_000;
+                link_free_ns.saturating_sub(now_ns) * link.bits_per_second / 8 / 1_000_000_000;
             if queued + SIZE as u64 > link.queue || rng.next() % 1_000_000 < link.loss_ppm {
                 dropped += 1;
             } else {
-                link_free = link_free.max(now) + per_packet;
-                events.push(Reverse((link_free + one_way, Event::Arrive(next_pn))));
+                link_free_ns = link_free_ns.max(now_ns) + per_packet_ns;
+                let arrive = Instant::from_micros(link_free_ns.div_ceil(1000)) + one_way;
+                events.push(Reverse((arrive, Event::Arrive(next_pn))));
             }
             next_pn += 1;
         }
