@@ -57,6 +57,11 @@ pub(crate) mod code {
     pub(crate) const BUSY: u64 = 4;
 }
 
+/// In-order data packets acknowledged together: an ACK is due at once after this many
+/// ack-eliciting packets (RFC 9000 suggests 2; 4 halves the ACK traffic on a fast path, while
+/// out-of-order arrivals and `max_ack_delay` still make ACKs immediate or bounded).
+const ACK_EVERY: u64 = 4;
+
 /// The close code of the endpoint's busy refusal.
 pub(crate) const BUSY_CODE: u64 = code::BUSY;
 
@@ -303,8 +308,8 @@ impl Connection {
             data_keys: None,
             // Handshake packets are acknowledged at once.
             spaces: [
-                PnSpace::new(Duration::ZERO),
-                PnSpace::new(cfg.max_ack_delay),
+                PnSpace::new(AckTracker::new(Duration::ZERO)),
+                PnSpace::new(AckTracker::new(cfg.max_ack_delay).with_threshold(ACK_EVERY)),
             ],
             stream_send: SendStream::new(cfg.send_buffer),
             stream_recv: RecvStream::new(cfg.initial_window, cfg.max_window),
@@ -421,11 +426,8 @@ impl core::fmt::Debug for Connection {
 }
 
 impl PnSpace {
-    fn new(max_ack_delay: Duration) -> Self {
-        PnSpace {
-            next_pn: 0,
-            acks: AckTracker::new(max_ack_delay),
-        }
+    fn new(acks: AckTracker) -> Self {
+        PnSpace { next_pn: 0, acks }
     }
 }
 

@@ -51,6 +51,12 @@ impl Connection {
                 break;
             }
         }
+        // Sending stopped for want of data, not of window or pacing: the controller must not
+        // grow the window on acknowledgements of an application-limited flight.
+        let window_limited =
+            self.pacing_until.is_some() || !self.recovery.can_send(self.mtu.current().into());
+        self.recovery
+            .set_app_limited(!window_limited && !self.stream_send.has_pending(self.peer_max_data));
         if count == 0 {
             return None;
         }
