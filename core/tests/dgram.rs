@@ -526,3 +526,24 @@ fn garbage_is_dropped_statelessly() {
     server.handle_datagram(now, addr(CLIENT), &mut real);
     assert_eq!(server.conns.len(), 1);
 }
+
+#[test]
+fn a_stalled_receiver_holds_the_sender_to_its_credit() {
+    let size = 12 << 20;
+    let mut paused = MemApp::new();
+    paused.read_paused = true;
+    let mut net = Net::new(sender(&[("big", data(13, size))]), paused);
+    // Long enough for the sender to use all its credit and sit blocked.
+    net.run_until(200_000, |n| n.now > Instant::from_micros(6_000_000));
+    let sent = net.client.conn.stats().stream_bytes_sent;
+    let credit = TransportConfig::default().initial_window;
+    assert!(sent > credit / 2, "the sender used its credit: {sent}");
+    assert!(sent <= credit + 512 * 1024, "sent {sent} past the credit {credit}");
+    assert!(net.server.finished.is_empty() && net.server.conns.len() == 1);
+    // The disk comes back: everything arrives.
+    for (_, app) in net.server.conns.values_mut() {
+        app.read_paused = false;
+    }
+    net.run();
+    assert_eq!(net.server_app().files.get("big").map(Vec::len), Some(size));
+}
