@@ -538,7 +538,10 @@ fn a_stalled_receiver_holds_the_sender_to_its_credit() {
     let sent = net.client.conn.stats().stream_bytes_sent;
     let credit = TransportConfig::default().initial_window;
     assert!(sent > credit / 2, "the sender used its credit: {sent}");
-    assert!(sent <= credit + 512 * 1024, "sent {sent} past the credit {credit}");
+    assert!(
+        sent <= credit + 512 * 1024,
+        "sent {sent} past the credit {credit}"
+    );
     assert!(net.server.finished.is_empty() && net.server.conns.len() == 1);
     // The disk comes back: everything arrives.
     for (_, app) in net.server.conns.values_mut() {

@@ -1,7 +1,8 @@
 //! A server socket's state: the core's endpoint and every connection it accepted, each with
 //! its own agent answering from the store.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,10 @@ pub struct UdpServer {
     /// Connections that may have something to do or send, in turn order (each once).
     ready: VecDeque<ConnHandle>,
     queued: BTreeSet<ConnHandle>,
+    /// Each connection's deadline as last scheduled, and a heap of them (entries that no
+    /// longer match `scheduled` are stale and skipped): no scan of every connection per wake.
+    scheduled: BTreeMap<ConnHandle, Instant>,
+    timers: BinaryHeap<Reverse<(Instant, ConnHandle)>>,
     scratch: Vec<u8>,
 }
 
@@ -55,6 +60,8 @@ impl UdpServer {
             responses: VecDeque::new(),
             ready: VecDeque::new(),
             queued: BTreeSet::new(),
+            scheduled: BTreeMap::new(),
+            timers: BinaryHeap::new(),
             scratch: vec![0; proto::dgram::MAX_MTU.into()],
         }
     }
@@ -72,6 +79,7 @@ impl UdpServer {
                 if let Some(c) = self.conns.get_mut(&h) {
                     c.handle_datagram(from, data);
                     self.wake(h);
+                    self.after_turn(h);
                 }
             }
             DatagramEvent::New(h, conn) => {
@@ -110,25 +118,41 @@ impl UdpServer {
     /// Fire due timers (those connections get a turn) and forget ended connections.
     pub fn step(&mut self) {
         let now = self.clock.now();
-        let mut due = Vec::new();
-        let mut ended = Vec::new();
-        for (h, c) in &self.conns {
-            if c.connection().is_drained() {
-                ended.push(*h);
-            } else if c.deadline().is_some_and(|t| t <= now) {
-                due.push(*h);
+        while let Some(Reverse((at, h))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.scheduled.get(&h) == Some(&at) {
+                self.scheduled.remove(&h);
+                self.wake(h);
             }
         }
-        for h in due {
-            self.wake(h);
+    }
+
+    /// After a connection's turn: forget it if it ended, else (re)schedule its deadline.
+    fn after_turn(&mut self, h: ConnHandle) {
+        let Some(c) = self.conns.get(&h) else {
+            return;
+        };
+        if c.connection().is_drained() {
+            let c = self.conns.remove(&h).expect("just looked up");
+            self.scheduled.remove(&h);
+            self.endpoint.forget(h);
+            let (_agent, result) = c.finish(None);
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "datagram connection ended");
+            }
+            return;
         }
-        for h in ended {
-            if let Some(c) = self.conns.remove(&h) {
-                self.endpoint.forget(h);
-                let (_agent, result) = c.finish(None);
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "datagram connection ended");
-                }
+        match c.deadline() {
+            Some(at) if self.scheduled.get(&h) != Some(&at) => {
+                self.scheduled.insert(h, at);
+                self.timers.push(Reverse((at, h)));
+            }
+            Some(_) => {}
+            None => {
+                self.scheduled.remove(&h);
             }
         }
     }
@@ -147,21 +171,27 @@ impl UdpServer {
                 continue;
             };
             let acted = c.step_at(now);
-            if let Some(t) = c.poll_transmit(buf) {
+            let sent = c.poll_transmit(buf);
+            self.after_turn(h);
+            if let Some(t) = sent {
                 // It may have more: back of the queue, so others get their turn.
                 self.wake(h);
                 return Some(t);
             }
-            if acted {
+            if acted && self.conns.contains_key(&h) {
                 self.wake(h);
             }
         }
         None
     }
 
-    /// When the earliest connection timer is due.
+    /// When the earliest connection timer is due (or now, when a connection waits for its
+    /// turn).
     pub fn deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(UdpConn::deadline).min()
+        if !self.ready.is_empty() || !self.responses.is_empty() {
+            return Some(self.clock.now());
+        }
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// How long from now until [`UdpServer::deadline`], if any.

@@ -18,7 +18,6 @@ mod recv;
 mod send;
 mod timers;
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -335,7 +334,7 @@ impl Connection {
             pacing_until: None,
             last_now: now,
             stats: ConnectionStats::default(),
-            scratch: vec![0; crate::MAX_RECORD],
+            scratch: Vec::new(),
             outcomes: Vec::new(),
             cfg,
         };

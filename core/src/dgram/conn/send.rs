@@ -58,6 +58,7 @@ impl Connection {
         self.recovery
             .set_app_limited(!window_limited && !self.stream_send.has_pending(self.peer_max_data));
         if count == 0 {
+            self.release_idle_buffers();
             return None;
         }
         Some(Transmit {
