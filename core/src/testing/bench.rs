@@ -6,7 +6,8 @@
 //! [`RecordOpener::open`] opens in place, and [`ChunkDeflater`] / [`ChunkInflater`] keep one
 //! compressor state across calls, as a session does (unlike
 //! [`deflate_chunk`](super::deflate_chunk) and [`inflate_chunk`](super::inflate_chunk), which
-//! allocate a fresh state and output buffer per call).
+//! allocate a fresh state and output buffer per call). [`DgramPacketKey`] protects and
+//! unprotects whole datagram packets with the transport's packet key.
 
 use core::ops::Range;
 
