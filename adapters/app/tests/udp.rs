@@ -59,5 +59,9 @@ fn a_silent_port_fails_within_the_handshake_timeout() {
     let psk = Psk::from_key_bytes(&[3; 32]);
     let r = run_client_blocking(addr, &config, &TransportConfig::default(), &psk, &mut agent);
     assert!(r.is_err());
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
