@@ -65,3 +65,37 @@ fn a_silent_port_fails_within_the_handshake_timeout() {
         started.elapsed()
     );
 }
+
+/// `cargo test --release -p ferry-app --test udp throughput -- --ignored --nocapture`:
+/// 256 MiB over loopback UDP into a temp dir, the rate printed (no assertion on time).
+#[test]
+#[ignore]
+fn throughput() {
+    let root = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; 256 << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let path = src.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    let psk = Psk::from_key_bytes(&[3; 32]);
+    let store = Arc::new(FsStore::new(root.path()).unwrap());
+    let server_psk = psk.clone();
+    std::thread::spawn(move || serve_blocking(sock, server_psk, store, ServeOptions::default()));
+    let out = Arc::new(FsStore::new(src.path()).unwrap());
+    let file = Outgoing::from_file(path, "big.bin", false).unwrap();
+    let mut agent = Agent::client(out, Box::new(LogObserver), Job::Send(vec![file]));
+    let started = std::time::Instant::now();
+    run_client_blocking(addr, &Config::default(), &TransportConfig::default(), &psk, &mut agent)
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("256 MiB over loopback UDP in {secs:.2} s: {:.0} MB/s", 268.435456 / secs);
+    assert_eq!(agent.failures(), 0);
+}

@@ -136,6 +136,10 @@ pub fn run_client(sock: &UdpSocket, mut conn: UdpConn) -> (Agent, Result<(), Run
             None => {}
         }
         if conn.is_over() {
+            tracing::debug!(stats = ?conn.connection().stats(), "UDP connection over");
+            if std::env::var_os("FERRY_UDP_STATS").is_some() {
+                eprintln!("{:?}", conn.connection().stats());
+            }
             break None;
         }
         let wait = conn.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
