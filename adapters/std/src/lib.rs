@@ -10,6 +10,7 @@
 //! "busy"). [`connect`] dials with a timeout and retries with back-off.
 
 mod server;
+mod udp;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -26,6 +27,7 @@ use ferry_app::host::{Clock, RunError, fresh_seed};
 pub use ferry_app::host::connect;
 use proto::{Config, Psk, Session};
 pub use server::{ServeOptions, serve};
+pub use udp::{run_udp_client, serve_udp};
 
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 256 * 1024;
