@@ -964,6 +964,51 @@ mod tests {
     }
 
     #[test]
+    fn transport_flags() {
+        for cmd in [
+            &["send", "a", "--to", "h"][..],
+            &["get", "n", "--from", "h"],
+            &["ls", "--from", "h"],
+            &["record", "k=v", "--to", "h"],
+        ] {
+            let cli = parse(cmd).unwrap();
+            let t = *cli.command.transport().unwrap();
+            assert!(!t.udp, "{cmd:?}");
+            assert_eq!(t.cc, Cc::Cubic);
+            let mut with: Vec<&str> = cmd.to_vec();
+            with.extend(["--udp", "--cc", "bbr"]);
+            let cli = parse(&with).unwrap();
+            let t = *cli.command.transport().unwrap();
+            assert!(t.udp && t.use_udp() == Ok(true), "{with:?}");
+            assert_eq!(t.cc, Cc::Bbr);
+        }
+        assert!(parse(&["keygen"]).unwrap().command.transport().is_none());
+        let Command::Serve(s) = parse(&["serve", "--no-udp", "--cc", "newreno"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert!(s.no_udp);
+        assert_eq!(
+            proto::dgram::CongestionControl::from(s.cc),
+            proto::dgram::CongestionControl::NewReno
+        );
+        assert!(
+            !parse(&["serve"])
+                .map(|c| matches!(c.command, Command::Serve(s) if s.no_udp))
+                .unwrap()
+        );
+        for bad in [
+            &["send", "a", "--to", "h", "--cc", "vegas"][..],
+            &["keygen", "--udp"],
+            &["serve", "--udp"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), EXIT_USAGE, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn parse_errors_exit_2() {
         for args in [
             &[][..],
