@@ -65,7 +65,8 @@ pub fn serve_blocking(
     );
     let pool = CommitPool::new(COMMIT_THREADS)?;
     let woken = Arc::new(AtomicBool::new(false));
-    let notify = self_waker(&sock, woken.clone())?;
+    let sock = Arc::new(sock);
+    let notify = self_waker(sock.clone(), woken.clone())?;
     let server = UdpServer::new(
         endpoint,
         store,
@@ -76,9 +77,10 @@ pub fn serve_blocking(
     socket::serve(&sock, server, woken)
 }
 
-/// A notify that sets `woken` and sends one byte to `sock` (which the endpoint drops as
-/// garbage), so a loop blocked in `recv` wakes at once.
-fn self_waker(sock: &UdpSocket, woken: Arc<AtomicBool>) -> io::Result<Notify> {
+/// A notify that sets `woken` and sends one byte from `sock` to itself (which the endpoint
+/// drops as garbage), so a loop blocked in `recv` wakes at once. It takes no descriptor of its
+/// own: a server that runs out of them (a crowd of TCP connections) keeps its UDP side.
+fn self_waker(sock: Arc<UdpSocket>, woken: Arc<AtomicBool>) -> io::Result<Notify> {
     let mut target = sock.local_addr()?;
     if target.ip().is_unspecified() {
         target.set_ip(match target.ip() {
@@ -86,14 +88,9 @@ fn self_waker(sock: &UdpSocket, woken: Arc<AtomicBool>) -> io::Result<Notify> {
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
-    let from: SocketAddr = match target.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
-    };
-    let waker = UdpSocket::bind(from)?;
     Ok(Arc::new(move || {
         woken.store(true, Ordering::Release);
-        let _ = waker.send_to(&[0], target);
+        let _ = sock.send_to(&[0], target);
     }))
 }
 
