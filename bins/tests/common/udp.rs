@@ -403,3 +403,36 @@ pub fn udp_lossy_link(c: &str, s: &str) {
     ok(&o, "get through the lossy relay");
     assert!(std::fs::read(back.join("lossy.bin")).unwrap() == body);
 }
+
+/// `--retries` over UDP: a client started before its server (the port unreachable at first)
+/// tries again with back-off and gets through once the server is up.
+pub fn udp_retries_until_the_server_is_up(c: &str, s: &str) {
+    let env = Env::new(c);
+    // A port free for TCP and UDP alike, released for the server to take.
+    let addr = {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = t.local_addr().unwrap();
+        drop(UdpSocket::bind(a).unwrap());
+        a
+    };
+    let f = env.write("early.bin", &data(12, 100_000));
+    let started = Instant::now();
+    let early = Command::new(bin(c))
+        .args(["send", f.to_str().unwrap(), "--to", &addr.to_string()])
+        .args(["--udp", "--retries", "4", "--key"])
+        .arg(&env.key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let _server = Server::start_listen(s, &env, &env.path("root"), &addr.to_string(), &[]);
+    let o = early.wait_with_output().unwrap();
+    ok(&o, "send retried until the server was up");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(std::fs::read(env.path("root/early.bin")).unwrap() == data(12, 100_000));
+}
