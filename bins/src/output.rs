@@ -61,7 +61,7 @@ pub struct Output {
     stdout_is_data: bool,
     /// Present when progress bars are shown; every line is printed around them.
     progress: Option<MultiProgress>,
-    /// A client's transport (`"tcp"` or `"udp"`), in its JSON file, entry and record events.
+    /// A client's transport (`"tcp"` or `"udp"`), in every JSON object it prints.
     transport: Option<&'static str>,
 }
 
@@ -97,8 +97,8 @@ impl Output {
         self
     }
 
-    /// A client command's transport, `"tcp"` or `"udp"`: JSON events then carry
-    /// `"transport"`.
+    /// A client command's transport, `"tcp"` or `"udp"`: its JSON objects (file, entry,
+    /// record, error) then carry `"transport"`.
     #[must_use]
     pub fn with_transport(mut self, transport: &'static str) -> Self {
         self.transport = Some(transport);
@@ -265,6 +265,7 @@ impl Output {
                     event: "error",
                     name: Some(name),
                     error,
+                    transport: self.transport,
                 },
             )?;
         }
@@ -317,6 +318,7 @@ impl Output {
                     event: "error",
                     name: None,
                     error: &msg,
+                    transport: self.transport,
                 },
             )?;
         }
@@ -382,6 +384,8 @@ struct ErrorEvent<'a> {
     event: &'static str,
     name: Option<&'a str>,
     error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -285,12 +285,28 @@ pub fn udp_no_udp_server(c: &str, s: &str) {
         );
         let took = started.elapsed();
         failed(&o, "ls over UDP from a TCP-only server");
+        assert!(o.stdout.is_empty(), "{}", stdout(&o));
         assert_eq!(
             error_lines(&stderr(&o)),
             format!("error: no ferry server on UDP {to} (port unreachable)")
         );
         assert!(took < NO_ANSWER_BOUND, "took {took:?}");
     }
+    let o = client(
+        c,
+        &env,
+        &["ls", "--from", &to, "--udp", "--retries", "0", "--json"],
+    );
+    failed(&o, "ls --json over UDP from a TCP-only server");
+    assert_eq!(
+        json_lines(&o),
+        vec![serde_json::json!({
+            "event": "error",
+            "name": null,
+            "error": format!("no ferry server on UDP {to} (port unreachable)"),
+            "transport": "udp",
+        })]
+    );
     ok(&client(c, &env, &["ls", "--from", &to]), "ls over TCP");
 }
 
