@@ -5,6 +5,8 @@
 //!   [`parse_host`] and the [`validate`] rules clap cannot express. No behaviour.
 //! - [`keyfile`]: the pre-shared key file: text format with a checksum, atomic 0600 creation,
 //!   the ssh-like permission check, the default path and `--key` / `FERRY_KEY` resolution.
+//! - [`transport`]: TCP and UDP side by side: `serve` binds both on one port and runs both
+//!   servers; UDP clients resolve, retry and report a handshake without answer.
 //! - [`output`]: what the user sees: result lines or JSON objects, errors, progress bars on a
 //!   terminal, and the `tracing` subscriber.
 //!
