@@ -203,7 +203,7 @@ pub fn udp_wrong_key(c: &str, s: &str) {
 }
 
 /// `--json` names the transport; `FERRY_TRANSPORT` picks it, `--udp` wins; every `--cc` moves
-/// files.
+/// files (with each `--compress` mode).
 pub fn udp_json_and_env(c: &str, s: &str) {
     let env = Env::new(c);
     let server = Server::start(s, &env, &env.path("root"), &[]);
@@ -228,6 +228,8 @@ pub fn udp_json_and_env(c: &str, s: &str) {
                 "--udp",
                 "--cc",
                 cc,
+                "--compress",
+                ["on", "off", "auto"][i],
                 "--json",
             ],
         );
