@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_app::ServeOptions;
+use ferry_app::agent::Agent;
 use ferry_app::agent::LogObserver;
+use ferry_app::host::RunError;
 use ferry_app::host::{Clock, fresh_seed};
 use ferry_app::pool::{CommitPool, Notify};
 use ferry_app::udp::socket::size_buffers;
@@ -17,8 +19,8 @@ use ferry_app::udp::{RECV_BUF, TRANSMIT_BUF, UdpServer};
 use ferry_disk::Store;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use proto::Psk;
-use proto::dgram::{Endpoint, Transmit};
+use proto::dgram::{Endpoint, Transmit, TransportConfig};
+use proto::{Config, Psk};
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -130,4 +132,21 @@ fn send(sock: &UdpSocket, buf: &[u8], t: &Transmit) {
             return;
         }
     }
+}
+
+/// Run `agent`'s job over UDP against `remote` on this thread. A client is one connection on
+/// one socket: it waits with the shared blocking loop of [`ferry_app::udp::socket`].
+///
+/// # Errors
+/// The socket failed, or the session did. A handshake that got no answer (silence until
+/// `config.handshake_timeout`, or the port unreachable) is [`RunError::Io`] that
+/// [`ferry_app::udp::is_no_answer`] recognises; the agent is then not finished (retry with it).
+pub fn run_udp_client(
+    remote: std::net::SocketAddr,
+    config: &Config,
+    transport: &TransportConfig,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    ferry_app::udp::run_client_blocking(remote, config, transport, psk, agent)
 }

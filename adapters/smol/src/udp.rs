@@ -13,7 +13,7 @@ use ferry_app::ServeOptions;
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::host::{Clock, RunError, fresh_seed};
 use ferry_app::pool::{CommitPool, Notify};
-use ferry_app::udp::socket::size_buffers;
+use ferry_app::udp::socket::{Refusals, size_buffers};
 use ferry_app::udp::{RECV_BUF, TRANSMIT_BUF, UdpConn, UdpServer};
 use ferry_disk::Store;
 use futures_lite::future;
@@ -140,11 +140,17 @@ pub fn run_udp_client(
 async fn drive_client(sock: &Async<UdpSocket>, mut conn: UdpConn) -> (Agent, Result<(), RunError>) {
     let mut rx = vec![0u8; RECV_BUF];
     let mut tx = vec![0u8; TRANSMIT_BUF];
+    let mut refused = Refusals::default();
     let failed = loop {
         let read = match read_batch(sock, &mut rx, |from, d| conn.handle_datagram(from, d)) {
             Ok(n) => n,
-            // Nothing listens there (yet): the handshake timeout decides.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => 0,
+            // Nothing listens there: a short grace (a server may be starting), then the end.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                match refused.note(&mut conn, e) {
+                    Some(e) => break Some(e),
+                    None => 0,
+                }
+            }
             Err(e) => break Some(e),
         };
         conn.step();
@@ -152,7 +158,12 @@ async fn drive_client(sock: &Async<UdpSocket>, mut conn: UdpConn) -> (Agent, Res
         while let Some(t) = conn.poll_transmit(&mut tx) {
             match send(sock.get_ref(), true, &tx, &t) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    error = refused.note(&mut conn, e);
+                    if error.is_some() {
+                        break;
+                    }
+                }
                 Err(e) => {
                     error = Some(e);
                     break;

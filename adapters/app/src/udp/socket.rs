@@ -110,6 +110,29 @@ fn read_batch(
     drained.map(|()| n)
 }
 
+/// How long a client keeps trying while every answer is "port unreachable" (a server may be
+/// starting) before it gives up with [`io::ErrorKind::ConnectionRefused`].
+pub const REFUSED_FOR: Duration = Duration::from_secs(1);
+
+/// ICMP port-unreachable reports seen by a client (every adapter's client loop keeps one).
+#[derive(Default)]
+pub struct Refusals {
+    first: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    /// A refusal arrived: the error to end with, once it has lasted [`REFUSED_FOR`] before
+    /// the peer ever answered (or at once, when it had answered: the server went away).
+    pub fn note(&mut self, conn: &mut UdpConn, e: io::Error) -> Option<io::Error> {
+        if conn.answered() {
+            return Some(e);
+        }
+        conn.port_unreachable();
+        let first = *self.first.get_or_insert_with(std::time::Instant::now);
+        (first.elapsed() >= REFUSED_FOR).then_some(e)
+    }
+}
+
 /// Drive a client connection on `sock` (connected to the server) until it is over.
 pub fn run_client(sock: &UdpSocket, mut conn: UdpConn) -> (Agent, Result<(), RunError>) {
     if let Some(w) = size_buffers(sock) {
@@ -117,6 +140,7 @@ pub fn run_client(sock: &UdpSocket, mut conn: UdpConn) -> (Agent, Result<(), Run
     }
     let mut rx = vec![0u8; RECV_BUF];
     let mut tx = vec![0u8; TRANSMIT_BUF];
+    let mut refused = Refusals::default();
     let failed = loop {
         conn.step();
         let mut sent = false;
@@ -129,9 +153,12 @@ pub fn run_client(sock: &UdpSocket, mut conn: UdpConn) -> (Agent, Result<(), Run
             sent = true;
         }
         match send_error {
-            // Nothing listens there (ICMP from an earlier datagram): keep trying until the
-            // handshake timeout, as a server may be starting.
-            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            // Nothing listens there (ICMP from an earlier datagram).
+            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                if let Some(e) = refused.note(&mut conn, e) {
+                    break Some(e);
+                }
+            }
             Some(e) => break Some(e),
             None => {}
         }
@@ -147,9 +174,7 @@ pub fn run_client(sock: &UdpSocket, mut conn: UdpConn) -> (Agent, Result<(), Run
         match read_batch(sock, wait, &mut rx, |from, d| conn.handle_datagram(from, d)) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                // ICMP port unreachable: nothing listens there. Keep trying until the
-                // handshake timeout says so (a server may be starting), unless connected.
-                if conn.connection().session().is_connected() {
+                if let Some(e) = refused.note(&mut conn, e) {
                     break Some(e);
                 }
             }
