@@ -1,0 +1,1 @@
+//! Scripted faults: lost flights, tail loss, blackouts, MTU black holes, idle timeout.
