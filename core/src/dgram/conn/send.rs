@@ -51,6 +51,7 @@ impl Connection {
                 break;
             }
         }
+        self.note_app_limited(count);
         if count == 0 {
             return None;
         }
@@ -59,6 +60,22 @@ impl Connection {
             size,
             segment_size: (count > 1).then_some(segment),
         })
+    }
+
+    /// Tells recovery whether the sender is application-limited: it stopped with room in the
+    /// congestion window, not paced, and no session-stream data it may send (none written,
+    /// or blocked by the peer's flow control). Delivery-rate samples taken then do not end
+    /// BBR's STARTUP nor shrink its estimate, and window controllers do not grow on them.
+    fn note_app_limited(&mut self, sent: usize) {
+        if self.data_keys.is_none() || self.state != State::Open {
+            return;
+        }
+        let mtu = usize::from(self.mtu.current());
+        if self.pacing_until.is_some() || !self.recovery.can_send(mtu) {
+            self.recovery.set_app_limited(false);
+        } else if sent == 0 && !self.stream_send.has_pending(self.peer_max_data) {
+            self.recovery.set_app_limited(true);
+        }
     }
 
     /// The space the next packet belongs to, if anything is owed.
