@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant as Wall};
 
+use ferry_core::Config;
 use ferry_core::dgram::TransportConfig;
 use ferry_core::testing::MemApp;
 use ferry_sim::{Budget, LinkConfig, Sim, check_seeds};
@@ -13,8 +14,15 @@ fn handshake_time(seed: u64) -> Result<Duration, String> {
     let transport = TransportConfig::default();
     let mut sim = Sim::new(seed);
     let start = sim.now();
-    let c = sim.add_node(Client::new(&transport, seed, 0, start, MemApp::new()));
-    let s = sim.add_node(Server::new(&transport, seed, 1));
+    let c = sim.add_node(Client::new(
+        &Config::default(),
+        &transport,
+        seed,
+        0,
+        start,
+        MemApp::new(),
+    ));
+    let s = sim.add_node(Server::new(&Config::default(), &transport, seed, 1));
     let link = LinkConfig::default().delay(ms(10)).loss(0.05);
     sim.connect(c, s, link.clone(), link);
     sim.run_until(

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant as Wall};
 
+use ferry_core::Config;
 use ferry_core::dgram::TransportConfig;
 use ferry_sim::{LinkConfig, check_seeds, sub_seed};
 use proptest::prelude::*;
@@ -27,24 +28,56 @@ fn hostile(seed: u64) -> (f64, LinkConfig) {
 
 fn transfer(seed: u64, size: usize, up: LinkConfig, down: LinkConfig) -> Result<(), String> {
     let files = vec![(format!("f{size}"), data(sub_seed(seed, size as u64), size))];
-    let mut s = Scenario::new(seed, &TransportConfig::default(), files, up, down);
+    // At 30 % loss each way a handshake flight fails half the time and the PTO backs off
+    // (1, 2, 4, 8, 16 s...): the default 10 s handshake and 30 s idle timeouts would end a
+    // few sessions before they start. What is tested here is what arrives, so the timeouts
+    // are an application's generous ones.
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_secs(300);
+    config.idle_timeout = Duration::from_secs(300);
+    let mut transport = TransportConfig::default();
+    transport.idle_timeout = Duration::from_secs(300);
+    let mut s = Scenario::with_config(seed, &config, &transport, files, up, down);
     s.run(Duration::from_secs(600)).map(|_| ())
 }
 
-#[test]
-fn transfers_are_byte_identical_over_hostile_links() {
-    let seeds = if crate::full() { 1_000 } else { 200 };
+/// 1 000 seeds (loss 0–30 % in 2 % steps, 16 delays) of one file of `size` bytes.
+fn sweep(size: usize) {
+    let seeds = 1_000;
     let wall = Wall::now();
-    for size in SIZES {
-        check_seeds(seeds, |seed| {
-            let (_, link) = hostile(seed);
-            transfer(seed, size, link.clone(), link).map_err(|e| format!("size {size}: {e}"))
-        });
-    }
+    check_seeds(seeds, |seed| {
+        let (_, link) = hostile(seed);
+        transfer(seed, size, link.clone(), link).map_err(|e| format!("size {size}: {e}"))
+    });
     eprintln!(
-        "integrity: {seeds} seeds x sizes {SIZES:?}, loss 0-30 % each way with jitter, 3 % duplication, 5 % reordering, 0.5 % corruption: 100 % byte-identical, no invariant broken (wall {:?})",
+        "integrity: {seeds} seeds x {size} bytes, loss 0-30 % each way with jitter, 3 % duplication, 5 % reordering, 0.5 % corruption: 100 % byte-identical, no invariant broken (wall {:?})",
         wall.elapsed()
     );
+}
+
+#[test]
+fn hostile_links_empty_file() {
+    sweep(SIZES[0]);
+}
+
+#[test]
+fn hostile_links_one_byte() {
+    sweep(SIZES[1]);
+}
+
+#[test]
+fn hostile_links_one_packet() {
+    sweep(SIZES[2]);
+}
+
+#[test]
+fn hostile_links_50_kb() {
+    sweep(SIZES[3]);
+}
+
+#[test]
+fn hostile_links_300_kb() {
+    sweep(SIZES[4]);
 }
 
 proptest! {

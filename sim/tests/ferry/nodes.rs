@@ -67,6 +67,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(
+        config: &Config,
         transport: &TransportConfig,
         seed: u64,
         i: u8,
@@ -74,7 +75,7 @@ impl Client {
         app: MemApp,
     ) -> Self {
         let inner = DgramClient::new(
-            &Config::default(),
+            config,
             transport,
             &psk(),
             key_seed(seed, 1 + u64::from(i)),
@@ -149,10 +150,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn new(transport: &TransportConfig, seed: u64, expect: usize) -> Self {
+    pub(crate) fn new(
+        config: &Config,
+        transport: &TransportConfig,
+        seed: u64,
+        expect: usize,
+    ) -> Self {
         Server {
             inner: DgramServer::new(
-                &Config::default(),
+                config,
                 transport,
                 &psk(),
                 key_seed(seed, 0),
@@ -275,10 +281,21 @@ impl Scenario {
         up: LinkConfig,
         down: LinkConfig,
     ) -> Self {
+        Self::with_config(seed, &Config::default(), transport, files, up, down)
+    }
+
+    pub(crate) fn with_config(
+        seed: u64,
+        config: &Config,
+        transport: &TransportConfig,
+        files: Vec<(String, Vec<u8>)>,
+        up: LinkConfig,
+        down: LinkConfig,
+    ) -> Self {
         let mut sim = Sim::new(seed);
         let now = sim.now();
-        let client = sim.add_node(Client::new(transport, seed, 0, now, sender(&files)));
-        let server = sim.add_node(Server::new(transport, seed, 1));
+        let client = sim.add_node(Client::new(config, transport, seed, 0, now, sender(&files)));
+        let server = sim.add_node(Server::new(config, transport, seed, 1));
         let pair = sim.connect(client, server, up, down);
         Scenario {
             sim,

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant as Wall};
 
-use ferry_core::Instant;
 use ferry_core::dgram::{CongestionControl, TransportConfig};
+use ferry_core::{Config, Instant};
 use ferry_sim::{Budget, LinkConfig, Meter, Sim, jain, mathis_bps, seed_or};
 
 use crate::nodes::{Client, Scenario, Server, client_addr, data, ms, sender};
@@ -56,6 +56,15 @@ fn one_flow(
     let goodput = m.rate_bps(from, end);
     let overhead = (s.wire_bytes() - size as u64) as f64 / size as f64;
     let stats = s.client().stats();
+    let back = s.server().stats(client_addr(0)).unwrap_or_default();
+    eprintln!(
+        "  client: {} datagrams, {} bytes; server: {} datagrams, {} bytes, {} acks",
+        stats.datagrams_sent,
+        stats.bytes_sent,
+        back.datagrams_sent,
+        back.bytes_sent,
+        back.acks_sent
+    );
     eprintln!(
         "  seed {seed}: {size} bytes in {:?} virtual ({:?} wall): goodput {:.1} Mbit/s after {skip:?}, overhead {:.2} %, sent {} retx {} lost {} spurious {} cc events {} srtt {:?} mtu {} queue drops {}",
         report.elapsed,
@@ -176,10 +185,17 @@ fn two_flows_share_a_bottleneck_fairly() {
     let clients: Vec<_> = (0..2u8)
         .map(|i| {
             let files = vec![(format!("f{i}"), data(seed + u64::from(i), size))];
-            sim.add_node(Client::new(&transport, seed, i, start, sender(&files)))
+            sim.add_node(Client::new(
+                &Config::default(),
+                &transport,
+                seed,
+                i,
+                start,
+                sender(&files),
+            ))
         })
         .collect();
-    let server = sim.add_node(Server::new(&transport, seed, 2));
+    let server = sim.add_node(Server::new(&Config::default(), &transport, seed, 2));
     let l = link(100 * MBIT, ms(20), 0.0);
     sim.share_bottleneck(&clients, server, l.clone(), l);
     let report = sim
