@@ -60,6 +60,7 @@ macro_rules! adapter_main {
                 let opts = $adapter::ServeOptions {
                     max_connections,
                     config,
+                    ..::std::default::Default::default()
                 };
                 $adapter::serve(listener, psk, store, opts).context("server stopped")
             }

@@ -292,6 +292,7 @@ fn idle_timeout_std() {
         let opts = ferry_adapter_std::ServeOptions {
             max_connections: 8,
             config,
+            ..Default::default()
         };
         let _ = ferry_adapter_std::serve(l, psk, store, opts);
     });
@@ -303,6 +304,7 @@ fn idle_timeout_mio() {
         let opts = ferry_adapter_mio::ServeOptions {
             max_connections: 8,
             config,
+            ..Default::default()
         };
         let _ = ferry_adapter_mio::serve(l, psk, store, opts);
     });
@@ -314,6 +316,7 @@ fn idle_timeout_smol() {
         let opts = ferry_adapter_smol::ServeOptions {
             max_connections: 8,
             config,
+            ..Default::default()
         };
         let _ = ferry_adapter_smol::serve(l, psk, store, opts);
     });

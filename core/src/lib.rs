@@ -28,8 +28,13 @@
 //! # What it does not do
 //! It does not read files or pick paths (the adapters' disk layer validates names, writes
 //! temporary files and renames), it does not decide whether to accept an offer (the
-//! application does, on [`Event::Offered`]), and it has no datagram transport yet (the transfer
-//! layer speaks frames only, so one can be added beside the stream record layer).
+//! application does, on [`Event::Offered`]).
+//!
+//! # Over UDP
+//! [`dgram`] carries the same [`Session`] over datagrams: a [`dgram::Connection`] (client) or
+//! an [`dgram::Endpoint`] (server, many connections on one socket) with packet protection,
+//! acknowledgements, loss recovery, congestion control, pacing, flow control and path MTU
+//! discovery. Its driving contract is the same, with datagrams in place of bytes.
 //!
 //! # The driving contract
 //! One [`Session`] per connection. After **any** input ([`Session::handle_input`],

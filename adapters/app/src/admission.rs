@@ -391,6 +391,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Session configuration.
     pub config: proto::Config,
+    /// Datagram transport settings (UDP connections).
+    pub transport: proto::dgram::TransportConfig,
 }
 
 impl Default for ServeOptions {
@@ -399,6 +401,7 @@ impl Default for ServeOptions {
         ServeOptions {
             max_connections: 256,
             config: proto::Config::default(),
+            transport: proto::dgram::TransportConfig::default(),
         }
     }
 }

@@ -22,5 +22,6 @@ pub mod limits;
 mod offload;
 pub mod pool;
 pub mod records;
+pub mod udp;
 
 pub use admission::ServeOptions;

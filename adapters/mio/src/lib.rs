@@ -49,8 +49,10 @@ pub use ferry_app::host::connect;
 
 mod admit;
 mod evloop;
+mod udp;
 use admit::{Accepted, Commits, accept_all};
 use evloop::{AgentFrom, EventLoop, LISTENER, WAKER};
+pub use udp::serve_udp;
 
 /// Driver steps one connection gets per turn before others get theirs.
 pub const ROUNDS: usize = 4;

@@ -22,6 +22,7 @@ fn server(root: &Path, config: Config) -> u16 {
     let opts = ServeOptions {
         max_connections: 8,
         config,
+        ..Default::default()
     };
     std::thread::spawn(move || serve(listener, Psk::from_key_bytes(&KEY), store, opts));
     port

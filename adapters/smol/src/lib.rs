@@ -99,12 +99,14 @@ mod conn;
 mod entry;
 mod error;
 mod server;
+mod udp;
 
 pub use client::Client;
 pub use conn::{INBOX_CAP, OUTBOX_CAP};
 pub use entry::{daytime_serve, run_client, serve};
 pub use error::Error;
 pub use server::{ServeOptions, Server, ShutdownHandle};
+pub use udp::{run_udp_client, serve_udp, serve_udp_async};
 
 pub use ferry_app::agent::{FileReport, Job, Observer, Report};
 pub use ferry_app::host::connect;

@@ -28,6 +28,7 @@ fn send_record_of_any_serializable_value() {
     let opts = ServeOptions {
         max_connections: 8,
         config: Config::default(),
+        ..Default::default()
     };
     let server_psk = psk.clone();
     std::thread::spawn(move || serve(listener, server_psk, Arc::new(store), opts));

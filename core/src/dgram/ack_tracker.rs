@@ -29,6 +29,8 @@ pub(crate) enum Received {
 #[derive(Debug, Clone)]
 pub(crate) struct AckTracker {
     max_ack_delay: Duration,
+    /// Ack-eliciting packets that make an ACK due at once (RFC 9000's default is 2).
+    threshold: u64,
     /// Packet numbers received at or above `floor`.
     received: RangeSet,
     /// Replay floor: every packet number below it counts as a duplicate.
@@ -48,9 +50,18 @@ pub(crate) struct AckTracker {
 impl AckTracker {
     /// A tracker that delays ACKs by at most `max_ack_delay`. With `Duration::ZERO` every
     /// ack-eliciting packet is acknowledged at once (the handshake space).
+    /// Acknowledge at once only every `n`-th in-order ack-eliciting packet (at least 2): fewer
+    /// ACKs on a fast path, where the delay timer and out-of-order arrivals still bound how
+    /// late an ACK can be.
+    pub(crate) fn with_threshold(mut self, n: u64) -> Self {
+        self.threshold = n.max(2);
+        self
+    }
+
     pub(crate) fn new(max_ack_delay: Duration) -> Self {
         AckTracker {
             max_ack_delay,
+            threshold: 2,
             received: RangeSet::new(),
             floor: 0,
             report_floor: 0,
@@ -107,7 +118,7 @@ impl AckTracker {
     /// Whether an ACK is owed without waiting: an ack-eliciting packet arrived out of order, or
     /// two or more ack-eliciting packets are unacknowledged.
     pub(crate) fn immediate(&self) -> bool {
-        self.out_of_order || self.unacked_eliciting >= 2
+        self.out_of_order || self.unacked_eliciting >= self.threshold
     }
 
     /// Whether there is anything to report in an ACK frame.
@@ -318,5 +329,21 @@ mod tests {
                 prop_assert_eq!(t.has_ranges(), !rs.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn a_higher_threshold_acks_every_nth_in_order_packet() {
+        let t0 = Instant::from_micros(1_000);
+        let mut a = AckTracker::new(Duration::from_millis(25)).with_threshold(4);
+        for pn in 0..3 {
+            a.on_packet(pn, true, t0);
+            assert!(!a.immediate(), "{pn}");
+        }
+        a.on_packet(3, true, t0);
+        assert!(a.immediate());
+        a.on_ack_sent(t0);
+        // A gap still makes it due at once.
+        a.on_packet(5, true, t0);
+        assert!(a.immediate());
     }
 }

@@ -125,8 +125,8 @@ impl Endpoint {
             self.stats.dropped_auth += 1;
             return DatagramEvent::Dropped;
         };
-        let starts = Frames::new(&copy[range])
-            .any(|f| matches!(f, Ok(Frame::Crypto { offset: 0, .. })));
+        let starts =
+            Frames::new(&copy[range]).any(|f| matches!(f, Ok(Frame::Crypto { offset: 0, .. })));
         if !starts {
             self.stats.dropped_header += 1;
             return DatagramEvent::Dropped;
@@ -196,7 +196,12 @@ impl Endpoint {
 }
 
 /// A handshake packet carrying only CLOSE(busy), sealed with the server's handshake key.
-fn busy_refusal(key: &PacketKey, dcid: Cid, rng: &mut ChaCha20Rng, out: &mut [u8]) -> Option<usize> {
+fn busy_refusal(
+    key: &PacketKey,
+    dcid: Cid,
+    rng: &mut ChaCha20Rng,
+    out: &mut [u8],
+) -> Option<usize> {
     let mut scid = [0u8; 8];
     rng.fill_bytes(&mut scid);
     let header = Header::Long { dcid, scid, pn: 0 };

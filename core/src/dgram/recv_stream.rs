@@ -199,6 +199,14 @@ impl RecvStream {
         }
     }
 
+    /// Give the buffers' memory back when nothing is held (a quiet connection keeps none).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.ready.len() == self.head && self.pending.is_empty() {
+            self.ready = Vec::new();
+            self.head = 0;
+        }
+    }
+
     /// Whether the FIN arrived and every byte up to it was consumed.
     pub(crate) fn is_finished(&self) -> bool {
         self.final_size == Some(self.consumed)

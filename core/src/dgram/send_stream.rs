@@ -82,6 +82,13 @@ impl SendStream {
         }
     }
 
+    /// Give the buffer's memory back when it holds nothing (a quiet connection keeps none).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = VecDeque::new();
+        }
+    }
+
     /// End offset of everything written.
     pub(crate) fn written(&self) -> u64 {
         self.base + self.buf.len() as u64

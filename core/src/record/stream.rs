@@ -102,6 +102,7 @@ pub(crate) struct Header {
 
 /// Parse and bound-check the header at the front of `input`; `Ok(None)` if fewer than four
 /// bytes are there. `max_plaintext` is what this side advertised.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn peek_header(
     input: &[u8],
     max_plaintext: usize,
@@ -178,11 +179,6 @@ impl RecordOpener {
     /// The header of the record at the front of `input` (see [`peek_header`]).
     pub(crate) fn peek(&self, input: &[u8]) -> Result<Option<Header>, SessionError> {
         peek_header_with(input, self.max_plaintext, self.tag_len())
-    }
-
-    /// The plaintext limit this side advertised.
-    pub(crate) fn max_plaintext(&self) -> usize {
-        self.max_plaintext
     }
 
     /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.

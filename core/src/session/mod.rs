@@ -25,6 +25,9 @@ pub(crate) use handshake::Transport;
 use handshake::{Established, FEATURE_DEFLATE, Handshake, PeerHello};
 use transfer::{Limits, Transfer};
 
+/// The traffic secrets (send, recv) a datagram transport derives its packet keys from.
+pub(crate) type PacketSecrets = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
+
 /// Bytes kept free at the end of every record for a `Close` frame.
 const CLOSE_RESERVE: usize = 16;
 
@@ -104,7 +107,7 @@ pub struct Session {
     final_sent_at: Option<Instant>,
     last_now: Instant,
     /// Datagram transport: the traffic secrets (send, recv) for the packet keys, until taken.
-    packet_secrets: Option<(Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>)>,
+    packet_secrets: Option<PacketSecrets>,
     /// Raw frames a test wants in the next record (a malicious peer).
     #[cfg(feature = "testing")]
     injected: Vec<Vec<u8>>,

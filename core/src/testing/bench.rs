@@ -6,12 +6,15 @@
 //! [`RecordOpener::open`] opens in place, and [`ChunkDeflater`] / [`ChunkInflater`] keep one
 //! compressor state across calls, as a session does (unlike
 //! [`deflate_chunk`](super::deflate_chunk) and [`inflate_chunk`](super::inflate_chunk), which
-//! allocate a fresh state and output buffer per call).
+//! allocate a fresh state and output buffer per call). [`DgramPacketKey`] protects and
+//! unprotects whole datagram packets with the transport's packet key.
 
 use core::ops::Range;
 
 use crate::SessionError;
 use crate::compress::{Deflater, InflateError, Inflater};
+use crate::dgram::keys::{PacketKey, open_packet, seal_packet};
+use crate::dgram::packet::{self, Cid, Header, SHORT_HEADER_LEN, TAG_LEN};
 use crate::record::keys::{DirectionKeys, REKEY_INTERVAL};
 use crate::record::stream::{self, HEADER_LEN, MAX_PLAINTEXT, OVERHEAD};
 
@@ -79,6 +82,70 @@ impl RecordOpener {
         input: &mut [u8],
     ) -> Result<Option<(Range<usize>, usize)>, SessionError> {
         Ok(self.0.open(input)?.map(|o| (o.plaintext, o.consumed)))
+    }
+}
+
+/// Bytes in front of a data packet's frames (the short header).
+pub const DGRAM_HEADER_LEN: usize = SHORT_HEADER_LEN;
+/// Bytes a data packet adds around its frames (short header and tag).
+pub const DGRAM_OVERHEAD: usize = SHORT_HEADER_LEN + TAG_LEN;
+
+/// One direction's datagram packet key (`dgram::keys::PacketKey`), keyed from a traffic
+/// secret, protecting and unprotecting whole short-header packets as a connection does:
+/// [`DgramPacketKey::seal`] writes the header (K bit, destination id, truncated packet number)
+/// and seals the frames behind it in place with the header as associated data;
+/// [`DgramPacketKey::open`] parses the header, checks the destination id, expands the packet
+/// number and opens in place. The key schedule is done once, in [`DgramPacketKey::new`].
+pub struct DgramPacketKey {
+    key: PacketKey,
+    dcid: Cid,
+    next_pn: u64,
+    largest: Option<u64>,
+}
+
+impl DgramPacketKey {
+    /// Packet key of `secret` (sealing from packet number 0) for packets addressed to `dcid`.
+    pub fn new(secret: [u8; 32], dcid: [u8; 8]) -> Self {
+        DgramPacketKey {
+            key: PacketKey::from_secret(&secret),
+            dcid,
+            next_pn: 0,
+            largest: None,
+        }
+    }
+
+    /// Protect the frames at `buf[DGRAM_HEADER_LEN..DGRAM_HEADER_LEN + payload_len]` in place
+    /// as the next data packet: header in front, tag behind. Returns the packet length,
+    /// `payload_len + DGRAM_OVERHEAD`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than `payload_len + DGRAM_OVERHEAD`.
+    pub fn seal(&mut self, buf: &mut [u8], payload_len: usize) -> usize {
+        let pn = self.next_pn;
+        self.next_pn += 1;
+        Header::Short {
+            key_phase: false,
+            dcid: self.dcid,
+            pn: packet::truncate_pn(pn),
+        }
+        .write(buf)
+        .expect("room for the header");
+        seal_packet(&self.key, pn, buf, SHORT_HEADER_LEN, payload_len)
+    }
+
+    /// Unprotect the data packet `datagram` in place; where its frames now are. `None`: not a
+    /// short-header packet for this id, or the tag does not verify.
+    pub fn open(&mut self, datagram: &mut [u8]) -> Option<Range<usize>> {
+        let Ok(Header::Short { dcid, pn, .. }) = packet::parse_header(datagram) else {
+            return None;
+        };
+        if dcid != self.dcid {
+            return None;
+        }
+        let pn = packet::expand_pn(self.largest, pn);
+        let range = open_packet(&self.key, pn, datagram, SHORT_HEADER_LEN).ok()?;
+        self.largest = Some(self.largest.map_or(pn, |l| l.max(pn)));
+        Some(range)
     }
 }
 
@@ -150,6 +217,36 @@ mod tests {
         let mut replay = buf[..n].to_vec();
         assert!(o.open(&mut buf[..n]).unwrap().is_some());
         assert_eq!(o.open(&mut replay), Err(SessionError::Authentication));
+    }
+
+    #[test]
+    fn dgram_packets_open_in_place() {
+        let dcid = [1, 2, 3, 4, 5, 6, 7, 8];
+        let (mut s, mut o) = (
+            DgramPacketKey::new([6; 32], dcid),
+            DgramPacketKey::new([6; 32], dcid),
+        );
+        let mut buf = vec![0u8; 1400];
+        let payload = 1400 - DGRAM_OVERHEAD;
+        for i in 0..3u8 {
+            buf[DGRAM_HEADER_LEN..DGRAM_HEADER_LEN + payload].fill(i);
+            assert_eq!(s.seal(&mut buf, payload), 1400);
+            assert_eq!(&buf[1..9], &dcid);
+            let r = o.open(&mut buf).expect("opens");
+            assert_eq!(r, DGRAM_HEADER_LEN..DGRAM_HEADER_LEN + payload);
+            assert!(buf[r].iter().all(|&b| b == i));
+        }
+        // Another key or another id does not open it.
+        s.seal(&mut buf, payload);
+        let mut copy = buf.clone();
+        assert!(DgramPacketKey::new([7; 32], dcid).open(&mut copy).is_none());
+        assert!(
+            DgramPacketKey::new([6; 32], [0; 8])
+                .open(&mut copy)
+                .is_none()
+        );
+        buf[20] ^= 1;
+        assert!(o.open(&mut buf).is_none());
     }
 
     #[test]

@@ -13,7 +13,12 @@ use crate::{Config, Instant, Psk};
 
 /// Pump the application, then transmit; pump again when the connection fed the session
 /// more (events appear while `poll_transmit` hands buffered input to the session).
-fn transmit(conn: &mut Connection, app: &mut MemApp, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+fn transmit(
+    conn: &mut Connection,
+    app: &mut MemApp,
+    now: Instant,
+    buf: &mut [u8],
+) -> Option<Transmit> {
     loop {
         app.pump(conn.session_mut());
         if let Some(t) = conn.poll_transmit(now, buf) {
@@ -139,10 +144,7 @@ impl DgramServer {
 
     /// A datagram arrived.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
-        match self
-            .endpoint
-            .handle(now, from, data, &mut self.scratch)
-        {
+        match self.endpoint.handle(now, from, data, &mut self.scratch) {
             DatagramEvent::Known(h) => {
                 if let Some((c, app)) = self.conns.get_mut(&h) {
                     c.handle_datagram(now, from, data);
@@ -196,7 +198,10 @@ impl DgramServer {
 
     /// The next deadline of any connection.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|(c, _)| c.poll_timeout()).min()
+        self.conns
+            .values()
+            .filter_map(|(c, _)| c.poll_timeout())
+            .min()
     }
 
     /// Every connection's invariants.

@@ -44,7 +44,11 @@ impl Connection {
                 self.amp_received
             ));
         }
-        if self.stream_sent_max > self.peer_max_data.max(self.stream_sent_max.min(self.peer_max_data)) {
+        if self.stream_sent_max
+            > self
+                .peer_max_data
+                .max(self.stream_sent_max.min(self.peer_max_data))
+        {
             return Err("stream data beyond the peer's MAX_DATA".to_string());
         }
         if self.stream_recv.buffered() as u64 > self.cfg.max_window {
@@ -56,10 +60,10 @@ impl Connection {
         {
             return Err("packets in flight but no timer".to_string());
         }
-        if let Some(t) = self.poll_timeout() {
-            if t < self.last_now {
-                return Err("timer in the past".to_string());
-            }
+        if let Some(t) = self.poll_timeout()
+            && t < self.last_now
+        {
+            return Err("timer in the past".to_string());
         }
         Ok(())
     }

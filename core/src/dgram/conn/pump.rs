@@ -66,13 +66,16 @@ impl Connection {
     /// the session stream (bounded: at most about a window ahead of what is acknowledged).
     pub(super) fn pull_session(&mut self, now: Instant) {
         let hs_bytes = self.session.take_handshake_output();
-        if !hs_bytes.is_empty() {
-            if let Some(hs) = &mut self.hs {
-                hs.send.write(&hs_bytes);
-            }
+        if !hs_bytes.is_empty()
+            && let Some(hs) = &mut self.hs
+        {
+            hs.send.write(&hs_bytes);
         }
-        let ahead = (self.recovery.cwnd() as usize).max(self.mtu.current().into()) * 2
-            + crate::MAX_RECORD;
+        let ahead =
+            (self.recovery.cwnd() as usize).max(self.mtu.current().into()) * 2 + crate::MAX_RECORD;
+        if self.scratch.is_empty() && self.session.has_transmit() {
+            self.scratch = alloc::vec![0; crate::MAX_RECORD];
+        }
         while self.session.has_transmit()
             && self.stream_send.room() >= crate::MAX_RECORD
             && self.stream_send.unacked() < ahead
@@ -152,5 +155,15 @@ impl Connection {
         self.state = State::Draining {
             until: now + 3 * self.pto(),
         };
+    }
+
+    /// Nothing to send: give back the memory a quiet connection does not need (the record
+    /// scratch buffer, empty stream buffers).
+    pub(super) fn release_idle_buffers(&mut self) {
+        if !self.session.has_transmit() {
+            self.scratch = alloc::vec::Vec::new();
+        }
+        self.stream_send.release_if_empty();
+        self.stream_recv.release_if_empty();
     }
 }

@@ -35,7 +35,12 @@ impl Connection {
     }
 
     /// Parse, open and process one datagram; false if it was dropped.
-    pub(super) fn open_and_process(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) -> bool {
+    pub(super) fn open_and_process(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+    ) -> bool {
         let Ok(header) = packet::parse_header(data) else {
             return false;
         };
@@ -52,12 +57,8 @@ impl Connection {
                 if !self.validated {
                     self.amp_received += data.len() as u64;
                 }
-                let Ok(range) = keys::open_packet(
-                    &hs.keys.recv,
-                    pn,
-                    data,
-                    packet::LONG_HEADER_LEN,
-                ) else {
+                let Ok(range) = keys::open_packet(&hs.keys.recv, pn, data, packet::LONG_HEADER_LEN)
+                else {
                     self.stats.auth_failures += 1;
                     return false;
                 };
@@ -71,7 +72,11 @@ impl Connection {
                 }
                 ((Space::Handshake, pn), range)
             }
-            Header::Short { key_phase, dcid, pn } => {
+            Header::Short {
+                key_phase,
+                dcid,
+                pn,
+            } => {
                 if dcid != self.local_cid {
                     return false;
                 }
@@ -96,7 +101,9 @@ impl Connection {
             self.close_with(now, code::PROTOCOL_VIOLATION, 0);
             return true;
         };
-        if self.spaces[space.index()].acks.on_packet(pn, ack_eliciting, now)
+        if self.spaces[space.index()]
+            .acks
+            .on_packet(pn, ack_eliciting, now)
             == Received::Duplicate
         {
             self.stats.duplicates += 1;
@@ -105,14 +112,12 @@ impl Connection {
         self.peer = from;
         self.last_activity = now;
         self.sent_eliciting_since_recv = false;
-        if space == Space::Data {
-            if !self.client {
-                self.validated = true;
-                if !self.confirmed {
-                    // The client has our message 2: the handshake is over for both.
-                    self.confirm();
-                    self.handshake_done_owed = true;
-                }
+        if space == Space::Data && !self.client {
+            self.validated = true;
+            if !self.confirmed {
+                // The client has our message 2: the handshake is over for both.
+                self.confirm();
+                self.handshake_done_owed = true;
             }
         }
         self.process_frames(now, space, payload);
@@ -139,5 +144,4 @@ impl Connection {
         self.recovery.discard_space(Space::Handshake);
         self.mtu.start(self.last_now);
     }
-
 }

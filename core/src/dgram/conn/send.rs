@@ -1,7 +1,7 @@
 //! Building packets: which space, which frames, under which limits (congestion window,
 //! pacing, anti-amplification, flow control), sealed into the caller's buffer.
 
-use super::{Connection, Sent, State, code};
+use super::{Connection, Sent, State};
 use crate::dgram::frame;
 use crate::dgram::keys;
 use crate::dgram::packet::{self, Header, LONG_HEADER_LEN, SHORT_HEADER_LEN, TAG_LEN};
@@ -36,7 +36,7 @@ impl Connection {
             if end - size < MIN_MTU.into() && count > 0 {
                 break;
             }
-            let Some(n) = self.build_packet(now, &mut buf[size..end], count == 0) else {
+            let Some(n) = self.build_packet(now, &mut buf[size..end]) else {
                 break;
             };
             if count == 0 {
@@ -51,8 +51,14 @@ impl Connection {
                 break;
             }
         }
-        self.note_app_limited(count);
+        // Sending stopped for want of data, not of window or pacing: the controller must not
+        // grow the window on acknowledgements of an application-limited flight.
+        let window_limited =
+            self.pacing_until.is_some() || !self.recovery.can_send(self.mtu.current().into());
+        self.recovery
+            .set_app_limited(!window_limited && !self.stream_send.has_pending(self.peer_max_data));
         if count == 0 {
+            self.release_idle_buffers();
             return None;
         }
         Some(Transmit {
@@ -60,22 +66,6 @@ impl Connection {
             size,
             segment_size: (count > 1).then_some(segment),
         })
-    }
-
-    /// Tells recovery whether the sender is application-limited: it stopped with room in the
-    /// congestion window, not paced, and no session-stream data it may send (none written,
-    /// or blocked by the peer's flow control). Delivery-rate samples taken then do not end
-    /// BBR's STARTUP nor shrink its estimate, and window controllers do not grow on them.
-    fn note_app_limited(&mut self, sent: usize) {
-        if self.data_keys.is_none() || self.state != State::Open {
-            return;
-        }
-        let mtu = usize::from(self.mtu.current());
-        if self.pacing_until.is_some() || !self.recovery.can_send(mtu) {
-            self.recovery.set_app_limited(false);
-        } else if sent == 0 && !self.stream_send.has_pending(self.peer_max_data) {
-            self.recovery.set_app_limited(true);
-        }
     }
 
     /// The space the next packet belongs to, if anything is owed.
@@ -110,7 +100,7 @@ impl Connection {
     }
 
     /// Build one packet into `out` (at most one path MTU); its length, or `None`.
-    fn build_packet(&mut self, now: Instant, out: &mut [u8], first: bool) -> Option<usize> {
+    fn build_packet(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         let space = self.next_space(now)?;
         let closing = matches!(self.state, State::Closing { .. });
         let mut room = out.len().min(self.mtu.current().into());
@@ -139,11 +129,13 @@ impl Connection {
             room = room.min(MIN_MTU.into());
         }
         let mut eliciting_ok = !closing && (probe || self.recovery.can_send(room));
-        if eliciting_ok && !probe && space == Space::Data {
-            if let Some(t) = self.recovery.pacing_delay(now, room) {
-                self.pacing_until = Some(t);
-                eliciting_ok = false;
-            }
+        if eliciting_ok
+            && !probe
+            && space == Space::Data
+            && let Some(t) = self.recovery.pacing_delay(now, room)
+        {
+            self.pacing_until = Some(t);
+            eliciting_ok = false;
         }
         let s = space.index();
         let acks_due = self.spaces[s].acks.ack_due(now);
@@ -151,7 +143,10 @@ impl Connection {
             return None;
         }
         let mtu_probe = match (space, eliciting_ok && !probe) {
-            (Space::Data, true) => self.mtu.probe_due(now).filter(|&p| usize::from(p) <= out.len()),
+            (Space::Data, true) => self
+                .mtu
+                .probe_due(now)
+                .filter(|&p| usize::from(p) <= out.len()),
             _ => None,
         };
         if let Some(p) = mtu_probe {
@@ -239,7 +234,6 @@ impl Connection {
                 keys::seal_packet(key, pn, out, header_len, pos - header_len)
             }
         };
-        let _ = first;
         self.spaces[s].next_pn += 1;
         sent.size = total as u16;
         self.recovery.on_packet_sent(
@@ -274,31 +268,32 @@ impl Connection {
             return false;
         }
         let mut eliciting = false;
-        if self.handshake_done_owed {
-            if let Some(n) = frame::encode_handshake_done(&mut out[*pos..end]) {
-                *pos += n;
-                self.handshake_done_owed = false;
-                sent.handshake_done = true;
-                eliciting = true;
-            }
+        if self.handshake_done_owed
+            && let Some(n) = frame::encode_handshake_done(&mut out[*pos..end])
+        {
+            *pos += n;
+            self.handshake_done_owed = false;
+            sent.handshake_done = true;
+            eliciting = true;
         }
-        if self.max_data_owed {
-            if let Some(n) = frame::encode_max_data(self.stream_recv.max_data(), &mut out[*pos..end])
-            {
-                *pos += n;
-                self.max_data_owed = false;
-                sent.max_data = true;
-                eliciting = true;
-            }
+        if self.max_data_owed
+            && let Some(n) =
+                frame::encode_max_data(self.stream_recv.max_data(), &mut out[*pos..end])
+        {
+            *pos += n;
+            self.max_data_owed = false;
+            sent.max_data = true;
+            eliciting = true;
         }
         let blocked = self.stream_send.written() > self.peer_max_data
             && !self.stream_send.has_pending(self.peer_max_data);
-        if blocked && self.blocked_sent != Some(self.peer_max_data) {
-            if let Some(n) = frame::encode_data_blocked(self.peer_max_data, &mut out[*pos..end]) {
-                *pos += n;
-                self.blocked_sent = Some(self.peer_max_data);
-                eliciting = true;
-            }
+        if blocked
+            && self.blocked_sent != Some(self.peer_max_data)
+            && let Some(n) = frame::encode_data_blocked(self.peer_max_data, &mut out[*pos..end])
+        {
+            *pos += n;
+            self.blocked_sent = Some(self.peer_max_data);
+            eliciting = true;
         }
         eliciting
     }
@@ -323,7 +318,8 @@ impl Connection {
                 let Some(chunk) = hs.send.poll(max, u64::MAX) else {
                     return false;
                 };
-                let Some(h) = frame::encode_crypto_header(chunk.offset, chunk.len, &mut out[*pos..end])
+                let Some(h) =
+                    frame::encode_crypto_header(chunk.offset, chunk.len, &mut out[*pos..end])
                 else {
                     hs.send.on_lost(chunk.offset, chunk.len, false);
                     return false;
@@ -371,6 +367,3 @@ impl Connection {
         }
     }
 }
-
-/// Keep the close code module in use from here too (CLOSE frames are built above).
-const _: u64 = code::NO_ERROR;

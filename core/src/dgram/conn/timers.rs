@@ -60,7 +60,11 @@ impl Connection {
                 .into_iter()
                 .flatten()
                 .min();
-                let spaces = if self.hs.is_some() { &self.spaces[..] } else { &self.spaces[1..] };
+                let spaces = if self.hs.is_some() {
+                    &self.spaces[..]
+                } else {
+                    &self.spaces[1..]
+                };
                 for s in spaces {
                     if let Some(d) = s.acks.deadline() {
                         t = Some(t.map_or(d, |t| t.min(d)));
@@ -84,11 +88,11 @@ impl Connection {
     /// A PTO fired: probes carry new data if there is any, else the oldest unacknowledged
     /// data again (RFC 9002 §6.2.4), so a lost tail is repaired by the probe itself.
     pub(super) fn queue_probe_data(&mut self) {
-        if let Some(hs) = &mut self.hs {
-            if self.recovery.in_flight_packets(Space::Handshake) > 0 {
-                hs.send.on_lost(0, hs.send.written() as usize, false);
-                return;
-            }
+        if let Some(hs) = &mut self.hs
+            && self.recovery.in_flight_packets(Space::Handshake) > 0
+        {
+            hs.send.on_lost(0, hs.send.written() as usize, false);
+            return;
         }
         if self.stream_send.has_pending(self.peer_max_data) {
             return;
@@ -101,5 +105,4 @@ impl Connection {
             self.stream_send.on_lost(off, len as usize, fin);
         }
     }
-
 }

@@ -9,6 +9,7 @@
 //! when sending it (the frames to retransmit).
 
 mod cc;
+mod loss;
 #[cfg(test)]
 mod model;
 mod pacing;
@@ -23,9 +24,8 @@ use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 use core::time::Duration;
 
-use self::cc::{Controller, DeliverySample, new_controller};
+pub(crate) use self::cc::{Controller, DeliverySample, new_controller};
 use self::pacing::Pacer;
-use self::rtt::GRANULARITY;
 pub(crate) use self::rtt::RttEstimator;
 use super::{CongestionControl, MIN_MTU, Space};
 use crate::time::Instant;
@@ -40,6 +40,9 @@ const LOST_MEMORY: usize = 1024;
 const LOST_MEMORY_PTOS: u32 = 3;
 /// Skipped packet numbers remembered to reject optimistic ACKs.
 const SKIPPED_MEMORY: usize = 64;
+/// Non-ack-eliciting packets (ACK-only) unacknowledged for this many PTOs are forgotten: a
+/// peer that only receives them never acknowledges them.
+const NON_ELICITING_PTOS: u32 = 3;
 /// Largest exponent of the PTO backoff.
 const MAX_PTO_BACKOFF: u32 = 16;
 
@@ -231,7 +234,9 @@ impl<T> Recovery<T> {
 
     /// Records a sent packet. Packet numbers strictly increase per space; a gap records the
     /// skipped numbers (an ACK of one is an optimistic ACK). Ack-eliciting packets are in
-    /// flight, consume pacing tokens and a pending probe credit.
+    /// flight, consume pacing tokens and a pending probe credit. Non-ack-eliciting packets at
+    /// the head of the space older than 3 PTOs are dropped from the record (their `T` is
+    /// dropped, not returned): a receive-only peer never acknowledges ACK-only packets.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_packet_sent(
         &mut self,
@@ -281,7 +286,15 @@ impl<T> Recovery<T> {
             let rate = self.pacing_rate();
             self.pacer.on_sent(now, rate, self.mtu, size as usize);
         }
+        let keep = self.pto_duration(space) * NON_ELICITING_PTOS;
         let st = &mut self.spaces[space.index()];
+        while st
+            .sent
+            .first_key_value()
+            .is_some_and(|(_, p)| !p.ack_eliciting && now - p.time > keep)
+        {
+            st.sent.pop_first();
+        }
         st.sent.insert(
             pn,
             SentPacket {
@@ -418,103 +431,5 @@ impl<T> Recovery<T> {
         self.pto_count = 0;
         self.prune_lost(now);
         Ok(())
-    }
-
-    /// RFC 9002 §6.1: declares lost the outstanding packets below the largest acknowledged one
-    /// that cross the packet or time threshold, arms `loss_time` for the others, and signals
-    /// congestion.
-    fn detect_lost(&mut self, now: Instant, space: Space, out: &mut Vec<(T, Outcome)>) {
-        let loss_delay = (self.rtt.latest().max(self.rtt.smoothed()) * 9 / 8).max(GRANULARITY);
-        let st = &mut self.spaces[space.index()];
-        st.loss_time = None;
-        let Some(largest_acked) = st.largest_acked else {
-            return;
-        };
-        let mut lost = Vec::new();
-        for (&pn, p) in st.sent.range(..largest_acked) {
-            if now - p.time >= loss_delay || largest_acked >= pn + PACKET_THRESHOLD {
-                lost.push(pn);
-            } else {
-                let t = p.time + loss_delay;
-                st.loss_time = Some(st.loss_time.map_or(t, |l| l.min(t)));
-            }
-        }
-        if lost.is_empty() {
-            return;
-        }
-        let pc_duration =
-            (self.rtt.pto_base() + self.max_ack_delay) * PERSISTENT_CONGESTION_THRESHOLD;
-        let mut cc_bytes = 0;
-        let mut newest_lost: Option<Instant> = None;
-        let mut persistent = false;
-        // Persistent congestion: a run of consecutive lost packets whose ack-eliciting ones
-        // span more than `pc_duration`, all sent after the first RTT sample.
-        let mut run: Option<(u64, Instant)> = None;
-        for pn in lost {
-            let Some(p) = self.spaces[space.index()].sent.remove(&pn) else {
-                continue;
-            };
-            if p.ack_eliciting {
-                let st = &mut self.spaces[space.index()];
-                st.ack_eliciting_in_flight -= 1;
-                st.lost.insert(pn, (p.size, now));
-                self.bytes_in_flight -= p.size;
-                self.stats.packets_lost += 1;
-                self.stats.bytes_lost += p.size;
-                if !p.mtu_probe {
-                    cc_bytes += p.size;
-                    newest_lost = Some(newest_lost.map_or(p.time, |t| t.max(p.time)));
-                    if self.first_rtt_sample.is_some_and(|first| p.time > first) {
-                        match run {
-                            Some((prev, start)) if prev + 1 == pn => {
-                                persistent |= p.time - start > pc_duration;
-                                run = Some((pn, start));
-                            }
-                            _ => run = Some((pn, p.time)),
-                        }
-                    } else {
-                        run = None;
-                    }
-                } else if let Some((prev, start)) = run {
-                    run = (prev + 1 == pn).then_some((pn, start));
-                }
-            } else if let Some((prev, start)) = run {
-                run = (prev + 1 == pn).then_some((pn, start));
-            }
-            out.push((p.info, Outcome::Lost));
-        }
-        if cc_bytes == 0 {
-            return;
-        }
-        self.cc.on_loss(now, cc_bytes);
-        let newest_lost = newest_lost.unwrap_or(now);
-        let new_period = self.recovery_start.is_none_or(|start| newest_lost > start);
-        if new_period {
-            self.stats.congestion_events += 1;
-            self.recovery_start = Some(now);
-        }
-        if persistent {
-            self.stats.persistent_congestion += 1;
-            self.recovery_start = None;
-        }
-        if new_period || persistent {
-            self.cc
-                .on_congestion_event(now, newest_lost, persistent, cc_bytes);
-        }
-    }
-
-    /// Forgets lost packet numbers beyond the memory bounds.
-    fn prune_lost(&mut self, now: Instant) {
-        let keep = self.rtt.pto_base() * LOST_MEMORY_PTOS;
-        for st in &mut self.spaces {
-            while st.lost.len() > LOST_MEMORY
-                || st
-                    .lost
-                    .first_key_value()
-                    .is_some_and(|(_, &(_, t))| now - t > keep)
-            {
-                st.lost.pop_first();
-            }
-        }
     }
 }

@@ -318,3 +318,47 @@ impl Controller for Bbr {
         initial_window(self.mtu)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use crate::dgram::CongestionControl;
+    use crate::dgram::recovery::model::{link, run};
+
+    #[test]
+    fn bbr_keeps_most_of_a_100_mbit_link_under_random_loss() {
+        for (loss_ppm, floor) in [(20_000, 80_000_000), (10_000, 80_000_000), (0, 90_000_000)] {
+            let r = run(
+                CongestionControl::Bbr,
+                link(100, 20, loss_ppm),
+                Duration::from_secs(8),
+                Duration::from_secs(2),
+                3,
+            );
+            assert!(
+                r.goodput >= floor,
+                "loss {loss_ppm} ppm: {} bit/s",
+                r.goodput
+            );
+            assert_eq!(r.stats.persistent_congestion, 0);
+        }
+    }
+
+    #[test]
+    fn bbr_fills_a_long_fat_lossy_path() {
+        // 500 Mbit/s, 200 ms, 2 % random loss (12.5 MB bandwidth-delay product).
+        let r = run(
+            CongestionControl::Bbr,
+            link(500, 200, 20_000),
+            Duration::from_secs(12),
+            Duration::from_secs(4),
+            5,
+        );
+        assert!(r.goodput >= 400_000_000, "{} bit/s", r.goodput);
+        assert_eq!(
+            (r.stats.spurious_losses, r.stats.persistent_congestion),
+            (0, 0)
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! CUBIC (RFC 9438): a cubic window growth function of the time since the last reduction,
 //! with fast convergence and a Reno-friendly region.
 
+use core::time::Duration;
+
 use super::{Controller, DeliverySample, RttEstimator, initial_window, minimum_window};
 use crate::time::Instant;
 
@@ -10,6 +12,27 @@ const C: f64 = 0.4;
 const BETA: f64 = 0.7;
 /// The Reno-friendly additive increase that averages to Reno's rate under `BETA`.
 const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+/// HyStart++ (RFC 9406): RTT samples per round before the delay check ...
+const HS_MIN_SAMPLES: u32 = 8;
+/// ... the bounds of the RTT increase that ends slow start ...
+const HS_MIN_ETA: Duration = Duration::from_millis(4);
+const HS_MAX_ETA: Duration = Duration::from_millis(16);
+/// ... and conservative slow start: growth divisor and rounds before congestion avoidance.
+const CSS_GROWTH_DIVISOR: f64 = 4.0;
+const CSS_ROUNDS: u32 = 5;
+
+/// HyStart++ state (RFC 9406): leaves slow start when the RTT of a round rises, before the
+/// queue overflows.
+#[derive(Debug, Clone)]
+struct HyStart {
+    /// Start of the current round: it ends when a packet sent after it is acknowledged.
+    round_start: Option<Instant>,
+    last_round_min: Option<Duration>,
+    round_min: Option<Duration>,
+    samples: u32,
+    /// In conservative slow start: the baseline RTT and the rounds spent.
+    css: Option<(Duration, u32)>,
+}
 
 /// RFC 9438 CUBIC. The window is kept as `f64` bytes so per-ACK increases of less than a byte
 /// accumulate.
@@ -28,6 +51,7 @@ pub(crate) struct Cubic {
     w_est: f64,
     /// Start of the current recovery period.
     recovery_start: Option<Instant>,
+    hystart: HyStart,
 }
 
 impl Cubic {
@@ -42,7 +66,59 @@ impl Cubic {
             epoch_start: None,
             w_est: 0.0,
             recovery_start: None,
+            hystart: HyStart {
+                round_start: None,
+                last_round_min: None,
+                round_min: None,
+                samples: 0,
+                css: None,
+            },
         }
+    }
+
+    /// Slow-start growth for `bytes` acknowledged, with HyStart++.
+    fn slow_start(&mut self, now: Instant, sent_time: Instant, bytes: f64, rtt: &RttEstimator) {
+        let hs = &mut self.hystart;
+        if hs.round_start.is_none_or(|start| sent_time >= start) {
+            // A new round.
+            hs.round_start = Some(now);
+            hs.last_round_min = hs.round_min.or(hs.last_round_min);
+            hs.round_min = None;
+            hs.samples = 0;
+            if let Some((_, rounds)) = hs.css.as_mut() {
+                *rounds += 1;
+                if *rounds >= CSS_ROUNDS {
+                    // Conservative slow start is over: congestion avoidance from here.
+                    hs.css = None;
+                    self.ssthresh = self.window;
+                    return;
+                }
+            }
+        }
+        if rtt.has_sample() {
+            let sample = rtt.latest();
+            hs.round_min = Some(hs.round_min.map_or(sample, |m| m.min(sample)));
+            hs.samples += 1;
+        }
+        match (hs.css, hs.round_min, hs.last_round_min) {
+            (None, Some(cur), Some(last)) if hs.samples >= HS_MIN_SAMPLES => {
+                let eta = (last / 8).clamp(HS_MIN_ETA, HS_MAX_ETA);
+                if cur >= last + eta {
+                    hs.css = Some((cur, 0));
+                }
+            }
+            (Some((base, _)), Some(cur), _) if hs.samples >= HS_MIN_SAMPLES && cur < base => {
+                // The RTT rise was spurious: back to slow start.
+                hs.css = None;
+            }
+            _ => {}
+        }
+        let divisor = if self.hystart.css.is_some() {
+            CSS_GROWTH_DIVISOR
+        } else {
+            1.0
+        };
+        self.window += bytes / divisor;
     }
 
     fn in_recovery(&self, sent_time: Instant) -> bool {
@@ -87,7 +163,7 @@ impl Controller for Cubic {
         }
         let bytes = bytes as f64;
         if self.window < self.ssthresh {
-            self.window += bytes;
+            self.slow_start(now, sent_time, bytes, rtt);
             return;
         }
         let epoch_start = match self.epoch_start {
@@ -179,8 +255,6 @@ fn cbrt(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use core::time::Duration;
-
     use super::*;
 
     fn at(ms: u64) -> Instant {
@@ -264,5 +338,86 @@ mod tests {
         let mut cc = Cubic::new(1200);
         cc.on_congestion_event(at(100), at(50), true, 12_000);
         assert_eq!(cc.window(), 2400);
+    }
+
+    #[test]
+    fn hystart_leaves_slow_start_when_the_round_trip_time_rises() {
+        let mut rtt = RttEstimator::new(Duration::from_millis(20));
+        let mut cc = Cubic::new(1000);
+        let mut grown = alloc::vec::Vec::new();
+        // One round per 100 ms of ten 1000-byte ACKs; the RTT rises from 20 to 40 ms in round 3.
+        for round in 0..10u64 {
+            let now = 100 * (round + 1);
+            let sample = if round < 3 { 20 } else { 40 };
+            let before = cc.window;
+            for _ in 0..10 {
+                rtt.update(Duration::ZERO, Duration::from_millis(sample));
+                cc.on_ack(at(now), at(now - 50), 1000, false, &rtt, None);
+            }
+            grown.push((cc.window - before) as u64);
+        }
+        // Slow start (10 kB per round) until the rise is seen at the 8th sample of round 3, then
+        // conservative slow start (a quarter) for 5 rounds, then congestion avoidance.
+        assert_eq!(&grown[..3], [10_000, 10_000, 10_000]);
+        assert_eq!(grown[3], 7000 + 3 * 250);
+        assert_eq!(&grown[4..8], [2500, 2500, 2500, 2500]);
+        assert!(
+            cc.ssthresh.is_finite(),
+            "congestion avoidance after 5 rounds of CSS"
+        );
+        assert!(grown[9] < 2500, "{grown:?}");
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use core::time::Duration;
+
+    use crate::dgram::CongestionControl;
+    use crate::dgram::recovery::model::{link, mathis, run};
+
+    #[test]
+    fn cubic_fills_a_clean_100_mbit_20_ms_link() {
+        let r = run(
+            CongestionControl::Cubic,
+            link(100, 20, 0),
+            Duration::from_secs(8),
+            Duration::from_secs(2),
+            1,
+        );
+        assert!(r.goodput >= 90_000_000, "{} bit/s", r.goodput);
+        assert_eq!(
+            (
+                r.stats.spurious_losses,
+                r.stats.persistent_congestion,
+                r.stats.pto_count_total
+            ),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn cubic_at_one_percent_loss_reaches_mathis_with_few_retransmissions_and_no_spurious_loss() {
+        let rtt = Duration::from_millis(20);
+        for seed in 1..=3 {
+            let r = run(
+                CongestionControl::Cubic,
+                link(100, 20, 10_000),
+                Duration::from_secs(30),
+                Duration::from_secs(2),
+                seed,
+            );
+            let lost = r.stats.bytes_lost as f64 / r.stats.bytes_sent as f64;
+            let spurious = r.stats.spurious_bytes as f64 / r.stats.bytes_sent as f64;
+            assert!(
+                r.goodput as f64 >= mathis(rtt, 10_000),
+                "seed {seed}: {} bit/s",
+                r.goodput
+            );
+            assert!(
+                lost <= 0.02 && spurious <= 0.005,
+                "seed {seed}: lost {lost}, spurious {spurious}"
+            );
+        }
     }
 }

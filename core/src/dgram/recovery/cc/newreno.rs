@@ -159,3 +159,31 @@ mod tests {
         assert_eq!(cc.window(), 3600);
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    use core::time::Duration;
+
+    use crate::dgram::CongestionControl;
+    use crate::dgram::recovery::model::{link, run};
+
+    #[test]
+    fn newreno_fills_a_clean_100_mbit_20_ms_link() {
+        let r = run(
+            CongestionControl::NewReno,
+            link(100, 20, 0),
+            Duration::from_secs(8),
+            Duration::from_secs(2),
+            1,
+        );
+        assert!(r.goodput >= 90_000_000, "{} bit/s", r.goodput);
+        assert_eq!(
+            (
+                r.stats.spurious_losses,
+                r.stats.persistent_congestion,
+                r.stats.pto_count_total
+            ),
+            (0, 0, 0)
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! ferry over UDP: the datagram application, written once for every adapter.
+//!
+//! [`UdpConn`] is one connection's state but its socket (the core's datagram
+//! [`Connection`], its [`Agent`] and the clock); [`UdpServer`] is a server socket's state: the
+//! core's [`Endpoint`] and every connection it accepted. Both are
+//! driven the same way by an adapter that keeps only its way of waiting:
+//!
+//! 1. every datagram read from the socket goes to `handle_datagram` (read until the socket
+//!    would block: a receive batch is acknowledged together);
+//! 2. `step` lets the agents act (bounded file work) and timers fire;
+//! 3. `poll_transmit` is drained into the socket (`Transmit::segment_size`: a GSO batch);
+//! 4. wait for the socket or `until_deadline`, whichever comes first.
+//!
+//! A client is over when [`UdpConn::is_over`]; a server runs until its socket fails.
+
+mod server;
+pub mod socket;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferry_disk::Store;
+use proto::dgram::{Connection, Endpoint, Transmit, TransportConfig};
+use proto::{CloseCode, Config, Instant, Psk};
+
+use crate::ServeOptions;
+use crate::agent::{Agent, LogObserver};
+use crate::host::{Clock, RunError, fresh_seed};
+use crate::pool::{CommitPool, Notify};
+
+pub use server::{ObserverFactory, UdpServer};
+
+/// A buffer for one `poll_transmit`: room for a GSO batch of this many full datagrams.
+pub const MAX_BATCH: usize = 16;
+/// Bytes of a transmit buffer.
+pub const TRANSMIT_BUF: usize = proto::dgram::MAX_MTU as usize * MAX_BATCH;
+/// Bytes of a receive buffer (a GRO batch of up to 64 KiB, or one datagram).
+pub const RECV_BUF: usize = 64 * 1024;
+/// Rounds of agent → transmit in one step before the adapter gets the connection back.
+const ROUNDS: usize = 8;
+/// Threads that make received files durable for a server loop.
+const COMMIT_THREADS: usize = 4;
+
+/// Serve datagram connections on `sock` on this thread until the socket fails: a blocking
+/// loop ([`socket::serve`]) over one [`UdpServer`], commits on a small pool that wakes the
+/// loop with a datagram to its own socket.
+///
+/// # Errors
+/// The socket failed for good, or no OS randomness or pool threads.
+pub fn serve_blocking(
+    sock: UdpSocket,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    let endpoint = Endpoint::new(
+        &opts.config,
+        &opts.transport,
+        &psk,
+        fresh_seed()?,
+        opts.max_connections,
+    );
+    let pool = CommitPool::new(COMMIT_THREADS)?;
+    let woken = Arc::new(AtomicBool::new(false));
+    let notify = self_waker(&sock, woken.clone())?;
+    let server = UdpServer::new(
+        endpoint,
+        store,
+        Box::new(|_| Box::new(LogObserver)),
+        Some((pool, notify)),
+        Clock::new(),
+    );
+    socket::serve(&sock, server, woken)
+}
+
+/// A notify that sets `woken` and sends one byte to `sock` (which the endpoint drops as
+/// garbage), so a loop blocked in `recv` wakes at once.
+fn self_waker(sock: &UdpSocket, woken: Arc<AtomicBool>) -> io::Result<Notify> {
+    let mut target = sock.local_addr()?;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let from: SocketAddr = match target.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
+    };
+    let waker = UdpSocket::bind(from)?;
+    Ok(Arc::new(move || {
+        woken.store(true, Ordering::Release);
+        let _ = waker.send_to(&[0], target);
+    }))
+}
+
+/// Run `agent`'s job over UDP against `remote` on this thread (a blocking loop,
+/// [`socket::run_client`]); the agent comes back in `agent` (its reports, resume state).
+///
+/// # Errors
+/// The socket failed, or the session did (a silent server: the handshake timeout).
+pub fn run_client_blocking(
+    remote: SocketAddr,
+    config: &Config,
+    transport: &TransportConfig,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    let bind: SocketAddr = match remote {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
+    sock.connect(remote).map_err(RunError::Io)?;
+    let clock = Clock::new();
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let conn = Connection::client(config, transport, psk, seed, clock.now(), remote);
+    let owned = Agent::take(agent);
+    let (owned, result) = socket::run_client(&sock, UdpConn::new(conn, owned, clock));
+    *agent = owned;
+    result
+}
+
+/// One datagram connection's state but its socket.
+pub struct UdpConn {
+    conn: Connection,
+    agent: Agent,
+    clock: Clock,
+    close_requested: bool,
+    close_applied: bool,
+}
+
+impl UdpConn {
+    /// A connection (made with `clock`'s time) and its agent.
+    pub fn new(conn: Connection, agent: Agent, clock: Clock) -> UdpConn {
+        UdpConn {
+            conn,
+            agent,
+            clock,
+            close_requested: false,
+            close_applied: false,
+        }
+    }
+
+    /// The connection (its session, stats).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The agent (reports so far).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.conn.remote()
+    }
+
+    /// A datagram arrived from `from` (opened in place).
+    pub fn handle_datagram(&mut self, from: SocketAddr, data: &mut [u8]) {
+        let now = self.clock.now();
+        self.conn.handle_datagram(now, from, data);
+    }
+
+    /// Close the session (`CloseCode::Cancelled`) at the next step, as a TCP connection's
+    /// `request_close` does.
+    pub fn request_close(&mut self) {
+        self.close_requested = true;
+    }
+
+    /// Let the agent act and timers fire. Returns whether anything happened.
+    pub fn step(&mut self) -> bool {
+        let now = self.clock.now();
+        self.step_at(now)
+    }
+
+    pub(crate) fn step_at(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            if self.close_requested && !self.close_applied {
+                let s = self.conn.session_mut();
+                self.agent.cancel(s);
+                s.close(now, CloseCode::Cancelled);
+                self.close_applied = true;
+                progress = true;
+            }
+            if self.conn.poll_timeout().is_some_and(|t| t <= now) {
+                self.conn.handle_timeout(now);
+            }
+            progress |= self.agent.pump(self.conn.session_mut(), now);
+            any |= progress;
+            if !progress {
+                break;
+            }
+        }
+        any
+    }
+
+    /// The next datagram (or GSO batch) to send; drain until `None`. The agent acts again
+    /// when the connection handed its session more input meanwhile.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let now = self.clock.now();
+        loop {
+            if let Some(t) = self.conn.poll_transmit(now, buf) {
+                return Some(t);
+            }
+            if !self.agent.pump(self.conn.session_mut(), now) {
+                return None;
+            }
+        }
+    }
+
+    /// When the next timer is due.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// How long from now until [`UdpConn::deadline`], if any.
+    pub fn until_deadline(&self) -> Option<Duration> {
+        self.deadline().map(|at| self.clock.until(at))
+    }
+
+    /// The session is over and this side has nothing more to send (its CLOSE is out, or the
+    /// connection drained): the adapter may stop once `poll_transmit` returned `None`.
+    pub fn is_over(&self) -> bool {
+        self.conn.is_drained() || (self.conn.session().is_closed() && self.conn.is_closing())
+    }
+
+    /// The connection is over (or its socket failed with `socket_error`): tell the agent how
+    /// the session ended and hand it back with the outcome.
+    pub fn finish(mut self, socket_error: Option<io::Error>) -> (Agent, Result<(), RunError>) {
+        let error = self.conn.session().error();
+        if !crate::host::is_busy(error.as_ref()) {
+            self.agent.finish(error.as_ref());
+        }
+        let result = match (socket_error, error) {
+            (Some(e), _) => Err(RunError::Io(e)),
+            (None, Some(e)) => Err(RunError::Session(e)),
+            (None, None) => Ok(()),
+        };
+        (self.agent, result)
+    }
+}

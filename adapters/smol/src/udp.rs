@@ -1,0 +1,225 @@
+//! ferry over UDP on `async-io`: the shared datagram application ([`UdpServer`], [`UdpConn`])
+//! driven by futures. A loop reads every datagram the socket has (without blocking), lets the
+//! connections act, sends, then awaits the socket's readability, the next deadline
+//! (`async_io::Timer`) or a wake-up from the commit pool, whichever comes first.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use ferry_app::ServeOptions;
+use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::host::{Clock, RunError, fresh_seed};
+use ferry_app::pool::{CommitPool, Notify};
+use ferry_app::udp::socket::size_buffers;
+use ferry_app::udp::{RECV_BUF, TRANSMIT_BUF, UdpConn, UdpServer};
+use ferry_disk::Store;
+use futures_lite::future;
+use proto::dgram::{Connection, Endpoint, Transmit, TransportConfig};
+use proto::{Config, Psk};
+
+/// Datagrams read per round before the loop steps and sends.
+const READ_BATCH: usize = 256;
+/// Threads that make received files durable for a server.
+const COMMIT_THREADS: usize = 4;
+/// Longest wait when no timer is armed.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Serve datagram connections on `sock` forever, on `smol::block_on`.
+///
+/// # Errors
+/// When the socket fails for good, or no OS randomness or pool threads.
+pub fn serve_udp(
+    sock: UdpSocket,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    if let Some(w) = size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let sock = Async::new(sock)?;
+    smol::block_on(serve_udp_async(&sock, psk, store, opts))
+}
+
+/// [`serve_udp`] as a future on an `Async` socket.
+///
+/// # Errors
+/// As [`serve_udp`].
+pub async fn serve_udp_async(
+    sock: &Async<UdpSocket>,
+    psk: Psk,
+    store: Arc<dyn Store>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    let (wake_tx, wake_rx) = async_channel::bounded::<()>(1);
+    let notify: Notify = Arc::new(move || {
+        let _ = wake_tx.try_send(());
+    });
+    let endpoint = Endpoint::new(
+        &opts.config,
+        &opts.transport,
+        &psk,
+        fresh_seed()?,
+        opts.max_connections,
+    );
+    let mut server = UdpServer::new(
+        endpoint,
+        store,
+        Box::new(|_| Box::new(LogObserver)),
+        Some((CommitPool::new(COMMIT_THREADS)?, notify)),
+        Clock::new(),
+    );
+    let mut rx = vec![0u8; RECV_BUF];
+    let mut tx = vec![0u8; TRANSMIT_BUF];
+    let mut woken = false;
+    loop {
+        if std::mem::take(&mut woken) || wake_rx.try_recv().is_ok() {
+            server.wake_all();
+        }
+        let read = match read_batch(sock, &mut rx, |from, d| server.handle_datagram(from, d)) {
+            Ok(n) => n,
+            // ICMP errors about some client's address: not the socket's end.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        server.step();
+        while let Some(t) = server.poll_transmit(&mut tx) {
+            if let Err(e) = send(sock.get_ref(), false, &tx, &t) {
+                tracing::debug!(error = %e, peer = %t.destination, "send failed");
+            }
+        }
+        if read == READ_BATCH {
+            continue;
+        }
+        let wait = server.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
+        woken = wait_any(sock, wait, Some(&wake_rx)).await;
+    }
+}
+
+/// Run `agent`'s job over UDP against `remote`, on `smol::block_on`.
+///
+/// # Errors
+/// The socket failed, or the session did (a silent server: the handshake timeout).
+pub fn run_udp_client(
+    remote: SocketAddr,
+    config: &Config,
+    transport: &TransportConfig,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    let bind: SocketAddr = match remote {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
+    sock.connect(remote).map_err(RunError::Io)?;
+    if let Some(w) = size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let sock = Async::new(sock).map_err(RunError::Io)?;
+    let clock = Clock::new();
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let conn = Connection::client(config, transport, psk, seed, clock.now(), remote);
+    let owned = Agent::take(agent);
+    let conn = UdpConn::new(conn, owned, clock);
+    let (owned, result) = smol::block_on(drive_client(&sock, conn));
+    *agent = owned;
+    result
+}
+
+async fn drive_client(sock: &Async<UdpSocket>, mut conn: UdpConn) -> (Agent, Result<(), RunError>) {
+    let mut rx = vec![0u8; RECV_BUF];
+    let mut tx = vec![0u8; TRANSMIT_BUF];
+    let failed = loop {
+        let read = match read_batch(sock, &mut rx, |from, d| conn.handle_datagram(from, d)) {
+            Ok(n) => n,
+            // Nothing listens there (yet): the handshake timeout decides.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => 0,
+            Err(e) => break Some(e),
+        };
+        conn.step();
+        let mut error = None;
+        while let Some(t) = conn.poll_transmit(&mut tx) {
+            match send(sock.get_ref(), true, &tx, &t) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if error.is_some() {
+            break error;
+        }
+        if conn.is_over() {
+            break None;
+        }
+        if read == READ_BATCH {
+            continue;
+        }
+        let wait = conn.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
+        wait_any(sock, wait, None).await;
+    };
+    conn.finish(failed)
+}
+
+/// Read what the socket holds, up to [`READ_BATCH`] datagrams, without blocking.
+fn read_batch(
+    sock: &Async<UdpSocket>,
+    buf: &mut [u8],
+    mut on: impl FnMut(SocketAddr, &mut [u8]),
+) -> io::Result<usize> {
+    let mut n = 0;
+    while n < READ_BATCH {
+        match sock.get_ref().recv_from(buf) {
+            Ok((len, from)) => {
+                on(from, &mut buf[..len]);
+                n += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Send one transmit (a GSO batch one datagram at a time); a full send queue drops it as the
+/// network would.
+fn send(sock: &UdpSocket, connected: bool, buf: &[u8], t: &Transmit) -> io::Result<()> {
+    ferry_app::udp::socket::send(sock, connected, buf, t)
+}
+
+/// Until the socket is readable, `wait` passed, or the pool woke us; true for the last.
+async fn wait_any(
+    sock: &Async<UdpSocket>,
+    wait: Duration,
+    woken: Option<&async_channel::Receiver<()>>,
+) -> bool {
+    let readable = async {
+        let _ = sock.readable().await;
+        false
+    };
+    let timer = async {
+        Timer::after(wait).await;
+        false
+    };
+    match woken {
+        Some(rx) => {
+            let pool = async { rx.recv().await.is_ok() };
+            future::or(readable, future::or(timer, pool)).await
+        }
+        None => future::or(readable, timer).await,
+    }
+}
