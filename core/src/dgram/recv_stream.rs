@@ -230,8 +230,9 @@ impl RecvStream {
     /// A new limit to advertise, once half the window was consumed since the last one. The
     /// window doubles (up to the maximum) when that half window was consumed within 2 × `srtt`
     /// of the previous advertisement (as Chromium's QUIC does): the window, not the reader,
-    /// was the bottleneck. Requiring a *whole* window within 2 × `srtt` never fires on a lossy
-    /// path, where holes hold back in-order delivery by a round trip.
+    /// was the bottleneck; or when the reader took everything readable while bytes wait beyond
+    /// a hole (a lossy path). Requiring a *whole* window within 2 × `srtt` never fires on a
+    /// lossy path, where holes hold back in-order delivery by a round trip or more.
     pub(crate) fn poll_max_data(&mut self, now: Instant, srtt: Duration) -> Option<u64> {
         let (start, _) = *self.epoch.get_or_insert((now, self.consumed));
         if self.final_size.is_some() {
@@ -241,7 +242,14 @@ impl RecvStream {
         if since == 0 || since < self.window / 2 {
             return None;
         }
-        if now.saturating_duration_since(start) < srtt.saturating_mul(2) {
+        // The reader is not the bottleneck when it took everything readable while bytes
+        // wait beyond a hole: on a lossy path every window holds holes, whose repair (a round
+        // trip or more) stalls in-order delivery, so the consumption rate alone would read
+        // as a slow reader and the window would never grow to cover the repair time.
+        // (What is left readable is at most a partial record the session cannot take yet.)
+        let left = (self.ready.len() - self.head) as u64;
+        let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
+        if held_by_holes || now.saturating_duration_since(start) < srtt.saturating_mul(2) {
             self.window = self.window.saturating_mul(2).min(self.max_window);
         }
         self.epoch = Some((now, self.consumed));
@@ -371,6 +379,29 @@ mod tests {
         r.insert(7000, &[0; 10], true).unwrap();
         r.consume(510);
         assert_eq!(r.poll_max_data(ms(150), srtt), None);
+    }
+
+    #[test]
+    fn the_window_grows_when_holes_not_the_reader_hold_delivery_back() {
+        let srtt = Duration::from_millis(20);
+        let mut r = RecvStream::new(1000, 4000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        // Half the window arrives in order, then bytes beyond a hole; the reader takes all it
+        // can, but slowly (long after 2 x srtt): the window still grows.
+        r.insert(0, &[0; 500], false).unwrap();
+        r.insert(600, &[0; 300], false).unwrap();
+        r.consume(500);
+        assert_eq!(r.poll_max_data(ms(100), srtt), Some(2500));
+        assert_eq!(r.window(), 2000);
+        // A reader that leaves readable bytes behind (more than a record) is the bottleneck:
+        // no growth.
+        let mut r = RecvStream::new(400_000, 1_600_000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        r.insert(0, &[0; 390_000], false).unwrap();
+        r.insert(395_000, &[0; 10], false).unwrap();
+        r.consume(200_000);
+        assert_eq!(r.poll_max_data(ms(100), srtt), Some(600_000));
+        assert_eq!(r.window(), 400_000);
     }
 
     #[test]
