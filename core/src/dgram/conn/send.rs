@@ -122,6 +122,12 @@ impl Connection {
         }
         // May this packet carry anything that elicits an acknowledgement?
         let probe = self.recovery.probes_pending() > 0;
+        if probe && space == Space::Data {
+            // A PTO probe fits the minimum MTU: if full-size packets vanish in an MTU black
+            // hole, the probe still arrives and its ACK declares them lost, which is how the
+            // black hole is detected (nothing else would ever be acknowledged).
+            room = room.min(MIN_MTU.into());
+        }
         let mut eliciting_ok = !closing && (probe || self.recovery.can_send(room));
         if eliciting_ok
             && !probe

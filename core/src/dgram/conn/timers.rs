@@ -55,7 +55,7 @@ impl Connection {
                     self.recovery.timer(),
                     Some(self.last_activity + self.idle_timeout()),
                     self.pacing_until,
-                    self.mtu.next_probe(),
+                    self.mtu_probe_timer(),
                 ]
                 .into_iter()
                 .flatten()
@@ -74,6 +74,15 @@ impl Connection {
             }
         };
         at.map(|t| t.max(self.last_now))
+    }
+
+    /// The MTU probe's timer, unless the probe is due and the congestion window has no room
+    /// for it: then an acknowledgement (a PTO at worst) opens the window and the probe leaves
+    /// with the next `poll_transmit`; a timer at `now` would only wake the caller in a loop.
+    fn mtu_probe_timer(&self) -> Option<Instant> {
+        let t = self.mtu.next_probe()?;
+        let room = usize::from(self.mtu.current());
+        (t > self.last_now || self.recovery.can_send(room)).then_some(t)
     }
 
     /// A PTO fired: probes carry new data if there is any, else the oldest unacknowledged
