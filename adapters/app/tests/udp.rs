@@ -93,9 +93,18 @@ fn throughput() {
     let file = Outgoing::from_file(path, "big.bin", false).unwrap();
     let mut agent = Agent::client(out, Box::new(LogObserver), Job::Send(vec![file]));
     let started = std::time::Instant::now();
-    run_client_blocking(addr, &Config::default(), &TransportConfig::default(), &psk, &mut agent)
-        .unwrap();
+    run_client_blocking(
+        addr,
+        &Config::default(),
+        &TransportConfig::default(),
+        &psk,
+        &mut agent,
+    )
+    .unwrap();
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("256 MiB over loopback UDP in {secs:.2} s: {:.0} MB/s", 268.435456 / secs);
+    eprintln!(
+        "256 MiB over loopback UDP in {secs:.2} s: {:.0} MB/s",
+        268.435456 / secs
+    );
     assert_eq!(agent.failures(), 0);
 }
