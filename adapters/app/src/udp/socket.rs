@@ -8,6 +8,7 @@
 //! or the next deadline with `poll`, read what the socket holds, step, send. They are also the
 //! reference the other adapters' loops follow.
 
+use std::cell::Cell;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -65,6 +66,8 @@ pub struct UdpIo<'s> {
     meta: [RecvMeta; BATCH_SIZE],
     /// Most datagrams one `sendmsg` carries (tests lower it to 1: a kernel without GSO).
     gso_cap: usize,
+    /// Sends dropped for a full send queue (or too big for the path).
+    dropped: Cell<u64>,
 }
 
 impl<'s> UdpIo<'s> {
@@ -81,6 +84,7 @@ impl<'s> UdpIo<'s> {
             rx: vec![0; SLOT * BATCH_SIZE],
             meta: [RecvMeta::default(); BATCH_SIZE],
             gso_cap: MAX_BATCH,
+            dropped: Cell::new(0),
         })
     }
 
@@ -154,8 +158,13 @@ impl<'s> UdpIo<'s> {
             src_ip: None,
         };
         match self.state.try_send(UdpSockRef::from(&self.sock), &t) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) if quinn_udp::is_msg_size_err(&e) && segment_size.is_none() => Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || (quinn_udp::is_msg_size_err(&e) && segment_size.is_none()) =>
+            {
+                self.dropped.set(self.dropped.get() + 1);
+                Ok(())
+            }
             r => r,
         }
     }
@@ -226,6 +235,11 @@ impl<'s> UdpIo<'s> {
         }
     }
 
+    /// Sends dropped so far for a full send queue (or a datagram too big for the path).
+    pub fn sends_dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
     /// Log what this kernel offers (once per socket, at debug).
     pub fn log_features(&self) {
         tracing::debug!(
@@ -261,7 +275,11 @@ pub fn run_client(mut io: UdpIo<'_>, mut conn: UdpConn) -> (Agent, Result<(), Ru
         if conn.is_over() {
             tracing::debug!(stats = ?conn.connection().stats(), "UDP connection over");
             if std::env::var_os("FERRY_UDP_STATS").is_some() {
-                eprintln!("{:?}", conn.connection().stats());
+                eprintln!(
+                    "{:?}, sends dropped: {}",
+                    conn.connection().stats(),
+                    io.sends_dropped()
+                );
             }
             break None;
         }
