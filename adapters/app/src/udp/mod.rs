@@ -33,12 +33,11 @@ use crate::pool::{CommitPool, Notify};
 
 pub use server::{ObserverFactory, UdpServer};
 
-/// A buffer for one `poll_transmit`: room for a GSO batch of this many full datagrams.
-pub const MAX_BATCH: usize = 16;
-/// Bytes of a transmit buffer.
+/// Most datagrams in one GSO send (and one `poll_transmit`, `TransportConfig::max_batch`):
+/// 32 full datagrams stay under the 64 KiB a UDP send may carry.
+pub const MAX_BATCH: usize = 32;
+/// Bytes of a transmit buffer: room for a GSO batch of [`MAX_BATCH`] full datagrams.
 pub const TRANSMIT_BUF: usize = proto::dgram::MAX_MTU as usize * MAX_BATCH;
-/// Bytes of a receive buffer (a GRO batch of up to 64 KiB, or one datagram).
-pub const RECV_BUF: usize = 64 * 1024;
 /// Rounds of agent → transmit in one step before the adapter gets the connection back.
 const ROUNDS: usize = 8;
 /// Threads that make received files durable for a server loop.
@@ -56,16 +55,20 @@ pub fn serve_blocking(
     store: Arc<dyn Store>,
     opts: ServeOptions,
 ) -> io::Result<()> {
+    if let Some(w) = socket::size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let sock = Arc::new(sock);
+    let io = socket::UdpIo::new(&*sock)?;
     let endpoint = Endpoint::new(
         &opts.config,
-        &opts.transport,
+        &io.transport(&opts.transport),
         &psk,
         fresh_seed()?,
         opts.max_connections,
     );
     let pool = CommitPool::new(COMMIT_THREADS)?;
     let woken = Arc::new(AtomicBool::new(false));
-    let sock = Arc::new(sock);
     let notify = self_waker(sock.clone(), woken.clone())?;
     let server = UdpServer::new(
         endpoint,
@@ -74,7 +77,7 @@ pub fn serve_blocking(
         Some((pool, notify)),
         Clock::new(),
     );
-    socket::serve(&sock, server, woken)
+    socket::serve(io, server, woken)
 }
 
 /// A notify that sets `woken` and sends one byte from `sock` to itself (which the endpoint
@@ -112,11 +115,16 @@ pub fn run_client_blocking(
     };
     let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
     sock.connect(remote).map_err(RunError::Io)?;
+    if let Some(w) = socket::size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let io = socket::UdpIo::new(&sock).map_err(RunError::Io)?;
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
-    let conn = Connection::client(config, transport, psk, seed, clock.now(), remote);
+    let transport = io.transport(transport);
+    let conn = Connection::client(config, &transport, psk, seed, clock.now(), remote);
     let owned = Agent::take(agent);
-    let (owned, result) = socket::run_client(&sock, UdpConn::new(conn, owned, clock));
+    let (owned, result) = socket::run_client(io, UdpConn::new(conn, owned, clock));
     *agent = owned;
     result
 }

@@ -31,8 +31,14 @@ impl Connection {
         let mut segment = 0;
         let mut count = 0;
         while count < self.cfg.max_batch {
-            // Room for a path MTU probe too (a packet is never larger than the MTU otherwise).
-            let end = buf.len().min(size + usize::from(self.cfg.max_mtu));
+            // Room for a path MTU probe too (a packet is never larger than the MTU otherwise);
+            // after the first, no larger than it: GSO cuts the batch at the first's size.
+            let room = if count == 0 {
+                usize::from(self.cfg.max_mtu)
+            } else {
+                segment
+            };
+            let end = buf.len().min(size + room);
             if end - size < MIN_MTU.into() && count > 0 {
                 break;
             }
