@@ -432,7 +432,9 @@ impl<T> Recovery<T> {
         };
         let mut lost = Vec::new();
         for (&pn, p) in st.sent.range(..largest_acked) {
-            if now - p.time >= loss_delay || largest_acked >= pn + PACKET_THRESHOLD {
+            // Compared as the loss time below is armed (whole microseconds): a sub-microsecond
+            // remainder must not leave a timer that fires at `now` and does nothing.
+            if now >= p.time + loss_delay || largest_acked >= pn + PACKET_THRESHOLD {
                 lost.push(pn);
             } else {
                 let t = p.time + loss_delay;
