@@ -130,7 +130,7 @@ pub fn dgram_datagram_outcome(data: &[u8]) -> Net {
             assert!(net.run_until(BUDGET, connected), "the handshake completes");
         }
         _ => {
-            let mid = |n: &Net| n.client.conn.stats().stream_bytes_sent >= 6_000;
+            let mid = |n: &Net| n.client.conn.stats().stream_bytes_sent >= 2_000;
             assert!(net.run_until(BUDGET, mid), "the transfer starts");
         }
     }

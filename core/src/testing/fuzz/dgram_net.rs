@@ -23,9 +23,9 @@ pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0
 /// Somebody else (an off-path attacker); what is sent to it is lost.
 pub const STRANGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 666);
 /// The file the client sends, and its size.
-pub const UP: (&str, usize) = ("up.bin", 12_000);
+pub const UP: (&str, usize) = ("up.bin", 4_000);
 /// The file the client gets from the server, and its size.
-pub const DOWN: (&str, usize) = ("down.bin", 5_000);
+pub const DOWN: (&str, usize) = ("down.bin", 1_500);
 /// One-way latency of the wire.
 const LATENCY: Duration = Duration::from_millis(10);
 
