@@ -263,6 +263,13 @@ fn session_seeds_finish() {
             "inject",
         ];
         net.check_files(complete.iter().any(|c| name.ends_with(c)));
+        let stats = net.client.conn.stats();
+        match name.as_str() {
+            "seed-drops" => assert!(stats.stream_bytes_retransmitted > 0, "{stats:?}"),
+            "seed-duplicates" => assert!(stats.duplicates > 0, "{stats:?}"),
+            "seed-flips" => assert!(stats.auth_failures > 0, "{stats:?}"),
+            _ => {}
+        }
     }
 }
 

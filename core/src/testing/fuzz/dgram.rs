@@ -178,7 +178,8 @@ pub fn dgram_session(data: &[u8]) {
 /// in [`datagram`]); `0xf0..` jump the clock by `(b + 1) << (op & 7)` ms (`b` follows).
 pub fn dgram_session_outcome(data: &[u8]) -> Net {
     let mut input = Bytes(data);
-    let mut net = Net::new();
+    // Big enough to fill the initial congestion window and keep loss recovery busy.
+    let mut net = Net::with_sizes(40_000, 6_000);
     let mut steps = 0;
     while !input.is_empty() && steps < MAX_INPUT_STEPS {
         steps += 1;

@@ -22,10 +22,10 @@ pub const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0
 pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4433);
 /// Somebody else (an off-path attacker); what is sent to it is lost.
 pub const STRANGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 666);
-/// The file the client sends, and its size.
-pub const UP: (&str, usize) = ("up.bin", 4_000);
-/// The file the client gets from the server, and its size.
-pub const DOWN: (&str, usize) = ("down.bin", 1_500);
+/// The file the client sends.
+pub const UP: &str = "up.bin";
+/// The file the client gets from the server.
+pub const DOWN: &str = "down.bin";
 /// One-way latency of the wire.
 const LATENCY: Duration = Duration::from_millis(10);
 
@@ -66,20 +66,27 @@ pub struct Net {
     pub pool: Vec<(bool, Vec<u8>)>,
     /// A datagram the input forged or changed was accepted by an end (not dropped).
     pub forged_accepted: bool,
+    sizes: (usize, usize),
     buf: Vec<u8>,
 }
 
 impl Net {
-    /// The fixed session of the datagram targets, before anything was sent.
+    /// The fixed session of `dgram_datagram`, before anything was sent: small files (a few
+    /// packets each way), so that executions are fast.
     pub fn new() -> Net {
+        Net::with_sizes(4_000, 1_500)
+    }
+
+    /// The fixed session with [`UP`] of `up` bytes and [`DOWN`] of `down` bytes.
+    pub fn with_sizes(up: usize, down: usize) -> Net {
         let config = Config::default();
         let transport = TransportConfig::default();
         let psk = test_psk();
-        let mut client_app = MemApp::new().with_file(UP.0, file(1, UP.1));
-        client_app.to_send.push_back(String::from(UP.0));
-        client_app.to_get.push_back(String::from(DOWN.0));
+        let mut client_app = MemApp::new().with_file(UP, file(1, up));
+        client_app.to_send.push_back(String::from(UP));
+        client_app.to_get.push_back(String::from(DOWN));
         client_app.close_when_done = true;
-        let server_app = MemApp::new().with_file(DOWN.0, file(3, DOWN.1));
+        let server_app = MemApp::new().with_file(DOWN, file(3, down));
         Net {
             client: DgramClient::new(
                 &config, &transport, &psk, [0xC1; 32], START, CLIENT, SERVER, client_app,
@@ -90,6 +97,7 @@ impl Net {
             seq: 0,
             pool: Vec::new(),
             forged_accepted: false,
+            sizes: (up, down),
             buf: vec![0; 1452 * 64],
         }
     }
@@ -295,15 +303,15 @@ impl Net {
     /// Files committed on either side hold exactly what was sent; with `complete`, both
     /// sessions ended cleanly and both files arrived.
     pub fn check_files(&self, complete: bool) {
-        let up = file(1, UP.1);
-        let down = file(3, DOWN.1);
-        if let Some(got) = self.client.app.files.get(DOWN.0) {
-            assert!(*got == down, "the client committed a different {}", DOWN.0);
+        let up = file(1, self.sizes.0);
+        let down = file(3, self.sizes.1);
+        if let Some(got) = self.client.app.files.get(DOWN) {
+            assert!(*got == down, "the client committed a different {}", DOWN);
         }
         let mut server_got_up = false;
         for (_, _, app) in &self.server.finished {
-            if let Some(got) = app.files.get(UP.0) {
-                assert!(*got == up, "the server committed a different {}", UP.0);
+            if let Some(got) = app.files.get(UP) {
+                assert!(*got == up, "the server committed a different {}", UP);
                 server_got_up = true;
             }
         }
@@ -319,11 +327,11 @@ impl Net {
                 "server did not close cleanly"
             );
             assert!(
-                self.client.app.files.contains_key(DOWN.0),
+                self.client.app.files.contains_key(DOWN),
                 "{} not received",
-                DOWN.0
+                DOWN
             );
-            assert!(server_got_up, "{} not received", UP.0);
+            assert!(server_got_up, "{} not received", UP);
         }
     }
 }
