@@ -55,7 +55,12 @@ impl Connection {
                     self.recovery.timer(),
                     Some(self.last_activity + self.idle_timeout()),
                     self.pacing_until,
-                    self.mtu_probe_timer(),
+                    // An overdue MTU probe that the congestion window or the pacer holds back
+                    // waits for them (an ACK, the loss timer, `pacing_until`): as a timer it
+                    // would fire at `now` again and again without sending.
+                    self.mtu
+                        .next_probe()
+                        .filter(|&t| t > self.last_now || self.mtu_probe_may_leave()),
                 ]
                 .into_iter()
                 .flatten()
@@ -76,13 +81,10 @@ impl Connection {
         at.map(|t| t.max(self.last_now))
     }
 
-    /// The MTU probe's timer, unless the probe is due and the congestion window has no room
-    /// for it: then an acknowledgement (a PTO at worst) opens the window and the probe leaves
-    /// with the next `poll_transmit`; a timer at `now` would only wake the caller in a loop.
-    fn mtu_probe_timer(&self) -> Option<Instant> {
-        let t = self.mtu.next_probe()?;
-        let room = usize::from(self.mtu.current());
-        (t > self.last_now || self.recovery.can_send(room)).then_some(t)
+    /// Whether a due MTU probe could leave now (window and pacer permitting).
+    fn mtu_probe_may_leave(&self) -> bool {
+        let size = self.mtu.probe_due(self.last_now).map_or(0, usize::from);
+        self.recovery.can_send(size) && self.pacing_until.is_none_or(|t| t <= self.last_now)
     }
 
     /// A PTO fired: probes carry new data if there is any, else the oldest unacknowledged
