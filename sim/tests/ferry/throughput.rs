@@ -9,12 +9,12 @@ use ferry_sim::{Budget, LinkConfig, Meter, Sim, jain, mathis_bps, seed_or};
 use crate::nodes::{Client, Scenario, Server, client_addr, data, ms, sender};
 
 const MBIT: u64 = 1_000_000;
-/// Regression floor of the default controller at 1 % loss, as a fraction of the Mathis rate
-/// (the target is 1.0).
-const MATHIS_FLOOR: f64 = 0.9;
-/// Regression floor of BBR on the 500 Mbit/s, 200 ms, 2 % path, bits per second (the issue's
-/// target is 400 Mbit/s).
-const LONG_FAT_FLOOR: f64 = 100e6;
+/// The default controller at 1 % loss, as a fraction of the Mathis rate (the target).
+const MATHIS_FLOOR: f64 = 1.0;
+/// Regression floor of BBR on the 500 Mbit/s, 200 ms, 2 % path, bits per second. The issue's
+/// target is 400 Mbit/s and is not met yet (184 Mbit/s: BBR's start-up and the in-order
+/// repair of a 2 % lossy stream; see CHANGELOG); this floor catches regressions.
+const LONG_FAT_FLOOR: f64 = 150e6;
 
 /// A bottleneck of `rate` bits per second with a tail-drop queue of one BDP for `rtt`, half
 /// the RTT each way, and random `loss`.
