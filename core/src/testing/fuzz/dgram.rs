@@ -173,9 +173,9 @@ pub fn dgram_session(data: &[u8]) {
 /// [`dgram_session`], returning the network at the end.
 ///
 /// Ops, one byte each then their arguments: `0x00..=0xbf` a step (each datagram sent in it
-/// reads its [`fate`] byte); `0xc0..=0xdf` inject a raw datagram, `0xe0..=0xef` inject a pooled
+/// reads its `fate` byte); `0xc0..=0xdf` inject a raw datagram, `0xe0..=0xef` inject a pooled
 /// one with `(op >> 2) & 3` edits (bit 0: to the server, bit 1: from a stranger; arguments as
-/// in [`datagram`]); `0xf0..` jump the clock by `(b + 1) << (op & 7)` ms (`b` follows).
+/// in `datagram`); `0xf0..` jump the clock by `(b + 1) << (op & 7)` ms (`b` follows).
 pub fn dgram_session_outcome(data: &[u8]) -> Net {
     let mut input = Bytes(data);
     // Big enough to fill the initial congestion window and keep loss recovery busy.
