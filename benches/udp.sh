@@ -162,9 +162,9 @@ fail_row() {
 }
 print_table() {
     awk -F '\t' 'BEGIN {
-            printf "%-18s %-28s %12s  %-24s %-5s %s\n", "scenario", "tool", "rate", "vs base", "bound", "check / note"
+            printf "%-17s %-33s %12s  %-20s %-5s %s\n", "scenario", "tool", "rate", "vs base", "bound", "check / note"
         }
-        { printf "%-18s %-28s %12s  %-24s %-5s %s\n", $1, $2, $3, $4, $5, $6 }' \
+        { printf "%-17s %-33s %12s  %-20s %-5s %s\n", $1, $2, $3, $4, $5, $6 }' \
         "$work/table"
 }
 
