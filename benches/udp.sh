@@ -300,7 +300,7 @@ ferry_once() { # bin path flags...
     rm -f "$work/root/$(basename "$path")"
     t0=$(now)
     timeout "$send_timeout" "$target/$bin" send "$path" --to "$srv_addr" --key "$work/key" \
-        --compress off -q "$@" 2> "$work/send.err" || rc=$?
+        --compress off -q --json "$@" > "$work/send.json" 2> "$work/send.err" || rc=$?
     if [ "$rc" != 0 ]; then
         say "$bin send $* exited with status $rc$([ "$rc" = 124 ] && echo " (no exit after ${send_timeout}s)")"
         sed 's/^/  /' "$work/send.err" >&2
@@ -308,6 +308,17 @@ ferry_once() { # bin path flags...
     fi
     since "$t0"
     cmp -s "$path" "$work/root/$(basename "$path")" || { say "$bin $*: received file differs"; return 1; }
+    used_udp "$work/send.json" "$@"
+}
+
+# With --udp among the flags, the client's --json line must say it went over UDP.
+used_udp() { # json-file flags...
+    local f=$1
+    shift
+    [[ " $* " == *" --udp "* ]] || return 0
+    grep -q '"transport":"udp"' "$f" && return 0
+    say "--udp given but the client's JSON does not say \"transport\":\"udp\": $(head -c 300 "$f")"
+    return 1
 }
 
 loopback_section() {
@@ -400,7 +411,7 @@ ferry_flow() { # bin name secs flags...
     set +e
     timeout "$secs" head -c "$((net_max_mib << 20))" "$stream" 2>/dev/null |
         "${run_b[@]}" timeout "$((secs + 120))" "$target/$bin" send - --as "$name" --to "$srv_addr" \
-            --key "$work/key" --compress off -q "$@" 2> "$work/$name.err"
+            --key "$work/key" --compress off -q --json "$@" > "$work/$name.json" 2> "$work/$name.err"
     rc=${PIPESTATUS[1]}
     set -e
     if [ "$rc" != 0 ]; then
@@ -416,6 +427,7 @@ ferry_flow() { # bin name secs flags...
         return 1
     fi
     rm -f "$work/root/$name"
+    used_udp "$work/$name.json" "$@" || return 1
     echo "$n $s"
 }
 
