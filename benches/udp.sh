@@ -349,7 +349,7 @@ loopback_section() {
                     fail_row "$sc" "uftp aes256-gcm -R $r" "see stderr"
                 fi
             done
-            [ -z "$uftp" ] || say "uftp baseline: the fastest, $uftp"
+            [ -z "$uftp" ] || echo "loopback: the uftp baseline is the fastest uftp row ($uftp)" >> "$work/notes"
         else
             skip_row "$sc" "uftp" "uftp_keymgt could not make keys"
         fi
@@ -625,8 +625,8 @@ if has loopback; then echo "loopback: ${size_mib} MiB random, median of $runs ru
 if [ "$net" = 1 ]; then
     echo "links: netns.sh (10.77.0.2 -> 10.77.0.1), median of $net_runs run(s) of ${net_secs}s" \
         "(fair ${fair_secs}s, long ${long_secs}s) capped at $net_max_mib MiB, rates in Mbit/s"
-    sort -u "$work/notes"
 fi
+sort -u "$work/notes"
 print_table
 table_done=1
 [ "$failures" = 0 ] || die "$failures row(s) failed (details above)"
