@@ -7,7 +7,8 @@
 # Each target starts from its committed corpus (fuzz/corpus/<target>/, read only) plus a scratch
 # corpus in fuzz/corpus-work/<target>/ where new inputs go (not committed; delete it freely).
 # A crash leaves its input in fuzz/artifacts/<target>/: copy it to fuzz/corpus/<target>/ as a
-# regression once fixed (`cargo test -p ferry-core --test fuzz_corpus` replays it on stable).
+# regression once fixed (`cargo test -p ferry-core --test fuzz_corpus` replays it on stable;
+# `--test fuzz_corpus_dgram` for the dgram_* targets).
 # Runs one target at a time (libFuzzer with one worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."

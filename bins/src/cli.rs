@@ -4,11 +4,14 @@
 //! ```text
 //! ferry-std [-v...|-q] [--json] [--key PATH] <COMMAND>
 //!   keygen [--out PATH] [--force]
-//!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]
+//!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off] [--no-udp]
 //!   send   PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]
 //!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--overwrite] [--retries N]
 //!   ls     [PREFIX] --from HOST[:PORT] [--retries N]
 //! ```
+//!
+//! Every client command also takes `--udp` (or `FERRY_TRANSPORT=udp`) and
+//! `--cc cubic|newreno|bbr` ([`TransportArgs`]).
 //!
 //! `--key` falls back to the `FERRY_KEY` environment variable (clap reads it), then to
 //! [`crate::keyfile::default_path`]: use [`crate::keyfile::resolve_path`] on [`Cli::key`].
@@ -108,6 +111,19 @@ pub enum Command {
     Daytime(DaytimeArgs),
 }
 
+impl Command {
+    /// The transport flags of a client command (`send`, `get`, `ls`, `record`).
+    pub fn transport(&self) -> Option<&TransportArgs> {
+        match self {
+            Command::Send(a) => Some(&a.transport),
+            Command::Get(a) => Some(&a.transport),
+            Command::Ls(a) => Some(&a.transport),
+            Command::Record(a) => Some(&a.transport),
+            _ => None,
+        }
+    }
+}
+
 /// `seal IN -o OUT [--passphrase] [--compress] [--force]`.
 #[derive(Debug, Clone, Args)]
 pub struct SealArgs {
@@ -199,8 +215,9 @@ pub struct KeygenArgs {
 /// `serve [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free one. The first stdout line is
-    /// `listening on ADDR` with the bound address [default: `[::]:6868`, else `0.0.0.0:6868`].
+    /// Address to listen on, TCP and UDP alike; port 0 picks a free one (the same for both).
+    /// The first stdout line is `listening on ADDR` with the bound address [default:
+    /// `[::]:6868`, else `0.0.0.0:6868`].
     #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
@@ -254,6 +271,14 @@ pub struct ServeArgs {
     /// Print the partial files under the root (bytes held, age, name) and exit.
     #[arg(long)]
     pub list_partials: bool,
+
+    /// Listen on TCP only (by default UDP too, at the same address and port).
+    #[arg(long)]
+    pub no_udp: bool,
+
+    /// Congestion controller for what this server sends over UDP (answers to `get`).
+    #[arg(long, value_enum, value_name = "CC", default_value_t = Cc::Cubic)]
+    pub cc: Cc,
 }
 
 /// `send PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]`.
@@ -283,6 +308,10 @@ pub struct SendArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// TCP or UDP (`--udp`, `--cc`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// `get NAME... --from HOST[:PORT] [--out DIR] [--overwrite] [--retries N]`.
@@ -308,6 +337,10 @@ pub struct GetArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// TCP or UDP (`--udp`, `--cc`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 impl GetArgs {
@@ -331,6 +364,10 @@ pub struct LsArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// TCP or UDP (`--udp`, `--cc`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// `record --to HOST[:PORT] [--format postcard|json] [--max-size BYTES] [FILE|-|key=value|key:=json...]`.
@@ -356,6 +393,10 @@ pub struct RecordArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// TCP or UDP (`--udp`, `--cc`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// `record --format` values.
@@ -372,6 +413,70 @@ impl From<RecordFormatArg> for proto::RecordFormat {
         match f {
             RecordFormatArg::Postcard => proto::RecordFormat::Postcard,
             RecordFormatArg::Json => proto::RecordFormat::Json,
+        }
+    }
+}
+
+/// The transport flags every client command takes.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct TransportArgs {
+    /// Connect over UDP instead of TCP (also `FERRY_TRANSPORT=udp`; the flag wins). The
+    /// server listens on both at the same port unless started with `--no-udp`.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Congestion controller over UDP (ignored over TCP): cubic is TCP-fair; bbr keeps its
+    /// rate on lossy long paths but is not loss-fair.
+    #[arg(long, value_enum, value_name = "CC", default_value_t = Cc::Cubic)]
+    pub cc: Cc,
+}
+
+/// The environment variable that picks the transport when `--udp` is not given: `udp` or
+/// `tcp` (unset: TCP).
+pub const TRANSPORT_ENV: &str = "FERRY_TRANSPORT";
+
+impl TransportArgs {
+    /// Whether to use UDP: `--udp`, else [`TRANSPORT_ENV`] (`udp` or `tcp`, any case).
+    ///
+    /// # Errors
+    /// The variable holds something else.
+    pub fn use_udp(&self) -> Result<bool, String> {
+        if self.udp {
+            return Ok(true);
+        }
+        match std::env::var_os(TRANSPORT_ENV) {
+            None => Ok(false),
+            Some(v) => match v.to_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("udp") => Ok(true),
+                Some("tcp" | "") => Ok(false),
+                _ => Err(format!(
+                    "{TRANSPORT_ENV}={} is not a transport: use tcp or udp",
+                    v.to_string_lossy()
+                )),
+            },
+        }
+    }
+}
+
+/// `--cc` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Cc {
+    /// CUBIC (RFC 9438): TCP-fair, the default.
+    #[default]
+    Cubic,
+    /// NewReno (RFC 9002): TCP-fair, the reference controller.
+    Newreno,
+    /// A BBR-style bandwidth and round-trip model for dedicated or lossy long paths: random
+    /// loss is not read as congestion (not loss-fair).
+    Bbr,
+}
+
+impl From<Cc> for proto::dgram::CongestionControl {
+    fn from(c: Cc) -> Self {
+        match c {
+            Cc::Cubic => Self::Cubic,
+            Cc::Newreno => Self::NewReno,
+            Cc::Bbr => Self::Bbr,
         }
     }
 }
@@ -517,6 +622,9 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 /// # Errors
 /// The first violated rule, as a one-line message.
 pub fn validate(cli: &Cli) -> Result<(), String> {
+    if let Some(t) = cli.command.transport() {
+        t.use_udp()?;
+    }
     match &cli.command {
         Command::Send(a) => {
             let is_stdin = |p: &PathBuf| p.as_os_str() == "-";
@@ -853,6 +961,51 @@ mod tests {
             panic!()
         };
         assert_eq!(l.prefix.as_deref(), Some("photos/"));
+    }
+
+    #[test]
+    fn transport_flags() {
+        for cmd in [
+            &["send", "a", "--to", "h"][..],
+            &["get", "n", "--from", "h"],
+            &["ls", "--from", "h"],
+            &["record", "k=v", "--to", "h"],
+        ] {
+            let cli = parse(cmd).unwrap();
+            let t = *cli.command.transport().unwrap();
+            assert!(!t.udp, "{cmd:?}");
+            assert_eq!(t.cc, Cc::Cubic);
+            let mut with: Vec<&str> = cmd.to_vec();
+            with.extend(["--udp", "--cc", "bbr"]);
+            let cli = parse(&with).unwrap();
+            let t = *cli.command.transport().unwrap();
+            assert!(t.udp && t.use_udp() == Ok(true), "{with:?}");
+            assert_eq!(t.cc, Cc::Bbr);
+        }
+        assert!(parse(&["keygen"]).unwrap().command.transport().is_none());
+        let Command::Serve(s) = parse(&["serve", "--no-udp", "--cc", "newreno"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert!(s.no_udp);
+        assert_eq!(
+            proto::dgram::CongestionControl::from(s.cc),
+            proto::dgram::CongestionControl::NewReno
+        );
+        assert!(
+            !parse(&["serve"])
+                .map(|c| matches!(c.command, Command::Serve(s) if s.no_udp))
+                .unwrap()
+        );
+        for bad in [
+            &["send", "a", "--to", "h", "--cc", "vegas"][..],
+            &["keygen", "--udp"],
+            &["serve", "--udp"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), EXIT_USAGE, "{bad:?}");
+        }
     }
 
     #[test]

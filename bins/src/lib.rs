@@ -5,6 +5,8 @@
 //!   [`parse_host`] and the [`validate`] rules clap cannot express. No behaviour.
 //! - [`keyfile`]: the pre-shared key file: text format with a checksum, atomic 0600 creation,
 //!   the ssh-like permission check, the default path and `--key` / `FERRY_KEY` resolution.
+//! - [`transport`]: TCP and UDP side by side: `serve` binds both on one port and runs both
+//!   servers; UDP clients resolve, retry and report a handshake without answer.
 //! - [`output`]: what the user sees: result lines or JSON objects, errors, progress bars on a
 //!   terminal, and the `tracing` subscriber.
 //!
@@ -19,12 +21,14 @@ pub mod output;
 pub mod partials;
 pub mod run;
 pub mod seal;
+pub mod transport;
 
 pub use cli::{
-    Cli, Command, Compress, DAYTIME_PORT, DEFAULT_LISTEN, DEFAULT_LISTEN_V4,
+    Cc, Cli, Command, Compress, DAYTIME_PORT, DEFAULT_LISTEN, DEFAULT_LISTEN_V4,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_RETRIES, DEFAULT_ROOT, DaytimeArgs,
     DaytimeServeArgs, EXIT_FAILURE, EXIT_USAGE, GetArgs, KeygenArgs, LsArgs, OpenArgs, RecordArgs,
-    RecordFormatArg, Remote, SealArgs, SendArgs, ServeArgs, parse_host, validate,
+    RecordFormatArg, Remote, SealArgs, SendArgs, ServeArgs, TRANSPORT_ENV, TransportArgs,
+    parse_host, validate,
 };
 pub use keyfile::{DecodeError, KEY_LEN, KeyFileError};
 pub use output::{FileReport, Output, ProgressHandle, format_bytes, format_utc, init_tracing};
@@ -37,32 +41,41 @@ pub mod __private {
 }
 
 /// Defines `main` for an adapter binary: implements [`Runtime`] with the adapter crate
-/// `$adapter`, which must provide `ServeOptions { max_connections, config }`,
-/// `serve(listener, psk, store, opts)`, `connect(host, port, timeout, retries)` and
-/// `run_client(stream, config, psk, agent)` and `daytime_serve(tcp, udp)`, and runs [`main`]
-/// with it. Every binary is this one
-/// line, so they cannot drift apart.
+/// `$adapter`, which must provide `ServeOptions { max_connections, config, transport }`,
+/// `serve(listener, psk, store, opts)`, `serve_udp(socket, psk, store, opts)`,
+/// `connect(host, port, timeout, retries)`, `run_client(stream, config, psk, agent)`,
+/// `run_udp_client(remote, config, transport, psk, agent)` and `daytime_serve(tcp, udp)`, and
+/// runs [`main`] with it. Every binary is this one line, so they cannot drift apart.
 #[macro_export]
 macro_rules! adapter_main {
     ($adapter:ident) => {
         struct AdapterRuntime;
 
         impl $crate::Runtime for AdapterRuntime {
+            #[allow(clippy::too_many_arguments)]
             fn serve(
                 &self,
                 listener: ::std::net::TcpListener,
+                udp: ::std::option::Option<::std::net::UdpSocket>,
                 psk: $crate::__private::proto::Psk,
                 store: ::std::sync::Arc<dyn $crate::__private::ferry_disk::Store>,
                 max_connections: usize,
                 config: $crate::__private::proto::Config,
+                transport: $crate::__private::proto::dgram::TransportConfig,
             ) -> $crate::__private::anyhow::Result<()> {
-                use $crate::__private::anyhow::Context as _;
                 let opts = $adapter::ServeOptions {
                     max_connections,
                     config,
-                    ..::std::default::Default::default()
+                    transport,
                 };
-                $adapter::serve(listener, psk, store, opts).context("server stopped")
+                let udp = udp.map(|sock| {
+                    let (psk, store, opts) = (psk.clone(), store.clone(), opts.clone());
+                    move || $adapter::serve_udp(sock, psk, store, opts)
+                });
+                $crate::transport::serve_both(
+                    move || $adapter::serve(listener, psk, store, opts),
+                    udp,
+                )
             }
 
             fn run_client(
@@ -83,6 +96,17 @@ macro_rules! adapter_main {
                 .with_context(|| format!("cannot connect to {remote}"))?;
                 $adapter::run_client(stream, config, psk, agent)
                     .map_err($crate::__private::anyhow::Error::from)
+            }
+
+            fn run_udp_client(
+                &self,
+                remote: ::std::net::SocketAddr,
+                config: &$crate::__private::proto::Config,
+                transport: &$crate::__private::proto::dgram::TransportConfig,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
+            ) -> ::std::result::Result<(), $crate::__private::ferry_app::host::RunError> {
+                $adapter::run_udp_client(remote, config, transport, psk, agent)
             }
 
             fn daytime_serve(

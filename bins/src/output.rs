@@ -61,6 +61,8 @@ pub struct Output {
     stdout_is_data: bool,
     /// Present when progress bars are shown; every line is printed around them.
     progress: Option<MultiProgress>,
+    /// A client's transport (`"tcp"` or `"udp"`), in every JSON object it prints.
+    transport: Option<&'static str>,
 }
 
 impl Output {
@@ -81,6 +83,7 @@ impl Output {
             json,
             quiet,
             stdout_is_data: false,
+            transport: None,
             progress: progress
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
@@ -91,6 +94,14 @@ impl Output {
     #[must_use]
     pub fn stdout_is_data(mut self) -> Self {
         self.stdout_is_data = true;
+        self
+    }
+
+    /// A client command's transport, `"tcp"` or `"udp"`: its JSON objects (file, entry,
+    /// record, error) then carry `"transport"`.
+    #[must_use]
+    pub fn with_transport(mut self, transport: &'static str) -> Self {
+        self.transport = Some(transport);
         self
     }
 
@@ -134,7 +145,11 @@ impl Output {
     pub fn record_stored(&self, server: impl Display) {
         self.emit(|out, err| {
             if self.json {
-                json_line(out, &serde_json::json!({"event": "record", "stored": true}))
+                let mut v = serde_json::json!({"event": "record", "stored": true});
+                if let Some(t) = self.transport {
+                    v["transport"] = t.into();
+                }
+                json_line(out, &v)
             } else if self.quiet {
                 Ok(())
             } else {
@@ -221,6 +236,7 @@ impl Output {
                     blake3: &r.blake3,
                     seconds: r.seconds,
                     outcome: r.outcome,
+                    transport: self.transport,
                 },
             );
         }
@@ -249,6 +265,7 @@ impl Output {
                     event: "error",
                     name: Some(name),
                     error,
+                    transport: self.transport,
                 },
             )?;
         }
@@ -264,6 +281,7 @@ impl Output {
                     name: &e.path,
                     bytes: e.size,
                     mtime: e.mtime.map(|m| m.secs),
+                    transport: self.transport,
                 },
             );
         }
@@ -300,6 +318,7 @@ impl Output {
                     event: "error",
                     name: None,
                     error: &msg,
+                    transport: self.transport,
                 },
             )?;
         }
@@ -356,6 +375,8 @@ struct FileEvent<'a> {
     blake3: &'a str,
     seconds: f64,
     outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -363,6 +384,8 @@ struct ErrorEvent<'a> {
     event: &'static str,
     name: Option<&'a str>,
     error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -371,6 +394,8 @@ struct EntryEvent<'a> {
     name: &'a str,
     bytes: u64,
     mtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 fn json_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
@@ -595,6 +620,13 @@ mod tests {
     fn file_done_json() {
         let r = report(FileReport::SENT);
         for out in [json(), Output::with_progress(true, true, false)] {
+            let (o, _) = capture(&out.clone().with_transport("udp"), |s, o, e| {
+                s.file_done_to(o, e, &r)
+            });
+            assert!(
+                o.ends_with(",\"outcome\":\"sent\",\"transport\":\"udp\"}\n"),
+                "{o}"
+            );
             let (o, e) = capture(&out, |s, o, e| s.file_done_to(o, e, &r));
             assert_eq!(
                 o,

@@ -3,14 +3,16 @@
 //! A binary implements [`Runtime`] with its adapter (blocking std, mio, smol) and calls
 //! [`main`]; everything else (flags, keys, files, reports, exit codes) is shared.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ferry_app::agent::{Agent, Job, Observer, Report};
+use ferry_app::host::RunError;
 use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
+use proto::dgram::TransportConfig;
 use proto::{Config, FileMeta, Psk};
 
 use crate::cli::{
@@ -21,24 +23,29 @@ use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfi
 
 /// What an adapter provides to the shared command line.
 pub trait Runtime {
-    /// Serve `store` on `listener` forever, at most `max_connections` at once.
+    /// Serve `store` on `listener` and, when given, on the UDP socket `udp` (bound to the
+    /// same address) forever, at most `max_connections` at once on each; UDP connections use
+    /// `transport`. Returns when either server stops.
     ///
     /// # Errors
-    /// When the listener fails for good.
+    /// When either server fails for good.
+    #[allow(clippy::too_many_arguments)]
     fn serve(
         &self,
         listener: TcpListener,
+        udp: Option<UdpSocket>,
         psk: Psk,
         store: Arc<dyn Store>,
         max_connections: usize,
         config: Config,
+        transport: TransportConfig,
     ) -> anyhow::Result<()>;
 
     /// Serve daytime (RFC 867) on both sockets (bound to the same address) forever.
     ///
     /// # Errors
     /// When a socket fails for good.
-    fn daytime_serve(&self, tcp: TcpListener, udp: std::net::UdpSocket) -> anyhow::Result<()>;
+    fn daytime_serve(&self, tcp: TcpListener, udp: UdpSocket) -> anyhow::Result<()>;
 
     /// Connect to `remote` (retrying `retries` times with back-off) and run `agent`'s job to
     /// the end of the session.
@@ -53,6 +60,21 @@ pub trait Runtime {
         psk: &Psk,
         agent: &mut Agent,
     ) -> anyhow::Result<()>;
+
+    /// Run `agent`'s job over UDP against `remote` to the end of the session (one address, no
+    /// retries: [`crate::transport::run_udp`] resolves and retries).
+    ///
+    /// # Errors
+    /// The session's or the socket's; a handshake without answer is recognised by
+    /// [`ferry_app::udp::is_no_answer`].
+    fn run_udp_client(
+        &self,
+        remote: SocketAddr,
+        config: &Config,
+        transport: &TransportConfig,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> Result<(), RunError>;
 }
 
 /// Parse the command line, run the command with `rt`, and return the exit status: 0 when
@@ -69,6 +91,10 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         && args.out_is_stdout()
     {
         out = out.stdout_is_data();
+    }
+    if let Some(t) = cli.command.transport() {
+        let udp = t.use_udp().unwrap_or(false);
+        out = out.with_transport(if udp { "udp" } else { "tcp" });
     }
     match run(rt, &cli, &out) {
         Ok(0) => 0,
@@ -152,12 +178,13 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
         store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
     }
     store.sweep_partials_soon();
-    let listener = match args.listen {
-        Some(addr) => {
-            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
-        }
-        None => TcpListener::bind(DEFAULT_LISTEN)
-            .or_else(|_| TcpListener::bind(DEFAULT_LISTEN_V4))
+    let udp = !args.no_udp;
+    let bind = |a: &str| crate::transport::bind_server(a.parse().expect("a valid default"), udp);
+    let (listener, udp) = match args.listen {
+        Some(addr) => crate::transport::bind_server(addr, udp)
+            .with_context(|| format!("cannot listen on {addr}"))?,
+        None => bind(DEFAULT_LISTEN)
+            .or_else(|_| bind(DEFAULT_LISTEN_V4))
             .with_context(|| format!("cannot listen on {DEFAULT_LISTEN} or {DEFAULT_LISTEN_V4}"))?,
     };
     out.listening(listener.local_addr()?);
@@ -166,10 +193,12 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     config.handshake_timeout = Duration::from_secs(args.handshake_timeout);
     rt.serve(
         listener,
+        udp,
         Psk::from_key_bytes(&key),
         Arc::new(store),
         args.max_connections as usize,
         config,
+        crate::transport::client_transport(args.cc),
     )
 }
 
@@ -307,6 +336,25 @@ struct Dial<'a> {
     remote: &'a Remote,
     retries: u32,
     config: Config,
+    /// `Some`: over UDP with these settings.
+    udp: Option<TransportConfig>,
+}
+
+impl<'a> Dial<'a> {
+    fn new(
+        remote: &'a Remote,
+        retries: u32,
+        config: Config,
+        t: &crate::cli::TransportArgs,
+    ) -> anyhow::Result<Self> {
+        let udp = t.use_udp().map_err(anyhow::Error::msg)?;
+        Ok(Dial {
+            remote,
+            retries,
+            config,
+            udp: udp.then(|| crate::transport::client_transport(t.cc)),
+        })
+    }
 }
 
 /// Run a client job and print what happened; returns the number of failures.
@@ -322,8 +370,7 @@ fn run_job(
 }
 
 fn is_busy(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ferry_app::host::RunError>()
-        .is_some_and(ferry_app::host::RunError::is_busy)
+    e.downcast_ref::<RunError>().is_some_and(RunError::is_busy)
 }
 
 /// [`run_job`]; with `busy`, files refused as busy are noted there, not printed nor counted.
@@ -343,7 +390,19 @@ fn run_job_noting_busy(
     // A busy server started nothing: try again with the same agent, backing off.
     let (mut attempt, mut delay) = (0, Duration::from_millis(250));
     loop {
-        match rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent) {
+        let run = match &dial.udp {
+            None => rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent),
+            Some(t) => crate::transport::run_udp(
+                rt,
+                dial.remote,
+                dial.retries,
+                &dial.config,
+                t,
+                &psk,
+                &mut agent,
+            ),
+        };
+        match run {
             Err(e) if attempt < dial.retries && is_busy(&e) => {
                 attempt += 1;
                 tracing::info!(attempt, ?delay, "server busy; retrying");
@@ -372,11 +431,12 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
     if files.is_empty() {
         bail!("nothing to send: no regular files under the given paths");
     }
-    let dial = Dial {
-        remote: &args.to,
-        retries: args.retries,
-        config: client_config(args.compress.into()),
-    };
+    let dial = Dial::new(
+        &args.to,
+        args.retries,
+        client_config(args.compress.into()),
+        &args.transport,
+    )?;
     // Standard input cannot be read twice: no offering it again.
     let replayable = !args.paths.iter().any(|p| p.as_os_str() == "-");
     let deadline = Instant::now() + BUSY_RETRY_FOR;
@@ -425,11 +485,12 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
                 .with_context(|| format!("cannot write into {}", args.out.display()))?,
         )
     };
-    let dial = Dial {
-        remote: &args.from,
-        retries: args.retries,
-        config: client_config(proto::Compression::Off),
-    };
+    let dial = Dial::new(
+        &args.from,
+        args.retries,
+        client_config(proto::Compression::Off),
+        &args.transport,
+    )?;
     let job = Job::Get {
         names: args.names.clone(),
         overwrite: args.overwrite,
@@ -438,11 +499,12 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
 }
 
 fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {
-    let dial = Dial {
-        remote: &args.from,
-        retries: args.retries,
-        config: client_config(proto::Compression::Off),
-    };
+    let dial = Dial::new(
+        &args.from,
+        args.retries,
+        client_config(proto::Compression::Off),
+        &args.transport,
+    )?;
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     let job = Job::List(args.prefix.clone().unwrap_or_default());
     run_job(rt, cli, dial, store, job, out)
@@ -468,20 +530,21 @@ fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyho
     };
     let format = args.format.into();
     let body = records::encode(&value, format, args.max_size)?;
-    let dial = Dial {
-        remote: &args.to,
-        retries: args.retries,
-        config: client_config(proto::Compression::Off),
-    };
+    let dial = Dial::new(
+        &args.to,
+        args.retries,
+        client_config(proto::Compression::Off),
+        &args.transport,
+    )?;
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     run_job(rt, cli, dial, store, Job::Record(format, body), out)
 }
 
 fn daytime_serve(rt: &dyn Runtime, args: &DaytimeServeArgs, out: &Output) -> anyhow::Result<()> {
-    let bind = |addr: SocketAddr| -> std::io::Result<(TcpListener, std::net::UdpSocket)> {
+    let bind = |addr: SocketAddr| -> std::io::Result<(TcpListener, UdpSocket)> {
         let tcp = TcpListener::bind(addr)?;
         // The same port for UDP (a port 0 request is fixed by the TCP bind).
-        let udp = std::net::UdpSocket::bind(tcp.local_addr()?)?;
+        let udp = UdpSocket::bind(tcp.local_addr()?)?;
         Ok((tcp, udp))
     };
     let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, crate::DAYTIME_PORT));

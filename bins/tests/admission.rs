@@ -186,6 +186,10 @@ fn out_of_descriptors(bin_name: &str) {
     assert!(o.status.success(), "the waiting ls: {}", stderr(&o));
     let o = client(bin_name, &env, &["ls", "--from", &server.to()]);
     assert!(o.status.success(), "a fresh ls: {}", stderr(&o));
+    // The UDP side took no descriptor after `listening on` (it used to bind a waker socket,
+    // and exited the server when the crowd had taken them all): it serves too.
+    let o = client(bin_name, &env, &["ls", "--from", &server.to(), "--udp"]);
+    assert!(o.status.success(), "a fresh ls over UDP: {}", stderr(&o));
     assert!(server.alive());
     let log = server.stop();
     let warnings = log.matches("accept failed").count();

@@ -1,6 +1,7 @@
 //! Every client binary against every server binary (`ferry-std`, `ferry-mio`, `ferry-smol`):
 //! the 3×3 matrix of round trips (send, ls, get and get to standard output, with the bytes and
-//! the reported BLAKE3 hashes compared), then directories and standard input across adapters.
+//! the reported BLAKE3 hashes compared), the same matrix over UDP, then directories and
+//! standard input across adapters.
 
 mod common;
 
@@ -11,16 +12,19 @@ const BINS: [&str; 3] = ["ferry-std", "ferry-mio", "ferry-smol"];
 /// One round-trip test per (client, server) pair, so a failure names its pair.
 macro_rules! matrix {
     ($($name:ident: $client:literal => $server:literal,)*) => {
+        matrix!(@ cases::round_trip; matrix_is_complete; $($name: $client => $server,)*);
+    };
+    (@ $case:path; $complete:ident; $($name:ident: $client:literal => $server:literal,)*) => {
         $(
             #[test]
             fn $name() {
-                cases::round_trip($client, $server);
+                $case($client, $server);
             }
         )*
 
         /// The matrix above is complete: every client with every server, once.
         #[test]
-        fn matrix_is_complete() {
+        fn $complete() {
             let mut pairs = vec![$(($client, $server)),*];
             pairs.sort();
             pairs.dedup();
@@ -42,6 +46,20 @@ matrix! {
     smol_client_std_server: "ferry-smol" => "ferry-std",
     smol_client_mio_server: "ferry-smol" => "ferry-mio",
     smol_client_smol_server: "ferry-smol" => "ferry-smol",
+}
+
+// The same over UDP.
+matrix! {
+    @ common::udp::udp_round_trip; udp_matrix_is_complete;
+    udp_std_client_std_server: "ferry-std" => "ferry-std",
+    udp_std_client_mio_server: "ferry-std" => "ferry-mio",
+    udp_std_client_smol_server: "ferry-std" => "ferry-smol",
+    udp_mio_client_std_server: "ferry-mio" => "ferry-std",
+    udp_mio_client_mio_server: "ferry-mio" => "ferry-mio",
+    udp_mio_client_smol_server: "ferry-mio" => "ferry-smol",
+    udp_smol_client_std_server: "ferry-smol" => "ferry-std",
+    udp_smol_client_mio_server: "ferry-smol" => "ferry-mio",
+    udp_smol_client_smol_server: "ferry-smol" => "ferry-smol",
 }
 
 #[test]

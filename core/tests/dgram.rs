@@ -550,3 +550,27 @@ fn a_stalled_receiver_holds_the_sender_to_its_credit() {
     net.run();
     assert_eq!(net.server_app().files.get("big").map(Vec::len), Some(size));
 }
+
+#[test]
+fn gso_batches_never_hold_a_datagram_larger_than_their_segment() {
+    // Batches of 4 while the path MTU is discovered (1 200 → 1 452): a probe larger than the
+    // batch's segment size must go in a batch of its own, or GSO cuts it (and it is lost).
+    let mut t = TransportConfig::default();
+    t.max_batch = 4;
+    let mut net = Net::with(
+        sender(&[("f", data(12, 2_000_000))]),
+        MemApp::new(),
+        &Config::default(),
+        &t,
+        &psk(),
+    );
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(12, 2_000_000)));
+    let stats = net.client.conn.stats();
+    assert_eq!(stats.mtu, 1452);
+    assert_eq!(
+        (stats.packets_lost, stats.stream_bytes_retransmitted),
+        (0, 0),
+        "{stats:?}"
+    );
+}

@@ -52,7 +52,7 @@ mod evloop;
 mod udp;
 use admit::{Accepted, Commits, accept_all};
 use evloop::{AgentFrom, EventLoop, LISTENER, WAKER};
-pub use udp::serve_udp;
+pub use udp::{run_udp_client, serve_udp};
 
 /// Driver steps one connection gets per turn before others get theirs.
 pub const ROUNDS: usize = 4;

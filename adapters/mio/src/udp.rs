@@ -9,21 +9,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_app::ServeOptions;
+use ferry_app::agent::Agent;
 use ferry_app::agent::LogObserver;
+use ferry_app::host::RunError;
 use ferry_app::host::{Clock, fresh_seed};
 use ferry_app::pool::{CommitPool, Notify};
-use ferry_app::udp::socket::size_buffers;
-use ferry_app::udp::{RECV_BUF, TRANSMIT_BUF, UdpServer};
+use ferry_app::udp::socket::{READ_BATCH, UdpIo, size_buffers};
+use ferry_app::udp::{TRANSMIT_BUF, UdpServer};
 use ferry_disk::Store;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use proto::Psk;
-use proto::dgram::{Endpoint, Transmit};
+use proto::dgram::{Endpoint, TransportConfig};
+use proto::{Config, Psk};
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
-/// Datagrams read before the loop steps and sends.
-const READ_BATCH: usize = 256;
 /// Threads that make received files durable for the loop.
 const COMMIT_THREADS: usize = 4;
 
@@ -46,6 +46,8 @@ pub fn serve_udp(
     poll.registry()
         .register(&mut sock, SOCKET, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+    let mut io = UdpIo::new(&sock)?;
+    io.log_features();
     let woken = Arc::new(AtomicBool::new(false));
     let notify: Notify = {
         let (waker, woken) = (waker.clone(), woken.clone());
@@ -56,7 +58,7 @@ pub fn serve_udp(
     };
     let endpoint = Endpoint::new(
         &opts.config,
-        &opts.transport,
+        &io.transport(&opts.transport),
         &psk,
         fresh_seed()?,
         opts.max_connections,
@@ -69,7 +71,6 @@ pub fn serve_udp(
         Clock::new(),
     );
     let mut events = Events::with_capacity(64);
-    let mut rx = vec![0u8; RECV_BUF];
     let mut tx = vec![0u8; TRANSMIT_BUF];
     loop {
         if let Err(e) = poll.poll(&mut events, server.until_deadline()) {
@@ -82,10 +83,14 @@ pub fn serve_udp(
             server.wake_all();
         }
         loop {
-            let read = read_batch(&sock, &mut server, &mut rx)?;
+            let read = read_batch(&mut io, &mut server)?;
             server.step();
             while let Some(t) = server.poll_transmit(&mut tx) {
-                send(&sock, &tx, &t);
+                // A full send queue drops it as the network would (recovery resends), and
+                // one peer's unreachable address never stops the server.
+                if let Err(e) = io.send(&t, &tx) {
+                    tracing::debug!(error = %e, peer = %t.destination, "send failed");
+                }
             }
             if read < READ_BATCH {
                 break;
@@ -94,16 +99,11 @@ pub fn serve_udp(
     }
 }
 
-/// Read up to [`READ_BATCH`] datagrams (until the socket would block).
-fn read_batch(sock: &UdpSocket, server: &mut UdpServer, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < READ_BATCH {
-        match sock.recv_from(buf) {
-            Ok((len, from)) => {
-                server.handle_datagram(from, &mut buf[..len]);
-                n += 1;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+/// Read about [`READ_BATCH`] datagrams (until the socket would block).
+fn read_batch(io: &mut UdpIo<'_>, server: &mut UdpServer) -> io::Result<usize> {
+    loop {
+        match io.recv_up_to(READ_BATCH, |from, d| server.handle_datagram(from, d)) {
+            Ok(n) => return Ok(n),
             // ICMP errors about some client's address, and signals: not the socket's end.
             Err(e)
                 if matches!(
@@ -115,19 +115,21 @@ fn read_batch(sock: &UdpSocket, server: &mut UdpServer, buf: &mut [u8]) -> io::R
             Err(e) => return Err(e),
         }
     }
-    Ok(n)
 }
 
-/// Send one transmit; a full send queue drops it as the network would (recovery resends),
-/// and one peer's unreachable address never stops the server.
-fn send(sock: &UdpSocket, buf: &[u8], t: &Transmit) {
-    let seg = t.segment_size.unwrap_or(t.size).max(1);
-    for d in buf[..t.size].chunks(seg) {
-        if let Err(e) = sock.send_to(d, t.destination) {
-            if e.kind() != io::ErrorKind::WouldBlock {
-                tracing::debug!(error = %e, peer = %t.destination, "send failed");
-            }
-            return;
-        }
-    }
+/// Run `agent`'s job over UDP against `remote` on this thread. A client is one connection on
+/// one socket: it waits with the shared blocking loop of [`ferry_app::udp::socket`].
+///
+/// # Errors
+/// The socket failed, or the session did. A handshake that got no answer (silence until
+/// `config.handshake_timeout`, or the port unreachable) is [`RunError::Io`] that
+/// [`ferry_app::udp::is_no_answer`] recognises; the agent is then not finished (retry with it).
+pub fn run_udp_client(
+    remote: std::net::SocketAddr,
+    config: &Config,
+    transport: &TransportConfig,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    ferry_app::udp::run_client_blocking(remote, config, transport, psk, agent)
 }

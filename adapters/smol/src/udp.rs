@@ -13,15 +13,13 @@ use ferry_app::ServeOptions;
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::host::{Clock, RunError, fresh_seed};
 use ferry_app::pool::{CommitPool, Notify};
-use ferry_app::udp::socket::size_buffers;
-use ferry_app::udp::{RECV_BUF, TRANSMIT_BUF, UdpConn, UdpServer};
+use ferry_app::udp::socket::{READ_BATCH, Refusals, UdpIo, size_buffers};
+use ferry_app::udp::{TRANSMIT_BUF, UdpConn, UdpServer};
 use ferry_disk::Store;
 use futures_lite::future;
-use proto::dgram::{Connection, Endpoint, Transmit, TransportConfig};
+use proto::dgram::{Connection, Endpoint, TransportConfig};
 use proto::{Config, Psk};
 
-/// Datagrams read per round before the loop steps and sends.
-const READ_BATCH: usize = 256;
 /// Threads that make received files durable for a server.
 const COMMIT_THREADS: usize = 4;
 /// Longest wait when no timer is armed.
@@ -58,9 +56,11 @@ pub async fn serve_udp_async(
     let notify: Notify = Arc::new(move || {
         let _ = wake_tx.try_send(());
     });
+    let mut io = UdpIo::new(sock.get_ref())?;
+    io.log_features();
     let endpoint = Endpoint::new(
         &opts.config,
-        &opts.transport,
+        &io.transport(&opts.transport),
         &psk,
         fresh_seed()?,
         opts.max_connections,
@@ -72,14 +72,13 @@ pub async fn serve_udp_async(
         Some((CommitPool::new(COMMIT_THREADS)?, notify)),
         Clock::new(),
     );
-    let mut rx = vec![0u8; RECV_BUF];
     let mut tx = vec![0u8; TRANSMIT_BUF];
     let mut woken = false;
     loop {
         if std::mem::take(&mut woken) || wake_rx.try_recv().is_ok() {
             server.wake_all();
         }
-        let read = match read_batch(sock, &mut rx, |from, d| server.handle_datagram(from, d)) {
+        let read = match io.recv_up_to(READ_BATCH, |from, d| server.handle_datagram(from, d)) {
             Ok(n) => n,
             // ICMP errors about some client's address: not the socket's end.
             Err(e)
@@ -94,11 +93,11 @@ pub async fn serve_udp_async(
         };
         server.step();
         while let Some(t) = server.poll_transmit(&mut tx) {
-            if let Err(e) = send(sock.get_ref(), false, &tx, &t) {
+            if let Err(e) = io.send(&t, &tx) {
                 tracing::debug!(error = %e, peer = %t.destination, "send failed");
             }
         }
-        if read == READ_BATCH {
+        if read >= READ_BATCH {
             continue;
         }
         let wait = server.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
@@ -127,32 +126,49 @@ pub fn run_udp_client(
         tracing::warn!("{w}");
     }
     let sock = Async::new(sock).map_err(RunError::Io)?;
+    let io = UdpIo::new(sock.get_ref()).map_err(RunError::Io)?;
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
-    let conn = Connection::client(config, transport, psk, seed, clock.now(), remote);
+    let transport = io.transport(transport);
+    let conn = Connection::client(config, &transport, psk, seed, clock.now(), remote);
     let owned = Agent::take(agent);
     let conn = UdpConn::new(conn, owned, clock);
-    let (owned, result) = smol::block_on(drive_client(&sock, conn));
+    let (owned, result) = smol::block_on(drive_client(&sock, io, conn));
     *agent = owned;
     result
 }
 
-async fn drive_client(sock: &Async<UdpSocket>, mut conn: UdpConn) -> (Agent, Result<(), RunError>) {
-    let mut rx = vec![0u8; RECV_BUF];
+async fn drive_client(
+    sock: &Async<UdpSocket>,
+    mut io: UdpIo<'_>,
+    mut conn: UdpConn,
+) -> (Agent, Result<(), RunError>) {
+    io.log_features();
     let mut tx = vec![0u8; TRANSMIT_BUF];
+    let mut refused = Refusals::default();
     let failed = loop {
-        let read = match read_batch(sock, &mut rx, |from, d| conn.handle_datagram(from, d)) {
+        let read = match io.recv_up_to(READ_BATCH, |from, d| conn.handle_datagram(from, d)) {
             Ok(n) => n,
-            // Nothing listens there (yet): the handshake timeout decides.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => 0,
+            // Nothing listens there: a short grace (a server may be starting), then the end.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                match refused.note(&mut conn, e) {
+                    Some(e) => break Some(e),
+                    None => 0,
+                }
+            }
             Err(e) => break Some(e),
         };
         conn.step();
         let mut error = None;
         while let Some(t) = conn.poll_transmit(&mut tx) {
-            match send(sock.get_ref(), true, &tx, &t) {
+            match io.send(&t, &tx) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    error = refused.note(&mut conn, e);
+                    if error.is_some() {
+                        break;
+                    }
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -165,40 +181,13 @@ async fn drive_client(sock: &Async<UdpSocket>, mut conn: UdpConn) -> (Agent, Res
         if conn.is_over() {
             break None;
         }
-        if read == READ_BATCH {
+        if read >= READ_BATCH {
             continue;
         }
         let wait = conn.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
         wait_any(sock, wait, None).await;
     };
     conn.finish(failed)
-}
-
-/// Read what the socket holds, up to [`READ_BATCH`] datagrams, without blocking.
-fn read_batch(
-    sock: &Async<UdpSocket>,
-    buf: &mut [u8],
-    mut on: impl FnMut(SocketAddr, &mut [u8]),
-) -> io::Result<usize> {
-    let mut n = 0;
-    while n < READ_BATCH {
-        match sock.get_ref().recv_from(buf) {
-            Ok((len, from)) => {
-                on(from, &mut buf[..len]);
-                n += 1;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// Send one transmit (a GSO batch one datagram at a time); a full send queue drops it as the
-/// network would.
-fn send(sock: &UdpSocket, connected: bool, buf: &[u8], t: &Transmit) -> io::Result<()> {
-    ferry_app::udp::socket::send(sock, connected, buf, t)
 }
 
 /// Until the socket is readable, `wait` passed, or the pool woke us; true for the last.

@@ -10,6 +10,7 @@
 //! "busy"). [`connect`] dials with a timeout and retries with back-off.
 
 mod server;
+mod udp;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -26,35 +27,7 @@ use ferry_app::host::{Clock, RunError, fresh_seed};
 pub use ferry_app::host::connect;
 use proto::{Config, Psk, Session};
 pub use server::{ServeOptions, serve};
-
-/// Serve datagram connections on `sock` on this thread until it fails: the shared blocking
-/// UDP loop ([`ferry_app::udp::serve_blocking`]).
-///
-/// # Errors
-/// When the socket fails for good.
-pub fn serve_udp(
-    sock: std::net::UdpSocket,
-    psk: Psk,
-    store: Arc<dyn ferry_disk::Store>,
-    opts: ServeOptions,
-) -> io::Result<()> {
-    ferry_app::udp::serve_blocking(sock, psk, store, opts)
-}
-
-/// Run `agent`'s job over UDP against `remote` on this thread (the shared blocking loop,
-/// [`ferry_app::udp::run_client_blocking`]).
-///
-/// # Errors
-/// The socket failed, or the session did (a silent server: the handshake timeout).
-pub fn run_udp_client(
-    remote: std::net::SocketAddr,
-    config: &Config,
-    transport: &proto::dgram::TransportConfig,
-    psk: &Psk,
-    agent: &mut Agent,
-) -> Result<(), RunError> {
-    ferry_app::udp::run_client_blocking(remote, config, transport, psk, agent)
-}
+pub use udp::{run_udp_client, serve_udp};
 
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 256 * 1024;

@@ -10,7 +10,9 @@ pub mod exhaust;
 pub mod hostile;
 pub mod idle;
 pub mod proxy;
+pub mod relay;
 pub mod roles;
+pub mod udp;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
@@ -26,6 +28,11 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; udp;
+            udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
+            udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,
+            udp_no_udp_server, udp_garbage_datagrams, udp_lossy_link,
+            udp_retries_until_the_server_is_up);
     };
     (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
@@ -210,6 +217,31 @@ pub fn client_in(
     client_with(bin_name, env, cwd, args, stdin, &[])
 }
 
+thread_local! {
+    /// Client commands run by this thread go over UDP ([`over_udp`]).
+    static UDP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every client command ([`client_with`] and the helpers over it) given `--udp`,
+/// so a TCP case runs as is over UDP.
+pub fn over_udp<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            UDP.with(|u| u.set(self.0));
+        }
+    }
+    let _reset = Reset(UDP.with(|u| u.replace(true)));
+    f()
+}
+
+/// Whether `args` are a client command (`send`, `get`, `ls`, `record`).
+fn is_client_command(args: &[&str]) -> bool {
+    args.iter()
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|c| matches!(*c, "send" | "get" | "ls" | "record"))
+}
+
 /// [`client_in`] with environment variables set (`Some`) or removed (`None`).
 pub fn client_with(
     bin_name: &str,
@@ -220,15 +252,19 @@ pub fn client_with(
     vars: &[(&str, Option<&str>)],
 ) -> Output {
     let mut cmd = Command::new(bin(bin_name));
+    // The transport is the test's choice, not the environment's.
+    cmd.env_remove("FERRY_TRANSPORT");
     for (k, v) in vars {
         match v {
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),
         };
     }
-    cmd.current_dir(cwd)
-        .args(args)
-        .arg("--key")
+    cmd.current_dir(cwd).args(args);
+    if UDP.with(std::cell::Cell::get) && is_client_command(args) {
+        cmd.arg("--udp");
+    }
+    cmd.arg("--key")
         .arg(&env.key)
         .stdin(if stdin.is_some() {
             Stdio::piped()

@@ -109,6 +109,12 @@ impl AckTracker {
         self.immediate() || self.deadline().is_some_and(|d| now >= d)
     }
 
+    /// Delay ACKs at most `d` from now on (the connection shortens it on short paths, see
+    /// `conn::recv`).
+    pub(crate) fn set_max_delay(&mut self, d: Duration) {
+        self.max_ack_delay = d;
+    }
+
     /// When the delayed-ACK timer fires: `max_ack_delay` after the first ack-eliciting packet
     /// not yet acknowledged. None when only non-ack-eliciting packets (or none) are pending.
     pub(crate) fn deadline(&self) -> Option<Instant> {

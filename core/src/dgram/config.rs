@@ -50,7 +50,7 @@ impl Default for TransportConfig {
             idle_timeout: Duration::from_secs(30),
             initial_rtt: Duration::from_millis(333),
             max_ack_delay: Duration::from_millis(25),
-            initial_window: 4 << 20,
+            initial_window: 16 << 20,
             max_window: 64 << 20,
             send_buffer: 64 << 20,
             mtu_discovery: true,

@@ -228,10 +228,13 @@ impl RecvStream {
     }
 
     /// A new limit to advertise, once half the window was consumed since the last one. The
-    /// window doubles (up to the maximum) when a whole window was consumed within 2 × `srtt`:
-    /// the window, not the reader, was the bottleneck.
+    /// window doubles (up to the maximum) when that half window was consumed within 2 × `srtt`
+    /// of the previous advertisement (as Chromium's QUIC does): the window, not the reader,
+    /// was the bottleneck; or when the reader took everything readable while bytes wait beyond
+    /// a hole (a lossy path). Requiring a *whole* window within 2 × `srtt` never fires on a
+    /// lossy path, where holes hold back in-order delivery by a round trip or more.
     pub(crate) fn poll_max_data(&mut self, now: Instant, srtt: Duration) -> Option<u64> {
-        let (start, at) = *self.epoch.get_or_insert((now, self.consumed));
+        let (start, _) = *self.epoch.get_or_insert((now, self.consumed));
         if self.final_size.is_some() {
             return None;
         }
@@ -239,12 +242,17 @@ impl RecvStream {
         if since == 0 || since < self.window / 2 {
             return None;
         }
-        if self.consumed - at >= self.window {
-            if now.saturating_duration_since(start) < srtt.saturating_mul(2) {
-                self.window = self.window.saturating_mul(2).min(self.max_window);
-            }
-            self.epoch = Some((now, self.consumed));
+        // The reader is not the bottleneck when it took everything readable while bytes
+        // wait beyond a hole: on a lossy path every window holds holes, whose repair (a round
+        // trip or more) stalls in-order delivery, so the consumption rate alone would read
+        // as a slow reader and the window would never grow to cover the repair time.
+        // (What is left readable is at most a partial record the session cannot take yet.)
+        let left = (self.ready.len() - self.head) as u64;
+        let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
+        if held_by_holes || now.saturating_duration_since(start) < srtt.saturating_mul(2) {
+            self.window = self.window.saturating_mul(2).min(self.max_window);
         }
+        self.epoch = Some((now, self.consumed));
         let limit = self.consumed.saturating_add(self.window);
         if limit <= self.max_data {
             return None;
@@ -336,41 +344,64 @@ mod tests {
     #[test]
     fn credit_reopens_at_half_window_and_the_window_grows_when_it_limits() {
         let srtt = Duration::from_millis(20);
+        // A slow reader: half a window takes longer than 2 x srtt, no growth.
         let mut r = RecvStream::new(1000, 4000);
         assert_eq!(r.poll_max_data(ms(0), srtt), None);
         r.insert(0, &[0; 1000], false).unwrap();
         r.consume(499);
-        assert_eq!(r.poll_max_data(ms(1), srtt), None);
+        assert_eq!(r.poll_max_data(ms(41), srtt), None);
         r.consume(1);
-        assert_eq!(r.poll_max_data(ms(2), srtt), Some(1500));
-        assert_eq!(r.poll_max_data(ms(2), srtt), None);
+        assert_eq!(r.poll_max_data(ms(42), srtt), Some(1500));
+        assert_eq!(r.window(), 1000);
+        assert_eq!(r.poll_max_data(ms(42), srtt), None);
         r.consume(500);
-        // A whole window consumed in 5 ms < 2 x srtt: the window doubles.
-        assert_eq!(r.poll_max_data(ms(5), srtt), Some(3000));
+        assert_eq!(r.poll_max_data(ms(90), srtt), Some(2000));
+        assert_eq!(r.window(), 1000);
+        // Half a window consumed within 2 x srtt of the last advertisement: the window
+        // (the bottleneck) doubles, up to the maximum.
+        r.insert(1000, &[0; 1000], false).unwrap();
+        r.consume(500);
+        assert_eq!(r.poll_max_data(ms(100), srtt), Some(3500));
         assert_eq!(r.window(), 2000);
-        r.insert(1000, &[0; 2000], false).unwrap();
-        r.consume(2000);
-        assert_eq!(r.poll_max_data(ms(10), srtt), Some(7000));
+        r.insert(2000, &[0; 1500], false).unwrap();
+        r.consume(1500);
+        assert_eq!(r.poll_max_data(ms(110), srtt), Some(7000));
         assert_eq!(r.window(), 4000);
-        r.insert(3000, &[0; 4000], false).unwrap();
-        r.consume(4000);
+        r.insert(3500, &[0; 3500], false).unwrap();
+        r.consume(3000);
         assert_eq!(
-            r.poll_max_data(ms(11), srtt),
-            Some(11_000),
+            r.poll_max_data(ms(111), srtt),
+            Some(10_000),
             "capped at max_window"
         );
         assert_eq!(r.window(), 4000);
-        // A slow reader: a window takes longer than 2 x srtt, no growth.
+        // No credit is needed past the final size.
+        r.insert(7000, &[0; 10], true).unwrap();
+        r.consume(510);
+        assert_eq!(r.poll_max_data(ms(150), srtt), None);
+    }
+
+    #[test]
+    fn the_window_grows_when_holes_not_the_reader_hold_delivery_back() {
+        let srtt = Duration::from_millis(20);
         let mut r = RecvStream::new(1000, 4000);
         assert_eq!(r.poll_max_data(ms(0), srtt), None);
-        r.insert(0, &[0; 1000], false).unwrap();
-        r.consume(1000);
-        assert_eq!(r.poll_max_data(ms(41), srtt), Some(2000));
-        assert_eq!(r.window(), 1000);
-        // No credit is needed past the final size.
-        r.insert(1000, &[0; 10], true).unwrap();
-        r.consume(10);
-        assert_eq!(r.poll_max_data(ms(50), srtt), None);
+        // Half the window arrives in order, then bytes beyond a hole; the reader takes all it
+        // can, but slowly (long after 2 x srtt): the window still grows.
+        r.insert(0, &[0; 500], false).unwrap();
+        r.insert(600, &[0; 300], false).unwrap();
+        r.consume(500);
+        assert_eq!(r.poll_max_data(ms(100), srtt), Some(2500));
+        assert_eq!(r.window(), 2000);
+        // A reader that leaves readable bytes behind (more than a record) is the bottleneck:
+        // no growth.
+        let mut r = RecvStream::new(400_000, 1_600_000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        r.insert(0, &[0; 390_000], false).unwrap();
+        r.insert(395_000, &[0; 10], false).unwrap();
+        r.consume(200_000);
+        assert_eq!(r.poll_max_data(ms(100), srtt), Some(600_000));
+        assert_eq!(r.window(), 400_000);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! [`UdpConn`] is one connection's state but its socket (the core's datagram
 //! [`Connection`], its [`Agent`] and the clock); [`UdpServer`] is a server socket's state: the
-//! core's [`Endpoint`](proto::dgram::Endpoint) and every connection it accepted. Both are
+//! core's [`Endpoint`] and every connection it accepted. Both are
 //! driven the same way by an adapter that keeps only its way of waiting:
 //!
 //! 1. every datagram read from the socket goes to `handle_datagram` (read until the socket
@@ -33,12 +33,11 @@ use crate::pool::{CommitPool, Notify};
 
 pub use server::{ObserverFactory, UdpServer};
 
-/// A buffer for one `poll_transmit`: room for a GSO batch of this many full datagrams.
-pub const MAX_BATCH: usize = 16;
-/// Bytes of a transmit buffer.
+/// Most datagrams in one GSO send (and one `poll_transmit`, `TransportConfig::max_batch`):
+/// 32 full datagrams stay under the 64 KiB a UDP send may carry.
+pub const MAX_BATCH: usize = 32;
+/// Bytes of a transmit buffer: room for a GSO batch of [`MAX_BATCH`] full datagrams.
 pub const TRANSMIT_BUF: usize = proto::dgram::MAX_MTU as usize * MAX_BATCH;
-/// Bytes of a receive buffer (a GRO batch of up to 64 KiB, or one datagram).
-pub const RECV_BUF: usize = 64 * 1024;
 /// Rounds of agent → transmit in one step before the adapter gets the connection back.
 const ROUNDS: usize = 8;
 /// Threads that make received files durable for a server loop.
@@ -56,16 +55,21 @@ pub fn serve_blocking(
     store: Arc<dyn Store>,
     opts: ServeOptions,
 ) -> io::Result<()> {
+    if let Some(w) = socket::size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let sock = Arc::new(sock);
+    let io = socket::UdpIo::new(&*sock)?;
     let endpoint = Endpoint::new(
         &opts.config,
-        &opts.transport,
+        &io.transport(&opts.transport),
         &psk,
         fresh_seed()?,
         opts.max_connections,
     );
     let pool = CommitPool::new(COMMIT_THREADS)?;
     let woken = Arc::new(AtomicBool::new(false));
-    let notify = self_waker(&sock, woken.clone())?;
+    let notify = self_waker(sock.clone(), woken.clone())?;
     let server = UdpServer::new(
         endpoint,
         store,
@@ -73,12 +77,13 @@ pub fn serve_blocking(
         Some((pool, notify)),
         Clock::new(),
     );
-    socket::serve(&sock, server, woken)
+    socket::serve(io, server, woken)
 }
 
-/// A notify that sets `woken` and sends one byte to `sock` (which the endpoint drops as
-/// garbage), so a loop blocked in `recv` wakes at once.
-fn self_waker(sock: &UdpSocket, woken: Arc<AtomicBool>) -> io::Result<Notify> {
+/// A notify that sets `woken` and sends one byte from `sock` to itself (which the endpoint
+/// drops as garbage), so a loop blocked in `recv` wakes at once. It takes no descriptor of its
+/// own: a server that runs out of them (a crowd of TCP connections) keeps its UDP side.
+fn self_waker(sock: Arc<UdpSocket>, woken: Arc<AtomicBool>) -> io::Result<Notify> {
     let mut target = sock.local_addr()?;
     if target.ip().is_unspecified() {
         target.set_ip(match target.ip() {
@@ -86,14 +91,9 @@ fn self_waker(sock: &UdpSocket, woken: Arc<AtomicBool>) -> io::Result<Notify> {
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
-    let from: SocketAddr = match target.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
-    };
-    let waker = UdpSocket::bind(from)?;
     Ok(Arc::new(move || {
         woken.store(true, Ordering::Release);
-        let _ = waker.send_to(&[0], target);
+        let _ = sock.send_to(&[0], target);
     }))
 }
 
@@ -115,13 +115,41 @@ pub fn run_client_blocking(
     };
     let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
     sock.connect(remote).map_err(RunError::Io)?;
+    if let Some(w) = socket::size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    let io = socket::UdpIo::new(&sock).map_err(RunError::Io)?;
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
-    let conn = Connection::client(config, transport, psk, seed, clock.now(), remote);
+    let transport = io.transport(transport);
+    let conn = Connection::client(config, &transport, psk, seed, clock.now(), remote);
     let owned = Agent::take(agent);
-    let (owned, result) = socket::run_client(&sock, UdpConn::new(conn, owned, clock));
+    let (owned, result) = socket::run_client(io, UdpConn::new(conn, owned, clock));
     *agent = owned;
     result
+}
+
+/// The error inside a client's [`RunError::Io`] when its handshake got no answer.
+#[derive(Debug)]
+pub struct NoAnswer;
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no answer to the handshake")
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+/// Whether a client run ended because its handshake got no answer (see [`UdpConn::finish`]):
+/// `Some(true)` when the port was reported unreachable, `Some(false)` for silence.
+pub fn is_no_answer(e: &RunError) -> Option<bool> {
+    match e {
+        RunError::Io(io) if io.get_ref().is_some_and(|i| i.is::<NoAnswer>()) => {
+            Some(io.kind() == io::ErrorKind::ConnectionRefused)
+        }
+        _ => None,
+    }
 }
 
 /// One datagram connection's state but its socket.
@@ -131,6 +159,10 @@ pub struct UdpConn {
     clock: Clock,
     close_requested: bool,
     close_applied: bool,
+    /// The session was connected at some point (the peer answered the handshake).
+    answered: bool,
+    /// The port was reported unreachable (ICMP) while not yet answered.
+    refused: bool,
 }
 
 impl UdpConn {
@@ -142,6 +174,8 @@ impl UdpConn {
             clock,
             close_requested: false,
             close_applied: false,
+            answered: false,
+            refused: false,
         }
     }
 
@@ -164,6 +198,18 @@ impl UdpConn {
     pub fn handle_datagram(&mut self, from: SocketAddr, data: &mut [u8]) {
         let now = self.clock.now();
         self.conn.handle_datagram(now, from, data);
+        self.answered |= self.conn.session().is_connected();
+    }
+
+    /// Whether the peer ever answered: the session was connected at some point.
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// The socket reported the peer's port unreachable (ICMP): remembered for
+    /// [`UdpConn::finish`], which then reports a refusal rather than a silent timeout.
+    pub fn port_unreachable(&mut self) {
+        self.refused = true;
     }
 
     /// Close the session (`CloseCode::Cancelled`) at the next step, as a TCP connection's
@@ -193,6 +239,7 @@ impl UdpConn {
                 self.conn.handle_timeout(now);
             }
             progress |= self.agent.pump(self.conn.session_mut(), now);
+            self.answered |= self.conn.session().is_connected();
             any |= progress;
             if !progress {
                 break;
@@ -233,8 +280,29 @@ impl UdpConn {
 
     /// The connection is over (or its socket failed with `socket_error`): tell the agent how
     /// the session ended and hand it back with the outcome.
+    ///
+    /// A client whose handshake got no answer (the session timed out, or the port was
+    /// unreachable, before it was ever connected) ends with [`RunError::Io`] of kind
+    /// [`io::ErrorKind::TimedOut`] or [`io::ErrorKind::ConnectionRefused`], see
+    /// [`is_no_answer`]; its agent is not finished (nothing started: retry with it).
     pub fn finish(mut self, socket_error: Option<io::Error>) -> (Agent, Result<(), RunError>) {
         let error = self.conn.session().error();
+        if self.conn.session().is_client() && !self.answered {
+            let refused = socket_error
+                .as_ref()
+                .is_some_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
+            if refused || error == Some(proto::SessionError::TimedOut) {
+                let kind = if refused || self.refused {
+                    io::ErrorKind::ConnectionRefused
+                } else {
+                    io::ErrorKind::TimedOut
+                };
+                return (
+                    self.agent,
+                    Err(RunError::Io(io::Error::new(kind, NoAnswer))),
+                );
+            }
+        }
         if !crate::host::is_busy(error.as_ref()) {
             self.agent.finish(error.as_ref());
         }

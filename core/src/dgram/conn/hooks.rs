@@ -10,7 +10,7 @@ impl Connection {
     #[doc(hidden)]
     pub fn _internal_timers(&self) -> alloc::string::String {
         alloc::format!(
-            "state {:?} session {:?} recovery {:?} idle {:?} pacing {:?} mtu {:?} acks {:?}/{:?} probes {} inflight {} cwnd {} has_pending {} peer_max {} written {}",
+            "state {:?} session {:?} recovery {:?} idle {:?} pacing {:?} mtu {:?} acks {:?}/{:?} probes {} inflight {} cwnd {} has_pending {} peer_max {} written {} recv_window {} recv_max {} srtt {:?}",
             self.state,
             self.session.pending_timer(),
             self.recovery.timer(),
@@ -25,6 +25,9 @@ impl Connection {
             self.stream_send.has_pending(self.peer_max_data),
             self.peer_max_data,
             self.stream_send.written(),
+            self.stream_recv.window(),
+            self.stream_recv.max_data(),
+            self.recovery.rtt().smoothed(),
         )
     }
 

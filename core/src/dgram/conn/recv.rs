@@ -1,6 +1,7 @@
 //! Input: one datagram parsed, opened, deduplicated and processed.
 
 use core::net::SocketAddr;
+use core::time::Duration;
 
 use super::{Connection, State, code, frames, phase_keys};
 use crate::dgram::Space;
@@ -119,6 +120,14 @@ impl Connection {
                 self.confirm();
                 self.handshake_done_owed = true;
             }
+        }
+        if space == Space::Data {
+            // A delayed ACK must not outlast the path's round trip: with a small window the
+            // last packets of a flight would otherwise wait for the timer (25 ms) while the
+            // sender waits for them. A quarter of the RTT, within [1 ms, max_ack_delay].
+            let quarter = self.recovery.rtt().smoothed() / 4;
+            let delay = quarter.clamp(Duration::from_millis(1), self.cfg.max_ack_delay);
+            self.spaces[1].acks.set_max_delay(delay);
         }
         self.process_frames(now, space, payload);
         true

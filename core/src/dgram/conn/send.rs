@@ -31,8 +31,14 @@ impl Connection {
         let mut segment = 0;
         let mut count = 0;
         while count < self.cfg.max_batch {
-            // Room for a path MTU probe too (a packet is never larger than the MTU otherwise).
-            let end = buf.len().min(size + usize::from(self.cfg.max_mtu));
+            // Room for a path MTU probe too (a packet is never larger than the MTU otherwise);
+            // after the first, no larger than it: GSO cuts the batch at the first's size.
+            let room = if count == 0 {
+                usize::from(self.cfg.max_mtu)
+            } else {
+                segment
+            };
+            let end = buf.len().min(size + room);
             if end - size < MIN_MTU.into() && count > 0 {
                 break;
             }
@@ -122,6 +128,12 @@ impl Connection {
         }
         // May this packet carry anything that elicits an acknowledgement?
         let probe = self.recovery.probes_pending() > 0;
+        if probe && space == Space::Data {
+            // A PTO probe fits the minimum MTU: if full-size packets vanish in an MTU black
+            // hole, the probe still arrives and its ACK declares them lost, which is how the
+            // black hole is detected (nothing else would ever be acknowledged).
+            room = room.min(MIN_MTU.into());
+        }
         let mut eliciting_ok = !closing && (probe || self.recovery.can_send(room));
         if eliciting_ok
             && !probe

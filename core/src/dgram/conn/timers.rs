@@ -55,7 +55,12 @@ impl Connection {
                     self.recovery.timer(),
                     Some(self.last_activity + self.idle_timeout()),
                     self.pacing_until,
-                    self.mtu.next_probe(),
+                    // An overdue MTU probe that the congestion window or the pacer holds back
+                    // waits for them (an ACK, the loss timer, `pacing_until`): as a timer it
+                    // would fire at `now` again and again without sending.
+                    self.mtu
+                        .next_probe()
+                        .filter(|&t| t > self.last_now || self.mtu_probe_may_leave()),
                 ]
                 .into_iter()
                 .flatten()
@@ -74,6 +79,12 @@ impl Connection {
             }
         };
         at.map(|t| t.max(self.last_now))
+    }
+
+    /// Whether a due MTU probe could leave now (window and pacer permitting).
+    fn mtu_probe_may_leave(&self) -> bool {
+        let size = self.mtu.probe_due(self.last_now).map_or(0, usize::from);
+        self.recovery.can_send(size) && self.pacing_until.is_none_or(|t| t <= self.last_now)
     }
 
     /// A PTO fired: probes carry new data if there is any, else the oldest unacknowledged

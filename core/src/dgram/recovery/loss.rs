@@ -23,7 +23,9 @@ impl<T> Recovery<T> {
         };
         let mut lost = Vec::new();
         for (&pn, p) in st.sent.range(..largest_acked) {
-            if now - p.time >= loss_delay || largest_acked >= pn + PACKET_THRESHOLD {
+            // Compared as `loss_time` is armed below (Instant + Duration truncates to whole
+            // microseconds), else a loss time at `now` fires without declaring anything.
+            if p.time + loss_delay <= now || largest_acked >= pn + PACKET_THRESHOLD {
                 lost.push(pn);
             } else {
                 let t = p.time + loss_delay;

@@ -433,3 +433,53 @@ impl<T> Recovery<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod loss_time_rounding {
+    use alloc::vec::Vec;
+    use core::time::Duration;
+
+    use super::{Recovery, RecoveryConfig};
+    use crate::dgram::Space;
+    use crate::time::Instant;
+
+    /// The loss time is armed in whole microseconds while the threshold (9/8 of the RTT) has
+    /// a remainder: when the timer fires, the packet it was armed for is lost, so the timer
+    /// moves on instead of staying at `now` (found by the `dgram_session` fuzz target).
+    #[test]
+    fn the_timer_never_fires_twice_at_the_same_instant() {
+        let t0 = Instant::from_micros(1_000_000);
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let mut r: Recovery<u64> = Recovery::new(&RecoveryConfig::default(), t0);
+        let mut out = Vec::new();
+        r.on_packet_sent(t0, Space::Data, 0, 1200, true, false, 0);
+        r.on_ack_received(
+            at(60_001),
+            Space::Data,
+            [0..=0].into_iter(),
+            Duration::ZERO,
+            true,
+            &mut out,
+        )
+        .unwrap();
+        r.on_packet_sent(at(100_000), Space::Data, 1, 1200, true, false, 1);
+        r.on_packet_sent(at(100_001), Space::Data, 2, 1200, true, false, 2);
+        r.on_ack_received(
+            at(160_000),
+            Space::Data,
+            [2..=2].into_iter(),
+            Duration::ZERO,
+            true,
+            &mut out,
+        )
+        .unwrap();
+        let t = r.timer().expect("packet 1 waits for its loss time");
+        r.on_timeout(t, &mut out);
+        assert!(
+            r.timer().is_none_or(|next| next > t),
+            "{t:?} then {:?}",
+            r.timer()
+        );
+        assert_eq!(r.stats.packets_lost, 1);
+    }
+}

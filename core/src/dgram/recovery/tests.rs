@@ -136,6 +136,24 @@ fn packet_threshold_then_time_threshold_with_the_timer_value() {
 }
 
 #[test]
+fn a_loss_time_with_a_fraction_of_a_microsecond_declares_the_loss_when_it_fires() {
+    let mut r = new_reno();
+    send(&mut r, at_us(0), 0, 1000);
+    send(&mut r, at_us(1), 1, 1000);
+    // RTT 47 001 µs: the loss delay, 9/8 of it, is 52 876.125 µs; the timer is armed at the
+    // whole microsecond 52 876.
+    let out = ack(&mut r, at_us(47_002), &[(1, 1)]);
+    assert!(lost(&out).is_empty());
+    assert_eq!(r.timer(), Some(at_us(52_876)));
+    let mut out = Vec::new();
+    r.on_timeout(at_us(52_876), &mut out);
+    // Comparing the elapsed time with the unrounded delay declared nothing and re-armed the
+    // timer at the same instant: the caller was woken at `now` forever (ferry-sim found it).
+    assert_eq!(out, [(0, Outcome::Lost)]);
+    assert!(r.timer().is_none_or(|t| t > at_us(52_876)));
+}
+
+#[test]
 fn pto_backs_off_grants_probes_and_does_not_reduce_the_window() {
     let mut r = new_reno();
     let cwnd = r.cwnd();

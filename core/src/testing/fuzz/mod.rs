@@ -18,6 +18,8 @@
 //! | `session_client` | a [`SessionInput`] against a keyed server | the same, on a client |
 //! | `inflate` | declared length + a deflate stream | exact length or a typed error; agrees with miniz; round trips |
 //! | `seal_open` | split byte + a sealed file | header re-encodes; whole chunks only; sticky errors; only what the sealer produces opens |
+//! | `dgram_datagram` | end and state byte + datagrams (raw, or genuine ones edited) into `handle_datagram` | transport invariants, no past deadline; the transfer completes when every datagram was dropped |
+//! | `dgram_session` | a hostile network: drop, duplicate, delay, flip, inject, jump the clock | the same after every step; drained within a step budget; committed files are what was sent |
 //!
 //! Session invariants (see `checked.rs`): `poll_transmit` never writes more than
 //! [`MAX_RECORD`](crate::MAX_RECORD) bytes even into a larger buffer and always reaches 0;
@@ -34,6 +36,8 @@
 //! [`MemApp`]: crate::testing::MemApp
 
 mod checked;
+mod dgram;
+pub mod dgram_net;
 mod handshake;
 mod peer;
 mod raw;
@@ -42,6 +46,7 @@ mod session;
 
 use alloc::vec::Vec;
 
+pub use dgram::{dgram_datagram, dgram_datagram_outcome, dgram_session, dgram_session_outcome};
 pub use handshake::{
     FUZZ_PAIR_SEED, client_app, handshake_client, handshake_client_outcome, handshake_server,
     handshake_server_outcome, null_client_stream, null_record, null_server_stream, server_app,
@@ -80,6 +85,13 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("session_client", session_client),
     ("inflate", inflate),
     ("seal_open", seal_open),
+];
+
+/// The datagram transport's targets (their corpora are replayed by
+/// `core/tests/fuzz_corpus_dgram.rs`).
+pub const DGRAM_TARGETS: [(&str, Target); 2] = [
+    ("dgram_datagram", dgram_datagram),
+    ("dgram_session", dgram_session),
 ];
 
 /// Inflate one DATA body with the session's inflater into exactly `declared_len` bytes.
