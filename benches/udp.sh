@@ -579,8 +579,6 @@ if [ "$net" = 1 ]; then
         net=0
     else
         export FERRY_NS_PREFIX=${FERRY_NS_PREFIX:-ferry-ubench}
-        run_a=("$netns_sh" a)
-        run_b=("$netns_sh" b)
     fi
 fi
 mkdir -p "$work/in"
@@ -600,6 +598,9 @@ started=$(date -u +%H:%M:%S)
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 if has loopback; then loopback_section; fi
 if [ "$net" = 1 ]; then
+    # from here on servers run in namespace a, clients in b
+    run_a=("$netns_sh" a)
+    run_b=("$netns_sh" b)
     host=10.77.0.1
     if has lossy; then
         link 10ms 0% && link_rows "20ms 0%" zero "$net_secs"
