@@ -4,7 +4,7 @@
 //! (`async_io::Timer`) or a wake-up from the commit pool, whichever comes first.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,15 +116,7 @@ pub fn run_udp_client(
     psk: &Psk,
     agent: &mut Agent,
 ) -> Result<(), RunError> {
-    let bind: SocketAddr = match remote {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
-    sock.connect(remote).map_err(RunError::Io)?;
-    if let Some(w) = size_buffers(&sock) {
-        tracing::warn!("{w}");
-    }
+    let sock = ferry_app::udp::client_socket(remote).map_err(RunError::Io)?;
     let sock = Async::new(sock).map_err(RunError::Io)?;
     let io = UdpIo::new(sock.get_ref()).map_err(RunError::Io)?;
     let clock = Clock::new();

@@ -97,6 +97,24 @@ fn self_waker(sock: Arc<UdpSocket>, woken: Arc<AtomicBool>) -> io::Result<Notify
     }))
 }
 
+/// A client's socket: bound to any local address of `remote`'s family, connected to `remote`
+/// (so the host's "port unreachable" reaches it), buffers sized (a warning when capped).
+///
+/// # Errors
+/// Binding or connecting failed.
+pub fn client_socket(remote: SocketAddr) -> io::Result<UdpSocket> {
+    let bind: SocketAddr = match remote {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(bind)?;
+    sock.connect(remote)?;
+    if let Some(w) = socket::size_buffers(&sock) {
+        tracing::warn!("{w}");
+    }
+    Ok(sock)
+}
+
 /// Run `agent`'s job over UDP against `remote` on this thread (a blocking loop,
 /// [`socket::run_client`]); the agent comes back in `agent` (its reports, resume state).
 ///
@@ -109,15 +127,7 @@ pub fn run_client_blocking(
     psk: &Psk,
     agent: &mut Agent,
 ) -> Result<(), RunError> {
-    let bind: SocketAddr = match remote {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let sock = UdpSocket::bind(bind).map_err(RunError::Io)?;
-    sock.connect(remote).map_err(RunError::Io)?;
-    if let Some(w) = socket::size_buffers(&sock) {
-        tracing::warn!("{w}");
-    }
+    let sock = client_socket(remote).map_err(RunError::Io)?;
     let io = socket::UdpIo::new(&sock).map_err(RunError::Io)?;
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
