@@ -15,6 +15,7 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+pub mod fingerprint;
 mod json_safe;
 pub mod keyfile;
 pub mod output;
