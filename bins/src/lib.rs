@@ -15,13 +15,19 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+mod client;
+mod collect;
 pub mod fingerprint;
 mod json_safe;
 pub mod keyfile;
+pub mod observer;
 pub mod output;
 pub mod partials;
+pub mod progress;
+pub mod retry;
 pub mod run;
 pub mod seal;
+pub mod signals;
 pub mod transport;
 
 pub use cli::{
