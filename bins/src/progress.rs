@@ -197,10 +197,10 @@ impl Progress {
             }
             None => self.failed += 1,
         }
-        self.update_prefix();
         if let Some(a) = &self.aggregate {
             a.set_message("");
         }
+        self.update_prefix();
         if report.is_none() || self.list_all || !self.multi_file() {
             return true;
         }

@@ -51,17 +51,24 @@ pub fn install(out: &Output, role: Role) {
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let code = if role == Role::Client { 128 + sig } else { 0 };
+                // Printing waits for the output locks; a run blocked on a full stdout pipe
+                // holds them: exit regardless after a moment.
+                let _ = std::thread::Builder::new().spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    std::process::exit(code);
+                });
                 match role {
                     Role::Client => {
                         out.interrupted(INTERRUPTED);
-                        std::process::exit(128 + sig);
+                        std::process::exit(code);
                     }
                     Role::Server => {
                         out.info(format!(
                             "stopping on {name}: partial transfers are kept for the clients \
                              to resume"
                         ));
-                        std::process::exit(0);
+                        std::process::exit(code);
                     }
                 }
             }
