@@ -2,7 +2,7 @@
 //!
 //! [`UdpConn`] is one connection's state but its socket (the core's datagram
 //! [`Connection`], its [`Agent`] and the clock); [`UdpServer`] is a server socket's state: the
-//! core's [`Endpoint`] and every connection it accepted. Both are
+//! core's [`Endpoint`](proto::dgram::Endpoint) and every connection it accepted. Both are
 //! driven the same way by an adapter that keeps only its way of waiting:
 //!
 //! 1. every datagram read from the socket goes to `handle_datagram` (read until the socket
