@@ -213,10 +213,8 @@ pub fn describe(p: &Problem, side: &Side) -> String {
         (Reason::HashMismatch, _) => format!(
             "the bytes {receiver} received do not match the sender's hash: rerun the same command"
         ),
-        (Reason::Cancelled, _) => format!(
-            "{}: rerun the same command to resume",
-            with_detail("interrupted".to_owned())
-        ),
+        // The session's own error (printed after) says how to resume.
+        (Reason::Cancelled, _) => with_detail("interrupted".to_owned()),
         (Reason::Unsupported, _) => format!("not supported by {receiver}"),
         (Reason::Busy, _) => {
             format!("busy {on}: another transfer of this name is in progress; rerun shortly")
@@ -266,8 +264,7 @@ mod tests {
                 ),
                 &Side::Server
             ),
-            "interrupted: session closed before the file completed: rerun the same command \
-             to resume"
+            "interrupted: session closed before the file completed"
         );
     }
 }
