@@ -63,13 +63,17 @@ pub(crate) struct ClientRun<'a> {
 }
 
 impl ClientRun<'_> {
-    fn observer(&self) -> Box<CliObserver> {
-        Box::new(CliObserver::new(
+    /// An agent for one attempt; it closes its session when the user interrupts.
+    fn agent(&self, store: &Arc<dyn Store>, job: Job) -> Agent {
+        let observer = Box::new(CliObserver::new(
             self.out,
             self.dial.remote,
             self.side.clone(),
             self.state.clone(),
-        ))
+        ));
+        let mut agent = Agent::client(store.clone(), observer, job);
+        agent.cancel_on(crate::signals::cancel_flag());
+        agent
     }
 
     /// Run `job` with `store` to its end, retrying up to `--retries` times (see the module
@@ -86,11 +90,16 @@ impl ClientRun<'_> {
     ) -> anyhow::Result<()> {
         let psk = crate::run::psk_for_client(self.cli)?;
         let remote = self.dial.remote;
-        let mut agent = Agent::client(store.clone(), self.observer(), job);
+        let mut agent = self.agent(store, job);
         let mut tries = 0;
         loop {
             lock(&self.state).active = false;
-            let Err(e) = self.attempt(&psk, &mut agent) else {
+            let result = self.attempt(&psk, &mut agent);
+            if crate::signals::interrupted().is_some() {
+                // Closed on purpose: nothing to retry or explain.
+                return Ok(());
+            }
+            let Err(e) = result else {
                 return Ok(());
             };
             let started = lock(&self.state).active;
@@ -110,7 +119,7 @@ impl ClientRun<'_> {
                     Some(job) => {
                         st.retrying();
                         drop(st);
-                        agent = Agent::client(store.clone(), self.observer(), job);
+                        agent = self.agent(store, job);
                     }
                 }
             }

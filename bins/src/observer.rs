@@ -74,6 +74,11 @@ impl RunState {
     /// The run is over: report the files a dropped session cancelled, print the summary line,
     /// and return the number of failed files.
     pub fn finish(&mut self, out: &Output, side: &Side) -> usize {
+        if crate::signals::interrupted().is_some() {
+            // The interruption notice says it all.
+            self.progress.clear();
+            return self.failures + self.deferred.len();
+        }
         for (name, problem) in std::mem::take(&mut self.deferred) {
             self.progress.ended(&name, None);
             out.file_failed(&name, &describe(&problem, side));

@@ -108,7 +108,11 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         }
         _ => {}
     }
-    match run(rt, &cli, &out) {
+    let result = run(rt, &cli, &out);
+    if let Some(code) = crate::signals::interrupted() {
+        return crate::signals::announce(&out, code);
+    }
+    match result {
         Ok(0) => 0,
         Ok(_) => EXIT_FAILURE,
         // The reader of standard output went away (`| head`): end quietly, as coreutils do.
@@ -292,7 +296,7 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
             break Err(e);
         }
         let again = lock(&run.state).busy.take().unwrap_or_default();
-        if again.is_empty() {
+        if again.is_empty() || crate::signals::interrupted().is_some() {
             break Ok(());
         }
         std::thread::sleep(pause);

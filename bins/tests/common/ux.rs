@@ -242,8 +242,8 @@ pub fn errors_name_side_cause_fix(c: &str, s: &str) {
     assert_eq!(stderr(&o), "", "quiet on a closed pipe");
 }
 
-/// SIGINT and SIGTERM mid-send: the resume hint, 130 and 143; rerunning resumes. A server
-/// stopped with SIGTERM says so and exits 0.
+/// SIGINT and SIGTERM mid-send: the session is closed as cancelled, the resume hint, 130 and
+/// 143; rerunning resumes. A server stopped with SIGTERM says so and exits 0.
 pub fn interrupt_hints_and_resumes(c: &str, s: &str) {
     let env = Env::new(c);
     let root = env.path("root");
@@ -291,7 +291,10 @@ pub fn interrupt_hints_and_resumes(c: &str, s: &str) {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
-    assert!(srv.stop().contains("stopping on SIGTERM"));
+    let log = srv.stop();
+    assert!(log.contains("stopping on SIGTERM"), "{log}");
+    // The interrupted clients closed their sessions (not a cut connection).
+    assert!(log.contains("Cancelled: peer closed the session"), "{log}");
 }
 
 /// A server killed mid-send and restarted on the same port: `--retries 3` reconnects and
