@@ -65,6 +65,14 @@ impl RunState {
         }))
     }
 
+    /// The peer closed the session while files were unfinished (a server stopping): a dropped
+    /// session, although it ended without an error.
+    pub fn closed_early(&self) -> bool {
+        self.deferred
+            .iter()
+            .any(|(_, p)| p.detail == "peer closed the session")
+    }
+
     /// Forget the files a dropped session cancelled: the next attempt offers them again.
     pub fn retrying(&mut self) {
         self.deferred.clear();
