@@ -263,6 +263,10 @@ impl fmt::Display for SessionError {
             }
             SessionError::TrailingData => f.write_str("data after the end of the session"),
             SessionError::TimedOut => f.write_str("timed out"),
+            SessionError::ClosedByPeer(CloseCode::Refused) => f.write_str(
+                "the server refused this client: its key is not on the server's allow list \
+                 (--identity), or its access was revoked",
+            ),
             SessionError::ClosedByPeer(c) => write!(f, "closed by peer: {c:?}"),
             SessionError::KeysExhausted => f.write_str("record keys exhausted"),
         }
