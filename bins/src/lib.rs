@@ -14,14 +14,22 @@
 //! and calls [`init_tracing`], resolves the key with [`keyfile::resolve_path`], runs its
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
+pub mod bwlimit;
 pub mod cli;
+pub mod completions;
+pub mod config;
+pub mod exclude;
 pub mod fingerprint;
+pub mod json;
 mod json_safe;
 pub mod keyfile;
+pub mod keysource;
 pub mod output;
 pub mod partials;
+pub mod remote_glob;
 pub mod run;
 pub mod seal;
+pub mod serve_events;
 pub mod transport;
 
 pub use cli::{
@@ -53,6 +61,11 @@ macro_rules! adapter_main {
         struct AdapterRuntime;
 
         impl $crate::Runtime for AdapterRuntime {
+            fn name(&self) -> &'static str {
+                let full: &'static str = stringify!($adapter);
+                full.strip_prefix("ferry_adapter_").unwrap_or(full)
+            }
+
             #[allow(clippy::too_many_arguments)]
             fn serve(
                 &self,

@@ -9,6 +9,7 @@
 //! | [`Output::info`]             | stderr, not with `-q`           | the same                           |
 //! | [`Output::error`]            | stderr `error: MSG`, always     | stdout `{"event":"error","name":null,...}` and the stderr line |
 //! | progress bars                | stderr, only on a terminal      | never                              |
+//! | [`Output::summary`]          | nothing                         | stdout `{"event":"summary",...}`, last |
 //!
 //! JSON objects are one per line; `bytes` and `resumed_from` are byte counts, `seconds` a float,
 //! `blake3` lowercase hex, `mtime` Unix seconds or `null`. Human lines escape control
@@ -19,7 +20,8 @@ use std::fmt::{self, Display, Write as _};
 use std::io::{self, IsTerminal as _, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use proto::ListEntry;
@@ -63,6 +65,11 @@ pub struct Output {
     progress: Option<MultiProgress>,
     /// A client's transport (`"tcp"` or `"udp"`), in every JSON object it prints.
     transport: Option<&'static str>,
+    /// `ls -h`: human sizes and local time.
+    human_listing: bool,
+    /// What the summary object counts (shared by clones).
+    stats: Arc<Mutex<crate::json::Summary>>,
+    started: Instant,
 }
 
 impl Output {
@@ -84,6 +91,9 @@ impl Output {
             quiet,
             stdout_is_data: false,
             transport: None,
+            human_listing: false,
+            stats: Arc::default(),
+            started: Instant::now(),
             progress: progress
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
@@ -105,6 +115,49 @@ impl Output {
         self
     }
 
+    /// `ls -h`: sizes in binary units and modification times in local time.
+    #[must_use]
+    pub fn with_human_listing(mut self) -> Self {
+        self.human_listing = true;
+        self
+    }
+
+    /// With `--json`, one object on a line of stdout (nothing otherwise).
+    pub fn json_event(&self, value: &impl Serialize) {
+        if self.json {
+            self.emit(|out, _| json_line(out, value));
+        }
+    }
+
+    /// A line of stdout in human mode (nothing with `--json`): the result of a command.
+    pub fn human_line(&self, line: impl Display) {
+        if !self.json {
+            self.emit(|out, _| writeln!(out, "{}", escape_line(&line.to_string())));
+        }
+    }
+
+    /// Count plan lines (`--dry-run`) in the summary.
+    pub fn count_entry(&self) {
+        self.stats().entries += 1;
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, crate::json::Summary> {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// With `--json`, the last object of a command: counts, bytes moved, time, exit status.
+    pub fn summary(&self, command: &str, exit_code: i32) {
+        let mut s = self.stats().clone();
+        s.event = "summary";
+        s.command = command.to_owned();
+        s.ok = exit_code == 0;
+        s.exit_code = exit_code;
+        s.seconds = self.started.elapsed().as_secs_f64();
+        self.json_event(&s);
+    }
+
     /// `--json` was given.
     pub fn is_json(&self) -> bool {
         self.json
@@ -122,22 +175,38 @@ impl Output {
 
     /// `serve`'s first stdout line, exactly `listening on ADDR` with the bound address, in
     /// every mode (also `-q` and `--json`), flushed at once for scripts reading a pipe.
+    /// With `--json` the line is `{"event":"listening","address":"ADDR"}`.
     pub fn listening(&self, addr: SocketAddr) {
+        if self.json {
+            let v = serde_json::json!({"event": "listening", "address": addr.to_string()});
+            return self.emit(|out, _| json_line(out, &v));
+        }
         self.emit(|out, _| writeln!(out, "listening on {addr}"));
     }
 
     /// A file finished: `sent`, `received` or `up-to-date`.
     pub fn file_done(&self, report: &FileReport) {
+        {
+            let mut s = self.stats();
+            if report.outcome == FileReport::UP_TO_DATE {
+                s.up_to_date += 1;
+            } else {
+                s.files += 1;
+                s.bytes += report.bytes.saturating_sub(report.resumed_from);
+            }
+        }
         self.emit(|out, err| self.file_done_to(out, err, report));
     }
 
-    /// A file failed; `error` is the one-line cause.
-    pub fn file_failed(&self, name: &str, error: &str) {
-        self.emit(|out, err| self.file_failed_to(out, err, name, error));
+    /// A file failed; `reason` is one of [`crate::json::REASONS`], `error` the one-line cause.
+    pub fn file_failed(&self, name: &str, reason: &str, error: &str) {
+        self.stats().failed += 1;
+        self.emit(|out, err| self.file_failed_to(out, err, name, reason, error));
     }
 
     /// One entry of an `ls` listing.
     pub fn listed(&self, entry: &ListEntry) {
+        self.stats().entries += 1;
         self.emit(|out, _| self.listed_to(out, entry));
     }
 
@@ -163,10 +232,28 @@ impl Output {
         self.emit(|_, err| self.info_to(err, &msg));
     }
 
+    /// With `--json`, an error object on stdout only (the caller prints its own text).
+    pub fn json_error(&self, reason: &str, msg: &str) {
+        self.stats().failed += 1;
+        self.json_event(&ErrorEvent {
+            event: "error",
+            name: None,
+            reason,
+            error: msg,
+            transport: self.transport,
+        });
+    }
+
     /// An error not tied to one file (connection, authentication...): always one stderr line,
     /// plus a JSON error object on stdout with `--json`.
     pub fn error(&self, msg: impl Display) {
-        self.emit(|out, err| self.error_to(out, err, &msg));
+        self.error_with("other", msg);
+    }
+
+    /// [`Output::error`] with its `reason` (one of [`crate::json::REASONS`]).
+    pub fn error_with(&self, reason: &str, msg: impl Display) {
+        self.stats().failed += 1;
+        self.emit(|out, err| self.error_to(out, err, reason, &msg));
     }
 
     /// The notice `serve` prints when [`crate::keyfile::load_or_create`] created the key.
@@ -256,6 +343,7 @@ impl Output {
         out: &mut dyn Write,
         err: &mut dyn Write,
         name: &str,
+        reason: &str,
         error: &str,
     ) -> io::Result<()> {
         if self.json {
@@ -264,6 +352,7 @@ impl Output {
                 &ErrorEvent {
                     event: "error",
                     name: Some(name),
+                    reason,
                     error,
                     transport: self.transport,
                 },
@@ -283,6 +372,18 @@ impl Output {
                     mtime: e.mtime.map(|m| m.secs),
                     transport: self.transport,
                 },
+            );
+        }
+        if self.human_listing {
+            let date = e
+                .mtime
+                .map_or_else(|| "-".to_owned(), |m| format_local(m.secs));
+            return writeln!(
+                out,
+                "{:>9}  {:<16}  {}",
+                format_bytes(e.size),
+                date,
+                escape_line(&e.path)
             );
         }
         let date = e
@@ -308,6 +409,7 @@ impl Output {
         &self,
         out: &mut dyn Write,
         err: &mut dyn Write,
+        reason: &str,
         msg: &dyn Display,
     ) -> io::Result<()> {
         let msg = msg.to_string();
@@ -317,6 +419,7 @@ impl Output {
                 &ErrorEvent {
                     event: "error",
                     name: None,
+                    reason,
                     error: &msg,
                     transport: self.transport,
                 },
@@ -383,6 +486,7 @@ struct FileEvent<'a> {
 struct ErrorEvent<'a> {
     event: &'static str,
     name: Option<&'a str>,
+    reason: &'a str,
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     transport: Option<&'static str>,
@@ -482,6 +586,17 @@ pub fn format_utc(unix_secs: i64) -> String {
     )
 }
 
+/// Unix seconds as `YYYY-MM-DD HH:MM` in the local time zone (`TZ`, else `/etc/localtime`).
+pub fn format_local(unix_secs: i64) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_opt(unix_secs, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.format("%Y-%m-%d %H:%M").to_string()
+        }
+        chrono::LocalResult::None => format_utc(unix_secs),
+    }
+}
+
 /// Control characters (newlines, escapes) as `\n`, `\u{1b}`..., and bidirectional controls
 /// and zero-width characters as `\u{202e}`...: one safe line that shows what it holds.
 pub(crate) fn escape_line(s: &str) -> String {
@@ -510,9 +625,14 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
+        .with_ansi(io::stderr().is_terminal() && !no_color())
         .with_target(verbose >= 2)
         .try_init();
+}
+
+/// `NO_COLOR` set to anything but the empty string turns colour off (<https://no-color.org>).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn default_level(verbose: u8, quiet: bool) -> &'static str {

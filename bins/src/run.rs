@@ -19,10 +19,15 @@ use crate::cli::{
     Cli, Command, DaytimeServeArgs, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs,
 };
 use crate::output::{FileReport, Output, ProgressHandle};
-use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
+use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing};
+
+mod commands;
 
 /// What an adapter provides to the shared command line.
 pub trait Runtime {
+    /// The runtime's name for `--version` (`std`, `mio`, `smol`).
+    fn name(&self) -> &'static str;
+
     /// Serve `store` on `listener` and, when given, on the UDP socket `udp` (bound to the
     /// same address) forever, at most `max_connections` at once on each; UDP connections use
     /// `transport`. Returns when either server stops.
@@ -81,7 +86,11 @@ pub trait Runtime {
 /// every file was committed (or listed, or fetched), 1 otherwise, 2 for usage errors (clap
 /// exits with 2 itself).
 pub fn main(rt: &dyn Runtime) -> i32 {
-    let cli = Cli::parse_validated();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match commands::parse(rt.name(), &args) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_tracing(cli.verbose, cli.quiet);
     // A directory send keeps up to one open file per file in flight (1024 by default) on both
     // ends: make the usual soft limit of 1024 descriptors no obstacle.
@@ -96,28 +105,34 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         let udp = t.use_udp().unwrap_or(false);
         out = out.with_transport(if udp { "udp" } else { "tcp" });
     }
-    match run(rt, &cli, &out) {
-        Ok(0) => 0,
-        Ok(_) => EXIT_FAILURE,
-        Err(e) => {
-            out.error(format!("{e:#}"));
-            EXIT_FAILURE
-        }
+    if let Command::Ls(a) = &cli.command
+        && a.human
+    {
+        out = out.with_human_listing();
     }
+    let code = match &cli.command {
+        Command::Completions(_) | Command::Man => {
+            return commands::generated(rt.name(), args.first(), &cli, &out);
+        }
+        _ => match run(rt, &cli, &out) {
+            Ok(0) => 0,
+            Ok(_) => EXIT_FAILURE,
+            Err(e) => {
+                out.error_with(crate::json::error_reason(&e), format!("{e:#}"));
+                EXIT_FAILURE
+            }
+        },
+    };
+    out.summary(crate::json::command_name(&cli.command), code);
+    code
 }
 
 /// Run one command; returns the number of failed files.
 fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
     match &cli.command {
-        Command::Keygen(args) => {
-            let path = match &args.out {
-                Some(p) => p.clone(),
-                None => keyfile::resolve_path(cli.key.clone())?,
-            };
-            keyfile::write_new(&path, &keyfile::generate()?, args.force)?;
-            out.info(format!("wrote a new key to {}", path.display()));
-            Ok(0)
-        }
+        Command::Keygen(args) => commands::keygen(cli, args, out).map(|()| 0),
+        Command::Key(args) => commands::key(cli, args, out).map(|()| 0),
+        Command::Completions(_) | Command::Man => Ok(0),
         Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
         Command::Send(args) => send(rt, cli, args, out),
         Command::Get(args) => get(rt, cli, args, out),
@@ -130,6 +145,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 crate::seal::KeyChoice::KeyFile(cli.key.clone())
             };
             crate::seal::seal(&args.input, &args.out, key, args.compress, args.force)?;
+            commands::sealed("sealed", &args.input, &args.out, out);
             Ok(0)
         }
         Command::Open(args) => {
@@ -139,6 +155,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 ..proto::seal::Argon2CostLimit::DEFAULT
             };
             crate::seal::open(&args.input, &args.out, cli.key.clone(), args.force, &limit)?;
+            commands::sealed("opened", &args.input, &args.out, out);
             Ok(0)
         }
         Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),
@@ -150,23 +167,23 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 Duration::from_secs(args.timeout),
             )
             .with_context(|| format!("no daytime answer from {}", args.server))?;
-            println!("{}", crate::output::escape_line(&line));
+            commands::daytime(&args.server, &line, out);
             Ok(0)
         }
     }
 }
 
 fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
-    let path = keyfile::resolve_path(cli.key.clone())?;
-    Ok(Psk::from_key_bytes(&keyfile::load(&path)?))
+    Ok(Psk::from_key_bytes(
+        &crate::keysource::load(cli.key.clone())?.0,
+    ))
 }
 
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     if args.list_partials {
         return crate::partials::list(&args.root, out);
     }
-    let key_path = keyfile::resolve_path(cli.key.clone())?;
-    let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
+    let key = crate::keysource::load_or_create(cli.key.clone(), |p| out.key_created(p))?;
     let mut store = FsStore::new(&args.root)
         .with_context(|| format!("cannot use {} as the root", args.root.display()))?
         .echo_records(args.print)
@@ -195,7 +212,7 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
         listener,
         udp,
         Psk::from_key_bytes(&key),
-        Arc::new(store),
+        commands::serve_store(Arc::new(store), out),
         args.max_connections as usize,
         config,
         crate::transport::client_transport(args.cc),
@@ -218,6 +235,8 @@ struct CliObserver {
     bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
     /// When set, files refused as busy are noted here (to offer again) instead of printed.
     busy: Option<Arc<Mutex<Vec<String>>>>,
+    /// `--bwlimit`.
+    bucket: Option<crate::bwlimit::Bucket>,
 }
 
 impl CliObserver {
@@ -227,6 +246,7 @@ impl CliObserver {
             server: server.to_string(),
             bars: Arc::new(Mutex::new(Vec::new())),
             busy: None,
+            bucket: None,
         }
     }
 
@@ -249,6 +269,9 @@ impl Observer for CliObserver {
     }
 
     fn advanced(&mut self, name: &str, n: u64) {
+        if let Some(b) = &mut self.bucket {
+            b.take(n);
+        }
         if let Ok(bars) = self.bars.lock()
             && let Some((_, bar)) = bars.iter().find(|(b, _)| b == name)
         {
@@ -268,8 +291,9 @@ impl Observer for CliObserver {
                 self.out.file_done(&FileReport {
                     name: r.name.clone(),
                     bytes: r.bytes,
-                    resumed_from: r.resumed_from,
-                    blake3: hex(&r.blake3),
+                    // Up to date: nothing was resumed, nothing moved (the outcome says so).
+                    resumed_from: if r.up_to_date { 0 } else { r.resumed_from },
+                    blake3: blake3::Hash::from_bytes(r.blake3).to_hex().to_string(),
                     seconds: r.seconds,
                     outcome,
                 });
@@ -285,7 +309,8 @@ impl Observer for CliObserver {
                         .push(name.clone());
                     return;
                 }
-                self.out.file_failed(name, &describe(problem));
+                let reason = crate::json::problem_reason(problem.reason);
+                self.out.file_failed(name, reason, &describe(problem));
             }
             Report::Entry(e) => self.out.listed(e),
             Report::RecordStored => self.out.record_stored(&self.server),
@@ -293,10 +318,6 @@ impl Observer for CliObserver {
             Report::RecordReceived(_) => {}
         }
     }
-}
-
-fn hex(b: &[u8; 32]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A human reason for a file failure.
@@ -338,6 +359,8 @@ struct Dial<'a> {
     config: Config,
     /// `Some`: over UDP with these settings.
     udp: Option<TransportConfig>,
+    /// `--bwlimit` (bytes per second; `None` or 0: none).
+    bwlimit: Option<u64>,
 }
 
 impl<'a> Dial<'a> {
@@ -353,6 +376,7 @@ impl<'a> Dial<'a> {
             retries,
             config,
             udp: udp.then(|| crate::transport::client_transport(t.cc)),
+            bwlimit: None,
         })
     }
 }
@@ -386,20 +410,35 @@ fn run_job_noting_busy(
     let psk = psk_for_client(cli)?;
     let mut observer = CliObserver::new(out, dial.remote);
     observer.busy.clone_from(&busy);
+    observer.bucket = dial
+        .bwlimit
+        .filter(|r| *r > 0)
+        .map(crate::bwlimit::Bucket::new);
     let mut agent = Agent::client(store, Box::new(observer), job);
+    drive(rt, dial, &psk, &mut agent)?;
+    let noted = busy.map_or(0, |b| {
+        b.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    });
+    Ok(agent.failures() - noted)
+}
+
+/// Run `agent` to the end of its session over `dial`, retrying a busy server.
+fn drive(rt: &dyn Runtime, dial: &Dial<'_>, psk: &Psk, agent: &mut Agent) -> anyhow::Result<()> {
     // A busy server started nothing: try again with the same agent, backing off.
     let (mut attempt, mut delay) = (0, Duration::from_millis(250));
     loop {
         let run = match &dial.udp {
-            None => rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent),
+            None => rt.run_client(dial.remote, dial.retries, &dial.config, psk, agent),
             Some(t) => crate::transport::run_udp(
                 rt,
                 dial.remote,
                 dial.retries,
                 &dial.config,
                 t,
-                &psk,
-                &mut agent,
+                psk,
+                agent,
             ),
         };
         match run {
@@ -409,34 +448,39 @@ fn run_job_noting_busy(
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(4));
             }
-            r => break r?,
+            r => return r,
         }
     }
-    let noted = busy.map_or(0, |b| {
-        b.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    });
-    Ok(agent.failures() - noted)
 }
 
 /// Send the files; those the server refuses as busy (another transfer of the same name in
 /// progress, e.g. our own run that was just killed) are offered again with back-off for up to
 /// [`BUSY_RETRY_FOR`], quietly, and reported as failed only after that.
 fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
+    let filter = commands::filter(&args.options);
     let mut files = Vec::new();
     for path in &args.paths {
-        collect(path, args.as_name.as_deref(), args.overwrite, &mut files)?;
+        collect(
+            path,
+            args.as_name.as_deref(),
+            args.overwrite,
+            &filter,
+            &mut files,
+        )?;
     }
     if files.is_empty() {
         bail!("nothing to send: no regular files under the given paths");
     }
-    let dial = Dial::new(
+    if args.options.dry_run {
+        return Ok(commands::plan_send(&files, out));
+    }
+    let mut dial = Dial::new(
         &args.to,
         args.retries,
         client_config(args.compress.into()),
         &args.transport,
     )?;
+    dial.bwlimit = args.options.bwlimit;
     // Standard input cannot be read twice: no offering it again.
     let replayable = !args.paths.iter().any(|p| p.as_os_str() == "-");
     let deadline = Instant::now() + BUSY_RETRY_FOR;
@@ -463,7 +507,13 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
         pause = (pause * 2).min(BUSY_RETRY_MAX_PAUSE);
         let mut all = Vec::new();
         for path in &args.paths {
-            collect(path, args.as_name.as_deref(), args.overwrite, &mut all)?;
+            collect(
+                path,
+                args.as_name.as_deref(),
+                args.overwrite,
+                &filter,
+                &mut all,
+            )?;
         }
         files = all
             .into_iter()
@@ -477,6 +527,34 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
 }
 
 fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Result<usize> {
+    let list_dial = Dial::new(
+        &args.from,
+        args.retries,
+        client_config(proto::Compression::Off),
+        &args.transport,
+    )?;
+    let list = |prefix: &str| -> anyhow::Result<Vec<proto::ListEntry>> {
+        let collect = crate::remote_glob::Collect::default();
+        let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
+        let job = Job::List(prefix.to_owned());
+        let mut agent = Agent::client(store, Box::new(collect.clone()), job);
+        drive(rt, &list_dial, &psk_for_client(cli)?, &mut agent)?;
+        let mut c = collect
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = c.1.first() {
+            bail!("cannot list {prefix:?} on {}: {e}", args.from);
+        }
+        Ok(std::mem::take(&mut c.0))
+    };
+    let (names, failures) = match commands::expand_get(args, list, out)? {
+        commands::GetPlan::Fetch(names, failures) => (names, failures),
+        commands::GetPlan::Done(failures) => return Ok(failures),
+    };
+    if names.is_empty() {
+        return Ok(failures);
+    }
     let store: Arc<dyn Store> = if args.out_is_stdout() {
         Arc::new(StdoutStore::new())
     } else {
@@ -492,10 +570,10 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
         &args.transport,
     )?;
     let job = Job::Get {
-        names: args.names.clone(),
+        names,
         overwrite: args.overwrite,
     };
-    run_job(rt, cli, dial, store, job, out)
+    Ok(failures + run_job(rt, cli, dial, store, job, out)?)
 }
 
 fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {
@@ -565,6 +643,7 @@ fn collect(
     path: &Path,
     as_name: Option<&str>,
     overwrite: bool,
+    filter: &crate::exclude::Filter,
     files: &mut Vec<Outgoing>,
 ) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
@@ -594,11 +673,8 @@ fn collect(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
-    for entry in walkdir::WalkDir::new(path)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+    for entry in crate::exclude::walk(path, filter)? {
+        let entry = entry?;
         if !entry.file_type().is_file() {
             continue;
         }
