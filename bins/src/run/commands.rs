@@ -48,7 +48,7 @@ pub(super) fn parse(runtime: &str, args: &[OsString]) -> Result<Cli, i32> {
         let text = e.render().to_string();
         let msg = text
             .lines()
-            .take_while(|l| !l.starts_with("Usage:"))
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
