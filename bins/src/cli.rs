@@ -7,8 +7,13 @@
 //!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off] [--no-udp]
 //!   send   PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]
 //!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--overwrite] [--retries N]
-//!   ls     [PREFIX] --from HOST[:PORT] [--retries N]
+//!   ls     [-h] [PREFIX] --from HOST[:PORT] [--retries N]
+//!   key fingerprint | completions SHELL | man
 //! ```
+//!
+//! `send` also takes `--exclude PATTERN`, `--no-gitignore`, `--bwlimit RATE` and `--dry-run`
+//! ([`SendOptions`]); `get` takes globs and `--dry-run`. [`command_for`] names the command
+//! after the binary and its runtime; [`crate::config`] turns the config file into defaults.
 //!
 //! Every client command also takes `--udp` (or `FERRY_TRANSPORT=udp`) and
 //! `--cc cubic|newreno|bbr` ([`TransportArgs`]).

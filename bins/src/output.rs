@@ -2,14 +2,14 @@
 //!
 //! | what                         | human mode                      | `--json` mode                      |
 //! |------------------------------|---------------------------------|------------------------------------|
-//! | [`Output::listening`]        | stdout `listening on ADDR`      | the same line (scripts rely on it) |
+//! | [`Output::listening`]        | stdout `listening on ADDR`      | stdout `{"event":"listening","address":ADDR}` |
 //! | [`Output::file_done`]        | stdout line (stderr when stdout carries file data); not with `-q` | stdout `{"event":"file",...}` |
 //! | [`Output::file_failed`]      | stderr `error: NAME: CAUSE`     | stdout `{"event":"error",...}` and the stderr line |
 //! | [`Output::listed`]           | stdout `SIZE  DATE  NAME`       | stdout `{"event":"entry",...}`     |
 //! | [`Output::info`]             | stderr, not with `-q`           | the same                           |
 //! | [`Output::error`]            | stderr `error: MSG`, always     | stdout `{"event":"error","name":null,...}` and the stderr line |
 //! | progress bars                | stderr, only on a terminal      | never                              |
-//! | [`Output::summary`]          | nothing                         | stdout `{"event":"summary",...}`, last |
+//! | [`Output::json_summary`]     | nothing                         | stdout `{"event":"summary",...}`, last |
 //!
 //! JSON objects are one per line; `bytes` and `resumed_from` are byte counts, `seconds` a float,
 //! `blake3` lowercase hex, `mtime` Unix seconds or `null`. Human lines escape control
@@ -148,7 +148,7 @@ impl Output {
     }
 
     /// With `--json`, the last object of a command: counts, bytes moved, time, exit status.
-    pub fn summary(&self, command: &str, exit_code: i32) {
+    pub fn json_summary(&self, command: &str, exit_code: i32) {
         let mut s = self.stats().clone();
         s.event = "summary";
         s.command = command.to_owned();

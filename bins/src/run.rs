@@ -123,7 +123,7 @@ pub fn main(rt: &dyn Runtime) -> i32 {
             }
         },
     };
-    out.summary(crate::json::command_name(&cli.command), code);
+    out.json_summary(crate::json::command_name(&cli.command), code);
     code
 }
 

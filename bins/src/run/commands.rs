@@ -27,7 +27,7 @@ pub(super) fn parse(runtime: &str, args: &[OsString]) -> Result<Cli, i32> {
         } else {
             out.json_error("usage", msg);
         }
-        out.summary(command, EXIT_USAGE);
+        out.json_summary(command, EXIT_USAGE);
         EXIT_USAGE
     };
     let config = match crate::config::load() {
@@ -72,7 +72,7 @@ pub(super) fn generated(runtime: &str, program: Option<&OsString>, cli: &Cli, ou
     let name = crate::json::command_name(&cli.command);
     if cli.json {
         out.error_with("usage", format!("{name} writes no JSON: drop --json"));
-        out.summary(name, EXIT_USAGE);
+        out.json_summary(name, EXIT_USAGE);
         return EXIT_USAGE;
     }
     let cmd = crate::cli::command_for(runtime, program.map(OsString::as_os_str));
