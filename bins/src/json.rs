@@ -63,7 +63,15 @@ pub fn problem_reason(r: Reason) -> &'static str {
 #[must_use]
 pub fn error_reason(e: &anyhow::Error) -> &'static str {
     for cause in e.chain() {
-        let r = if let Some(k) = cause.downcast_ref::<KeyFileError>() {
+        let r = if let Some(t) = cause.downcast_ref::<Tagged>() {
+            t.reason
+        } else if let Some(n) = cause.downcast_ref::<crate::retry::NoAnswer>() {
+            if n.0.contains("unreachable") {
+                "refused"
+            } else {
+                "timeout"
+            }
+        } else if let Some(k) = cause.downcast_ref::<KeyFileError>() {
             key_reason(k)
         } else if let Some(r) = cause.downcast_ref::<RunError>() {
             match r {
@@ -108,7 +116,37 @@ fn session_reason(s: &SessionError) -> &'static str {
     }
 }
 
-fn io_reason(e: &io::Error) -> &'static str {
+/// An error whose text was rewritten for people (its cause's type is gone) but whose reason
+/// was kept: see [`tagged`].
+#[derive(Debug)]
+pub struct Tagged {
+    reason: &'static str,
+    text: String,
+}
+
+impl std::fmt::Display for Tagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Tagged {}
+
+/// `e` (its whole text) carrying `reason`, unless that is `other` or `e` already says more.
+#[must_use]
+pub fn tagged(reason: &'static str, e: anyhow::Error) -> anyhow::Error {
+    if reason == "other" || error_reason(&e) != "other" {
+        return e;
+    }
+    anyhow::Error::new(Tagged {
+        reason,
+        text: format!("{e:#}"),
+    })
+}
+
+/// The reason for an I/O error.
+#[must_use]
+pub fn io_reason(e: &io::Error) -> &'static str {
     use io::ErrorKind as K;
     match e.kind() {
         K::NotFound => "not_found",

@@ -16,6 +16,8 @@
 
 pub mod bwlimit;
 pub mod cli;
+mod client;
+mod collect;
 pub mod completions;
 pub mod config;
 pub mod exclude;
@@ -24,12 +26,16 @@ pub mod json;
 mod json_safe;
 pub mod keyfile;
 pub mod keysource;
+pub mod observer;
 pub mod output;
 pub mod partials;
+pub mod progress;
 pub mod remote_glob;
+pub mod retry;
 pub mod run;
 pub mod seal;
 pub mod serve_events;
+pub mod signals;
 pub mod transport;
 
 pub use cli::{

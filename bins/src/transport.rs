@@ -137,19 +137,16 @@ pub fn run_udp(
 
 /// What a client says when nobody answered its handshake.
 fn no_answer(remote: &Remote, config: &Config, refused: bool) -> anyhow::Error {
-    // As I/O errors of their kind, so that `--json` gives them a reason (refused, timeout).
-    use std::io::{Error, ErrorKind};
-    if refused {
-        let msg = format!("no ferry server on UDP {remote} (port unreachable)");
-        Error::new(ErrorKind::ConnectionRefused, msg).into()
+    let msg = if refused {
+        format!("no ferry server on UDP {remote} (port unreachable)")
     } else {
-        let msg = format!(
+        format!(
             "no answer from {remote} over UDP within {} s: no ferry server there, UDP blocked, \
              or a different key",
             config.handshake_timeout.as_secs()
-        );
-        Error::new(ErrorKind::TimedOut, msg).into()
-    }
+        )
+    };
+    anyhow::Error::new(crate::retry::NoAnswer(msg))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::cli::{Cli, GetArgs, KeyArgs, KeyCommand, KeygenArgs, Remote, SendOpti
 use crate::fingerprint::{Kind, fingerprint};
 use crate::json::{DaytimeEvent, KeyEvent, PlanEvent, SealEvent};
 use crate::output::{Output, escape_line, format_bytes};
+use crate::run::Runtime;
 use crate::{EXIT_USAGE, keyfile, keysource};
 
 /// Parse `args` for the binary of `runtime` with the config file's defaults. `Err` is the exit
@@ -197,11 +198,53 @@ pub(super) enum GetPlan {
     Done(usize),
 }
 
-/// Expand `get`'s globs against the server's listing (`list(prefix)`); with `--dry-run`
-/// print what would be fetched. A NAME matching nothing is reported (`not_found`) and counted.
-pub(super) fn expand_get(
+/// The server's listing under `prefix`, for globs and dry runs.
+fn list_remote(
+    rt: &dyn Runtime,
+    cli: &Cli,
     args: &GetArgs,
-    mut list: impl FnMut(&str) -> anyhow::Result<Vec<ListEntry>>,
+    prefix: &str,
+) -> anyhow::Result<Vec<ListEntry>> {
+    use crate::client::{Dial, client_config};
+    use ferry_app::agent::{Agent, Job};
+    let dial = Dial::new(
+        &args.from,
+        args.retries,
+        client_config(proto::Compression::Off),
+        &args.transport,
+    )?;
+    let psk = crate::run::psk_for_client(cli)?;
+    let collect = crate::remote_glob::Collect::default();
+    let store: Arc<dyn Store> = Arc::new(ferry_disk::StdoutStore::new());
+    let job = Job::List(prefix.to_owned());
+    let mut agent = Agent::client(store, Box::new(collect.clone()), job);
+    let (remote, timeout) = (dial.remote, dial.config.handshake_timeout);
+    match &dial.udp {
+        None => rt.run_client(remote, dial.retries, &dial.config, &psk, &mut agent),
+        Some(t) => {
+            crate::transport::run_udp(rt, remote, dial.retries, &dial.config, t, &psk, &mut agent)
+        }
+    }
+    .map_err(|e| {
+        let reason = crate::json::error_reason(&e);
+        crate::json::tagged(reason, crate::retry::explain(e, remote, false, timeout))
+    })?;
+    let mut c = collect
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = c.1.first() {
+        anyhow::bail!("cannot list {prefix:?} on {remote}: {e}");
+    }
+    Ok(std::mem::take(&mut c.0))
+}
+
+/// Expand `get`'s globs against the server's listing; with `--dry-run` print what would be
+/// fetched. A NAME matching nothing is reported (`not_found`) and counted.
+pub(super) fn expand_get(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    args: &GetArgs,
     out: &Output,
 ) -> anyhow::Result<GetPlan> {
     use crate::remote_glob::{is_glob, list_prefix, matches};
@@ -219,7 +262,7 @@ pub(super) fn expand_get(
         } else {
             name.as_str()
         };
-        let entries = list(prefix)?;
+        let entries = list_remote(rt, cli, args, prefix)?;
         let found = matches(name, &entries)?;
         if found.is_empty() {
             out.file_failed(name, "not_found", "matches nothing on the server");

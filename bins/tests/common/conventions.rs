@@ -4,6 +4,7 @@
 //! fingerprint`, `FERRY_KEY_DATA`), and the transfer options (excludes and `.gitignore`,
 //! globs in `get`, `ls -h`, `--dry-run`, `--bwlimit`).
 
+use std::io::Read as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -311,48 +312,79 @@ pub fn conventions(c: &str, _s: &str) {
         ok(&o, "--help");
         assert!(stdout(&o).contains("Examples:"), "{args:?}: {}", stdout(&o));
     }
-    // A log line on a terminal (`script` gives the binary a pseudo-terminal as stderr):
-    // coloured, unless NO_COLOR is set.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = dir.path().join("k");
-    ok(
-        &run(
-            c,
-            dir.path(),
-            &["keygen", "--out", key.to_str().unwrap()],
-            &[],
-        ),
-        "keygen",
-    );
-    let line = format!(
-        "{} -v ls --from {closed} --retries 1 --key {}",
-        bin(c).display(),
-        key.display()
-    );
-    let tty = |no_color: Option<&str>| {
-        let mut cmd = Command::new("script");
-        cmd.args(["-qec", &line, "/dev/null"])
-            .env_remove("RUST_LOG");
-        cmd.env_remove("NO_COLOR");
-        if let Some(v) = no_color {
-            cmd.env("NO_COLOR", v);
-        }
-        let o = cmd.stdin(Stdio::null()).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let coloured = tty(None);
+    // The server's log on a terminal (`script` gives it a pseudo-terminal): coloured, unless
+    // NO_COLOR is set.
+    let coloured = server_log_on_a_tty(c, None);
     assert!(
         coloured.contains("INFO") && coloured.contains("\x1b["),
         "{coloured:?}"
     );
-    let plain = tty(Some("1"));
+    let plain = server_log_on_a_tty(c, Some("1"));
     assert!(
         plain.contains("INFO") && !plain.contains("\x1b["),
         "{plain:?}"
     );
+}
+
+/// What `serve -v` prints on a pseudo-terminal while one file arrives.
+fn server_log_on_a_tty(c: &str, no_color: Option<&str>) -> String {
+    let env = Env::new(c);
+    let root = env.path("root");
+    let line = format!(
+        "{} -v serve --listen 127.0.0.1:0 --root {} --key {}",
+        bin(c).display(),
+        root.display(),
+        env.key.display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let mut pty = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pty.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut addr = String::new();
+    wait_for(10, "serve to listen", || {
+        let text = seen.lock().unwrap().clone();
+        match text.split("listening on ").nth(1) {
+            Some(rest) if rest.contains('\n') => {
+                addr = rest.lines().next().unwrap().trim().to_owned();
+                true
+            }
+            _ => false,
+        }
+    });
+    let f = env.write("tty.txt", b"on a terminal");
+    ok(
+        &client(c, &env, &["send", f.to_str().unwrap(), "--to", &addr]),
+        "send",
+    );
+    wait_for(10, "the server's log line", || {
+        seen.lock().unwrap().contains("received")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.lock().unwrap().clone();
+    text
 }
 
 /// `key fingerprint` is the same on both ends (a key file, or its text in `FERRY_KEY_DATA`);

@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod relay;
 pub mod roles;
 pub mod udp;
+pub mod ux;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
@@ -31,6 +32,10 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
         $crate::e2e_suite!(@cases $bin; conventions;
             json_contract, conventions, keys, config_file, transfer_options, bwlimit);
+        $crate::e2e_suite!(@cases $bin; ux;
+            errors_name_side_cause_fix, interrupt_hints_and_resumes,
+            retries_reconnect_a_dropped_session, progress_under_a_terminal,
+            directory_sends_report);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,

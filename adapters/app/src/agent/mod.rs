@@ -93,6 +93,9 @@ pub struct Agent {
     /// Refused files waiting for their whole-file hash before they are offered again.
     hashing: BTreeMap<u64, Sending>,
     next_token: u64,
+    /// A client whose flag is set (the user interrupted) closes its session as `Cancelled`:
+    /// nothing more is offered or written; the peer keeps what arrived, for resume.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 struct PoolLink {
@@ -167,6 +170,7 @@ impl Agent {
             disk_queue: VecDeque::new(),
             hashing: BTreeMap::new(),
             next_token: 0,
+            cancel: None,
         }
     }
 
@@ -185,6 +189,18 @@ impl Agent {
             disk_tx,
             disk_rx,
         });
+    }
+
+    /// Close the session (`Cancelled`) at the next [`Agent::pump`] once `flag` is set (a
+    /// client's user interrupt); see the `cancel` field.
+    pub fn cancel_on(&mut self, flag: Arc<std::sync::atomic::AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Reports so far (files finished, failures, listing entries), in order.
@@ -231,7 +247,13 @@ impl Agent {
             progress = true;
         }
         progress |= self.read_chunks(s);
-        if s.is_connected() {
+        let cancelled = self.cancelled();
+        if self.client && cancelled && !self.close_sent && s.is_connected() {
+            s.close(now, CloseCode::Cancelled);
+            self.close_sent = true;
+            progress = true;
+        }
+        if s.is_connected() && !cancelled {
             progress |= self.make_offers(s);
             progress |= self.make_requests(s);
             progress |= self.write_files(s);
