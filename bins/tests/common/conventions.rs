@@ -383,8 +383,8 @@ fn server_log_on_a_tty(c: &str, no_color: Option<&str>) -> String {
     });
     let _ = child.kill();
     let _ = child.wait();
-    let text = seen.lock().unwrap().clone();
-    text
+    let text = seen.lock().unwrap();
+    text.clone()
 }
 
 /// `key fingerprint` is the same on both ends (a key file, or its text in `FERRY_KEY_DATA`);
