@@ -215,7 +215,8 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     let key = crate::keysource::load_or_create(cli.key.clone(), |p| out.key_created(p))?;
     let mut store = FsStore::new(&args.root)
         .with_context(|| format!("cannot use {} as the root", args.root.display()))?
-        .echo_records(args.print)
+        // With --json, records are printed as `record` objects by commands::serve_store.
+        .echo_records(args.print && !cli.json)
         .expire_partials(crate::partials::policy(
             args.partials_max_age,
             args.partials_max_bytes,
@@ -241,7 +242,7 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
         listener,
         udp,
         Psk::from_key_bytes(&key),
-        commands::serve_store(Arc::new(store), out),
+        commands::serve_store(Arc::new(store), out, args.print),
         args.max_connections as usize,
         config,
         crate::transport::client_transport(args.cc),

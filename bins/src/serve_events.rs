@@ -15,12 +15,24 @@ use crate::output::{FileReport, Output};
 pub struct Reporting {
     inner: Arc<dyn Store>,
     out: Output,
+    print_records: bool,
 }
 
 impl Reporting {
     /// Wrap `inner`.
     pub fn new(inner: Arc<dyn Store>, out: Output) -> Self {
-        Self { inner, out }
+        Self {
+            inner,
+            out,
+            print_records: false,
+        }
+    }
+
+    /// `serve --print`: each stored record as `{"event":"record","stored":true,"record":..}`.
+    #[must_use]
+    pub fn print_records(mut self, on: bool) -> Self {
+        self.print_records = on;
+        self
     }
 }
 
@@ -112,7 +124,14 @@ impl Store for Reporting {
     }
 
     fn append_record(&self, line: &str) -> Result<(), Problem> {
-        self.inner.append_record(line)
+        self.inner.append_record(line)?;
+        if self.print_records
+            && let Ok(record) = serde_json::from_str::<serde_json::Value>(line)
+        {
+            let event = serde_json::json!({"event": "record", "stored": true, "record": record});
+            self.out.json_event(&event);
+        }
+        Ok(())
     }
 }
 

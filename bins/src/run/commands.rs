@@ -153,10 +153,11 @@ pub(super) fn daytime(server: &Remote, line: &str, out: &Output) {
     out.human_line(escape_line(line));
 }
 
-/// `serve`'s store: with `--json`, reporting every received file.
-pub(super) fn serve_store(store: Arc<dyn Store>, out: &Output) -> Arc<dyn Store> {
+/// `serve`'s store: with `--json`, reporting every received file (and with `--print` every
+/// record, as `{"event":"record","stored":true,"record":{...}}`).
+pub(super) fn serve_store(store: Arc<dyn Store>, out: &Output, print: bool) -> Arc<dyn Store> {
     if out.is_json() {
-        Arc::new(crate::serve_events::Reporting::new(store, out.clone()))
+        Arc::new(crate::serve_events::Reporting::new(store, out.clone()).print_records(print))
     } else {
         store
     }

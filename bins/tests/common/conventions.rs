@@ -81,7 +81,7 @@ fn run(bin_name: &str, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Outp
 pub fn json_contract(c: &str, s: &str) {
     let v = schema();
     let env = Env::new(c);
-    let server = Server::start(s, &env, &env.path("root"), &["--json"]);
+    let server = Server::start(s, &env, &env.path("root"), &["--json", "--print"]);
     let to = server.to();
     let dir = env.dir.path();
     let f = env.write("work/a.bin", &data(7, 100_000));
@@ -168,6 +168,17 @@ pub fn json_contract(c: &str, s: &str) {
     summary(&l, "get", 1);
     let o = client(c, &env, &["record", "k=v", "--to", &to, "--json"]);
     summary(&valid_lines(&v, &o, "record"), "record", 0);
+    wait_for(10, "the server's record event", || {
+        let lines = server.stdout.lock().unwrap();
+        lines.iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event"] == "record" && v["record"] == serde_json::json!({"k": "v"})
+        })
+    });
+    for line in server.stdout.lock().unwrap().iter() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.is_valid(&value), "serve --print: {line}");
+    }
     let o = client(c, &env, &["send", fs, "--to", &to, "--json", "--dry-run"]);
     let l = valid_lines(&v, &o, "send --dry-run");
     assert_eq!(l[0]["event"], "plan");
