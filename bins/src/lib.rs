@@ -14,19 +14,27 @@
 //! and calls [`init_tracing`], resolves the key with [`keyfile::resolve_path`], runs its
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
+pub mod bwlimit;
 pub mod cli;
 mod client;
 mod collect;
+pub mod completions;
+pub mod config;
+pub mod exclude;
 pub mod fingerprint;
+pub mod json;
 mod json_safe;
 pub mod keyfile;
+pub mod keysource;
 pub mod observer;
 pub mod output;
 pub mod partials;
 pub mod progress;
+pub mod remote_glob;
 pub mod retry;
 pub mod run;
 pub mod seal;
+pub mod serve_events;
 pub mod signals;
 pub mod transport;
 
@@ -59,6 +67,11 @@ macro_rules! adapter_main {
         struct AdapterRuntime;
 
         impl $crate::Runtime for AdapterRuntime {
+            fn name(&self) -> &'static str {
+                let full: &'static str = stringify!($adapter);
+                full.strip_prefix("ferry_adapter_").unwrap_or(full)
+            }
+
             #[allow(clippy::too_many_arguments)]
             fn serve(
                 &self,

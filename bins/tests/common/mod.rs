@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod conventions;
 pub mod exhaust;
 pub mod hostile;
 pub mod idle;
@@ -29,6 +30,8 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; conventions;
+            json_contract, conventions, keys, config_file, transfer_options, bwlimit);
         $crate::e2e_suite!(@cases $bin; ux;
             errors_name_side_cause_fix, interrupt_hints_and_resumes,
             retries_reconnect_a_dropped_session, progress_under_a_terminal,
@@ -68,6 +71,7 @@ pub fn bin(name: &str) -> PathBuf {
         "ferry-std" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-std")),
         "ferry-mio" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-mio")),
         "ferry-smol" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-smol")),
+        "ferry" => PathBuf::from(env!("CARGO_BIN_EXE_ferry")),
         other => panic!("unknown binary {other}"),
     }
 }
@@ -154,11 +158,16 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("serve printed nothing").unwrap();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .parse()
-            .unwrap();
+        // `listening on ADDR`, or with `--json` `{"event":"listening","address":"ADDR"}`.
+        let json: Option<serde_json::Value> = serde_json::from_str(&first).ok();
+        let addr = match json.as_ref().and_then(|v| v["address"].as_str()) {
+            Some(a) => a,
+            None => first
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {first:?}")),
+        }
+        .parse()
+        .unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
         let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = printed.clone();
@@ -331,8 +340,17 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// JSON objects printed by `--json`, one per line.
+/// JSON objects printed by `--json`, one per line, without the final summary object.
 pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    let mut all = json_all(o);
+    if all.last().is_some_and(|v| v["event"] == "summary") {
+        all.pop();
+    }
+    all
+}
+
+/// Every JSON object printed by `--json`, one per line (the summary last).
+pub fn json_all(o: &Output) -> Vec<serde_json::Value> {
     stdout(o)
         .lines()
         .filter(|l| !l.trim().is_empty())

@@ -305,6 +305,7 @@ pub fn udp_no_udp_server(c: &str, s: &str) {
         vec![serde_json::json!({
             "event": "error",
             "name": null,
+            "reason": "refused",
             "error": format!("no ferry server on UDP {to} (port unreachable)"),
             "transport": "udp",
         })]
