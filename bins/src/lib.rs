@@ -9,6 +9,10 @@
 //!   servers; UDP clients resolve, retry and report a handshake without answer.
 //! - [`output`]: what the user sees: result lines or JSON objects, errors, progress bars on a
 //!   terminal, and the `tracing` subscriber.
+//! - [`progress`], [`observer`], [`retry`], [`signals`]: a client run as a person sees it: one
+//!   aggregate bar and a summary line, one-reason failures naming the side, reconnecting under
+//!   `--retries`, SIGINT/SIGTERM with the resume hint (`client` and `collect` run the job and
+//!   gather what `send` offers).
 //!
 //! A binary parses with [`Cli::parse_validated`] (usage errors exit 2), builds an [`Output`]
 //! and calls [`init_tracing`], resolves the key with [`keyfile::resolve_path`], runs its
