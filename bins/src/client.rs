@@ -106,11 +106,21 @@ impl ClientRun<'_> {
                 // Closed on purpose: nothing to retry or explain.
                 return Ok(());
             }
-            let Err(e) = result else {
-                return Ok(());
-            };
             let started = lock(&self.state).active;
-            let verdict = retry::classify(&e, started);
+            let (e, verdict) = match result {
+                Ok(()) if lock(&self.state).closed_early() => (
+                    anyhow::anyhow!(
+                        "{remote} closed the session before everything was done (the server \
+                         may be stopping): rerun the same command to resume"
+                    ),
+                    Verdict::Dropped,
+                ),
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let verdict = retry::classify(&e, started);
+                    (e, verdict)
+                }
+            };
             let explain = |e: anyhow::Error| {
                 let reason = crate::json::error_reason(&e);
                 let e = retry::explain(e, remote, started, self.dial.config.handshake_timeout);

@@ -65,6 +65,14 @@ impl RunState {
         }))
     }
 
+    /// The peer closed the session while files were unfinished (a server stopping): a dropped
+    /// session, although it ended without an error.
+    pub fn closed_early(&self) -> bool {
+        self.deferred
+            .iter()
+            .any(|(_, p)| p.detail == "peer closed the session")
+    }
+
     /// Forget the files a dropped session cancelled: the next attempt offers them again.
     pub fn retrying(&mut self) {
         self.deferred.clear();
@@ -216,9 +224,16 @@ pub fn describe(p: &Problem, side: &Side) -> String {
         }
     };
     match (p.reason, side) {
-        (Reason::Exists, Side::Local(dir)) => format!(
-            "a different file of this name is already in {dir}: add --overwrite to replace it"
-        ),
+        (Reason::Exists, Side::Local(dir)) => {
+            let place = if dir == "." {
+                "here".to_owned()
+            } else {
+                format!("in {dir}")
+            };
+            format!(
+                "a different file of this name is already {place}: add --overwrite to replace it"
+            )
+        }
         (Reason::Exists, _) => {
             "the server already has a different file of this name: add --overwrite to replace it"
                 .to_owned()
@@ -268,6 +283,10 @@ mod tests {
         assert_eq!(
             got,
             "a different file of this name is already in ./out: add --overwrite to replace it"
+        );
+        assert_eq!(
+            describe(&exists, &Side::Local(".".into())),
+            "a different file of this name is already here: add --overwrite to replace it"
         );
         for text in [sent, got] {
             assert_eq!(text.matches("overwrite").count(), 1, "{text}");

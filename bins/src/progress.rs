@@ -305,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn one_aggregate_bar_and_few_file_bars() {
+        // Bars enabled (drawn nowhere when stderr is not a terminal).
+        let out = Output::with_progress(false, false, true);
+        let mut p = Progress::new(&out, Some((6, 6 * FILE_BAR_MIN + 10)), false);
+        assert!(p.aggregate.is_some());
+        p.started("tiny", Some(10), 0);
+        assert!(
+            p.files.is_empty(),
+            "a tiny file of a multi-file run gets no bar"
+        );
+        for i in 0..5 {
+            p.started(&format!("big{i}"), Some(FILE_BAR_MIN), 0);
+        }
+        assert_eq!(p.files.len(), MAX_FILE_BARS);
+        p.advanced("big0", FILE_BAR_MIN);
+        assert!(p.files[0].bar.message().ends_with("(verifying)"));
+        p.clear();
+        assert!(p.files.is_empty() && p.aggregate.is_none());
+    }
+
+    #[test]
     fn without_a_terminal_every_line_is_listed_and_nothing_draws() {
         let out = Output::with_progress(false, false, false);
         let mut p = Progress::new(&out, Some((20, 20)), false);

@@ -40,7 +40,7 @@ macro_rules! e2e_suite {
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,
             udp_no_udp_server, udp_garbage_datagrams, udp_lossy_link,
-            udp_retries_until_the_server_is_up);
+            udp_retries_until_the_server_is_up, udp_busy);
     };
     (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(

@@ -93,9 +93,12 @@ pub struct Agent {
     /// Refused files waiting for their whole-file hash before they are offered again.
     hashing: BTreeMap<u64, Sending>,
     next_token: u64,
-    /// A client whose flag is set (the user interrupted) closes its session as `Cancelled`:
-    /// nothing more is offered or written; the peer keeps what arrived, for resume.
+    /// Once set (a client's user interrupted), or after [`shut_down_all`], the session is
+    /// closed as `Cancelled`: nothing more is offered or written; the peer keeps what arrived.
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The session was ended on purpose (server not trusted, client refused or revoked):
+    /// nothing more is started. Holds why.
+    halted: Option<String>,
 }
 
 struct PoolLink {
@@ -106,6 +109,16 @@ struct PoolLink {
     /// Answers of the other disk work (see [`crate::offload`]).
     disk_tx: std::sync::mpsc::Sender<Done>,
     disk_rx: std::sync::mpsc::Receiver<Done>,
+}
+
+/// Set by [`shut_down_all`].
+static SHUTDOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Every agent of the process closes its session as `Cancelled` at its next [`Agent::pump`] and
+/// starts nothing more (a server stopping on a signal): receivers keep what arrived as partials,
+/// so the peers resume when they reconnect.
+pub fn shut_down_all() {
+    SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The name a record's outcome is reported under.
@@ -171,6 +184,7 @@ impl Agent {
             hashing: BTreeMap::new(),
             next_token: 0,
             cancel: None,
+            halted: None,
         }
     }
 
@@ -198,9 +212,11 @@ impl Agent {
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        SHUTDOWN.load(std::sync::atomic::Ordering::Relaxed)
+            || self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Reports so far (files finished, failures, listing entries), in order.
@@ -246,14 +262,18 @@ impl Agent {
             self.on_event(s, ev);
             progress = true;
         }
+        if !self.client && self.halted.is_none() && self.store.revoked() {
+            self.halt(s, CloseCode::Refused, "access revoked".into());
+            progress = true;
+        }
         progress |= self.read_chunks(s);
         let cancelled = self.cancelled();
-        if self.client && cancelled && !self.close_sent && s.is_connected() {
+        if cancelled && !self.close_sent && s.is_connected() {
             s.close(now, CloseCode::Cancelled);
             self.close_sent = true;
             progress = true;
         }
-        if s.is_connected() && !cancelled {
+        if s.is_connected() && !cancelled && self.halted.is_none() {
             progress |= self.make_offers(s);
             progress |= self.make_requests(s);
             progress |= self.write_files(s);
@@ -297,8 +317,54 @@ impl Agent {
         self.to_get.clear();
     }
 
+    /// Why the session was ended on purpose (see [`Observer::connected`] and
+    /// [`Store::for_peer`]), if it was.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// End the session on purpose: nothing more is offered or asked; what is in flight
+    /// fails with the session (incoming files stay partials).
+    fn halt(&mut self, s: &mut Session, code: CloseCode, why: String) {
+        tracing::info!(%why, "ending the session");
+        self.halted = Some(why);
+        self.to_offer.clear();
+        self.to_get.clear();
+        self.to_list = None;
+        self.to_record = None;
+        if !self.close_sent {
+            s.close(self.now, code);
+            self.close_sent = true;
+        }
+    }
+
+    /// The session is established: a client checks the server's key, a server asks its
+    /// store what this client may use (before any of its requests is looked at).
+    fn on_connected(&mut self, s: &mut Session) {
+        let peer = s.peer_static();
+        if self.client {
+            if let Err(why) = self.observer.connected(peer) {
+                self.halt(s, CloseCode::Cancelled, why);
+            }
+            return;
+        }
+        match self.store.for_peer(peer.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(store)) => self.store = store,
+            Err(problem) => self.halt(s, CloseCode::Refused, problem.to_string()),
+        }
+    }
+
     fn on_event(&mut self, s: &mut Session, ev: Event) {
         if self.client && self.client_refuses(s, &ev) {
+            return;
+        }
+        if ev == Event::Connected {
+            self.on_connected(s);
+            return;
+        }
+        if self.halted.is_some() {
+            // Nothing from a refused or revoked peer is acted upon.
             return;
         }
         match ev {
