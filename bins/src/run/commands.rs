@@ -277,6 +277,14 @@ pub(super) fn expand_get(
             }
         }
     }
+    if args.out_is_stdout() && names.len() > 1 {
+        anyhow::bail!(
+            "--out - (standard output) takes exactly one file, and {} match {} (nothing was \
+             fetched)",
+            args.names.join(" "),
+            names.len()
+        );
+    }
     Ok(if args.dry_run {
         GetPlan::Done(failures)
     } else {

@@ -600,6 +600,23 @@ pub fn transfer_options(c: &str, s: &str) {
         stdout(&o)
     );
     assert!(!env.path("dry").join("p").exists());
+    let o = client(c, &env, &["get", "p/*", "--from", &to, "--out", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("exactly one file"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let o = client(
+        c,
+        &env,
+        &["get", "p/*.rs", "p/src/*.rs", "--from", &to, "--out", "-"],
+    );
+    assert!(
+        stderr(&o).contains("exactly one NAME"),
+        "the usage rule counts NAMEs: {}",
+        stderr(&o)
+    );
+    let o = client(c, &env, &["get", "p/src/*.rs", "--from", &to, "--out", "-"]);
+    ok(&o, "get a glob matching one file to stdout");
+    assert_eq!(o.stdout, b"fn main() {}");
     let o = client(c, &env, &["get", "p/*.zip", "--from", &to, "--out", "g"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
