@@ -2,7 +2,7 @@
 //!
 //! | what                         | human mode                      | `--json` mode                      |
 //! |------------------------------|---------------------------------|------------------------------------|
-//! | [`Output::listening`]        | stdout `listening on ADDR`      | stdout `{"event":"listening","address":ADDR}` |
+//! | [`Output::listening`]        | stdout `listening on ADDR`      | stdout `listening on ADDR` (not JSON) |
 //! | [`Output::file_done`]        | stdout line (stderr when stdout carries file data); not with `-q` | stdout `{"event":"file",...}` |
 //! | [`Output::file_failed`]      | stderr `error: NAME: CAUSE`     | stdout `{"event":"error",...}` and the stderr line |
 //! | [`Output::listed`]           | stdout `SIZE  DATE  NAME`       | stdout `{"event":"entry",...}`     |
@@ -186,13 +186,10 @@ impl Output {
     }
 
     /// `serve`'s first stdout line, exactly `listening on ADDR` with the bound address, in
-    /// every mode (also `-q` and `--json`), flushed at once for scripts reading a pipe.
-    /// With `--json` the line is `{"event":"listening","address":"ADDR"}`.
+    /// every mode (also `-q` and `--json`: the one stdout line that is not JSON, so a script
+    /// waits for the same line whatever it asked for), flushed at once for scripts reading a
+    /// pipe.
     pub fn listening(&self, addr: SocketAddr) {
-        if self.json {
-            let v = serde_json::json!({"event": "listening", "address": addr.to_string()});
-            return self.emit(|out, _| json_line(out, &v));
-        }
         self.emit(|out, _| writeln!(out, "listening on {addr}"));
     }
 

@@ -158,16 +158,12 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("serve printed nothing").unwrap();
-        // `listening on ADDR`, or with `--json` `{"event":"listening","address":"ADDR"}`.
-        let json: Option<serde_json::Value> = serde_json::from_str(&first).ok();
-        let addr = match json.as_ref().and_then(|v| v["address"].as_str()) {
-            Some(a) => a,
-            None => first
-                .strip_prefix("listening on ")
-                .unwrap_or_else(|| panic!("unexpected first line {first:?}")),
-        }
-        .parse()
-        .unwrap();
+        // Exactly `listening on ADDR` in every mode, `--json` included (the scripts' contract).
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
         let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = printed.clone();
