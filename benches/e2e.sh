@@ -89,8 +89,9 @@ small_files=${SMALL_FILES:-$def_small}
 small_kib=${SMALL_KIB:-4}
 ssh_port=${SSH_PORT:-17022}
 raw_port=${RAW_PORT:-17001}
-send_timeout=${SEND_TIMEOUT:-$((120 + size_mib))}
+send_timeout=${SEND_TIMEOUT:-}
 for v in size_mib runs small_files small_kib ssh_port raw_port send_timeout; do
+    [ "$v" != send_timeout ] || send_timeout=${send_timeout:-$((120 + size_mib))}
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $sections; do
@@ -141,7 +142,7 @@ cargo build --release -q -p ferry-cli
 target=${CARGO_TARGET_DIR:-target}/release
 for bin in $bins; do [ -x "$target/$bin" ] || die "no binary $target/$bin"; done
 first_bin=${bins%% *}
-"$target/$first_bin" keygen --out "$work/key" -q
+"$target/$first_bin" keygen --out "$work/key" -q > /dev/null
 
 # Deterministic log-like text: 9-digit line number, level, module, words from a skewed
 # 150-word vocabulary; per 64 KiB chunk deflate -1 gets ~3.5x. Exactly $1 MiB into $2.
@@ -269,7 +270,7 @@ ssh_rows() {
                 skip_row rsync "skipped: rsync not installed (apt-get install rsync)"
                 continue
             fi
-            note="$(rsync --version | head -n 1 | awk '{print "rsync " $3}') --whole-file over ssh, + fsync"
+            note="$(rsync --version | awk 'NR == 1 {print "rsync " $3}') --whole-file over ssh, + fsync"
         fi
         if measure_paired ssh_once "$tool" "$sec_src" &&
             same "$sec_src" "$work/ssh/dest/$(basename "$sec_src")"; then
