@@ -571,17 +571,13 @@ pub(crate) fn format_seconds(s: f64) -> String {
     }
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian, negative before 1970).
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (chrono; negative before 1970; `@N (out of range)`
+/// beyond the years chrono represents).
 pub fn format_utc(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    let (y, m, d) = proto::daytime::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    match chrono::DateTime::from_timestamp(unix_secs, 0) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        None => format!("@{unix_secs} (out of range)"),
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM` in the local time zone (`TZ`, else `/etc/localtime`).
