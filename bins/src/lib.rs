@@ -16,12 +16,15 @@
 
 pub mod cli;
 pub mod fingerprint;
+pub mod identity;
 mod json_safe;
 pub mod keyfile;
+pub mod known_hosts;
 pub mod output;
 pub mod partials;
 pub mod run;
 pub mod seal;
+pub mod secure;
 pub mod transport;
 
 pub use cli::{

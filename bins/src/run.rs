@@ -109,6 +109,15 @@ pub fn main(rt: &dyn Runtime) -> i32 {
 /// Run one command; returns the number of failed files.
 fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
     match &cli.command {
+        Command::Keygen(args) if args.identity => {
+            let path = args
+                .out
+                .as_deref()
+                .context("keygen --identity needs --out PATH")?;
+            let id = crate::identity::create(path, args.force)?;
+            println!("{}", crate::identity::public_line(&id));
+            Ok(0)
+        }
         Command::Keygen(args) => {
             let path = match &args.out {
                 Some(p) => p.clone(),
@@ -156,27 +165,29 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
     }
 }
 
-fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
-    let path = keyfile::resolve_path(cli.key.clone())?;
-    Ok(Psk::from_key_bytes(&keyfile::load(&path)?))
-}
-
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     if args.list_partials {
         return crate::partials::list(&args.root, out);
     }
     let key_path = keyfile::resolve_path(cli.key.clone())?;
     let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
-    let mut store = FsStore::new(&args.root)
-        .with_context(|| format!("cannot use {} as the root", args.root.display()))?
-        .echo_records(args.print)
-        .expire_partials(crate::partials::policy(
-            args.partials_max_age,
-            args.partials_max_bytes,
-        ));
-    if args.store_sealed {
-        store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
-    }
+    let open = {
+        let (args, key) = (args.clone(), key);
+        move |root: &Path| -> std::io::Result<FsStore> {
+            let mut store = FsStore::new(root)?
+                .echo_records(args.print)
+                .expire_partials(crate::partials::policy(
+                    args.partials_max_age,
+                    args.partials_max_bytes,
+                ));
+            if args.store_sealed {
+                store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
+            }
+            Ok(store)
+        }
+    };
+    let store = open(&args.root)
+        .with_context(|| format!("cannot use {} as the root", args.root.display()))?;
     store.sweep_partials_soon();
     let udp = !args.no_udp;
     let bind = |a: &str| crate::transport::bind_server(a.parse().expect("a valid default"), udp);
@@ -191,11 +202,22 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     let mut config = Config::default();
     config.compression = args.compress.into();
     config.handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    crate::secure::serve_identity(cli, args, &mut config, out)?;
+    let store: Arc<dyn Store> = match &args.clients {
+        None => Arc::new(store),
+        Some(list) => {
+            let root = args.root.clone();
+            let folder = move |dir: &Path| -> std::io::Result<Arc<dyn Store>> {
+                Ok(Arc::new(open(&root.join(dir))?))
+            };
+            crate::secure::serve_clients(list, Box::new(folder), out)?
+        }
+    };
     rt.serve(
         listener,
         udp,
         Psk::from_key_bytes(&key),
-        Arc::new(store),
+        store,
         args.max_connections as usize,
         config,
         crate::transport::client_transport(args.cc),
@@ -218,6 +240,8 @@ struct CliObserver {
     bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
     /// When set, files refused as busy are noted here (to offer again) instead of printed.
     busy: Option<Arc<Mutex<Vec<String>>>>,
+    /// What the server's identity is checked against.
+    pin: Option<crate::known_hosts::Pin>,
 }
 
 impl CliObserver {
@@ -227,6 +251,7 @@ impl CliObserver {
             server: server.to_string(),
             bars: Arc::new(Mutex::new(Vec::new())),
             busy: None,
+            pin: None,
         }
     }
 
@@ -240,6 +265,16 @@ impl CliObserver {
 }
 
 impl Observer for CliObserver {
+    fn connected(&mut self, peer_static: Option<[u8; 32]>) -> Result<(), String> {
+        let Some(pin) = &self.pin else {
+            return Ok(());
+        };
+        if let Some(notice) = pin.check(peer_static)? {
+            self.out.info(notice);
+        }
+        Ok(())
+    }
+
     fn started(&mut self, name: &str, total: Option<u64>, from: u64) {
         let bar = self.out.progress_start(name, total);
         bar.set_position(from);
@@ -383,25 +418,39 @@ fn run_job_noting_busy(
     out: &Output,
     busy: Option<Arc<Mutex<Vec<String>>>>,
 ) -> anyhow::Result<usize> {
-    let psk = psk_for_client(cli)?;
+    let ident = cli.command.ident().cloned().unwrap_or_default();
+    let mut auth = crate::secure::ClientAuth::new(cli, &ident, dial.remote)?;
     let mut observer = CliObserver::new(out, dial.remote);
     observer.busy.clone_from(&busy);
+    observer.pin = Some(auth.pin.clone());
     let mut agent = Agent::client(store, Box::new(observer), job);
     // A busy server started nothing: try again with the same agent, backing off.
     let (mut attempt, mut delay) = (0, Duration::from_millis(250));
     loop {
+        let mut config = dial.config.clone();
+        auth.configure(&mut config);
+        let psk = &auth.psk;
         let run = match &dial.udp {
-            None => rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent),
+            None => rt.run_client(dial.remote, dial.retries, &config, psk, &mut agent),
             Some(t) => crate::transport::run_udp(
                 rt,
                 dial.remote,
                 dial.retries,
-                &dial.config,
+                &config,
                 t,
-                &psk,
+                psk,
                 &mut agent,
             ),
         };
+        let required = run.as_ref().err().and_then(|e| {
+            e.downcast_ref::<RunError>()
+                .and_then(RunError::mode_required)
+        });
+        if let Some(m) = required
+            && auth.switch_to(m)
+        {
+            continue;
+        }
         match run {
             Err(e) if attempt < dial.retries && is_busy(&e) => {
                 attempt += 1;
@@ -411,6 +460,9 @@ fn run_job_noting_busy(
             }
             r => break r?,
         }
+    }
+    if let Some(why) = agent.halted() {
+        bail!("{why}");
     }
     let noted = busy.map_or(0, |b| {
         b.lock()
