@@ -8,6 +8,7 @@
 pub mod cases;
 pub mod exhaust;
 pub mod hostile;
+pub mod ident;
 pub mod idle;
 pub mod proxy;
 pub mod relay;
@@ -28,6 +29,9 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; ident;
+            pin_on_first_use, udp_pin_on_first_use, rights_and_confinement,
+            revocation_mid_transfer, mode_refusal);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,
