@@ -54,3 +54,37 @@ pub fn public_line(id: &Identity) -> String {
 pub fn fingerprint_of(public: &[u8; 32]) -> String {
     fingerprint(Kind::Identity, public)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn created_private_and_loose_permissions_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("id");
+        let id = create(&path, false).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load(&path).unwrap().public_key(), id.public_key());
+        assert!(create(&path, false).is_err(), "replaced without --force");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = format!("{:#}", load(&path).err().unwrap());
+        assert!(err.contains("0644") || err.contains("permissions"), "{err}");
+        // load_or_create never replaces an unusable file either.
+        assert!(load_or_create(&path, |_| panic!("recreated")).is_err());
+    }
+
+    #[test]
+    fn public_line_is_what_the_allow_list_parses() {
+        let id = Identity::from_secret_bytes([3; 32]);
+        let line = public_line(&id);
+        assert_eq!(line.len(), 64);
+        assert_eq!(
+            ferry_app::access::decode_key(&line).unwrap(),
+            id.public_key()
+        );
+        assert_eq!(fingerprint_of(&id.public_key()).len(), 29);
+    }
+}

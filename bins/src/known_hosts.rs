@@ -155,7 +155,7 @@ mod tests {
         let text = "# pins\nexample:6868 aaaaa-bbbbb-ccccc-ddddd-eeeee\nother:1 x\n";
         assert_eq!(
             lookup(text, "example:6868"),
-            Some((2, "aaaaabbbbbcccccdddddeeeee".into()))
+            Some((2, "aaaaa-bbbbb-ccccc-ddddd-eeeee".into()))
         );
         assert_eq!(lookup(text, "example:1"), None);
         assert_eq!(without(text, "example:6868").lines().count(), 2);
