@@ -451,6 +451,10 @@ fn run_job_noting_busy(
         {
             continue;
         }
+        let run = run.map_err(|e| match required {
+            Some(m) => e.context(auth.no_switch(m)),
+            None => e,
+        });
         match run {
             Err(e) if attempt < dial.retries && is_busy(&e) => {
                 attempt += 1;

@@ -175,6 +175,24 @@ impl ClientAuth {
         config.identity.clone_from(&self.identity);
     }
 
+    /// Why the client does not run mode `m` the server requires (see [`Self::switch_to`]).
+    pub fn no_switch(&self, m: u8) -> String {
+        match Mode::from_byte(m) {
+            Some(Mode::Psk) => format!(
+                "{} answered without an identity, and this client pins one (known_hosts, \
+                 --fingerprint or --identity): it never falls back to the PSK mode; if the \
+                 server dropped its identity, delete its line in {}",
+                self.pin.host,
+                crate::known_hosts::path()
+                    .map_or_else(|_| "known_hosts".into(), |p| p.display().to_string())
+            ),
+            Some(Mode::PinnedPsk) => {
+                "the server needs the key file as well: pass --key (or FERRY_KEY)".into()
+            }
+            _ => "this client cannot run the mode the server requires".into(),
+        }
+    }
+
     /// The server answered that it requires mode byte `m`: switch to it if this client can
     /// run it (a pinned mode; PINNED+PSK only with the key). Returns whether it switched.
     pub fn switch_to(&mut self, m: u8) -> bool {
