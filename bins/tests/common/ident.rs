@@ -167,9 +167,10 @@ pub fn rights_and_confinement(c: &str, s: &str) {
     std::fs::write(root.join("bob/secret"), b"bob's").unwrap();
     let alice = keygen_identity(c, &env, "alice.id");
     let _mallory = keygen_identity(c, &env, "mallory.id");
+    let carol = keygen_identity(c, &env, "carol.id");
     let list = env.write(
         "clients",
-        format!("# who\nalice {alice} put alice\n").as_bytes(),
+        format!("# who\nalice {alice} put alice\ncarol {carol} all carol # reads too\n").as_bytes(),
     );
     let id = env.path("server.id");
     let server = Server::start(
@@ -253,6 +254,47 @@ pub fn rights_and_confinement(c: &str, s: &str) {
     }
     assert_eq!(tree(&root.join("bob")), vec!["secret"]);
     assert!(!root.join("x").exists() && !root.join("bob/x").exists());
+    // A client with every right, confined to carol/, reads nothing outside it either.
+    std::fs::create_dir_all(root.join("carol")).unwrap();
+    std::fs::write(root.join("carol/mine"), b"carol's").unwrap();
+    std::os::unix::fs::symlink(root.join("bob"), root.join("carol/link")).unwrap();
+    std::os::unix::fs::symlink(root.join("bob/secret"), root.join("carol/file-link")).unwrap();
+    let carol_id = env.path("carol.id");
+    let as_carol = |args: &[&str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend_from_slice(&["--identity", carol_id.to_str().unwrap()]);
+        run(c, &env, &home, &v)
+    };
+    let o = as_carol(&["ls", "--from", &to]);
+    ok(&o, "carol ls");
+    assert!(
+        stdout(&o).contains("mine") && !stdout(&o).contains("secret"),
+        "{}",
+        stdout(&o)
+    );
+    let dest = env.path("carol-out");
+    std::fs::create_dir_all(&dest).unwrap();
+    for name in [
+        "../bob/secret",
+        "/bob/secret",
+        "link/secret",
+        "link",
+        "file-link",
+    ] {
+        let o = as_carol(&["get", name, "--from", &to, "--out", dest.to_str().unwrap()]);
+        exit1(&o, name);
+    }
+    assert!(tree(&dest).is_empty(), "{:?}", tree(&dest));
+    let o = as_carol(&[
+        "get",
+        "mine",
+        "--from",
+        &to,
+        "--out",
+        dest.to_str().unwrap(),
+    ]);
+    ok(&o, "carol get");
+    assert_eq!(std::fs::read(dest.join("mine")).unwrap(), b"carol's");
 }
 
 /// Revoking a client (edit the list, SIGHUP) ends its transfer in progress: nothing is
