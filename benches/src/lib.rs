@@ -191,12 +191,16 @@ impl Duplex {
     /// Fresh sessions with default configs and fixed seeds; pipes of four largest records
     /// (a socket buffer's worth).
     pub fn new() -> Self {
-        let cfg = Config::default();
+        Self::with_configs(&Config::default(), &Config::default())
+    }
+
+    /// As [`Duplex::new`] with a config per side (e.g. a handshake mode and identities).
+    pub fn with_configs(client: &Config, server: &Config) -> Self {
         let psk = Psk::from_key_bytes(&BENCH_PSK);
         let now = Instant::from_micros(1_000_000);
         Duplex {
-            client: Session::client(&cfg, &psk, [1; 32], now),
-            server: Session::server(&cfg, &psk, [2; 32], now),
+            client: Session::client(client, &psk, [1; 32], now),
+            server: Session::server(server, &psk, [2; 32], now),
             c2s: Pipe::new(4 * MAX_RECORD),
             s2c: Pipe::new(4 * MAX_RECORD),
             now,

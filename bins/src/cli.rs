@@ -139,6 +139,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// The identity flags of a client command.
+    pub fn ident(&self) -> Option<&IdentityArgs> {
+        match self {
+            Command::Send(a) => Some(&a.ident),
+            Command::Get(a) => Some(&a.ident),
+            Command::Ls(a) => Some(&a.ident),
+            Command::Record(a) => Some(&a.ident),
+            _ => None,
+        }
+    }
+
     /// The transport flags of a client command (`send`, `get`, `ls`, `record`).
     pub fn transport(&self) -> Option<&TransportArgs> {
         match self {
@@ -237,6 +248,11 @@ pub struct KeygenArgs {
     /// Replace an existing key file.
     #[arg(long)]
     pub force: bool,
+
+    /// Make a client identity (a long-term key pair) instead of a key file: written to
+    /// --out (mode 0600); its public key, in the form `serve --clients` lists, is printed.
+    #[arg(long, requires = "out")]
+    pub identity: bool,
 }
 
 /// `serve [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off]`.
@@ -306,6 +322,28 @@ pub struct ServeArgs {
     /// Congestion controller for what this server sends over UDP (answers to `get`).
     #[arg(long, value_enum, value_name = "CC", default_value_t = Cc::Cubic)]
     pub cc: Cc,
+
+    /// Server identity file (created 0600 on first use): clients pin its fingerprint (mode
+    /// PINNED; with --key as well, PINNED+PSK).
+    #[arg(long, value_name = "PATH")]
+    pub identity: Option<PathBuf>,
+
+    /// Allow list of client keys (`NAME PUBLIC-KEY RIGHTS DIR` a line), reloaded on SIGHUP
+    /// or when it changes; needs --identity.
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub clients: Option<PathBuf>,
+}
+
+/// The identity flags every client command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentityArgs {
+    /// This client's identity (from `keygen --identity`), for servers with an allow list.
+    #[arg(long, value_name = "PATH")]
+    pub identity: Option<PathBuf>,
+
+    /// The server's identity fingerprint: pin it explicitly instead of trusting first use.
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Option<String>,
 }
 
 /// `send PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]`.
@@ -340,6 +378,9 @@ pub struct SendArgs {
     /// Excludes, `--bwlimit`, `--dry-run`.
     #[command(flatten)]
     pub options: SendOptions,
+    /// Identities (`--identity`, `--fingerprint`).
+    #[command(flatten)]
+    pub ident: IdentityArgs,
 
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]
@@ -375,6 +416,9 @@ pub struct GetArgs {
     /// write nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Identities (`--identity`, `--fingerprint`).
+    #[command(flatten)]
+    pub ident: IdentityArgs,
 
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]
@@ -412,6 +456,10 @@ pub struct LsArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
+    /// Identities (`--identity`, `--fingerprint`).
+    #[command(flatten)]
+    pub ident: IdentityArgs,
+
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]
     pub transport: TransportArgs,
@@ -441,6 +489,10 @@ pub struct RecordArgs {
     /// server, or a session dropped mid-transfer (the next attempt resumes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// Identities (`--identity`, `--fingerprint`).
+    #[command(flatten)]
+    pub ident: IdentityArgs,
 
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]

@@ -5,16 +5,20 @@
 
 use std::sync::Arc;
 
+use anyhow::bail;
 use ferry_app::agent::{Agent, Job};
+use ferry_app::host::RunError;
 use ferry_disk::Store;
+use proto::Config;
 use proto::dgram::TransportConfig;
-use proto::{Config, Psk};
 
 use crate::cli::{Cli, Remote};
+use crate::known_hosts::Pin;
 use crate::observer::{CliObserver, RunState, Shared, Side, lock};
 use crate::output::Output;
 use crate::retry::{self, Verdict};
 use crate::run::Runtime;
+use crate::secure::ClientAuth;
 
 /// A client session's settings without compression choices of its own.
 pub(crate) fn client_config(compress: proto::Compression) -> Config {
@@ -66,8 +70,9 @@ pub(crate) struct ClientRun<'a> {
 }
 
 impl ClientRun<'_> {
-    /// An agent for one attempt; it closes its session when the user interrupts.
-    fn agent(&self, store: &Arc<dyn Store>, job: Job) -> Agent {
+    /// An agent for one attempt; it closes its session when the user interrupts, and checks
+    /// the server's identity against `pin`.
+    fn agent(&self, store: &Arc<dyn Store>, job: Job, pin: &Pin) -> Agent {
         let bucket = self.dial.bwlimit.filter(|r| *r > 0);
         let observer = Box::new(
             CliObserver::new(
@@ -76,7 +81,8 @@ impl ClientRun<'_> {
                 self.side.clone(),
                 self.state.clone(),
             )
-            .with_bwlimit(bucket.map(crate::bwlimit::Bucket::new)),
+            .with_bwlimit(bucket.map(crate::bwlimit::Bucket::new))
+            .with_pin(pin.clone()),
         );
         let mut agent = Agent::client(store.clone(), observer, job);
         agent.cancel_on(crate::signals::cancel_flag());
@@ -95,16 +101,35 @@ impl ClientRun<'_> {
         job: Job,
         mut remake: Option<Remake<'_>>,
     ) -> anyhow::Result<()> {
-        let psk = crate::run::psk_for_client(self.cli)?;
+        let ident = self.cli.command.ident().cloned().unwrap_or_default();
         let remote = self.dial.remote;
-        let mut agent = self.agent(store, job);
+        let mut auth = ClientAuth::new(self.cli, &ident, remote)?;
+        let mut agent = self.agent(store, job, &auth.pin);
         let mut tries = 0;
         loop {
             lock(&self.state).active = false;
-            let result = self.attempt(&psk, &mut agent);
+            let result = self.attempt(&auth, &mut agent);
             if crate::signals::interrupted().is_some() {
                 // Closed on purpose: nothing to retry or explain.
                 return Ok(());
+            }
+            // The server requires another handshake mode: switch once if this client can run
+            // it (never down to PSK from a pinned mode), and say why when it cannot.
+            let required = result.as_ref().err().and_then(|e| {
+                e.downcast_ref::<RunError>()
+                    .and_then(RunError::mode_required)
+            });
+            if let Some(m) = required
+                && auth.switch_to(m)
+            {
+                continue;
+            }
+            let result = result.map_err(|e| match required {
+                Some(m) => e.context(auth.no_switch(m)),
+                None => e,
+            });
+            if let Some(why) = agent.halted() {
+                bail!("{why}");
             }
             let started = lock(&self.state).active;
             let (e, verdict) = match result {
@@ -139,7 +164,7 @@ impl ClientRun<'_> {
                     Some(job) => {
                         st.retrying();
                         drop(st);
-                        agent = self.agent(store, job);
+                        agent = self.agent(store, job, &auth.pin);
                     }
                 }
             }
@@ -154,11 +179,14 @@ impl ClientRun<'_> {
         }
     }
 
-    fn attempt(&self, psk: &Psk, agent: &mut Agent) -> anyhow::Result<()> {
+    fn attempt(&self, auth: &ClientAuth, agent: &mut Agent) -> anyhow::Result<()> {
         let d = self.dial;
+        let mut config = d.config.clone();
+        auth.configure(&mut config);
+        let psk = &auth.psk;
         match &d.udp {
-            None => self.rt.run_client(d.remote, 0, &d.config, psk, agent),
-            Some(t) => crate::transport::run_udp(self.rt, d.remote, 0, &d.config, t, psk, agent),
+            None => self.rt.run_client(d.remote, 0, &config, psk, agent),
+            Some(t) => crate::transport::run_udp(self.rt, d.remote, 0, &config, t, psk, agent),
         }
     }
 }

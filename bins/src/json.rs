@@ -180,6 +180,9 @@ pub struct KeyEvent<'a> {
     pub fingerprint: &'a str,
     /// `keygen` wrote it now.
     pub created: bool,
+    /// An identity's public key (64 hex digits, the allow list's form); none for key files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<&'a str>,
 }
 
 /// `seal` and `open`: `{"event":"sealed"|"opened","input":..,"output":..}`.

@@ -110,6 +110,8 @@ pub struct CliObserver {
     state: Shared,
     /// `--bwlimit`.
     bucket: Option<crate::bwlimit::Bucket>,
+    /// What the server's identity is checked against.
+    pin: Option<crate::known_hosts::Pin>,
 }
 
 impl CliObserver {
@@ -117,6 +119,13 @@ impl CliObserver {
     #[must_use]
     pub fn with_bwlimit(mut self, bucket: Option<crate::bwlimit::Bucket>) -> Self {
         self.bucket = bucket;
+        self
+    }
+
+    /// Check the server's identity against `pin` once the handshake is done.
+    #[must_use]
+    pub fn with_pin(mut self, pin: crate::known_hosts::Pin) -> Self {
+        self.pin = Some(pin);
         self
     }
 
@@ -128,11 +137,22 @@ impl CliObserver {
             side,
             state,
             bucket: None,
+            pin: None,
         }
     }
 }
 
 impl Observer for CliObserver {
+    fn connected(&mut self, peer_static: Option<[u8; 32]>) -> Result<(), String> {
+        let Some(pin) = &self.pin else {
+            return Ok(());
+        };
+        if let Some(notice) = pin.check(peer_static)? {
+            self.out.info(notice);
+        }
+        Ok(())
+    }
+
     fn started(&mut self, name: &str, total: Option<u64>, from: u64) {
         let mut st = lock(&self.state);
         st.active = true;

@@ -4,6 +4,7 @@
 //! [`main`]; everything else (flags, keys, files, reports, exit codes) is shared.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -195,12 +196,6 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
     }
 }
 
-pub(crate) fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
-    Ok(Psk::from_key_bytes(
-        &crate::keysource::load(cli.key.clone())?.0,
-    ))
-}
-
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     if args.list_partials {
         return crate::partials::list(&args.root, out);
@@ -213,17 +208,22 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
         );
     }
     let key = crate::keysource::load_or_create(cli.key.clone(), |p| out.key_created(p))?;
-    let mut store = FsStore::new(&args.root)
-        .with_context(|| format!("cannot use {} as the root", args.root.display()))?
-        // With --json, records are printed as `record` objects by commands::serve_store.
-        .echo_records(args.print && !cli.json)
-        .expire_partials(crate::partials::policy(
-            args.partials_max_age,
-            args.partials_max_bytes,
-        ));
-    if args.store_sealed {
-        store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
-    }
+    let open =
+        {
+            // With --json, records are printed as `record` objects by commands::serve_store.
+            let (args, key, echo) = (args.clone(), key, args.print && !cli.json);
+            move |root: &Path| -> std::io::Result<FsStore> {
+                let mut store = FsStore::new(root)?.echo_records(echo).expire_partials(
+                    crate::partials::policy(args.partials_max_age, args.partials_max_bytes),
+                );
+                if args.store_sealed {
+                    store = store.sealed(proto::seal::SealKey::from_key_bytes(&key));
+                }
+                Ok(store)
+            }
+        };
+    let store = open(&args.root)
+        .with_context(|| format!("cannot use {} as the root", args.root.display()))?;
     store.sweep_partials_soon();
     let udp = !args.no_udp;
     let bind = |a: &str| crate::transport::bind_server(a.parse().expect("a valid default"), udp);
@@ -238,11 +238,22 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
     let mut config = Config::default();
     config.compression = args.compress.into();
     config.handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    crate::secure::serve_identity(cli, args, &mut config, out)?;
+    let store: Arc<dyn Store> = match &args.clients {
+        None => Arc::new(store),
+        Some(list) => {
+            let root = args.root.clone();
+            let folder = move |dir: &Path| -> std::io::Result<Arc<dyn Store>> {
+                Ok(Arc::new(open(&root.join(dir))?))
+            };
+            crate::secure::serve_clients(list, Box::new(folder), out)?
+        }
+    };
     rt.serve(
         listener,
         udp,
         Psk::from_key_bytes(&key),
-        commands::serve_store(Arc::new(store), out, args.print),
+        commands::serve_store(store, out, args.print),
         args.max_connections as usize,
         config,
         crate::transport::client_transport(args.cc),

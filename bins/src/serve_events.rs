@@ -79,6 +79,21 @@ impl Pending {
 }
 
 impl Store for Reporting {
+    /// A client's narrower store (`serve --clients`) reports through the same output.
+    fn for_peer(&self, peer: Option<&[u8; 32]>) -> Result<Option<Arc<dyn Store>>, Problem> {
+        Ok(self.inner.for_peer(peer)?.map(|inner| {
+            Arc::new(Reporting {
+                inner,
+                out: self.out.clone(),
+                print_records: self.print_records,
+            }) as Arc<dyn Store>
+        }))
+    }
+
+    fn revoked(&self) -> bool {
+        self.inner.revoked()
+    }
+
     fn receive(&self, meta: &FileMeta) -> Result<Box<dyn Incoming>, Problem> {
         let pending = Pending {
             out: self.out.clone(),

@@ -607,3 +607,35 @@ fn pinned_modes_over_datagrams() {
         assert_eq!(server_conn.session().peer_static(), Some(id.public_key()));
     }
 }
+
+/// A client asking for another mode than the server's hears which one, over datagrams too
+/// (a CLOSE with the mode code in a handshake packet), instead of waiting for a timeout.
+#[test]
+fn mismatched_mode_over_datagrams_names_the_required_mode() {
+    let mut server_cfg = Config::default();
+    server_cfg.mode = ferry_core::Mode::Pinned;
+    server_cfg.identity = Some(ferry_core::Identity::from_secret_bytes([5; 32]));
+    let now = Instant::from_micros(1_000_000);
+    let mut net = Net::new(sender(&[("a", data(1, 10))]), MemApp::new());
+    net.server = DgramServer::new(
+        &server_cfg,
+        &TransportConfig::default(),
+        &psk(),
+        [2; 32],
+        16,
+        addr(SERVER),
+        MemApp::new(),
+    );
+    net.now = now;
+    net.run_until(10_000, |n| n.client.conn.session().is_closed());
+    assert_eq!(
+        net.client.conn.session().error(),
+        Some(SessionError::Handshake(
+            ferry_core::HandshakeError::ModeRequired(0x03)
+        ))
+    );
+    assert!(
+        net.now < now + Duration::from_secs(2),
+        "answered, not timed out"
+    );
+}

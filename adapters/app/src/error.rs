@@ -29,14 +29,32 @@ impl RunError {
     /// started, so the caller may retry later with the same agent (adapters do not
     /// [`finish`](crate::agent::Agent::finish) an agent for it).
     pub fn is_busy(&self) -> bool {
-        matches!(self, RunError::Session(e) if is_busy(Some(e)))
+        matches!(
+            self,
+            RunError::Session(SessionError::Handshake(proto::HandshakeError::Busy))
+        )
+    }
+
+    /// The server requires another handshake mode (this preamble mode byte): nothing was
+    /// started, the agent may run again in that mode.
+    pub fn mode_required(&self) -> Option<u8> {
+        match self {
+            RunError::Session(SessionError::Handshake(proto::HandshakeError::ModeRequired(m))) => {
+                Some(*m)
+            }
+            _ => None,
+        }
     }
 }
 
-/// Whether `error` is the server's busy refusal (see [`RunError::is_busy`]).
+/// Whether `error` is a refusal in place of the server's handshake message: busy (see
+/// [`RunError::is_busy`]) or another mode required. Nothing was started either way, so the
+/// agent is not finished and may run again.
 pub fn is_busy(error: Option<&SessionError>) -> bool {
     matches!(
         error,
-        Some(SessionError::Handshake(proto::HandshakeError::Busy))
+        Some(SessionError::Handshake(
+            proto::HandshakeError::Busy | proto::HandshakeError::ModeRequired(_)
+        ))
     )
 }

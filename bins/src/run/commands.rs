@@ -6,6 +6,8 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use ferry_disk::{Outgoing, Store};
 use proto::ListEntry;
 
@@ -96,6 +98,9 @@ pub(super) fn generated(runtime: &str, program: Option<&OsString>, cli: &Cli, ou
 
 /// `keygen`: write the key, then its path and fingerprint on stdout.
 pub(super) fn keygen(cli: &Cli, args: &KeygenArgs, out: &Output) -> anyhow::Result<()> {
+    if args.identity {
+        return keygen_identity(args, out);
+    }
     let path = match &args.out {
         Some(p) => p.clone(),
         None => keyfile::resolve_path(cli.key.clone())?,
@@ -109,9 +114,31 @@ pub(super) fn keygen(cli: &Cli, args: &KeygenArgs, out: &Output) -> anyhow::Resu
         path: Some(&shown),
         fingerprint: &fp,
         created: true,
+        public_key: None,
     });
     out.human_line(format_args!("wrote a new key to {shown}"));
     out.human_line(format_args!("fingerprint {fp}"));
+    Ok(())
+}
+
+/// `keygen --identity --out PATH`: a client identity (0600); its public key, in the allow
+/// list's form, is the one stdout line (with `--json`: a `key` object holding it).
+fn keygen_identity(args: &KeygenArgs, out: &Output) -> anyhow::Result<()> {
+    let path = args
+        .out
+        .as_deref()
+        .context("keygen --identity needs --out PATH")?;
+    let id = crate::identity::create(path, args.force)?;
+    let public = crate::identity::public_line(&id);
+    let fp = crate::identity::fingerprint_of(&id.public_key());
+    out.json_event(&KeyEvent {
+        event: "key",
+        path: Some(&path.to_string_lossy()),
+        fingerprint: &fp,
+        created: true,
+        public_key: Some(&public),
+    });
+    out.human_line(&public);
     Ok(())
 }
 
@@ -127,6 +154,7 @@ pub(super) fn key(cli: &Cli, args: &KeyArgs, out: &Output) -> anyhow::Result<()>
                 path: path.as_deref(),
                 fingerprint: &fp,
                 created: false,
+                public_key: None,
             });
             out.human_line(&fp);
         }
@@ -214,17 +242,19 @@ fn list_remote(
         client_config(proto::Compression::Off),
         &args.transport,
     )?;
-    let psk = crate::run::psk_for_client(cli)?;
+    // The handshake mode and key of the commands that fetch (a pinned server's listing too).
+    let auth = crate::secure::ClientAuth::new(cli, &args.ident, &args.from)?;
+    let mut config = dial.config.clone();
+    auth.configure(&mut config);
+    let psk = &auth.psk;
     let collect = crate::remote_glob::Collect::default();
     let store: Arc<dyn Store> = Arc::new(ferry_disk::StdoutStore::new());
     let job = Job::List(prefix.to_owned());
     let mut agent = Agent::client(store, Box::new(collect.clone()), job);
     let (remote, timeout) = (dial.remote, dial.config.handshake_timeout);
     match &dial.udp {
-        None => rt.run_client(remote, dial.retries, &dial.config, &psk, &mut agent),
-        Some(t) => {
-            crate::transport::run_udp(rt, remote, dial.retries, &dial.config, t, &psk, &mut agent)
-        }
+        None => rt.run_client(remote, dial.retries, &config, psk, &mut agent),
+        Some(t) => crate::transport::run_udp(rt, remote, dial.retries, &config, t, psk, &mut agent),
     }
     .map_err(|e| {
         let reason = crate::json::error_reason(&e);

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod conventions;
 pub mod exhaust;
 pub mod hostile;
+pub mod ident;
 pub mod idle;
 pub mod proxy;
 pub mod relay;
@@ -36,6 +37,9 @@ macro_rules! e2e_suite {
             errors_name_side_cause_fix, interrupt_hints_and_resumes,
             retries_reconnect_a_dropped_session, progress_under_a_terminal,
             directory_sends_report);
+        $crate::e2e_suite!(@cases $bin; ident;
+            pin_on_first_use, udp_pin_on_first_use, rights_and_confinement,
+            revocation_mid_transfer, mode_refusal);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,

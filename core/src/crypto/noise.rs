@@ -277,6 +277,9 @@ pub(crate) struct Keys<'a> {
     pub(crate) psk: &'a [u8; 32],
     /// Our static private key (ignored by patterns without an `s` token).
     pub(crate) static_secret: &'a [u8; 32],
+    /// Its public key when the caller has it already (a long-term identity keeps it), which
+    /// saves a curve operation per handshake; computed from `static_secret` otherwise.
+    pub(crate) static_public: Option<[u8; 32]>,
     /// Our ephemeral private key: fresh for every handshake (reusing it is catastrophic,
     /// Noise spec §14); any 32 bytes are a valid X25519 secret (it is clamped).
     pub(crate) ephemeral_secret: [u8; 32],
@@ -303,6 +306,9 @@ pub(crate) struct Handshake {
     psk: [u8; 32],
     /// Our static private key `s`.
     s: [u8; DH_LEN],
+    /// Our static public key, if the caller gave it.
+    #[zeroize(skip)]
+    s_pub: Option<[u8; DH_LEN]>,
     /// Our ephemeral private key `e`.
     e: [u8; DH_LEN],
     /// The peer's ephemeral public key `re`.
@@ -324,6 +330,7 @@ impl Handshake {
             &Keys {
                 psk,
                 static_secret: &[0; 32],
+                static_public: None,
                 ephemeral_secret,
             },
         )
@@ -339,6 +346,7 @@ impl Handshake {
             &Keys {
                 psk,
                 static_secret: &[0; 32],
+                static_public: None,
                 ephemeral_secret,
             },
         )
@@ -353,6 +361,7 @@ impl Handshake {
             symmetric: SymmetricState::new(pattern.name(), prologue),
             psk: *keys.psk,
             s: *keys.static_secret,
+            s_pub: keys.static_public,
             e: keys.ephemeral_secret,
             re: [0; DH_LEN],
             rs: None,
@@ -553,7 +562,10 @@ impl Handshake {
                 }
                 Token::S => {
                     let s = self.s;
-                    let s_pub = self.public(&s);
+                    let s_pub = match self.s_pub {
+                        Some(p) => p,
+                        None => self.public(&s),
+                    };
                     pos += self.symmetric.encrypt_and_hash(&s_pub, &mut out[pos..])?;
                 }
                 other => self.mix_token(other)?,

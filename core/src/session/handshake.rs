@@ -158,6 +158,8 @@ pub(crate) struct Handshake {
     /// Our long-term private key in the PINNED modes (a client without an identity: a fresh
     /// one from the seed).
     static_secret: Zeroizing<[u8; 32]>,
+    /// Its public key, when it is an identity's (which keeps it).
+    static_public: Option<[u8; 32]>,
     side: [u8; 16],
     ephemeral: Zeroizing<[u8; 32]>,
     features: u32,
@@ -215,6 +217,7 @@ impl Handshake {
             noise: None,
             psk: psk.clone(),
             static_secret,
+            static_public: config.identity.as_ref().map(crate::Identity::public_key),
             side,
             ephemeral,
             features: if config.accept_compression {
@@ -237,6 +240,7 @@ impl Handshake {
         let keys = noise::Keys {
             psk: self.psk.bytes(),
             static_secret: &self.static_secret,
+            static_public: self.static_public,
             ephemeral_secret: *self.ephemeral,
         };
         let prologue = prologue(self.transport, self.mode);

@@ -20,6 +20,11 @@ impl Session {
         self.packet_secrets.take()
     }
 
+    /// The preamble mode byte this session runs (a server: the one it requires).
+    pub(crate) fn mode_byte(&self) -> u8 {
+        self.config.mode.byte()
+    }
+
     /// Whether this side's FINAL record has been written (nothing follows on the stream).
     pub(crate) fn final_written(&self) -> bool {
         self.sealer.as_ref().is_some_and(RecordSealer::is_finished)

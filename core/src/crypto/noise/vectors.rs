@@ -78,6 +78,8 @@ fn side(pattern: Pattern, initiator: bool, psk: &str) -> Handshake {
         &Keys {
             psk: &h32(psk),
             static_secret: &h32(s),
+            // The responder is given its public key, the initiator computes it: both paths.
+            static_public: (!initiator).then(|| kdf::x25519_public(&h32(s))),
             ephemeral_secret: h32(e),
         },
     )

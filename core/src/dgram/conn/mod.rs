@@ -54,6 +54,9 @@ pub(crate) mod code {
     pub(crate) const SESSION: u64 = 3;
     /// The server is busy (too many connections); sent in a handshake packet.
     pub(crate) const BUSY: u64 = 4;
+    /// The server runs another handshake mode (the datagram form of the stream's
+    /// `MODE_REFUSAL`); the reason byte is the preamble mode byte it requires.
+    pub(crate) const MODE: u64 = 5;
 }
 
 /// In-order data packets acknowledged together: an ACK is due at once after this many

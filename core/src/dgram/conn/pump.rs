@@ -99,6 +99,13 @@ impl Connection {
             return;
         }
         match self.session.error() {
+            Some(SessionError::Handshake(HandshakeError::UnsupportedMode(_)))
+                if self.data_keys.is_none() && !self.client =>
+            {
+                // The client asked for another mode: say which one this server requires.
+                let mode = self.session.mode_byte();
+                self.close_with(now, code::MODE, mode);
+            }
             Some(e) => {
                 if self.data_keys.is_none() && !self.client {
                     // A failed handshake is never explained.
@@ -143,6 +150,10 @@ impl Connection {
             let e = match code {
                 code::NO_ERROR => SessionError::Truncated,
                 code::BUSY => SessionError::Handshake(HandshakeError::Busy),
+                code::MODE => match reason.first() {
+                    Some(&m) => SessionError::Handshake(HandshakeError::ModeRequired(m)),
+                    None => SessionError::ClosedByPeer(CloseCode::ProtocolError),
+                },
                 code::SESSION => SessionError::ClosedByPeer(
                     reason
                         .first()
