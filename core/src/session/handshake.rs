@@ -10,8 +10,12 @@ use zeroize::Zeroizing;
 use crate::config::{Config, Psk};
 use crate::crypto::kdf;
 use crate::crypto::noise::{self, NoiseError};
+use crate::crypto::pake::{self, Pake};
 use crate::error::{HandshakeError, SessionError};
 use crate::record::stream::{MAX_PLAINTEXT, MIN_PLAINTEXT};
+
+mod code;
+use code::refusal;
 
 /// Magic at the start of every ferry connection.
 pub(crate) const MAGIC: [u8; 3] = *b"FRY";
@@ -19,6 +23,8 @@ pub(crate) const MAGIC: [u8; 3] = *b"FRY";
 pub(crate) const VERSION: u8 = 1;
 /// Handshake mode: pre-shared key (Noise NNpsk0).
 pub(crate) const MODE_PSK: u8 = 0x01;
+/// Handshake mode: a short code (SPAKE2, then Noise NNpsk0 with its result; see `code.rs`).
+pub(crate) const MODE_CODE: u8 = 0x02;
 /// Suite: X25519 / AES-256-GCM / SHA-256.
 pub(crate) const SUITE_X25519_AESGCM_SHA256: u8 = 0x01;
 /// What carries the session: its byte is preamble byte 6, so it is bound into the prologue and
@@ -70,6 +76,9 @@ const LEN_PREFIX: usize = 2;
 /// connections, or evicted while still in the handshake): a zero length, which no message
 /// has, then `"busy"`. Plaintext and fixed, so it tells a peer nothing but "busy".
 pub const BUSY_REFUSAL: [u8; 6] = *b"\0\0busy";
+/// What a server in mode CODE sends instead of message 2 when message 1 failed its tag: the
+/// codes differ (or the exchange was tampered with). The code is burned either way.
+pub(crate) const CODE_REFUSAL: [u8; 6] = *b"\0\0code";
 
 /// What the peer announced in its hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +98,12 @@ pub(crate) struct Established {
 }
 
 enum Stage {
+    /// Client, mode CODE: waiting for the server's SPAKE2 message.
+    ClientPake,
     /// Client: waiting for message 2.
     ClientAwait,
+    /// Server, mode CODE: waiting for the client's SPAKE2 message.
+    ServerPake,
     /// Server: waiting for the 8-byte preamble.
     ServerPreamble,
     /// Server: waiting for message 1.
@@ -105,6 +118,8 @@ pub(crate) struct Handshake {
     stage: Stage,
     noise: Option<noise::Handshake>,
     psk: Psk,
+    /// Mode CODE: the SPAKE2 exchange until it finished.
+    pake: Option<Pake>,
     side: [u8; 16],
     ephemeral: Zeroizing<[u8; 32]>,
     features: u32,
@@ -116,11 +131,30 @@ pub(crate) struct Handshake {
     pub(crate) out: Vec<u8>,
 }
 
-fn prologue(transport: Transport) -> [u8; PROLOGUE_LABEL.len() + PREAMBLE.len()] {
-    let mut p = [0u8; PROLOGUE_LABEL.len() + PREAMBLE.len()];
-    p[..PROLOGUE_LABEL.len()].copy_from_slice(PROLOGUE_LABEL);
-    p[PROLOGUE_LABEL.len()..].copy_from_slice(&transport.preamble());
+/// The preamble of a session over `transport` in handshake mode `mode`.
+fn preamble(transport: Transport, mode: u8) -> [u8; 8] {
+    let mut p = transport.preamble();
+    p[4] = mode;
     p
+}
+
+/// The Noise prologue: the label, the preamble and, in mode CODE, the SPAKE2 transcript hash.
+fn prologue(transport: Transport, mode: u8, transcript: Option<&[u8; 32]>) -> Vec<u8> {
+    let mut p = Vec::with_capacity(PROLOGUE_LABEL.len() + PREAMBLE.len() + 32);
+    p.extend_from_slice(PROLOGUE_LABEL);
+    p.extend_from_slice(&preamble(transport, mode));
+    p.extend_from_slice(transcript.map_or(&[][..], |t| &t[..]));
+    p
+}
+
+impl Handshake {
+    fn mode(&self) -> u8 {
+        if self.psk.code().is_some() {
+            MODE_CODE
+        } else {
+            MODE_PSK
+        }
+    }
 }
 
 fn noise_err(e: NoiseError) -> SessionError {
@@ -141,6 +175,10 @@ impl Handshake {
         rng.fill_bytes(&mut ephemeral[..]);
         let mut side = [0u8; 16];
         rng.fill_bytes(&mut side);
+        // Mode CODE: the SPAKE2 scalar is the seed's third draw.
+        let pake = psk
+            .code()
+            .map(|c| Pake::start(client, &c.nameplate, &c.password, &mut rng));
         Handshake {
             client,
             transport,
@@ -151,6 +189,7 @@ impl Handshake {
             },
             noise: None,
             psk: psk.clone(),
+            pake,
             side,
             ephemeral,
             features: if config.accept_compression {
@@ -174,8 +213,24 @@ impl Handshake {
         seed: [u8; 32],
     ) -> Result<Self, SessionError> {
         let mut hs = Self::new(true, transport, config, psk, seed);
-        let mut noise =
-            noise::Handshake::initiator(&prologue(transport), hs.psk.bytes(), *hs.ephemeral);
+        hs.out.extend_from_slice(&preamble(transport, hs.mode()));
+        if let Some(pake) = &hs.pake {
+            hs.out
+                .extend_from_slice(&(pake::MSG_LEN as u16).to_be_bytes());
+            hs.out.extend_from_slice(pake.message());
+            hs.stage = Stage::ClientPake;
+            return Ok(hs);
+        }
+        let prologue = prologue(transport, MODE_PSK, None);
+        let psk = Zeroizing::new(*hs.psk.bytes());
+        hs.write_message_1(&prologue, &psk)?;
+        Ok(hs)
+    }
+
+    /// Queue Noise message 1 (the client's hello).
+    fn write_message_1(&mut self, prologue: &[u8], psk: &[u8; 32]) -> Result<(), SessionError> {
+        let hs = self;
+        let mut noise = noise::Handshake::initiator(prologue, psk, *hs.ephemeral);
         let mut hello = [0u8; CLIENT_HELLO_LEN];
         hello[0] = VERSION;
         hello[1..17].copy_from_slice(&hs.side);
@@ -187,11 +242,10 @@ impl Handshake {
         let n = noise
             .write_message(&hello, &mut msg[..len])
             .map_err(noise_err)?;
-        hs.out.extend_from_slice(&transport.preamble());
         hs.out.extend_from_slice(&(n as u16).to_be_bytes());
         hs.out.extend_from_slice(&msg[..n]);
         hs.noise = Some(noise);
-        Ok(hs)
+        Ok(())
     }
 
     /// A server handshake, waiting for the client's preamble.
@@ -228,7 +282,7 @@ impl Handshake {
                     if p[3] != VERSION {
                         return Err(HandshakeError::UnsupportedVersion(p[3]).into());
                     }
-                    if p[4] != MODE_PSK {
+                    if p[4] != self.mode() {
                         return Err(HandshakeError::UnsupportedMode(p[4]).into());
                     }
                     if p[5] != SUITE_X25519_AESGCM_SHA256 || p[7] != 0 {
@@ -238,13 +292,21 @@ impl Handshake {
                         return Err(HandshakeError::WrongTransport(p[6]).into());
                     }
                     used += PREAMBLE.len();
+                    if self.pake.is_some() {
+                        self.stage = Stage::ServerPake;
+                        continue;
+                    }
                     self.noise = Some(noise::Handshake::responder(
-                        &prologue(self.transport),
+                        &prologue(self.transport, MODE_PSK, None),
                         self.psk.bytes(),
                         *self.ephemeral,
                     ));
                     self.stage = Stage::ServerAwait;
                 }
+                Stage::ClientPake | Stage::ServerPake => match self.code_step(rest)? {
+                    0 => return Ok((used, None)),
+                    n => used += n,
+                },
                 Stage::ServerAwait | Stage::ClientAwait => {
                     let payload_len = if self.client {
                         SERVER_HELLO_LEN
@@ -257,15 +319,12 @@ impl Handshake {
                     }
                     let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
                     if self.client && len == 0 {
-                        // The server's refusal (`BUSY_REFUSAL`) in place of message 2.
-                        let n = rest.len().min(BUSY_REFUSAL.len());
-                        if rest[..n] != BUSY_REFUSAL[..n] {
-                            return Err(HandshakeError::BadLength.into());
-                        }
-                        if n < BUSY_REFUSAL.len() {
-                            return Ok((used, None));
-                        }
-                        return Err(HandshakeError::Busy.into());
+                        // The server's refusal (`BUSY_REFUSAL`, `CODE_REFUSAL`) in place of
+                        // message 2.
+                        return match refusal(rest)? {
+                            None => Ok((used, None)),
+                            Some(e) => Err(e),
+                        };
                     }
                     if len != expected {
                         return Err(HandshakeError::BadLength.into());
@@ -278,7 +337,7 @@ impl Handshake {
                     let est = if self.client {
                         self.client_finish(msg)?
                     } else {
-                        self.server_reply(msg)?
+                        self.server_reply(msg).map_err(|e| self.burn_code(e))?
                     };
                     self.stage = Stage::Done;
                     return Ok((used, Some(est)));

@@ -301,7 +301,11 @@ impl Session {
         let mut used = 0;
         if let Phase::Handshake(hs) = &mut self.phase {
             match hs.handle_input(input) {
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => {
+                    // A refusal the handshake still owes the peer (a burned code).
+                    self.hs_out.append(&mut hs.out);
+                    return Err(self.fail(e));
+                }
                 Ok((n, est)) => {
                     used += n;
                     self.hs_out.append(&mut hs.out);
