@@ -98,7 +98,13 @@ pub enum Command {
     /// Receive and serve files under a root directory (creates the key on first run).
     Serve(ServeArgs),
     /// Send files and directories (recursively) to a server; `-` sends standard input.
+    /// With --code: no key, no server: the receiver types a short code.
     Send(SendArgs),
+    /// Receive what a `send --code` offers, with its code (asks before writing anything).
+    Receive(crate::code::ReceiveArgs),
+    /// Pair `send --code --relay` and `receive --relay` by the code's number and forward their
+    /// encrypted bytes (never sees the words, a name or a byte of plaintext).
+    Relay(crate::relay::RelayArgs),
     /// Fetch files or directories from a server.
     Get(GetArgs),
     /// List the files a server holds: size, modification time, name.
@@ -293,8 +299,14 @@ pub struct SendArgs {
     pub paths: Vec<PathBuf>,
 
     /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
-    pub to: Remote,
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote,
+          required_unless_present = "code", conflicts_with = "code")]
+    pub to: Option<Remote>,
+
+    /// No key and no server: print a short code, wait for one receiver
+    /// (`receive CODE --from THIS-HOST`) and send it the files.
+    #[command(flatten)]
+    pub code_mode: crate::code::SendCodeArgs,
 
     /// Name to store the single file (or standard input) under on the server.
     #[arg(long = "as", value_name = "NAME")]

@@ -15,11 +15,13 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+pub mod code;
 pub mod fingerprint;
 mod json_safe;
 pub mod keyfile;
 pub mod output;
 pub mod partials;
+pub mod relay;
 pub mod run;
 pub mod seal;
 pub mod transport;
@@ -97,6 +99,26 @@ macro_rules! adapter_main {
                 .with_context(|| format!("cannot connect to {remote}"))?;
                 $adapter::run_client(stream, config, psk, agent)
                     .map_err($crate::__private::anyhow::Error::from)
+            }
+
+            fn run_client_on(
+                &self,
+                stream: ::std::net::TcpStream,
+                config: &$crate::__private::proto::Config,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
+            ) -> ::std::result::Result<(), $crate::__private::ferry_app::host::RunError> {
+                $adapter::run_client(stream, config, psk, agent)
+            }
+
+            fn run_server(
+                &self,
+                stream: ::std::net::TcpStream,
+                config: &$crate::__private::proto::Config,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
+            ) -> ::std::result::Result<(), $crate::__private::ferry_app::host::RunError> {
+                $adapter::run_server(stream, config, psk, agent)
             }
 
             fn run_udp_client(

@@ -61,6 +61,31 @@ pub trait Runtime {
         agent: &mut Agent,
     ) -> anyhow::Result<()>;
 
+    /// Run one client session with `agent` over a connected `stream` (a short code through a
+    /// relay).
+    ///
+    /// # Errors
+    /// The session's or the socket's.
+    fn run_client_on(
+        &self,
+        stream: std::net::TcpStream,
+        config: &Config,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> Result<(), RunError>;
+
+    /// Run one server session with `agent` over an accepted `stream` (a short-code send).
+    ///
+    /// # Errors
+    /// The session's or the socket's.
+    fn run_server(
+        &self,
+        stream: std::net::TcpStream,
+        config: &Config,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> Result<(), RunError>;
+
     /// Run `agent`'s job over UDP against `remote` to the end of the session (one address, no
     /// retries: [`crate::transport::run_udp`] resolves and retries).
     ///
@@ -119,7 +144,10 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
             Ok(0)
         }
         Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
+        Command::Send(args) if args.code_mode.code => crate::code::send(rt, args, out),
         Command::Send(args) => send(rt, cli, args, out),
+        Command::Receive(args) => crate::code::receive(rt, args, out),
+        Command::Relay(args) => crate::relay::run(args, out).map(|()| 0),
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
         Command::Record(args) => record(rt, cli, args, out),
@@ -211,7 +239,7 @@ const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const BUSY_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Bridges agent reports and progress to the user's output.
-struct CliObserver {
+pub(crate) struct CliObserver {
     out: Output,
     /// The peer, for messages.
     server: String,
@@ -221,7 +249,7 @@ struct CliObserver {
 }
 
 impl CliObserver {
-    fn new(out: &Output, server: &Remote) -> Self {
+    pub(crate) fn new(out: &Output, server: &Remote) -> Self {
         CliObserver {
             out: out.clone(),
             server: server.to_string(),
@@ -325,7 +353,7 @@ fn describe(p: &proto::Problem) -> String {
     }
 }
 
-fn client_config(compress: proto::Compression) -> Config {
+pub(crate) fn client_config(compress: proto::Compression) -> Config {
     let mut c = Config::default();
     c.compression = compress;
     c
@@ -431,8 +459,9 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
     if files.is_empty() {
         bail!("nothing to send: no regular files under the given paths");
     }
+    let to = args.to.as_ref().context("send needs --to HOST or --code")?;
     let dial = Dial::new(
-        &args.to,
+        to,
         args.retries,
         client_config(args.compress.into()),
         &args.transport,
@@ -561,7 +590,7 @@ fn daytime_serve(rt: &dyn Runtime, args: &DaytimeServeArgs, out: &Output) -> any
 
 /// The files to offer for one command-line PATH: `-` (standard input), a file, or every regular
 /// file under a directory (named `<dir name>/<relative path>`).
-fn collect(
+pub(crate) fn collect(
     path: &Path,
     as_name: Option<&str>,
     overwrite: bool,
