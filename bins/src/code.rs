@@ -196,8 +196,7 @@ pub(crate) fn send(rt: &dyn Runtime, args: &SendArgs, out: &Output) -> anyhow::R
         bail!("nothing to send: no regular files under the given paths");
     }
     let offered = Arc::new(Offered::new(files));
-    let code = generate()?;
-    let psk = code.psk();
+    let mut code = generate()?;
     let config = client_config(args.compress.into());
     let peer = |addr: SocketAddr| Remote {
         host: addr.ip().to_string(),
@@ -206,14 +205,25 @@ pub(crate) fn send(rt: &dyn Runtime, args: &SendArgs, out: &Output) -> anyhow::R
     let agent =
         |remote: &Remote| Agent::server(offered.clone(), Box::new(CliObserver::new(out, remote)));
     let (agent, result) = if let Some(relay) = &args.code_mode.relay {
-        let command = format!("{} receive {code} --relay {relay}", program());
-        let stream = crate::relay::connect(relay, crate::relay::Role::Send, &code, || {
-            announce(out, &code, &relay.to_string(), &command);
-        })?;
+        let mut tries = 0;
+        let stream = loop {
+            let command = format!("{} receive {code} --relay {relay}", program());
+            let waiting = || announce(out, &code, &relay.to_string(), &command);
+            match crate::relay::connect(relay, crate::relay::Role::Send, &code, waiting)? {
+                Some(s) => break s,
+                // The number is in use at the relay: another code.
+                None if tries < 8 => {
+                    tries += 1;
+                    code = generate()?;
+                }
+                None => bail!("the relay {relay} refused every code number tried"),
+            }
+        };
         let mut a = agent(relay);
-        let r = rt.run_server(stream, &config, &psk, &mut a);
+        let r = rt.run_server(stream, &config, &code.psk(), &mut a);
         (a, r)
     } else {
+        let psk = code.psk();
         let listener = match args.code_mode.listen {
             Some(addr) => {
                 TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
@@ -350,7 +360,8 @@ pub(crate) fn receive(rt: &dyn Runtime, args: &ReceiveArgs, out: &Output) -> any
     let mut agent = Agent::client(store, Box::new(CliObserver::new(out, remote)), job);
     let config = client_config(proto::Compression::Off);
     let run = if let Some(relay) = &args.relay {
-        let stream = crate::relay::connect(relay, crate::relay::Role::Receive, &code, || {})?;
+        let stream = crate::relay::connect(relay, crate::relay::Role::Receive, &code, || {})?
+            .context("the relay refused: a receiver for this code is there already")?;
         rt.run_client_on(stream, &config, &psk, &mut agent)
             .map_err(anyhow::Error::from)
     } else {

@@ -84,16 +84,17 @@ pub struct RelayArgs {
 }
 
 /// Connect to the relay as `role` for `code`'s number; `waiting` runs once the relay has taken
-/// us (parked or paired). Returns the stream once paired.
+/// us (parked or paired). Returns the stream once paired, `None` when the relay refused us at
+/// once (the number is in use: a sender picks another code).
 ///
 /// # Errors
-/// The relay cannot be reached, refused us, or closed.
+/// The relay cannot be reached, refused us after taking us, or closed.
 pub fn connect(
     relay: &Remote,
     role: Role,
     code: &Code,
     waiting: impl FnOnce(),
-) -> anyhow::Result<TcpStream> {
+) -> anyhow::Result<Option<TcpStream>> {
     let mut s = ferry_app::dial::connect(&relay.host, relay.port, Duration::from_secs(10), 2)
         .with_context(|| format!("cannot connect to the relay {relay}"))?;
     let mut hello = [0u8; HELLO_LEN];
@@ -114,9 +115,10 @@ pub fn connect(
                     w();
                 }
                 if b[0] == b'P' {
-                    return Ok(s);
+                    return Ok(Some(s));
                 }
             }
+            _ if waiting.is_some() => return Ok(None),
             _ => bail!(
                 "the relay {relay} refused: the code's number is in use, the relay is full, \
                  or nobody came in time"

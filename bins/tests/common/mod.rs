@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod code;
 pub mod exhaust;
 pub mod hostile;
 pub mod idle;
@@ -28,6 +29,10 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; code;
+            code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
+            code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
+            relay_flipped_byte_is_rejected, relay_two_pairs_at_once);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,
