@@ -10,6 +10,7 @@
 //! | `compress` | deflate / inflate of one 64 KiB chunk, random and text |
 //! | `decode` | `wire::decode_frame` on a 64 KiB DATA frame and an Offer |
 //! | `handshake` | a whole client + server handshake and close |
+//! | `receive` | what a receiver does per 64 KiB record: open + inflate + BLAKE3 (text), open + BLAKE3 (random), BLAKE3 alone |
 //! | `transfer` | a whole 256 MiB in-memory transfer |
 //! | `dgram` | protect + unprotect of a 1 400-byte datagram packet next to bare `aes-gcm`; a whole 64 MiB in-memory datagram transfer |
 

@@ -321,7 +321,8 @@ pub struct SendArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Connection attempts after the first, with backoff.
+    /// Attempts after the first (1 s, 2 s, 4 s, 8 s apart): after a failed connect, a busy
+    /// server, or a session dropped mid-transfer (the next attempt resumes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
@@ -350,7 +351,8 @@ pub struct GetArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Connection attempts after the first, with backoff.
+    /// Attempts after the first (1 s, 2 s, 4 s, 8 s apart): after a failed connect, a busy
+    /// server, or a session dropped mid-transfer (the next attempt resumes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
@@ -377,7 +379,8 @@ pub struct LsArgs {
     #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
     pub from: Remote,
 
-    /// Connection attempts after the first, with backoff.
+    /// Attempts after the first (1 s, 2 s, 4 s, 8 s apart): after a failed connect, a busy
+    /// server, or a session dropped mid-transfer (the next attempt resumes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
@@ -406,7 +409,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 15 * 1024)]
     pub max_size: usize,
 
-    /// Connection attempts after the first, with backoff.
+    /// Attempts after the first (1 s, 2 s, 4 s, 8 s apart): after a failed connect, a busy
+    /// server, or a session dropped mid-transfer (the next attempt resumes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 

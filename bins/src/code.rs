@@ -21,9 +21,13 @@ use ferry_app::agent::{Agent, Job, Report};
 use ferry_app::host::RunError;
 use proto::{Code, HandshakeError, ListEntry, SessionError};
 
-use crate::cli::{Remote, SendArgs};
+use crate::cli::{Cli, Remote, SendArgs};
+use crate::client::client_config;
+use crate::collect::collect_all;
+use crate::observer::{CliObserver, RunState, Shared, Side, lock};
 use crate::output::{Output, escape_line, format_bytes};
-use crate::run::{CliObserver, Runtime, client_config, collect};
+use crate::progress::Progress;
+use crate::run::Runtime;
 use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, DEFAULT_PORT, DEFAULT_RETRIES};
 use store::{Deferred, Offered};
 
@@ -186,15 +190,33 @@ fn not_a_receiver(e: &RunError) -> bool {
 }
 
 /// `send PATH... --code`. Returns the number of failed files.
-pub(crate) fn send(rt: &dyn Runtime, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
+pub(crate) fn send(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    args: &SendArgs,
+    out: &Output,
+) -> anyhow::Result<usize> {
     // Names and sizes only (metadata): nothing is read or hashed before a receiver joined.
-    let mut files = Vec::new();
-    for path in &args.paths {
-        collect(path, args.as_name.as_deref(), args.overwrite, &mut files)?;
+    let mut notice = |m: String| out.info(m);
+    let found = collect_all(
+        &args.paths,
+        args.as_name.as_deref(),
+        args.overwrite,
+        Some(&mut notice),
+    )?;
+    for (path, why) in &found.missing {
+        out.file_failed(&path.display().to_string(), why);
     }
+    let files = found.files;
     if files.is_empty() {
         bail!("nothing to send: no regular files under the given paths");
     }
+    let bytes = files.iter().filter_map(|f| f.meta.size).sum();
+    let state = RunState::shared(Progress::new(
+        out,
+        Some((files.len(), bytes)),
+        cli.verbose > 0,
+    ));
     let offered = Arc::new(Offered::new(files));
     let mut code = generate()?;
     let config = client_config(args.compress.into());
@@ -202,8 +224,10 @@ pub(crate) fn send(rt: &dyn Runtime, args: &SendArgs, out: &Output) -> anyhow::R
         host: addr.ip().to_string(),
         port: addr.port(),
     };
-    let agent =
-        |remote: &Remote| Agent::server(offered.clone(), Box::new(CliObserver::new(out, remote)));
+    let agent = |remote: &Remote| {
+        let observer = CliObserver::new(out, remote, Side::Server, state.clone());
+        Agent::server(offered.clone(), Box::new(observer))
+    };
     let (agent, result) = if let Some(relay) = &args.code_mode.relay {
         let mut tries = 0;
         let stream = loop {
@@ -251,15 +275,16 @@ pub(crate) fn send(rt: &dyn Runtime, args: &SendArgs, out: &Output) -> anyhow::R
         }
     };
     result?;
+    let failed = lock(&state).finish(out, &Side::Server);
     let sent = agent
         .reports()
         .iter()
         .filter(|r| matches!(r, Report::Sent(_)))
         .count();
-    if sent == 0 && agent.failures() == 0 {
+    if sent == 0 && failed == 0 {
         bail!("the receiver declined: nothing was sent");
     }
-    Ok(agent.failures() + offered.len().saturating_sub(sent + agent.failures()))
+    Ok(found.missing.len() + failed.max(offered.len().saturating_sub(sent)))
 }
 
 /// The code: from the command line (with a warning), `FERRY_CODE`, or the terminal.
@@ -329,7 +354,12 @@ fn ask() -> bool {
 }
 
 /// `receive CODE ...`. Returns the number of failed files.
-pub(crate) fn receive(rt: &dyn Runtime, args: &ReceiveArgs, out: &Output) -> anyhow::Result<usize> {
+pub(crate) fn receive(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    args: &ReceiveArgs,
+    out: &Output,
+) -> anyhow::Result<usize> {
     let code = read_code(args, out)?;
     let psk = code.psk();
     let remote = args
@@ -357,7 +387,10 @@ pub(crate) fn receive(rt: &dyn Runtime, args: &ReceiveArgs, out: &Output) -> any
         overwrite: args.overwrite,
         confirm,
     };
-    let mut agent = Agent::client(store, Box::new(CliObserver::new(out, remote)), job);
+    let side = Side::Local(args.out.display().to_string());
+    let state: Shared = RunState::shared(Progress::new(out, None, cli.verbose > 0));
+    let observer = CliObserver::new(out, remote, side.clone(), state.clone());
+    let mut agent = Agent::client(store, Box::new(observer), job);
     let config = client_config(proto::Compression::Off);
     let run = if let Some(relay) = &args.relay {
         let stream = crate::relay::connect(relay, crate::relay::Role::Receive, &code, || {})?
@@ -377,6 +410,7 @@ pub(crate) fn receive(rt: &dyn Runtime, args: &ReceiveArgs, out: &Output) -> any
         }
         return Err(e);
     }
+    let failed = lock(&state).finish(out, &side);
     if declined.load(Ordering::Relaxed) {
         bail!("declined: nothing was received (--yes accepts without asking)");
     }
@@ -388,7 +422,7 @@ pub(crate) fn receive(rt: &dyn Runtime, args: &ReceiveArgs, out: &Output) -> any
     let want = *offered
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(agent.failures().max(want.saturating_sub(received)))
+    Ok(failed.max(want.saturating_sub(received)))
 }
 
 #[cfg(test)]

@@ -15,15 +15,21 @@
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
 pub mod cli;
+mod client;
 pub mod code;
+mod collect;
 pub mod fingerprint;
 mod json_safe;
 pub mod keyfile;
+pub mod observer;
 pub mod output;
 pub mod partials;
+pub mod progress;
 pub mod relay;
+pub mod retry;
 pub mod run;
 pub mod seal;
+pub mod signals;
 pub mod transport;
 
 pub use cli::{

@@ -78,14 +78,17 @@ impl Output {
         Self::new(cli.json, cli.quiet)
     }
 
-    fn with_progress(json: bool, quiet: bool, progress: bool) -> Self {
+    pub(crate) fn with_progress(json: bool, quiet: bool, progress: bool) -> Self {
         Self {
             json,
             quiet,
             stdout_is_data: false,
             transport: None,
-            progress: progress
-                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            progress: progress.then(|| {
+                MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(
+                    crate::progress::DRAW_HZ,
+                ))
+            }),
         }
     }
 
@@ -118,6 +121,50 @@ impl Output {
     /// Progress bars are shown.
     pub fn progress_enabled(&self) -> bool {
         self.progress.is_some()
+    }
+
+    /// The bars' container when progress is shown (see [`crate::progress`]).
+    pub(crate) fn multi(&self) -> Option<&MultiProgress> {
+        self.progress.as_ref()
+    }
+
+    /// A run's last human line (`N files, X MiB in Y s`, see [`crate::progress`]): where result
+    /// lines go; not with `-q` or `--json`.
+    pub fn summary(&self, line: &str) {
+        if self.json || self.quiet {
+            return;
+        }
+        self.emit(|out, err| {
+            if self.stdout_is_data {
+                writeln!(err, "{line}")
+            } else {
+                writeln!(out, "{line}")
+            }
+        });
+    }
+
+    /// A signal ended the run: clear the bars and print `line` (no `error:` prefix; with
+    /// `--json` also an error object), even with `-q`.
+    pub fn interrupted(&self, line: &str) {
+        if let Some(multi) = &self.progress {
+            let _ = multi.clear();
+        }
+        let mut out = io::stdout().lock();
+        let mut err = io::stderr().lock();
+        if self.json {
+            let _ = json_line(
+                &mut out,
+                &ErrorEvent {
+                    event: "error",
+                    name: None,
+                    error: line,
+                    transport: self.transport,
+                },
+            );
+            let _ = out.flush();
+        }
+        let _ = writeln!(err, "{line}");
+        let _ = err.flush();
     }
 
     /// `serve`'s first stdout line, exactly `listening on ADDR` with the bound address, in
@@ -416,7 +463,8 @@ fn human_file_done(r: &FileReport) -> String {
     }
     let _ = write!(line, " in {}", format_seconds(r.seconds));
     let moved = r.bytes.saturating_sub(r.resumed_from);
-    if r.seconds > 0.0 && r.seconds.is_finite() {
+    // Below a few dozen KiB the time is latency, not speed: no rate (`2 B in 0.79 s`).
+    if r.seconds > 0.0 && r.seconds.is_finite() && moved >= crate::progress::RATE_MIN_BYTES {
         let _ = write!(line, " ({}/s)", format_rate(moved as f64 / r.seconds));
     }
     if r.resumed_from > 0 {
@@ -450,7 +498,7 @@ fn format_rate(mut v: f64) -> String {
 }
 
 /// `0.03 s`, `12.5 s`, `42 s`, `2m05s`, `1h02m05s`.
-fn format_seconds(s: f64) -> String {
+pub(crate) fn format_seconds(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
         return "? s".to_owned();
     }

@@ -4,21 +4,24 @@
 //! [`main`]; everything else (flags, keys, files, reports, exit codes) is shared.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_app::agent::{Agent, Job, Observer, Report};
+use ferry_app::agent::{Agent, Job};
 use ferry_app::host::RunError;
-use ferry_disk::{FsStore, Outgoing, Source, StdoutStore, Store};
+use ferry_disk::{FsStore, Outgoing, StdoutStore, Store};
 use proto::dgram::TransportConfig;
-use proto::{Config, FileMeta, Psk};
+use proto::{Config, Psk};
 
 use crate::cli::{
     Cli, Command, DaytimeServeArgs, GetArgs, LsArgs, RecordArgs, Remote, SendArgs, ServeArgs,
 };
-use crate::output::{FileReport, Output, ProgressHandle};
+use crate::client::{ClientRun, Dial, Remake, client_config};
+use crate::collect::collect_all;
+use crate::observer::{RunState, Side, lock};
+use crate::output::Output;
+use crate::progress::Progress;
 use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
 
 /// What an adapter provides to the shared command line.
@@ -61,12 +64,11 @@ pub trait Runtime {
         agent: &mut Agent,
     ) -> anyhow::Result<()>;
 
-    /// Run one client session with `agent` over a connected `stream` (a short code through a
-    /// relay).
+    /// Run one server session with `agent` over an accepted `stream` (a short-code send).
     ///
     /// # Errors
     /// The session's or the socket's.
-    fn run_client_on(
+    fn run_server(
         &self,
         stream: std::net::TcpStream,
         config: &Config,
@@ -74,11 +76,12 @@ pub trait Runtime {
         agent: &mut Agent,
     ) -> Result<(), RunError>;
 
-    /// Run one server session with `agent` over an accepted `stream` (a short-code send).
+    /// Run one client session with `agent` over a connected `stream` (a short code through a
+    /// relay).
     ///
     /// # Errors
     /// The session's or the socket's.
-    fn run_server(
+    fn run_client_on(
         &self,
         stream: std::net::TcpStream,
         config: &Config,
@@ -121,9 +124,30 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         let udp = t.use_udp().unwrap_or(false);
         out = out.with_transport(if udp { "udp" } else { "tcp" });
     }
-    match run(rt, &cli, &out) {
+    match &cli.command {
+        Command::Send(_)
+        | Command::Get(_)
+        | Command::Ls(_)
+        | Command::Record(_)
+        | Command::Receive(_) => {
+            crate::signals::install(&out, crate::signals::Role::Client);
+        }
+        Command::Serve(_) | Command::DaytimeServe(_) | Command::Relay(_) => {
+            crate::signals::install(&out, crate::signals::Role::Server);
+        }
+        _ => {}
+    }
+    let result = run(rt, &cli, &out);
+    if let Some(code) = crate::signals::interrupted() {
+        return crate::signals::announce(&out, code);
+    }
+    match result {
         Ok(0) => 0,
         Ok(_) => EXIT_FAILURE,
+        // The reader of standard output went away (`| head`): end quietly, as coreutils do.
+        Err(e) if e.downcast_ref::<crate::signals::StdoutClosed>().is_some() => {
+            crate::signals::EXIT_PIPE
+        }
         Err(e) => {
             out.error(format!("{e:#}"));
             EXIT_FAILURE
@@ -144,9 +168,9 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
             Ok(0)
         }
         Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
-        Command::Send(args) if args.code_mode.code => crate::code::send(rt, args, out),
+        Command::Send(args) if args.code_mode.code => crate::code::send(rt, cli, args, out),
         Command::Send(args) => send(rt, cli, args, out),
-        Command::Receive(args) => crate::code::receive(rt, args, out),
+        Command::Receive(args) => crate::code::receive(rt, cli, args, out),
         Command::Relay(args) => crate::relay::run(args, out).map(|()| 0),
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
@@ -177,14 +201,14 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 args.udp,
                 Duration::from_secs(args.timeout),
             )
-            .with_context(|| format!("no daytime answer from {}", args.server))?;
+            .map_err(|e| daytime_error(&e, &args.server))?;
             println!("{}", crate::output::escape_line(&line));
             Ok(0)
         }
     }
 }
 
-fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
+pub(crate) fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
     let path = keyfile::resolve_path(cli.key.clone())?;
     Ok(Psk::from_key_bytes(&keyfile::load(&path)?))
 }
@@ -192,6 +216,13 @@ fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     if args.list_partials {
         return crate::partials::list(&args.root, out);
+    }
+    if args.root.exists() && !args.root.is_dir() {
+        bail!(
+            "cannot use {0} as the root: it is a file, not a directory (give --root a \
+             directory; it is created if missing)",
+            args.root.display()
+        );
     }
     let key_path = keyfile::resolve_path(cli.key.clone())?;
     let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
@@ -238,225 +269,23 @@ const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const BUSY_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
 
-/// Bridges agent reports and progress to the user's output.
-pub(crate) struct CliObserver {
-    out: Output,
-    /// The peer, for messages.
-    server: String,
-    bars: Arc<Mutex<Vec<(String, ProgressHandle)>>>,
-    /// When set, files refused as busy are noted here (to offer again) instead of printed.
-    busy: Option<Arc<Mutex<Vec<String>>>>,
-}
-
-impl CliObserver {
-    pub(crate) fn new(out: &Output, server: &Remote) -> Self {
-        CliObserver {
-            out: out.clone(),
-            server: server.to_string(),
-            bars: Arc::new(Mutex::new(Vec::new())),
-            busy: None,
-        }
-    }
-
-    fn end_bar(&self, name: &str) {
-        if let Ok(mut bars) = self.bars.lock()
-            && let Some(i) = bars.iter().position(|(n, _)| n == name)
-        {
-            bars.swap_remove(i).1.finish();
-        }
-    }
-}
-
-impl Observer for CliObserver {
-    fn started(&mut self, name: &str, total: Option<u64>, from: u64) {
-        let bar = self.out.progress_start(name, total);
-        bar.set_position(from);
-        if let Ok(mut bars) = self.bars.lock() {
-            bars.push((name.to_string(), bar));
-        }
-    }
-
-    fn advanced(&mut self, name: &str, n: u64) {
-        if let Ok(bars) = self.bars.lock()
-            && let Some((_, bar)) = bars.iter().find(|(b, _)| b == name)
-        {
-            bar.advance(n);
-        }
-    }
-
-    fn report(&mut self, report: &Report) {
-        match report {
-            Report::Sent(r) | Report::Received(r) => {
-                self.end_bar(&r.name);
-                let outcome = match report {
-                    _ if r.up_to_date => FileReport::UP_TO_DATE,
-                    Report::Sent(_) => FileReport::SENT,
-                    _ => FileReport::RECEIVED,
-                };
-                self.out.file_done(&FileReport {
-                    name: r.name.clone(),
-                    bytes: r.bytes,
-                    resumed_from: r.resumed_from,
-                    blake3: hex(&r.blake3),
-                    seconds: r.seconds,
-                    outcome,
-                });
-            }
-            Report::Failed { name, problem } => {
-                self.end_bar(name);
-                if problem.reason == proto::Reason::Busy
-                    && let Some(busy) = &self.busy
-                {
-                    tracing::debug!(%name, "busy on the server; offering it again shortly");
-                    busy.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(name.clone());
-                    return;
-                }
-                self.out.file_failed(name, &describe(problem));
-            }
-            Report::Entry(e) => self.out.listed(e),
-            Report::RecordStored => self.out.record_stored(&self.server),
-            // Servers print records through their store (`serve --print`).
-            Report::RecordReceived(_) => {}
-        }
-    }
-}
-
-fn hex(b: &[u8; 32]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A human reason for a file failure.
-fn describe(p: &proto::Problem) -> String {
-    use proto::Reason;
-    let what = match p.reason {
-        Reason::Exists => {
-            "exists with different content on the other side (use --overwrite to replace it)"
-        }
-        Reason::UpToDate => "already up to date",
-        Reason::Denied => "permission denied",
-        Reason::BadName => "invalid name",
-        Reason::NotFound => "not found",
-        Reason::NoSpace => "no space left on the receiving side",
-        Reason::Io => "I/O error",
-        Reason::HashMismatch => "received bytes do not match the sender's hash",
-        Reason::Cancelled => "cancelled",
-        Reason::Unsupported => "not supported by the other side",
-        Reason::Busy => "busy on the other side",
-        _ => "failed",
-    };
-    if p.detail.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {}", p.detail)
-    }
-}
-
-pub(crate) fn client_config(compress: proto::Compression) -> Config {
-    let mut c = Config::default();
-    c.compression = compress;
-    c
-}
-
-/// Where and how a client connects.
-struct Dial<'a> {
-    remote: &'a Remote,
-    retries: u32,
-    config: Config,
-    /// `Some`: over UDP with these settings.
-    udp: Option<TransportConfig>,
-}
-
-impl<'a> Dial<'a> {
-    fn new(
-        remote: &'a Remote,
-        retries: u32,
-        config: Config,
-        t: &crate::cli::TransportArgs,
-    ) -> anyhow::Result<Self> {
-        let udp = t.use_udp().map_err(anyhow::Error::msg)?;
-        Ok(Dial {
-            remote,
-            retries,
-            config,
-            udp: udp.then(|| crate::transport::client_transport(t.cc)),
-        })
-    }
-}
-
-/// Run a client job and print what happened; returns the number of failures.
-fn run_job(
-    rt: &dyn Runtime,
-    cli: &Cli,
-    dial: Dial<'_>,
-    store: Arc<dyn Store>,
-    job: Job,
-    out: &Output,
-) -> anyhow::Result<usize> {
-    run_job_noting_busy(rt, cli, &dial, store, job, out, None)
-}
-
-fn is_busy(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<RunError>().is_some_and(RunError::is_busy)
-}
-
-/// [`run_job`]; with `busy`, files refused as busy are noted there, not printed nor counted.
-fn run_job_noting_busy(
-    rt: &dyn Runtime,
-    cli: &Cli,
-    dial: &Dial<'_>,
-    store: Arc<dyn Store>,
-    job: Job,
-    out: &Output,
-    busy: Option<Arc<Mutex<Vec<String>>>>,
-) -> anyhow::Result<usize> {
-    let psk = psk_for_client(cli)?;
-    let mut observer = CliObserver::new(out, dial.remote);
-    observer.busy.clone_from(&busy);
-    let mut agent = Agent::client(store, Box::new(observer), job);
-    // A busy server started nothing: try again with the same agent, backing off.
-    let (mut attempt, mut delay) = (0, Duration::from_millis(250));
-    loop {
-        let run = match &dial.udp {
-            None => rt.run_client(dial.remote, dial.retries, &dial.config, &psk, &mut agent),
-            Some(t) => crate::transport::run_udp(
-                rt,
-                dial.remote,
-                dial.retries,
-                &dial.config,
-                t,
-                &psk,
-                &mut agent,
-            ),
-        };
-        match run {
-            Err(e) if attempt < dial.retries && is_busy(&e) => {
-                attempt += 1;
-                tracing::info!(attempt, ?delay, "server busy; retrying");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(4));
-            }
-            r => break r?,
-        }
-    }
-    let noted = busy.map_or(0, |b| {
-        b.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    });
-    Ok(agent.failures() - noted)
-}
-
 /// Send the files; those the server refuses as busy (another transfer of the same name in
 /// progress, e.g. our own run that was just killed) are offered again with back-off for up to
-/// [`BUSY_RETRY_FOR`], quietly, and reported as failed only after that.
+/// [`BUSY_RETRY_FOR`], quietly, and reported as failed only after that. A PATH that cannot be
+/// read is reported and the rest is sent (it counts as a failure).
 fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
-    let mut files = Vec::new();
-    for path in &args.paths {
-        collect(path, args.as_name.as_deref(), args.overwrite, &mut files)?;
+    let (as_name, overwrite) = (args.as_name.as_deref(), args.overwrite);
+    let mut notice = |m: String| out.info(m);
+    let found = collect_all(&args.paths, as_name, overwrite, Some(&mut notice))?;
+    for (path, why) in &found.missing {
+        out.file_failed(&path.display().to_string(), why);
     }
+    let missing = found.missing.len();
+    let mut files = found.files;
     if files.is_empty() {
+        if missing > 0 {
+            return Ok(missing);
+        }
         bail!("nothing to send: no regular files under the given paths");
     }
     let to = args.to.as_ref().context("send needs --to HOST or --code")?;
@@ -466,43 +295,54 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
         client_config(args.compress.into()),
         &args.transport,
     )?;
+    let bytes = files.iter().filter_map(|f| f.meta.size).sum();
+    let progress = Progress::new(out, Some((files.len(), bytes)), cli.verbose > 0);
+    let run = ClientRun {
+        rt,
+        cli,
+        dial: &dial,
+        out,
+        side: Side::Server,
+        state: RunState::shared(progress),
+    };
     // Standard input cannot be read twice: no offering it again.
     let replayable = !args.paths.iter().any(|p| p.as_os_str() == "-");
+    // The files of the PATHs (read again: an offer consumes its source) that `keep` names.
+    let recollect = |keep: &dyn Fn(&str) -> bool| -> anyhow::Result<Vec<Outgoing>> {
+        let all = collect_all(&args.paths, as_name, overwrite, None)?.files;
+        Ok(all.into_iter().filter(|f| keep(&f.meta.path)).collect())
+    };
+    let mut remake = |st: &RunState| -> anyhow::Result<Option<Job>> {
+        let left = recollect(&|n| !st.finished.contains(n))?;
+        Ok((!left.is_empty()).then_some(Job::Send(left)))
+    };
+    // A send receives nothing (a client session refuses offers it did not ask for); a
+    // store that takes at most one file keeps the agent's contract.
+    let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
     let deadline = Instant::now() + BUSY_RETRY_FOR;
     let mut pause = BUSY_RETRY_PAUSE;
-    let mut failures = 0;
-    loop {
-        let busy =
-            (replayable && Instant::now() + pause < deadline).then(|| Arc::new(Mutex::new(vec![])));
-        // A send receives nothing (a client session refuses offers it did not ask for); a
-        // store that takes at most one file keeps the agent's contract.
-        let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
-        failures +=
-            run_job_noting_busy(rt, cli, &dial, store, Job::Send(files), out, busy.clone())?;
-        let again: Vec<String> = match busy {
-            Some(b) => {
-                std::mem::take(&mut *b.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-            }
-            None => Vec::new(),
-        };
-        if again.is_empty() {
-            return Ok(failures);
+    let mut gone = 0;
+    let result = loop {
+        lock(&run.state).busy = (replayable && Instant::now() + pause < deadline).then(Vec::new);
+        let remake = replayable.then_some(&mut remake as Remake<'_>);
+        if let Err(e) = run.run(&store, Job::Send(files), remake) {
+            break Err(e);
+        }
+        let again = lock(&run.state).busy.take().unwrap_or_default();
+        if again.is_empty() || crate::signals::interrupted().is_some() {
+            break Ok(());
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(BUSY_RETRY_MAX_PAUSE);
-        let mut all = Vec::new();
-        for path in &args.paths {
-            collect(path, args.as_name.as_deref(), args.overwrite, &mut all)?;
-        }
-        files = all
-            .into_iter()
-            .filter(|f| again.contains(&f.meta.path))
-            .collect();
+        files = recollect(&|n| again.iter().any(|a| a == n))?;
         if files.is_empty() {
             // Gone from the local disk meanwhile: nothing left to offer.
-            return Ok(failures + again.len());
+            gone = again.len();
+            break Ok(());
         }
-    }
+    };
+    let failures = lock(&run.state).finish(out, &run.side);
+    result.map(|()| failures + missing + gone)
 }
 
 fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Result<usize> {
@@ -520,11 +360,16 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
         client_config(proto::Compression::Off),
         &args.transport,
     )?;
-    let job = Job::Get {
+    let job = || Job::Get {
         names: args.names.clone(),
         overwrite: args.overwrite,
     };
-    run_job(rt, cli, dial, store, job, out)
+    let side = Side::Local(args.out.display().to_string());
+    // Standard output cannot take a file twice: no reconnecting there.
+    let replayable = !args.out_is_stdout();
+    let mut remake = |_: &RunState| Ok(Some(job()));
+    let remake = replayable.then_some(&mut remake as Remake<'_>);
+    run_job(rt, cli, &dial, (side, None), &store, job(), remake, out)
 }
 
 fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {
@@ -535,8 +380,38 @@ fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Resul
         &args.transport,
     )?;
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
-    let job = Job::List(args.prefix.clone().unwrap_or_default());
-    run_job(rt, cli, dial, store, job, out)
+    let job = || Job::List(args.prefix.clone().unwrap_or_default());
+    // Entries already printed are not printed again.
+    let mut remake = |_: &RunState| Ok(Some(job()));
+    let side = (Side::Listing, None);
+    run_job(rt, cli, &dial, side, &store, job(), Some(&mut remake), out)
+}
+
+/// Run one client job (see [`ClientRun::run`]) and finish it: failed files, summary line.
+/// Returns the number of failures.
+#[allow(clippy::too_many_arguments)]
+fn run_job(
+    rt: &dyn Runtime,
+    cli: &Cli,
+    dial: &Dial<'_>,
+    (side, expected): (Side, Option<(usize, u64)>),
+    store: &Arc<dyn Store>,
+    job: Job,
+    remake: Option<Remake<'_>>,
+    out: &Output,
+) -> anyhow::Result<usize> {
+    let progress = Progress::new(out, expected, cli.verbose > 0);
+    let run = ClientRun {
+        rt,
+        cli,
+        dial,
+        out,
+        side,
+        state: RunState::shared(progress),
+    };
+    let result = run.run(store, job, remake);
+    let failures = lock(&run.state).finish(out, &run.side);
+    result.map(|()| failures)
 }
 
 fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyhow::Result<usize> {
@@ -566,7 +441,9 @@ fn record(rt: &dyn Runtime, cli: &Cli, args: &RecordArgs, out: &Output) -> anyho
         &args.transport,
     )?;
     let store: Arc<dyn Store> = Arc::new(StdoutStore::new());
-    run_job(rt, cli, dial, store, Job::Record(format, body), out)
+    // A record whose session dropped may have been stored: not sent again.
+    let job = Job::Record(format, body);
+    run_job(rt, cli, &dial, (Side::Server, None), &store, job, None, out)
 }
 
 fn daytime_serve(rt: &dyn Runtime, args: &DaytimeServeArgs, out: &Output) -> anyhow::Result<()> {
@@ -588,71 +465,18 @@ fn daytime_serve(rt: &dyn Runtime, args: &DaytimeServeArgs, out: &Output) -> any
     rt.daytime_serve(tcp, udp)
 }
 
-/// The files to offer for one command-line PATH: `-` (standard input), a file, or every regular
-/// file under a directory (named `<dir name>/<relative path>`).
-pub(crate) fn collect(
-    path: &Path,
-    as_name: Option<&str>,
-    overwrite: bool,
-    files: &mut Vec<Outgoing>,
-) -> anyhow::Result<()> {
-    if path.as_os_str() == "-" {
-        let name = as_name.context("sending standard input needs --as NAME")?;
-        let mut meta = FileMeta::new(name, None);
-        meta.overwrite = overwrite;
-        files.push(Outgoing {
-            meta,
-            source: Source::Reader(Box::new(std::io::stdin())),
-        });
-        return Ok(());
+/// `daytime`'s failure: the server, the cause and what to check.
+fn daytime_error(e: &std::io::Error, server: &Remote) -> anyhow::Error {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => anyhow::anyhow!(
+            "no daytime answer from {server}: {e} (is a daytime server running there? \
+             `daytime-serve` runs one)"
+        ),
+        ErrorKind::ConnectionRefused => anyhow::anyhow!(
+            "no daytime answer from {server}: nothing listens there (is `daytime-serve` \
+             running, on this port?)"
+        ),
+        _ => anyhow::anyhow!("no daytime answer from {server}: {e}"),
     }
-    let md = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if md.is_file() {
-        let name = match as_name {
-            Some(n) => n.to_string(),
-            None => file_name(path)?,
-        };
-        files.push(Outgoing::from_file(path.to_path_buf(), &name, overwrite)?);
-        return Ok(());
-    }
-    if !md.is_dir() {
-        bail!("{}: not a regular file or directory", path.display());
-    }
-    let base = path
-        .canonicalize()?
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
-    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
-    for entry in walkdir::WalkDir::new(path)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(path)?;
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("{}: name is not UTF-8", entry.path().display()))?
-            .join("/");
-        let name = match &base {
-            Some(b) => format!("{b}/{rel}"),
-            None => rel,
-        };
-        found.push((name, entry.path().to_path_buf(), entry.metadata()?));
-    }
-    for (name, p, _md) in found {
-        files.push(Outgoing::from_file(p, &name, overwrite)?);
-    }
-    Ok(())
-}
-
-fn file_name(path: &Path) -> anyhow::Result<String> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_string)
-        .with_context(|| format!("{}: no usable file name (use --as NAME)", path.display()))
 }

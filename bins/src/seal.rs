@@ -100,7 +100,10 @@ impl Dest {
             }
             Dest::Stdout(tmp) => {
                 let mut f = tmp.reopen()?;
-                io::copy(&mut f, &mut io::stdout().lock())?;
+                let mut out = io::stdout().lock();
+                io::copy(&mut f, &mut out)
+                    .and_then(|_| out.flush())
+                    .map_err(crate::signals::stdout_write)?;
                 Ok(())
             }
         }

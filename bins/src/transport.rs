@@ -137,15 +137,16 @@ pub fn run_udp(
 
 /// What a client says when nobody answered its handshake.
 fn no_answer(remote: &Remote, config: &Config, refused: bool) -> anyhow::Error {
-    if refused {
-        anyhow::anyhow!("no ferry server on UDP {remote} (port unreachable)")
+    let msg = if refused {
+        format!("no ferry server on UDP {remote} (port unreachable)")
     } else {
-        anyhow::anyhow!(
+        format!(
             "no answer from {remote} over UDP within {} s: no ferry server there, UDP blocked, \
              or a different key",
             config.handshake_timeout.as_secs()
         )
-    }
+    };
+    anyhow::Error::new(crate::retry::NoAnswer(msg))
 }
 
 #[cfg(test)]

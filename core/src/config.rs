@@ -6,6 +6,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::compress::Compression;
 use crate::crypto::kdf;
+use crate::identity::{Identity, Mode};
 use crate::record::keys::REKEY_INTERVAL;
 use crate::record::stream::{MAX_PLAINTEXT, MAX_RECORD, MIN_PLAINTEXT};
 
@@ -41,6 +42,11 @@ pub struct Config {
     pub server_id: [u8; 16],
     /// The server id the client insists on, if pinned (client side).
     pub expected_server_id: Option<[u8; 16]>,
+    /// The handshake mode: a client asks for it, a server requires it.
+    pub mode: Mode,
+    /// This side's long-term key in the PINNED modes (a server needs one; a client without
+    /// one uses a fresh anonymous key from its seed).
+    pub identity: Option<Identity>,
     /// Unstable test hook (feature `testing`): records per key epoch (both sides must
     /// agree). Not part of the public API; the protocol value is 2^20.
     #[cfg(feature = "testing")]
@@ -64,6 +70,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(30),
             server_id: [0; 16],
             expected_server_id: None,
+            mode: Mode::Psk,
+            identity: None,
             #[cfg(feature = "testing")]
             _internal_rekey_interval: REKEY_INTERVAL,
         }

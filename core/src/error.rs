@@ -72,8 +72,12 @@ pub enum HandshakeError {
     NotFerry,
     /// Protocol version not supported.
     UnsupportedVersion(u8),
-    /// Handshake mode not supported (only PSK in v1).
+    /// The client asked for a handshake mode this server does not run (the preamble's mode
+    /// byte); the server answered with the one it requires.
     UnsupportedMode(u8),
+    /// The server requires another handshake mode (this preamble mode byte), and said so in
+    /// a plaintext refusal instead of its handshake message.
+    ModeRequired(u8),
     /// Cipher suite not supported.
     UnsupportedSuite(u8),
     /// The preamble names another transport (a stream preamble in a datagram, or the reverse).
@@ -103,6 +107,19 @@ impl fmt::Display for HandshakeError {
             HandshakeError::NotFerry => f.write_str("peer does not speak the ferry protocol"),
             HandshakeError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
             HandshakeError::UnsupportedMode(m) => write!(f, "unsupported handshake mode {m}"),
+            HandshakeError::ModeRequired(m) => {
+                let what = match crate::Mode::from_byte(*m) {
+                    Some(crate::Mode::Psk) => "a pre-shared key (mode PSK): the key file alone",
+                    Some(crate::Mode::Pinned) => {
+                        "a pinned server identity (mode PINNED): a client that pins server keys"
+                    }
+                    Some(crate::Mode::PinnedPsk) => {
+                        "a pinned server identity and the key file (mode PINNED+PSK)"
+                    }
+                    _ => "a handshake mode this client does not know",
+                };
+                write!(f, "this server requires {what} (mode byte {m})")
+            }
             HandshakeError::UnsupportedSuite(s) => write!(f, "unsupported cipher suite {s}"),
             HandshakeError::WrongTransport(t) => {
                 write!(f, "preamble names another transport ({t})")
@@ -252,6 +269,10 @@ impl fmt::Display for SessionError {
             }
             SessionError::TrailingData => f.write_str("data after the end of the session"),
             SessionError::TimedOut => f.write_str("timed out"),
+            SessionError::ClosedByPeer(CloseCode::Refused) => f.write_str(
+                "the server refused this client: its key is not on the server's allow list \
+                 (--identity), or its access was revoked",
+            ),
             SessionError::ClosedByPeer(c) => write!(f, "closed by peer: {c:?}"),
             SessionError::KeysExhausted => f.write_str("record keys exhausted"),
         }

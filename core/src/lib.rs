@@ -145,6 +145,7 @@ pub mod daytime;
 pub mod dgram;
 mod error;
 mod hash;
+mod identity;
 mod record;
 pub mod seal;
 mod session;
@@ -168,9 +169,11 @@ pub use error::{
     SessionError, Violation, WriteError,
 };
 pub use hash::{FileHasher, hash};
+pub use identity::{Identity, Mode};
 pub use seal::{FileHeader, Opener, SealError, SealKey, Sealer};
 pub use session::{
-    BUSY_REFUSAL, Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId, Session, Timer,
+    BUSY_REFUSAL, Chunk, Event, FileMeta, MODE_REFUSAL, PeerRequestId, RecvId, RequestId, SendId,
+    Session, Timer,
 };
 pub use time::Instant;
 pub use wire::{

@@ -574,3 +574,36 @@ fn gso_batches_never_hold_a_datagram_larger_than_their_segment() {
         "{stats:?}"
     );
 }
+
+/// The three-message XX handshake (mode PINNED) and XXpsk3 (PINNED+PSK) ride in CRYPTO
+/// frames like NNpsk0's two: a transfer completes and each side learns the other's key.
+#[test]
+fn pinned_modes_over_datagrams() {
+    for mode in [ferry_core::Mode::Pinned, ferry_core::Mode::PinnedPsk] {
+        let id = ferry_core::Identity::from_secret_bytes([5; 32]);
+        let mut config = Config::default();
+        config.mode = mode;
+        config.identity = Some(id.clone());
+        let files = [("a.bin", data(1, 200_000))];
+        let mut net = Net::with(
+            sender(&files),
+            MemApp::new(),
+            &config,
+            &TransportConfig::default(),
+            &psk(),
+        );
+        net.run();
+        assert_eq!(
+            net.server_app().files.get("a.bin"),
+            Some(&files[0].1),
+            "{mode:?}"
+        );
+        assert!(clean(&net.client.app), "{mode:?}");
+        assert_eq!(
+            net.client.conn.session().peer_static(),
+            Some(id.public_key())
+        );
+        let (_, server_conn, _) = net.server.finished.first().unwrap();
+        assert_eq!(server_conn.session().peer_static(), Some(id.public_key()));
+    }
+}

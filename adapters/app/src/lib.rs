@@ -10,6 +10,7 @@
 //!   takes; [`clock`], [`dial`], [`daytime`], [`limits`] and [`error`] are the host services
 //!   (gathered under [`host`] too).
 
+pub mod access;
 pub mod admission;
 pub mod agent;
 pub mod clock;

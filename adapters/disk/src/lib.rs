@@ -60,6 +60,27 @@ pub trait Store: Send + Sync {
             "this side keeps no records",
         ))
     }
+
+    /// The store a connected peer may use, given its authenticated long-term key (`None` in
+    /// the PSK mode): `Ok(None)` for this store itself (the default), `Ok(Some(..))` for a
+    /// narrower one (a client's rights and folder), `Err` to refuse the peer before any file
+    /// work. Asked once per connection, when it is established.
+    ///
+    /// # Errors
+    /// The refusal (the session is closed).
+    fn for_peer(
+        &self,
+        peer: Option<&[u8; 32]>,
+    ) -> Result<Option<std::sync::Arc<dyn Store>>, Problem> {
+        let _ = peer;
+        Ok(None)
+    }
+
+    /// The peer's access was revoked meanwhile: its sessions end (partials kept, nothing
+    /// more published). Never true by default.
+    fn revoked(&self) -> bool {
+        false
+    }
 }
 
 /// A file being received.

@@ -10,22 +10,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_app::ServeOptions;
 use ferry_app::agent::Agent;
-use ferry_app::agent::LogObserver;
 use ferry_app::host::RunError;
-use ferry_app::host::{Clock, fresh_seed};
-use ferry_app::pool::{CommitPool, Notify};
-use ferry_app::udp::socket::{READ_BATCH, UdpIo, size_buffers};
+use ferry_app::pool::Notify;
+use ferry_app::udp::socket::{UdpIo, size_buffers};
 use ferry_app::udp::{TRANSMIT_BUF, UdpServer};
 use ferry_disk::Store;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use proto::dgram::{Endpoint, TransportConfig};
+use proto::dgram::TransportConfig;
 use proto::{Config, Psk};
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
-/// Threads that make received files durable for the loop.
-const COMMIT_THREADS: usize = 4;
 
 /// Serve datagram connections on `sock` forever (see the module docs).
 ///
@@ -56,20 +52,7 @@ pub fn serve_udp(
             let _ = waker.wake();
         })
     };
-    let endpoint = Endpoint::new(
-        &opts.config,
-        &io.transport(&opts.transport),
-        &psk,
-        fresh_seed()?,
-        opts.max_connections,
-    );
-    let mut server = UdpServer::new(
-        endpoint,
-        store,
-        Box::new(|_| Box::new(LogObserver)),
-        Some((CommitPool::new(COMMIT_THREADS)?, notify)),
-        Clock::new(),
-    );
+    let mut server = UdpServer::serving(&io, &psk, store, &opts, notify)?;
     let mut events = Events::with_capacity(64);
     let mut tx = vec![0u8; TRANSMIT_BUF];
     loop {
@@ -82,38 +65,8 @@ pub fn serve_udp(
         if woken.swap(false, Ordering::AcqRel) {
             server.wake_all();
         }
-        loop {
-            let read = read_batch(&mut io, &mut server)?;
-            server.step();
-            while let Some(t) = server.poll_transmit(&mut tx) {
-                // A full send queue drops it as the network would (recovery resends), and
-                // one peer's unreachable address never stops the server.
-                if let Err(e) = io.send(&t, &tx) {
-                    tracing::debug!(error = %e, peer = %t.destination, "send failed");
-                }
-            }
-            if read < READ_BATCH {
-                break;
-            }
-        }
-    }
-}
-
-/// Read about [`READ_BATCH`] datagrams (until the socket would block).
-fn read_batch(io: &mut UdpIo<'_>, server: &mut UdpServer) -> io::Result<usize> {
-    loop {
-        match io.recv_up_to(READ_BATCH, |from, d| server.handle_datagram(from, d)) {
-            Ok(n) => return Ok(n),
-            // ICMP errors about some client's address, and signals: not the socket's end.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::ConnectionRefused
-                        | io::ErrorKind::ConnectionReset
-                ) => {}
-            Err(e) => return Err(e),
-        }
+        // Edge-triggered: turn until the socket is seen empty.
+        while server.turn(&mut io, &mut tx)? {}
     }
 }
 

@@ -10,18 +10,16 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use ferry_app::ServeOptions;
-use ferry_app::agent::{Agent, LogObserver};
+use ferry_app::agent::Agent;
 use ferry_app::host::{Clock, RunError, fresh_seed};
-use ferry_app::pool::{CommitPool, Notify};
+use ferry_app::pool::Notify;
 use ferry_app::udp::socket::{READ_BATCH, Refusals, UdpIo, size_buffers};
 use ferry_app::udp::{TRANSMIT_BUF, UdpConn, UdpServer};
 use ferry_disk::Store;
 use futures_lite::future;
-use proto::dgram::{Connection, Endpoint, TransportConfig};
+use proto::dgram::{Connection, TransportConfig};
 use proto::{Config, Psk};
 
-/// Threads that make received files durable for a server.
-const COMMIT_THREADS: usize = 4;
 /// Longest wait when no timer is armed.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -58,46 +56,14 @@ pub async fn serve_udp_async(
     });
     let mut io = UdpIo::new(sock.get_ref())?;
     io.log_features();
-    let endpoint = Endpoint::new(
-        &opts.config,
-        &io.transport(&opts.transport),
-        &psk,
-        fresh_seed()?,
-        opts.max_connections,
-    );
-    let mut server = UdpServer::new(
-        endpoint,
-        store,
-        Box::new(|_| Box::new(LogObserver)),
-        Some((CommitPool::new(COMMIT_THREADS)?, notify)),
-        Clock::new(),
-    );
+    let mut server = UdpServer::serving(&io, &psk, store, &opts, notify)?;
     let mut tx = vec![0u8; TRANSMIT_BUF];
     let mut woken = false;
     loop {
         if std::mem::take(&mut woken) || wake_rx.try_recv().is_ok() {
             server.wake_all();
         }
-        let read = match io.recv_up_to(READ_BATCH, |from, d| server.handle_datagram(from, d)) {
-            Ok(n) => n,
-            // ICMP errors about some client's address: not the socket's end.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        server.step();
-        while let Some(t) = server.poll_transmit(&mut tx) {
-            if let Err(e) = io.send(&t, &tx) {
-                tracing::debug!(error = %e, peer = %t.destination, "send failed");
-            }
-        }
-        if read >= READ_BATCH {
+        if server.turn(&mut io, &mut tx)? {
             continue;
         }
         let wait = server.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);

@@ -41,6 +41,13 @@ pub fn parse_host(s: &str, default_port: u16) -> Result<(String, u16), String> {
     if s.is_empty() {
         return bad("empty");
     }
+    if let Some((_, rest)) = s.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or_default();
+        return Err(format!(
+            "`{s}` is a URL; give HOST[:PORT] instead, e.g. `{authority}` (ferry speaks its own \
+             protocol, not HTTP)"
+        ));
+    }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {
             return bad("missing `]`");

@@ -64,6 +64,16 @@ fn parse_host_rejects() {
 }
 
 #[test]
+fn a_url_is_named_as_such() {
+    let e = parse_host("http://127.0.0.1:6868/x", DEFAULT_PORT).unwrap_err();
+    assert_eq!(
+        e,
+        "`http://127.0.0.1:6868/x` is a URL; give HOST[:PORT] instead, e.g. `127.0.0.1:6868` \
+         (ferry speaks its own protocol, not HTTP)"
+    );
+}
+
+#[test]
 fn remote_display_round_trips() {
     for s in ["example.org:6868", "127.0.0.1:80", "[::1]:6868"] {
         let r = parse_remote(s).unwrap();

@@ -273,3 +273,15 @@ fn levels() {
     init_tracing(1, false);
     init_tracing(0, true);
 }
+
+#[test]
+fn tiny_files_have_no_rate() {
+    let r = FileReport {
+        bytes: 2,
+        resumed_from: 0,
+        seconds: 0.79,
+        ..report(FileReport::SENT)
+    };
+    let (o, _) = capture(&human(), |s, o, e| s.file_done_to(o, e, &r));
+    assert_eq!(o, "sent notes.txt  2 B in 0.79 s\n");
+}

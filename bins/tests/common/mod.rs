@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod relay;
 pub mod roles;
 pub mod udp;
+pub mod ux;
 
 /// One `#[test]` per end-to-end case, with client and server both the binary `$bin`.
 #[macro_export]
@@ -33,6 +34,10 @@ macro_rules! e2e_suite {
             code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
             relay_flipped_byte_is_rejected, relay_two_pairs_at_once);
+        $crate::e2e_suite!(@cases $bin; ux;
+            errors_name_side_cause_fix, interrupt_hints_and_resumes,
+            retries_reconnect_a_dropped_session, progress_under_a_terminal,
+            directory_sends_report);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,

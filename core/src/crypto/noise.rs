@@ -1,25 +1,20 @@
-//! `Noise_NNpsk0_25519_AESGCM_SHA256`, exactly as the Noise Protocol Framework (revision 34)
-//! specifies it, with the pattern hard-coded:
-//!
-//! ```text
-//! NNpsk0:
-//!   -> psk, e
-//!   <- e, ee
-//! ```
+//! The Noise handshakes ferry speaks, exactly as the Noise Protocol Framework (revision 34)
+//! specifies them, with the patterns hard-coded (see `pattern.rs`):
+//! `Noise_NNpsk0_25519_AESGCM_SHA256` (mode PSK), `Noise_XX_25519_AESGCM_SHA256` (mode
+//! PINNED) and `Noise_XXpsk3_25519_AESGCM_SHA256` (mode PINNED+PSK).
 //!
 //! `CipherState`, `SymmetricState` and the handshake follow spec §5.1–§5.3 and §9 (PSK
 //! handshakes: every `e` token is also `MixKey(e.public_key)`). `HKDF(ck, ikm, n)` of spec §4.3
-//! is HKDF-SHA256 Extract(salt = ck, ikm) followed by Expand(info = "", n * 32). The protocol
-//! name is exactly 32 bytes, so the initial `h` is the name itself. The published cacophony
-//! vector for this protocol is reproduced byte for byte by the tests below.
+//! is HKDF-SHA256 Extract(salt = ck, ikm) followed by Expand(info = "", n * 32). The published
+//! cacophony vector of each of the three protocols is reproduced byte for byte by the tests.
 //!
 //! Departures from a generic Noise implementation, all invisible on the wire:
-//! - `MixKeyAndHash(psk)` (the first token of message 1, which depends on nothing in the
-//!   message) is done by the constructors, so the PSK itself is never stored;
-//! - the local ephemeral public key is computed when the message carrying it is written, so a
-//!   responder that rejects message 1 (wrong PSK) has done no curve operation at all;
+//! - public keys (ephemeral and static) are computed when the message carrying them is
+//!   written, so an NNpsk0 responder that rejects message 1 (wrong PSK) has done no curve
+//!   operation at all;
 //! - messages have an exact length (the caller knows each payload length), errors are sticky
-//!   and every read error is fatal for the handshake.
+//!   and every read error is fatal for the handshake;
+//! - the PSK and the private keys are wiped as soon as their last token is processed.
 
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -27,7 +22,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::aead::{AeadKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::kdf;
 
-/// The Noise protocol name; exactly `HASHLEN` (32) bytes, so it is used as `h` unpadded.
+mod pattern;
+
+pub(crate) use pattern::Pattern;
+use pattern::Token;
+
+/// NNpsk0's protocol name; exactly `HASHLEN` (32) bytes, so it is used as `h` unpadded.
+#[cfg(test)]
 const PROTOCOL_NAME: &[u8; HASH_LEN] = b"Noise_NNpsk0_25519_AESGCM_SHA256";
 
 /// Noise `DHLEN` for 25519: length of a public key and of a DH output.
@@ -182,16 +183,21 @@ struct SymmetricState {
 }
 
 impl SymmetricState {
-    /// `InitializeSymmetric(protocol_name)`, `MixHash(prologue)`, then the first token of
-    /// message 1, `psk` (`MixKeyAndHash(psk)`), which is the same for both roles.
-    fn new(prologue: &[u8], psk: &[u8; 32]) -> Self {
+    /// `InitializeSymmetric(protocol_name)` (a name shorter than `HASHLEN` is zero-padded,
+    /// a longer one hashed), then `MixHash(prologue)`.
+    fn new(protocol_name: &[u8], prologue: &[u8]) -> Self {
+        let mut h = [0u8; HASH_LEN];
+        if protocol_name.len() <= HASH_LEN {
+            h[..protocol_name.len()].copy_from_slice(protocol_name);
+        } else {
+            h = Sha256::digest(protocol_name).into();
+        }
         let mut s = Self {
-            ck: *PROTOCOL_NAME,
-            h: *PROTOCOL_NAME,
+            ck: h,
+            h,
             cipher: CipherState::empty(),
         };
         s.mix_hash(prologue);
-        s.mix_key_and_hash(psk);
         s
     }
 
@@ -256,78 +262,144 @@ impl SymmetricState {
 /// Where a handshake is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Initiator: next call is `write_message` (message 1).
-    WriteMsg1,
-    /// Responder: next call is `read_message` (message 1).
-    ReadMsg1,
-    /// Responder: next call is `write_message` (message 2).
-    WriteMsg2,
-    /// Initiator: next call is `read_message` (message 2).
-    ReadMsg2,
-    /// Both messages done; only `split` remains.
+    /// Message `n` (0-based) is next; whether we write or read it follows from our role.
+    Msg(usize),
+    /// Every message done; only `split` remains.
     Finished,
     /// A fatal, sticky error.
     Failed(NoiseError),
 }
 
-/// A `Noise_NNpsk0_25519_AESGCM_SHA256` handshake in progress (Noise `HandshakeState`).
+/// The keys a handshake starts from. Every secret is copied into the handshake, which wipes
+/// it on drop; the caller wipes its own copies.
+pub(crate) struct Keys<'a> {
+    /// The pre-shared key (ignored by patterns without a `psk` token).
+    pub(crate) psk: &'a [u8; 32],
+    /// Our static private key (ignored by patterns without an `s` token).
+    pub(crate) static_secret: &'a [u8; 32],
+    /// Our ephemeral private key: fresh for every handshake (reusing it is catastrophic,
+    /// Noise spec §14); any 32 bytes are a valid X25519 secret (it is clamped).
+    pub(crate) ephemeral_secret: [u8; 32],
+}
+
+/// A handshake in progress (Noise `HandshakeState`) for one of the [`Pattern`]s.
 ///
-/// All secrets (`ck`, `k`, the ephemeral private key) are wiped on drop, and as soon as they
-/// are no longer needed (finish or error).
+/// All secrets (`ck`, `k`, the PSK, the static and ephemeral private keys) are wiped on drop,
+/// and as soon as they are no longer needed (finish or error).
 #[derive(ZeroizeOnDrop)]
 pub(crate) struct Handshake {
+    /// Which pattern.
+    #[zeroize(skip)]
+    pattern: Pattern,
+    /// Initiator (writes messages 0, 2, ...) or responder.
+    #[zeroize(skip)]
+    initiator: bool,
     /// Where the handshake is.
     #[zeroize(skip)]
     state: State,
     /// `ck`, `h` and the handshake cipher state.
     symmetric: SymmetricState,
+    /// The PSK, until its token has been processed.
+    psk: [u8; 32],
+    /// Our static private key `s`.
+    s: [u8; DH_LEN],
     /// Our ephemeral private key `e`.
     e: [u8; DH_LEN],
-    /// The peer's ephemeral public key `re` (responder: from message 1, used in message 2).
+    /// The peer's ephemeral public key `re`.
     re: [u8; DH_LEN],
+    /// The peer's static public key `rs`, once its `s` token was read.
+    rs: Option<[u8; DH_LEN]>,
     /// X25519 operations done so far (public-key derivations and DHs).
     dh_count: u32,
 }
 
 impl Handshake {
-    /// The initiator's side: `Initialize(NNpsk0, initiator, prologue, e, psk)`.
-    ///
-    /// `ephemeral_secret` must be fresh for every handshake (reusing it is catastrophic, Noise
-    /// spec §14); any 32 bytes are a valid X25519 secret (it is clamped).
+    /// The initiator's side of NNpsk0: `Initialize(NNpsk0, initiator, prologue, e, psk)`.
+    #[cfg(test)]
     pub(crate) fn initiator(prologue: &[u8], psk: &[u8; 32], ephemeral_secret: [u8; 32]) -> Self {
-        Self::new(State::WriteMsg1, prologue, psk, ephemeral_secret)
+        Self::new(
+            Pattern::NNpsk0,
+            true,
+            prologue,
+            &Keys {
+                psk,
+                static_secret: &[0; 32],
+                ephemeral_secret,
+            },
+        )
     }
 
-    /// The responder's side: `Initialize(NNpsk0, responder, prologue, e, psk)`.
-    ///
-    /// `ephemeral_secret` must be fresh for every handshake (see [`Handshake::initiator`]).
+    /// The responder's side of NNpsk0.
+    #[cfg(test)]
     pub(crate) fn responder(prologue: &[u8], psk: &[u8; 32], ephemeral_secret: [u8; 32]) -> Self {
-        Self::new(State::ReadMsg1, prologue, psk, ephemeral_secret)
+        Self::new(
+            Pattern::NNpsk0,
+            false,
+            prologue,
+            &Keys {
+                psk,
+                static_secret: &[0; 32],
+                ephemeral_secret,
+            },
+        )
     }
 
-    /// Shared constructor.
-    fn new(state: State, prologue: &[u8], psk: &[u8; 32], ephemeral_secret: [u8; 32]) -> Self {
+    /// `Initialize(pattern, initiator, prologue, s, e, psk)`.
+    pub(crate) fn new(pattern: Pattern, initiator: bool, prologue: &[u8], keys: &Keys<'_>) -> Self {
         Self {
-            state,
-            symmetric: SymmetricState::new(prologue, psk),
-            e: ephemeral_secret,
+            pattern,
+            initiator,
+            state: State::Msg(0),
+            symmetric: SymmetricState::new(pattern.name(), prologue),
+            psk: *keys.psk,
+            s: *keys.static_secret,
+            e: keys.ephemeral_secret,
             re: [0; DH_LEN],
+            rs: None,
             dh_count: 0,
         }
     }
 
-    /// Length of the next message for a payload of `payload_len` bytes (32 + payload + 16).
-    ///
-    /// Both NNpsk0 messages have this shape. Saturates instead of overflowing.
+    /// Length of an NNpsk0 message carrying `payload_len` bytes (32 + payload + 16); both
+    /// messages of that pattern have this shape. Saturates instead of overflowing.
+    #[cfg(test)]
     pub(crate) fn message_len(payload_len: usize) -> usize {
         DH_LEN.saturating_add(payload_len).saturating_add(TAG_LEN)
     }
 
-    /// Write the next message (initiator: msg 1; responder: msg 2). out must hold message_len(payload.len()).
+    /// Length of the next message (to write or to read) for a payload of `payload_len`
+    /// bytes: the pattern's tokens plus the payload, with a tag wherever a key exists.
+    /// 0 once the handshake finished or failed. Saturates instead of overflowing.
+    pub(crate) fn next_message_len(&self, payload_len: usize) -> usize {
+        let State::Msg(i) = self.state else {
+            return 0;
+        };
+        let mut keyed = self.symmetric.cipher.key.is_some();
+        let mut len = 0usize;
+        for token in self.pattern.messages()[i] {
+            match token {
+                Token::E => {
+                    len += DH_LEN;
+                    keyed |= self.pattern.is_psk();
+                }
+                Token::S => len += DH_LEN + if keyed { TAG_LEN } else { 0 },
+                Token::Ee | Token::Es | Token::Se | Token::Psk => keyed = true,
+            }
+        }
+        len.saturating_add(payload_len)
+            .saturating_add(if keyed { TAG_LEN } else { 0 })
+    }
+
+    /// Whether the next message is ours to write.
+    pub(crate) fn is_write_turn(&self) -> bool {
+        matches!(self.state, State::Msg(i) if (i % 2 == 0) == self.initiator)
+    }
+
+    /// Write the next message; `out` must hold `next_message_len(payload.len())` bytes.
     ///
     /// Returns the number of bytes written. Errors: `OutOfOrder` (not our turn),
-    /// `BufferTooSmall`, `BadLength` (message over 65 535 bytes), `NonContributory` (responder:
-    /// the initiator's ephemeral has small order). Every error is sticky.
+    /// `BufferTooSmall`, `BadLength` (message over 65 535 bytes), `NonContributory` (a DH
+    /// with a small-order peer key). Every error is sticky.
     pub(crate) fn write_message(
         &mut self,
         payload: &[u8],
@@ -337,14 +409,14 @@ impl Handshake {
         self.check(result)
     }
 
-    /// Read the peer's next message; exact length: msg.len() must equal 32 + payload_out.len() + 16
-    /// (the caller knows the payload length of each message), else BadLength. Returns payload length.
-    /// The responder checks message 1's tag BEFORE any X25519 operation (wrong PSK => Authentication, zero DH done).
+    /// Read the peer's next message; exact length: `msg.len()` must equal
+    /// `next_message_len(payload_out.len())` (the caller knows the payload length of each
+    /// message), else `BadLength`. Returns the payload length. An NNpsk0 responder checks
+    /// message 1's tag before any X25519 operation (wrong PSK => `Authentication`, no DH).
     ///
-    /// Errors: `OutOfOrder`, `BadLength`, `Authentication`, `NonContributory` (initiator: the
-    /// responder's ephemeral has small order; checked before message 2's tag, because the tag
-    /// key depends on the DH). Every error is fatal and sticky; on error `payload_out` holds no
-    /// plaintext.
+    /// Errors: `OutOfOrder`, `BadLength`, `Authentication`, `NonContributory` (checked before
+    /// the tag that depends on the DH). Every error is fatal and sticky; on error
+    /// `payload_out` holds no plaintext.
     pub(crate) fn read_message(
         &mut self,
         msg: &[u8],
@@ -357,21 +429,27 @@ impl Handshake {
         self.check(result)
     }
 
-    /// True once both messages have been written/read successfully.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// True once every message has been written/read successfully.
     pub(crate) fn is_finished(&self) -> bool {
         self.state == State::Finished
     }
 
+    /// The peer's static public key, once the message carrying it was read (and
+    /// authenticated: its tag, and the payload's after it, checked).
+    pub(crate) fn remote_static(&self) -> Option<[u8; DH_LEN]> {
+        self.rs
+    }
+
     /// Number of X25519 operations performed so far (lets tests prove a wrong PSK costs no DH).
     ///
-    /// Counts the derivation of our ephemeral public key and the `ee` DH, so a completed
-    /// handshake reports 2 on each side.
+    /// Counts public-key derivations and DHs: a completed NNpsk0 handshake reports 2 on each
+    /// side.
     pub(crate) fn dh_count(&self) -> u32 {
         self.dh_count
     }
 
-    /// After both messages: Split() => (k1 initiator->responder, k2 responder->initiator) and the handshake hash h.
+    /// After the last message: Split() => (k1 initiator->responder, k2 responder->initiator)
+    /// and the handshake hash h.
     ///
     /// `OutOfOrder` if the handshake has not finished; the sticky error if it failed.
     pub(crate) fn split(self) -> Result<Split, NoiseError> {
@@ -385,7 +463,7 @@ impl Handshake {
                 })
             }
             State::Failed(err) => Err(err),
-            _ => Err(NoiseError::OutOfOrder),
+            State::Msg(_) => Err(NoiseError::OutOfOrder),
         }
     }
 
@@ -395,98 +473,147 @@ impl Handshake {
             && !matches!(self.state, State::Failed(_))
         {
             self.state = State::Failed(err);
-            self.e.zeroize();
+            self.rs = None;
+            self.wipe();
             self.symmetric.clear();
         }
         result
     }
 
-    /// Our ephemeral public key, derived on first use.
-    fn ephemeral_public(&mut self) -> [u8; DH_LEN] {
-        self.dh_count += 1;
-        kdf::x25519_public(&self.e)
+    /// Wipe every private key this handshake holds.
+    fn wipe(&mut self) {
+        self.e.zeroize();
+        self.s.zeroize();
+        self.psk.zeroize();
+        self.re.zeroize();
     }
 
-    /// `DH(e, re)`, refusing an all-zero result.
-    fn dh_ee(&mut self) -> Result<zeroize::Zeroizing<[u8; DH_LEN]>, NoiseError> {
+    /// A public key from a private one.
+    fn public(&mut self, secret: &[u8; DH_LEN]) -> [u8; DH_LEN] {
         self.dh_count += 1;
-        kdf::x25519(&self.e, &self.re).map_err(|kdf::NonContributory| NoiseError::NonContributory)
+        kdf::x25519_public(secret)
+    }
+
+    /// The DH a token asks for, refusing an all-zero result.
+    fn dh(&mut self, token: Token) -> Result<zeroize::Zeroizing<[u8; DH_LEN]>, NoiseError> {
+        let rs = self.rs.unwrap_or([0; DH_LEN]);
+        let (ours, theirs) = match (token, self.initiator) {
+            (Token::Ee, _) => (&self.e, &self.re),
+            (Token::Es, true) | (Token::Se, false) => (&self.e, &rs),
+            (Token::Es, false) | (Token::Se, true) => (&self.s, &self.re),
+            _ => return Err(NoiseError::OutOfOrder),
+        };
+        let out = kdf::x25519(ours, theirs);
+        self.dh_count += 1;
+        out.map_err(|kdf::NonContributory| NoiseError::NonContributory)
+    }
+
+    /// The tokens of the next message, if it is ours to `write` (or to read, when false).
+    fn next_tokens(&self, write: bool) -> Result<(usize, &'static [Token]), NoiseError> {
+        match self.state {
+            State::Failed(err) => Err(err),
+            State::Msg(i) if self.is_write_turn() == write => Ok((i, self.pattern.messages()[i])),
+            State::Msg(_) | State::Finished => Err(NoiseError::OutOfOrder),
+        }
+    }
+
+    /// The keying tokens (`ee`, `es`, `se`, `psk`).
+    fn mix_token(&mut self, token: Token) -> Result<(), NoiseError> {
+        if token == Token::Psk {
+            let psk = self.psk;
+            self.symmetric.mix_key_and_hash(&psk);
+            self.psk.zeroize();
+        } else {
+            let dh = self.dh(token)?;
+            self.symmetric.mix_key(&*dh);
+        }
+        Ok(())
     }
 
     /// `write_message` without the sticky-error bookkeeping.
     fn write_inner(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, NoiseError> {
-        let next = match self.state {
-            State::Failed(err) => return Err(err),
-            State::WriteMsg1 => State::ReadMsg2,
-            State::WriteMsg2 => State::Finished,
-            State::ReadMsg1 | State::ReadMsg2 | State::Finished => {
-                return Err(NoiseError::OutOfOrder);
-            }
-        };
-        let len = Self::message_len(payload.len());
+        let (i, tokens) = self.next_tokens(true)?;
+        let len = self.next_message_len(payload.len());
         if len > MAX_MESSAGE_LEN {
             return Err(NoiseError::BadLength);
         }
         let out = out.get_mut(..len).ok_or(NoiseError::BufferTooSmall)?;
-        let (e_dst, ct_dst) = out.split_at_mut(DH_LEN);
-
-        // Token `e` (both messages), with the PSK-handshake MixKey.
-        let e_pub = self.ephemeral_public();
-        e_dst.copy_from_slice(&e_pub);
-        self.symmetric.mix_hash(&e_pub);
-        self.symmetric.mix_key(&e_pub);
-
-        // Token `ee` (message 2 only).
-        if next == State::Finished {
-            let dh = self.dh_ee()?;
-            self.symmetric.mix_key(&*dh);
+        let mut pos = 0;
+        for &token in tokens {
+            match token {
+                Token::E => {
+                    let e = self.e;
+                    let e_pub = self.public(&e);
+                    out[pos..pos + DH_LEN].copy_from_slice(&e_pub);
+                    pos += DH_LEN;
+                    self.symmetric.mix_hash(&e_pub);
+                    if self.pattern.is_psk() {
+                        self.symmetric.mix_key(&e_pub);
+                    }
+                }
+                Token::S => {
+                    let s = self.s;
+                    let s_pub = self.public(&s);
+                    pos += self.symmetric.encrypt_and_hash(&s_pub, &mut out[pos..])?;
+                }
+                other => self.mix_token(other)?,
+            }
         }
-
-        let ct_len = self.symmetric.encrypt_and_hash(payload, ct_dst)?;
-        debug_assert_eq!(DH_LEN + ct_len, len);
-        self.finish_step(next);
+        pos += self.symmetric.encrypt_and_hash(payload, &mut out[pos..])?;
+        debug_assert_eq!(pos, len);
+        self.finish_step(i);
         Ok(len)
     }
 
     /// `read_message` without the sticky-error bookkeeping.
     fn read_inner(&mut self, msg: &[u8], payload_out: &mut [u8]) -> Result<usize, NoiseError> {
-        let next = match self.state {
-            State::Failed(err) => return Err(err),
-            State::ReadMsg1 => State::WriteMsg2,
-            State::ReadMsg2 => State::Finished,
-            State::WriteMsg1 | State::WriteMsg2 | State::Finished => {
-                return Err(NoiseError::OutOfOrder);
-            }
-        };
-        let len = Self::message_len(payload_out.len());
+        let (i, tokens) = self.next_tokens(false)?;
+        let len = self.next_message_len(payload_out.len());
         if msg.len() != len || len > MAX_MESSAGE_LEN {
             return Err(NoiseError::BadLength);
         }
-        let (re, ct) = msg.split_at(DH_LEN);
-
-        // Token `e` (both messages), with the PSK-handshake MixKey.
-        self.re.copy_from_slice(re);
-        self.symmetric.mix_hash(re);
-        self.symmetric.mix_key(re);
-
-        // Token `ee` (message 2 only). Message 1 has no DH token, so the responder checks its
-        // tag below having done no X25519 operation.
-        if next == State::Finished {
-            let dh = self.dh_ee()?;
-            self.symmetric.mix_key(&*dh);
+        let mut pos = 0;
+        for &token in tokens {
+            match token {
+                Token::E => {
+                    self.re.copy_from_slice(&msg[pos..pos + DH_LEN]);
+                    pos += DH_LEN;
+                    let re = self.re;
+                    self.symmetric.mix_hash(&re);
+                    if self.pattern.is_psk() {
+                        self.symmetric.mix_key(&re);
+                    }
+                }
+                Token::S => {
+                    let n = DH_LEN
+                        + if self.symmetric.cipher.key.is_some() {
+                            TAG_LEN
+                        } else {
+                            0
+                        };
+                    let mut rs = [0u8; DH_LEN];
+                    self.symmetric
+                        .decrypt_and_hash(&msg[pos..pos + n], &mut rs)?;
+                    pos += n;
+                    self.rs = Some(rs);
+                }
+                // NNpsk0's message 1 has no DH token, so its responder checks the tag below
+                // having done no X25519 operation.
+                other => self.mix_token(other)?,
+            }
         }
-
-        let pt_len = self.symmetric.decrypt_and_hash(ct, payload_out)?;
-        self.finish_step(next);
+        let pt_len = self.symmetric.decrypt_and_hash(&msg[pos..], payload_out)?;
+        self.finish_step(i);
         Ok(pt_len)
     }
 
-    /// Move to `next`; the ephemeral secret is wiped once nothing needs it.
-    fn finish_step(&mut self, next: State) {
-        self.state = next;
-        if next == State::Finished {
-            self.e.zeroize();
-            self.re.zeroize();
+    /// Move past message `i`; the private keys are wiped once nothing needs them.
+    fn finish_step(&mut self, i: usize) {
+        if i + 1 == self.pattern.messages().len() {
+            self.state = State::Finished;
+            self.wipe();
+        } else {
+            self.state = State::Msg(i + 1);
         }
     }
 }
@@ -504,3 +631,5 @@ pub(crate) struct Split {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;

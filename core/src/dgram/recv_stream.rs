@@ -14,6 +14,9 @@ use crate::time::Instant;
 /// refused with [`StreamError::FlowControl`].
 pub(crate) const MAX_PIECES: usize = 16 * 1024;
 
+/// A new flow-control limit is advertised each time this fraction of the window was consumed.
+const UPDATE_FRACTION: u64 = 8;
+
 /// A peer that broke the stream rules (a connection error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
@@ -227,32 +230,41 @@ impl RecvStream {
         self.window
     }
 
-    /// A new limit to advertise, once half the window was consumed since the last one. The
-    /// window doubles (up to the maximum) when that half window was consumed within 2 × `srtt`
-    /// of the previous advertisement (as Chromium's QUIC does): the window, not the reader,
-    /// was the bottleneck; or when the reader took everything readable while bytes wait beyond
-    /// a hole (a lossy path). Requiring a *whole* window within 2 × `srtt` never fires on a
-    /// lossy path, where holes hold back in-order delivery by a round trip or more.
+    /// A new limit to advertise, once an eighth of the window was consumed since the last
+    /// one (so the sender's credit never drops much below a whole window: with updates at
+    /// half a window, a window of twice the path's bandwidth-delay product was needed to keep
+    /// it full). The window doubles (up to the maximum) when a quarter of it was consumed
+    /// within one `srtt` of the start of the auto-tuning epoch (the rate of Chromium's QUIC
+    /// rule, half a window within 2 × `srtt`): the window, not the reader, was the
+    /// bottleneck; or when the reader took everything readable while bytes wait beyond a hole
+    /// (a lossy path). Requiring a *whole* window within 2 × `srtt` never fires on a lossy
+    /// path, where holes hold back in-order delivery by a round trip or more.
     pub(crate) fn poll_max_data(&mut self, now: Instant, srtt: Duration) -> Option<u64> {
-        let (start, _) = *self.epoch.get_or_insert((now, self.consumed));
+        let (start, at) = *self.epoch.get_or_insert((now, self.consumed));
         if self.final_size.is_some() {
             return None;
         }
         let since = self.consumed - self.advertised_at;
-        if since == 0 || since < self.window / 2 {
+        if since == 0 || since < self.window / UPDATE_FRACTION {
             return None;
         }
-        // The reader is not the bottleneck when it took everything readable while bytes
-        // wait beyond a hole: on a lossy path every window holds holes, whose repair (a round
-        // trip or more) stalls in-order delivery, so the consumption rate alone would read
-        // as a slow reader and the window would never grow to cover the repair time.
-        // (What is left readable is at most a partial record the session cannot take yet.)
+        // The reader is not the bottleneck when it took everything readable while bytes wait
+        // beyond a hole: on a lossy path every window holds holes, whose repair (a round trip
+        // or more, several when a retransmission is lost too) stalls in-order delivery, so
+        // the consumption rate alone would read as a slow reader and the window would never
+        // grow to cover the repair time; checked at every update, as a sender in slow start
+        // doubles its flight each round trip. (What is left readable is at most a partial
+        // record the session cannot take yet.)
         let left = (self.ready.len() - self.head) as u64;
         let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
-        if held_by_holes || now.saturating_duration_since(start) < srtt.saturating_mul(2) {
+        let fast_reader =
+            self.consumed - at >= self.window / 4 && now.saturating_duration_since(start) < srtt;
+        if held_by_holes || fast_reader {
             self.window = self.window.saturating_mul(2).min(self.max_window);
         }
-        self.epoch = Some((now, self.consumed));
+        if held_by_holes || fast_reader || self.consumed - at >= self.window / 4 {
+            self.epoch = Some((now, self.consumed));
+        }
         let limit = self.consumed.saturating_add(self.window);
         if limit <= self.max_data {
             return None;
@@ -342,42 +354,42 @@ mod tests {
     }
 
     #[test]
-    fn credit_reopens_at_half_window_and_the_window_grows_when_it_limits() {
+    fn credit_reopens_every_eighth_window_and_the_window_grows_when_it_limits() {
         let srtt = Duration::from_millis(20);
-        // A slow reader: half a window takes longer than 2 x srtt, no growth.
         let mut r = RecvStream::new(1000, 4000);
         assert_eq!(r.poll_max_data(ms(0), srtt), None);
         r.insert(0, &[0; 1000], false).unwrap();
-        r.consume(499);
-        assert_eq!(r.poll_max_data(ms(41), srtt), None);
+        // A new limit once an eighth of the window was consumed (the sender's credit never
+        // falls below 7/8 of a window).
+        r.consume(124);
+        assert_eq!(r.poll_max_data(ms(1), srtt), None);
         r.consume(1);
-        assert_eq!(r.poll_max_data(ms(42), srtt), Some(1500));
+        assert_eq!(r.poll_max_data(ms(2), srtt), Some(1125));
+        assert_eq!(r.poll_max_data(ms(2), srtt), None);
+        // A slow reader: a quarter window took longer than srtt, no growth.
+        r.consume(125);
+        assert_eq!(r.poll_max_data(ms(41), srtt), Some(1250));
         assert_eq!(r.window(), 1000);
-        assert_eq!(r.poll_max_data(ms(42), srtt), None);
-        r.consume(500);
-        assert_eq!(r.poll_max_data(ms(90), srtt), Some(2000));
-        assert_eq!(r.window(), 1000);
-        // Half a window consumed within 2 x srtt of the last advertisement: the window
-        // (the bottleneck) doubles, up to the maximum.
-        r.insert(1000, &[0; 1000], false).unwrap();
-        r.consume(500);
-        assert_eq!(r.poll_max_data(ms(100), srtt), Some(3500));
+        // A quarter window consumed within srtt: the window (the bottleneck) doubles, up to
+        // the maximum.
+        r.consume(250);
+        assert_eq!(r.poll_max_data(ms(50), srtt), Some(2500));
         assert_eq!(r.window(), 2000);
-        r.insert(2000, &[0; 1500], false).unwrap();
-        r.consume(1500);
-        assert_eq!(r.poll_max_data(ms(110), srtt), Some(7000));
+        r.insert(1000, &[0; 1500], false).unwrap();
+        r.consume(500);
+        assert_eq!(r.poll_max_data(ms(55), srtt), Some(5000));
         assert_eq!(r.window(), 4000);
-        r.insert(3500, &[0; 3500], false).unwrap();
-        r.consume(3000);
+        r.insert(2500, &[0; 2500], false).unwrap();
+        r.consume(1000);
         assert_eq!(
-            r.poll_max_data(ms(111), srtt),
-            Some(10_000),
+            r.poll_max_data(ms(56), srtt),
+            Some(6000),
             "capped at max_window"
         );
         assert_eq!(r.window(), 4000);
         // No credit is needed past the final size.
-        r.insert(7000, &[0; 10], true).unwrap();
-        r.consume(510);
+        r.insert(5000, &[0; 10], true).unwrap();
+        r.consume(3010);
         assert_eq!(r.poll_max_data(ms(150), srtt), None);
     }
 
@@ -387,7 +399,7 @@ mod tests {
         let mut r = RecvStream::new(1000, 4000);
         assert_eq!(r.poll_max_data(ms(0), srtt), None);
         // Half the window arrives in order, then bytes beyond a hole; the reader takes all it
-        // can, but slowly (long after 2 x srtt): the window still grows.
+        // can, but slowly (long after srtt): the window still grows.
         r.insert(0, &[0; 500], false).unwrap();
         r.insert(600, &[0; 300], false).unwrap();
         r.consume(500);

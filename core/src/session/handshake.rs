@@ -1,5 +1,9 @@
-//! The cleartext preamble, the `Noise_NNpsk0_25519_AESGCM_SHA256` handshake, the hello
-//! payloads and the ferry key schedule (security.md §5.1, §5.2).
+//! The cleartext preamble, the mode dispatch, the Noise handshake of each mode (NNpsk0, XX,
+//! XXpsk3), the hello payloads and the ferry key schedule (security.md §5.1, §5.2).
+//!
+//! Which hello rides in which message: NNpsk0 carries the ClientHello in message 1 and the
+//! ServerHello in message 2; XX and XXpsk3 send message 1 empty (it is not encrypted), the
+//! ServerHello in message 2 and the ClientHello in message 3.
 
 use alloc::vec::Vec;
 
@@ -9,13 +13,13 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, Psk};
 use crate::crypto::kdf;
-use crate::crypto::noise::{self, NoiseError};
-use crate::crypto::pake::{self, Pake};
+use crate::crypto::noise::{self, NoiseError, Pattern};
+use crate::crypto::pake::Pake;
 use crate::error::{HandshakeError, SessionError};
+use crate::identity::Mode;
 use crate::record::stream::{MAX_PLAINTEXT, MIN_PLAINTEXT};
 
 mod code;
-use code::refusal;
 
 /// Magic at the start of every ferry connection.
 pub(crate) const MAGIC: [u8; 3] = *b"FRY";
@@ -25,6 +29,10 @@ pub(crate) const VERSION: u8 = 1;
 pub(crate) const MODE_PSK: u8 = 0x01;
 /// Handshake mode: a short code (SPAKE2, then Noise NNpsk0 with its result; see `code.rs`).
 pub(crate) const MODE_CODE: u8 = 0x02;
+/// Handshake mode: static keys, the server's pinned (Noise XX).
+pub(crate) const MODE_PINNED: u8 = 0x03;
+/// Handshake mode: static keys and the pre-shared key (Noise XXpsk3).
+pub(crate) const MODE_PINNED_PSK: u8 = 0x04;
 /// Suite: X25519 / AES-256-GCM / SHA-256.
 pub(crate) const SUITE_X25519_AESGCM_SHA256: u8 = 0x01;
 /// What carries the session: its byte is preamble byte 6, so it is bound into the prologue and
@@ -37,12 +45,48 @@ pub(crate) enum Transport {
     Datagram = 1,
 }
 
-impl Transport {
-    /// The preamble of a session over this transport.
-    pub(crate) fn preamble(self) -> [u8; 8] {
-        let mut p = PREAMBLE;
-        p[6] = self as u8;
-        p
+/// The preamble of a session in `mode` over `transport`.
+fn preamble(transport: Transport, mode: Mode) -> [u8; 8] {
+    let mut p = PREAMBLE;
+    p[4] = mode.byte();
+    p[6] = transport as u8;
+    p
+}
+
+/// The Noise pattern of each mode (the mode dispatch).
+fn pattern(mode: Mode) -> Pattern {
+    match mode {
+        Mode::Psk | Mode::Code => Pattern::NNpsk0,
+        Mode::Pinned => Pattern::XX,
+        Mode::PinnedPsk => Pattern::XXpsk3,
+    }
+}
+
+/// Which hello message `i` of `pattern` carries.
+fn hello_in(pattern: Pattern, i: usize) -> Hello {
+    match (pattern, i) {
+        (Pattern::NNpsk0, 0) => Hello::Client,
+        (_, 1) => Hello::Server,
+        (Pattern::XX | Pattern::XXpsk3, 2) => Hello::Client,
+        _ => Hello::None,
+    }
+}
+
+/// A handshake message's payload.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hello {
+    None,
+    Client,
+    Server,
+}
+
+impl Hello {
+    fn len(self) -> usize {
+        match self {
+            Hello::None => 0,
+            Hello::Client => CLIENT_HELLO_LEN,
+            Hello::Server => SERVER_HELLO_LEN,
+        }
     }
 }
 
@@ -66,16 +110,20 @@ pub(crate) const FEATURE_DEFLATE: u32 = 1;
 const CLIENT_HELLO_LEN: usize = 1 + 16 + 4 + 4 + 2;
 /// ServerHello: version | side[16] | server_id[16] | features u32 | max_plaintext u32 | max_open u16.
 const SERVER_HELLO_LEN: usize = 1 + 16 + 16 + 4 + 4 + 2;
-/// Length of a handshake message carrying `payload` bytes: ephemeral key, payload, tag.
-const fn msg_len(payload: usize) -> usize {
-    32 + payload + 16
-}
+/// Longest handshake message of any mode (XX message 2: e, encrypted s, ServerHello, tag).
+const MAX_MSG_LEN: usize = 32 + 48 + SERVER_HELLO_LEN + 16;
 /// Handshake messages travel as `len u16 | message`.
 const LEN_PREFIX: usize = 2;
 /// What a server sends instead of message 2 when it cannot take the connection (too many
 /// connections, or evicted while still in the handshake): a zero length, which no message
 /// has, then `"busy"`. Plaintext and fixed, so it tells a peer nothing but "busy".
 pub const BUSY_REFUSAL: [u8; 6] = *b"\0\0busy";
+/// What a server sends instead of its first handshake message when the client asked for
+/// another mode: a zero length, `"mode"`, then the preamble mode byte the server requires.
+/// Plaintext, like [`BUSY_REFUSAL`], so that an old or misconfigured client hears why
+/// instead of waiting. It proves nothing (anyone on the path can forge it): a client only
+/// reports it, and never weakens its own mode because of it.
+pub const MODE_REFUSAL: [u8; 6] = *b"\0\0mode";
 /// What a server in mode CODE sends instead of message 2 when message 1 failed its tag: the
 /// codes differ (or the exchange was tampered with). The code is burned either way.
 pub(crate) const CODE_REFUSAL: [u8; 6] = *b"\0\0code";
@@ -88,6 +136,8 @@ pub(crate) struct PeerHello {
     pub(crate) features: u32,
     pub(crate) max_plaintext: usize,
     pub(crate) max_open: usize,
+    /// The peer's static public key (PINNED modes), authenticated by the handshake.
+    pub(crate) static_key: Option<[u8; 32]>,
 }
 
 /// The result of a finished handshake.
@@ -98,16 +148,12 @@ pub(crate) struct Established {
 }
 
 enum Stage {
-    /// Client, mode CODE: waiting for the server's SPAKE2 message.
-    ClientPake,
-    /// Client: waiting for message 2.
-    ClientAwait,
-    /// Server, mode CODE: waiting for the client's SPAKE2 message.
-    ServerPake,
     /// Server: waiting for the 8-byte preamble.
     ServerPreamble,
-    /// Server: waiting for message 1.
-    ServerAwait,
+    /// Mode CODE: waiting for the peer's SPAKE2 message.
+    Pake,
+    /// Waiting for the peer's next handshake message (or writing ours).
+    Messages,
     Done,
 }
 
@@ -115,11 +161,13 @@ enum Stage {
 pub(crate) struct Handshake {
     client: bool,
     transport: Transport,
+    mode: Mode,
     stage: Stage,
     noise: Option<noise::Handshake>,
     psk: Psk,
-    /// Mode CODE: the SPAKE2 exchange until it finished.
-    pake: Option<Pake>,
+    /// Our long-term private key in the PINNED modes (a client without an identity: a fresh
+    /// one from the seed).
+    static_secret: Zeroizing<[u8; 32]>,
     side: [u8; 16],
     ephemeral: Zeroizing<[u8; 32]>,
     features: u32,
@@ -127,34 +175,23 @@ pub(crate) struct Handshake {
     max_open: u16,
     server_id: [u8; 16],
     expected_server_id: Option<[u8; 16]>,
-    /// Bytes to transmit (preamble and our message), drained by `poll_transmit`.
+    /// The peer's hello, once read.
+    peer: Option<PeerHello>,
+    /// Handshake messages written or read so far.
+    done: usize,
+    /// Mode CODE: the SPAKE2 exchange until it finished, then its PSK and transcript hash.
+    pake: Option<Pake>,
+    pake_psk: Option<Zeroizing<[u8; 32]>>,
+    transcript: Option<[u8; 32]>,
+    /// Bytes to transmit (preamble and our messages), drained by `poll_transmit`.
     pub(crate) out: Vec<u8>,
 }
 
-/// The preamble of a session over `transport` in handshake mode `mode`.
-fn preamble(transport: Transport, mode: u8) -> [u8; 8] {
-    let mut p = transport.preamble();
-    p[4] = mode;
+fn prologue(transport: Transport, mode: Mode) -> [u8; PROLOGUE_LABEL.len() + PREAMBLE.len()] {
+    let mut p = [0u8; PROLOGUE_LABEL.len() + PREAMBLE.len()];
+    p[..PROLOGUE_LABEL.len()].copy_from_slice(PROLOGUE_LABEL);
+    p[PROLOGUE_LABEL.len()..].copy_from_slice(&preamble(transport, mode));
     p
-}
-
-/// The Noise prologue: the label, the preamble and, in mode CODE, the SPAKE2 transcript hash.
-fn prologue(transport: Transport, mode: u8, transcript: Option<&[u8; 32]>) -> Vec<u8> {
-    let mut p = Vec::with_capacity(PROLOGUE_LABEL.len() + PREAMBLE.len() + 32);
-    p.extend_from_slice(PROLOGUE_LABEL);
-    p.extend_from_slice(&preamble(transport, mode));
-    p.extend_from_slice(transcript.map_or(&[][..], |t| &t[..]));
-    p
-}
-
-impl Handshake {
-    fn mode(&self) -> u8 {
-        if self.psk.code().is_some() {
-            MODE_CODE
-        } else {
-            MODE_PSK
-        }
-    }
 }
 
 fn noise_err(e: NoiseError) -> SessionError {
@@ -175,21 +212,31 @@ impl Handshake {
         rng.fill_bytes(&mut ephemeral[..]);
         let mut side = [0u8; 16];
         rng.fill_bytes(&mut side);
-        // Mode CODE: the SPAKE2 scalar is the seed's third draw.
+        let mut static_secret = Zeroizing::new([0u8; 32]);
+        match &config.identity {
+            Some(id) => static_secret.copy_from_slice(id.secret_bytes()),
+            None => rng.fill_bytes(&mut static_secret[..]),
+        }
+        // Mode CODE: the code decides the mode; the SPAKE2 scalar is the seed's next draw.
         let pake = psk
             .code()
             .map(|c| Pake::start(client, &c.nameplate, &c.password, &mut rng));
         Handshake {
             client,
             transport,
+            mode: if pake.is_some() {
+                Mode::Code
+            } else {
+                config.mode
+            },
             stage: if client {
-                Stage::ClientAwait
+                Stage::Messages
             } else {
                 Stage::ServerPreamble
             },
             noise: None,
             psk: psk.clone(),
-            pake,
+            static_secret,
             side,
             ephemeral,
             features: if config.accept_compression {
@@ -201,8 +248,30 @@ impl Handshake {
             max_open: config.max_open,
             server_id: config.server_id,
             expected_server_id: config.expected_server_id,
+            peer: None,
+            done: 0,
+            pake,
+            pake_psk: None,
+            transcript: None,
             out: Vec::new(),
         }
+    }
+
+    /// The Noise state machine of our mode.
+    fn start_noise(&mut self) {
+        let keys = noise::Keys {
+            psk: self.pake_psk.as_deref().unwrap_or(self.psk.bytes()),
+            static_secret: &self.static_secret,
+            ephemeral_secret: *self.ephemeral,
+        };
+        let mut prologue = prologue(self.transport, self.mode).to_vec();
+        prologue.extend_from_slice(self.transcript.as_ref().map_or(&[][..], |t| &t[..]));
+        self.noise = Some(noise::Handshake::new(
+            pattern(self.mode),
+            self.client,
+            &prologue,
+            &keys,
+        ));
     }
 
     /// A client handshake; the preamble and message 1 are queued at once.
@@ -213,39 +282,13 @@ impl Handshake {
         seed: [u8; 32],
     ) -> Result<Self, SessionError> {
         let mut hs = Self::new(true, transport, config, psk, seed);
-        hs.out.extend_from_slice(&preamble(transport, hs.mode()));
-        if let Some(pake) = &hs.pake {
-            hs.out
-                .extend_from_slice(&(pake::MSG_LEN as u16).to_be_bytes());
-            hs.out.extend_from_slice(pake.message());
-            hs.stage = Stage::ClientPake;
+        hs.out.extend_from_slice(&preamble(transport, hs.mode));
+        if hs.send_pake() {
             return Ok(hs);
         }
-        let prologue = prologue(transport, MODE_PSK, None);
-        let psk = Zeroizing::new(*hs.psk.bytes());
-        hs.write_message_1(&prologue, &psk)?;
+        hs.start_noise();
+        hs.write_next()?;
         Ok(hs)
-    }
-
-    /// Queue Noise message 1 (the client's hello).
-    fn write_message_1(&mut self, prologue: &[u8], psk: &[u8; 32]) -> Result<(), SessionError> {
-        let hs = self;
-        let mut noise = noise::Handshake::initiator(prologue, psk, *hs.ephemeral);
-        let mut hello = [0u8; CLIENT_HELLO_LEN];
-        hello[0] = VERSION;
-        hello[1..17].copy_from_slice(&hs.side);
-        hello[17..21].copy_from_slice(&hs.features.to_be_bytes());
-        hello[21..25].copy_from_slice(&(hs.max_plaintext as u32).to_be_bytes());
-        hello[25..27].copy_from_slice(&hs.max_open.to_be_bytes());
-        let len = msg_len(CLIENT_HELLO_LEN);
-        let mut msg = [0u8; msg_len(SERVER_HELLO_LEN)];
-        let n = noise
-            .write_message(&hello, &mut msg[..len])
-            .map_err(noise_err)?;
-        hs.out.extend_from_slice(&(n as u16).to_be_bytes());
-        hs.out.extend_from_slice(&msg[..n]);
-        hs.noise = Some(noise);
-        Ok(())
     }
 
     /// A server handshake, waiting for the client's preamble.
@@ -256,6 +299,141 @@ impl Handshake {
     /// X25519 operations done so far (a wrong PSK must cost the server none).
     pub(crate) fn dh_count(&self) -> u32 {
         self.noise.as_ref().map_or(0, noise::Handshake::dh_count)
+    }
+
+    /// Write our next message (with its hello) to `out` while it is our turn; when the
+    /// handshake is then complete, return the result.
+    fn write_next(&mut self) -> Result<Option<Established>, SessionError> {
+        let limits = self.limits();
+        let noise = self.noise.as_mut().ok_or(HandshakeError::BadLength)?;
+        if noise.is_write_turn() {
+            let mut payload = [0u8; SERVER_HELLO_LEN];
+            let hello = hello_in(pattern(self.mode), self.done);
+            let payload = &mut payload[..hello.len()];
+            match hello {
+                Hello::None => {}
+                Hello::Client => {
+                    payload[0] = VERSION;
+                    payload[1..17].copy_from_slice(&self.side);
+                    payload[17..27].copy_from_slice(&limits);
+                }
+                Hello::Server => {
+                    payload[0] = VERSION;
+                    payload[1..17].copy_from_slice(&self.side);
+                    payload[17..33].copy_from_slice(&self.server_id);
+                    payload[33..43].copy_from_slice(&limits);
+                }
+            }
+            let mut msg = [0u8; MAX_MSG_LEN];
+            let n = noise.write_message(payload, &mut msg).map_err(noise_err)?;
+            self.out.extend_from_slice(&(n as u16).to_be_bytes());
+            self.out.extend_from_slice(&msg[..n]);
+            self.done += 1;
+        }
+        self.finish_if_done()
+    }
+
+    /// `features | max_plaintext | max_open`, the tail of both hellos.
+    fn limits(&self) -> [u8; 10] {
+        let mut t = [0u8; 10];
+        t[..4].copy_from_slice(&self.features.to_be_bytes());
+        t[4..8].copy_from_slice(&(self.max_plaintext as u32).to_be_bytes());
+        t[8..].copy_from_slice(&self.max_open.to_be_bytes());
+        t
+    }
+
+    /// The keys, once the last message is through.
+    fn finish_if_done(&mut self) -> Result<Option<Established>, SessionError> {
+        if !self
+            .noise
+            .as_ref()
+            .is_some_and(noise::Handshake::is_finished)
+        {
+            return Ok(None);
+        }
+        let noise = self.noise.take().ok_or(HandshakeError::BadLength)?;
+        let mut peer = self.peer.ok_or(HandshakeError::BadHello)?;
+        peer.static_key = noise.remote_static();
+        let split = noise.split().map_err(noise_err)?;
+        let (c2s, s2c) = schedule(&split);
+        self.stage = Stage::Done;
+        let (send_secret, recv_secret) = if self.client { (c2s, s2c) } else { (s2c, c2s) };
+        Ok(Some(Established {
+            send_secret,
+            recv_secret,
+            peer,
+        }))
+    }
+
+    /// Read the peer's message `msg` (its hello, if it carries one), then write ours.
+    fn read_next(&mut self, msg: &[u8]) -> Result<Option<Established>, SessionError> {
+        let noise = self.noise.as_mut().ok_or(HandshakeError::BadLength)?;
+        let hello = hello_in(pattern(self.mode), self.done);
+        let mut payload = [0u8; SERVER_HELLO_LEN];
+        let payload = &mut payload[..hello.len()];
+        noise.read_message(msg, payload).map_err(noise_err)?;
+        self.done += 1;
+        match hello {
+            Hello::None => {}
+            Hello::Client => {
+                self.peer = Some(parse_hello(&payload[..1], &payload[1..17], &payload[17..])?);
+            }
+            Hello::Server => {
+                let peer = parse_hello(&payload[..1], &payload[1..17], &payload[33..])?;
+                let mut server_id = [0u8; 16];
+                server_id.copy_from_slice(&payload[17..33]);
+                if self.expected_server_id.is_some_and(|id| id != server_id) {
+                    return Err(HandshakeError::WrongServer.into());
+                }
+                self.peer = Some(PeerHello {
+                    server_id: Some(server_id),
+                    ..peer
+                });
+            }
+        }
+        self.write_next()
+    }
+
+    /// Check the client's preamble; a client asking for another mode hears
+    /// [`MODE_REFUSAL`] and the mode this server requires.
+    fn check_preamble(&mut self, p: &[u8]) -> Result<(), SessionError> {
+        if p[3] != VERSION {
+            return Err(HandshakeError::UnsupportedVersion(p[3]).into());
+        }
+        if p[5] != SUITE_X25519_AESGCM_SHA256 || p[7] != 0 {
+            return Err(HandshakeError::UnsupportedSuite(p[5]).into());
+        }
+        if p[6] != self.transport as u8 {
+            return Err(HandshakeError::WrongTransport(p[6]).into());
+        }
+        if p[4] != self.mode.byte() {
+            self.out.extend_from_slice(&MODE_REFUSAL);
+            self.out.push(self.mode.byte());
+            return Err(HandshakeError::UnsupportedMode(p[4]).into());
+        }
+        Ok(())
+    }
+
+    /// A zero length in place of the server's message: its busy or mode refusal, as an
+    /// error once complete (`Ok` while more bytes are needed).
+    fn refusal(rest: &[u8]) -> Result<(), SessionError> {
+        let n = rest.len().min(BUSY_REFUSAL.len());
+        if rest[..n] == BUSY_REFUSAL[..n] {
+            if n < BUSY_REFUSAL.len() {
+                return Ok(());
+            }
+            return Err(HandshakeError::Busy.into());
+        }
+        if let Some(e) = code::refusal(rest) {
+            return e;
+        }
+        if rest[..n] == MODE_REFUSAL[..n] {
+            return match rest.get(MODE_REFUSAL.len()) {
+                None => Ok(()),
+                Some(&m) => Err(HandshakeError::ModeRequired(m).into()),
+            };
+        }
+        Err(HandshakeError::BadLength.into())
     }
 
     /// Consume handshake bytes from the front of `input`. Returns the bytes used and, when
@@ -278,53 +456,31 @@ impl Handshake {
                     if rest.len() < PREAMBLE.len() {
                         return Ok((used, None));
                     }
-                    let p = &rest[..PREAMBLE.len()];
-                    if p[3] != VERSION {
-                        return Err(HandshakeError::UnsupportedVersion(p[3]).into());
-                    }
-                    if p[4] != self.mode() {
-                        return Err(HandshakeError::UnsupportedMode(p[4]).into());
-                    }
-                    if p[5] != SUITE_X25519_AESGCM_SHA256 || p[7] != 0 {
-                        return Err(HandshakeError::UnsupportedSuite(p[5]).into());
-                    }
-                    if p[6] != self.transport as u8 {
-                        return Err(HandshakeError::WrongTransport(p[6]).into());
-                    }
+                    self.check_preamble(&rest[..PREAMBLE.len()])?;
                     used += PREAMBLE.len();
                     if self.pake.is_some() {
-                        self.stage = Stage::ServerPake;
+                        self.stage = Stage::Pake;
                         continue;
                     }
-                    self.noise = Some(noise::Handshake::responder(
-                        &prologue(self.transport, MODE_PSK, None),
-                        self.psk.bytes(),
-                        *self.ephemeral,
-                    ));
-                    self.stage = Stage::ServerAwait;
+                    self.start_noise();
+                    self.stage = Stage::Messages;
                 }
-                Stage::ClientPake | Stage::ServerPake => match self.code_step(rest)? {
+                Stage::Pake => match self.code_step(rest)? {
                     0 => return Ok((used, None)),
                     n => used += n,
                 },
-                Stage::ServerAwait | Stage::ClientAwait => {
-                    let payload_len = if self.client {
-                        SERVER_HELLO_LEN
-                    } else {
-                        CLIENT_HELLO_LEN
-                    };
-                    let expected = msg_len(payload_len);
+                Stage::Messages => {
+                    let noise = self.noise.as_ref().ok_or(HandshakeError::BadLength)?;
+                    let hello = hello_in(pattern(self.mode), self.done);
+                    let expected = noise.next_message_len(hello.len());
                     if rest.len() < LEN_PREFIX {
                         return Ok((used, None));
                     }
                     let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-                    if self.client && len == 0 {
-                        // The server's refusal (`BUSY_REFUSAL`, `CODE_REFUSAL`) in place of
-                        // message 2.
-                        return match refusal(rest)? {
-                            None => Ok((used, None)),
-                            Some(e) => Err(e),
-                        };
+                    if self.client && len == 0 && self.done == 1 {
+                        // A refusal in place of the server's first message.
+                        Self::refusal(rest)?;
+                        return Ok((used, None));
                     }
                     if len != expected {
                         return Err(HandshakeError::BadLength.into());
@@ -334,64 +490,12 @@ impl Handshake {
                     }
                     let msg = &rest[LEN_PREFIX..LEN_PREFIX + len];
                     used += LEN_PREFIX + len;
-                    let est = if self.client {
-                        self.client_finish(msg)?
-                    } else {
-                        self.server_reply(msg).map_err(|e| self.burn_code(e))?
-                    };
-                    self.stage = Stage::Done;
-                    return Ok((used, Some(est)));
+                    if let Some(est) = self.read_next(msg).map_err(|e| self.burn_code(e))? {
+                        return Ok((used, Some(est)));
+                    }
                 }
             }
         }
-    }
-
-    fn client_finish(&mut self, msg: &[u8]) -> Result<Established, SessionError> {
-        let mut noise = self.noise.take().ok_or(HandshakeError::BadLength)?;
-        let mut hello = [0u8; SERVER_HELLO_LEN];
-        noise.read_message(msg, &mut hello).map_err(noise_err)?;
-        let peer = parse_hello(&hello[..1], &hello[1..17], &hello[33..])?;
-        let mut server_id = [0u8; 16];
-        server_id.copy_from_slice(&hello[17..33]);
-        if self.expected_server_id.is_some_and(|id| id != server_id) {
-            return Err(HandshakeError::WrongServer.into());
-        }
-        let peer = PeerHello {
-            server_id: Some(server_id),
-            ..peer
-        };
-        let split = noise.split().map_err(noise_err)?;
-        let (c2s, s2c) = schedule(&split);
-        Ok(Established {
-            send_secret: c2s,
-            recv_secret: s2c,
-            peer,
-        })
-    }
-
-    fn server_reply(&mut self, msg: &[u8]) -> Result<Established, SessionError> {
-        let mut noise = self.noise.take().ok_or(HandshakeError::BadLength)?;
-        let mut hello = [0u8; CLIENT_HELLO_LEN];
-        noise.read_message(msg, &mut hello).map_err(noise_err)?;
-        let peer = parse_hello(&hello[..1], &hello[1..17], &hello[17..])?;
-        let mut reply = [0u8; SERVER_HELLO_LEN];
-        reply[0] = VERSION;
-        reply[1..17].copy_from_slice(&self.side);
-        reply[17..33].copy_from_slice(&self.server_id);
-        reply[33..37].copy_from_slice(&self.features.to_be_bytes());
-        reply[37..41].copy_from_slice(&(self.max_plaintext as u32).to_be_bytes());
-        reply[41..43].copy_from_slice(&self.max_open.to_be_bytes());
-        let mut out = [0u8; msg_len(SERVER_HELLO_LEN)];
-        let n = noise.write_message(&reply, &mut out).map_err(noise_err)?;
-        self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        self.out.extend_from_slice(&out[..n]);
-        let split = noise.split().map_err(noise_err)?;
-        let (c2s, s2c) = schedule(&split);
-        Ok(Established {
-            send_secret: s2c,
-            recv_secret: c2s,
-            peer,
-        })
     }
 }
 
@@ -414,6 +518,7 @@ fn parse_hello(version: &[u8], side: &[u8], tail: &[u8]) -> Result<PeerHello, Se
         features,
         max_plaintext,
         max_open,
+        static_key: None,
     })
 }
 

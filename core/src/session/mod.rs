@@ -4,6 +4,7 @@
 mod api;
 pub(crate) mod event;
 pub(crate) mod handshake;
+mod timers;
 pub(crate) mod transfer;
 mod transport;
 
@@ -20,8 +21,8 @@ use crate::wire::{CloseCode, Control, Frame, decode_frame, encode_control};
 use zeroize::Zeroizing;
 
 pub use event::{Chunk, Event, FileMeta, PeerRequestId, RecvId, RequestId, SendId};
-pub use handshake::BUSY_REFUSAL;
 pub(crate) use handshake::Transport;
+pub use handshake::{BUSY_REFUSAL, MODE_REFUSAL};
 use handshake::{Established, FEATURE_DEFLATE, Handshake, PeerHello};
 use transfer::{Limits, Transfer};
 
@@ -302,7 +303,7 @@ impl Session {
         if let Phase::Handshake(hs) = &mut self.phase {
             match hs.handle_input(input) {
                 Err(e) => {
-                    // A refusal the handshake still owes the peer (a burned code).
+                    // A refusal the peer should hear (another mode required) goes out first.
                     self.hs_out.append(&mut hs.out);
                     return Err(self.fail(e));
                 }
@@ -444,26 +445,6 @@ impl Session {
         Err(self.fail(SessionError::Truncated))
     }
 
-    /// Let timers fire. Calling it early or twice is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.observe(now);
-        if self.is_closed() {
-            return;
-        }
-        let Some((timer, at)) = self.pending_timer() else {
-            return;
-        };
-        if now < at {
-            return;
-        }
-        match timer {
-            Timer::KeepAlive => self.ping_pending = true,
-            Timer::Handshake | Timer::Idle | Timer::Close => {
-                self.fail(SessionError::TimedOut);
-            }
-        }
-    }
-
     // ---- output -------------------------------------------------------------------------
 
     /// Write the next bytes to send into `out` and return their length; 0 when there is
@@ -586,53 +567,6 @@ impl Session {
         ev
     }
 
-    /// When to call `handle_timeout` next (absolute, never earlier than the last `now` seen).
-    /// `None` once the session is closed.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending_timer().map(|(_, at)| at.max(self.last_now))
-    }
-
-    /// The earliest armed timer and its deadline (for diagnostics).
-    pub fn pending_timer(&self) -> Option<(Timer, Instant)> {
-        match self.phase {
-            Phase::Closed => return None,
-            Phase::Handshake(_) | Phase::AwaitStart => {
-                return Some((
-                    Timer::Handshake,
-                    self.created + self.config.handshake_timeout,
-                ));
-            }
-            Phase::Open => {}
-        }
-        let mut best: Option<(Timer, Instant)> = None;
-        let mut consider = |t: Timer, at: Instant| {
-            if best.is_none_or(|(_, b)| at < b) {
-                best = Some((t, at));
-            }
-        };
-        // While this side's own application holds input back, the peer's silence is ours.
-        if !self.input_blocked() {
-            consider(Timer::Idle, self.last_recv + self.config.idle_timeout);
-        }
-        if let Some(t) = self.final_sent_at {
-            // The peer may still be finishing (commits, acks): count from its last record.
-            consider(
-                Timer::Close,
-                t.max(self.last_recv) + self.config.close_timeout,
-            );
-        }
-        // Keep-alives go on until our FINAL record is out (a side answering the peer's close may
-        // wait long for its application's commits; the peer's close timer counts from our last
-        // record).
-        if !self.ping_pending && self.final_sent_at.is_none() {
-            consider(
-                Timer::KeepAlive,
-                self.last_send + self.config.keepalive_interval,
-            );
-        }
-        best
-    }
-
     /// The receive window or the event queue is full: input waits for the application.
     fn input_blocked(&self) -> bool {
         let window = self
@@ -688,6 +622,14 @@ impl Session {
     /// The server's id from its hello (client side, after the handshake).
     pub fn server_id(&self) -> Option<[u8; 16]> {
         self.peer.and_then(|p| p.server_id)
+    }
+
+    /// The peer's long-term public key, authenticated by the handshake (modes PINNED and
+    /// PINNED+PSK; `None` in mode PSK). Available from [`Event::Connected`] on, before any
+    /// request is acted upon: a client compares it with the key it pinned, a server looks it
+    /// up in its allow list, and either closes the session when it does not match.
+    pub fn peer_static(&self) -> Option<[u8; 32]> {
+        self.peer.and_then(|p| p.static_key)
     }
 
     /// Unstable test hook (feature `testing`): X25519 operations this session's handshake

@@ -210,6 +210,9 @@ pub enum CloseCode {
     TimedOut,
     /// This side hit an internal error.
     InternalError,
+    /// The server refused this client: its key is not on the allow list, or its access was
+    /// revoked.
+    Refused,
 }
 
 /// A `Vec` that refuses to decode more than `MAX_LIST_ENTRIES` elements and never

@@ -107,6 +107,12 @@ pub struct Agent {
     /// Refused files waiting for their whole-file hash before they are offered again.
     hashing: BTreeMap<u64, Sending>,
     next_token: u64,
+    /// A client whose flag is set (the user interrupted) closes its session as `Cancelled`:
+    /// nothing more is offered or written; the peer keeps what arrived, for resume.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The session was ended on purpose (server not trusted, client refused or revoked):
+    /// nothing more is started. Holds why.
+    halted: Option<String>,
 }
 
 struct PoolLink {
@@ -187,6 +193,8 @@ impl Agent {
             disk_queue: VecDeque::new(),
             hashing: BTreeMap::new(),
             next_token: 0,
+            cancel: None,
+            halted: None,
         }
     }
 
@@ -205,6 +213,18 @@ impl Agent {
             disk_tx,
             disk_rx,
         });
+    }
+
+    /// Close the session (`Cancelled`) at the next [`Agent::pump`] once `flag` is set (a
+    /// client's user interrupt); see the `cancel` field.
+    pub fn cancel_on(&mut self, flag: Arc<std::sync::atomic::AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Reports so far (files finished, failures, listing entries), in order.
@@ -250,8 +270,18 @@ impl Agent {
             self.on_event(s, ev);
             progress = true;
         }
+        if !self.client && self.halted.is_none() && self.store.revoked() {
+            self.halt(s, CloseCode::Refused, "access revoked".into());
+            progress = true;
+        }
         progress |= self.read_chunks(s);
-        if s.is_connected() {
+        let cancelled = self.cancelled();
+        if self.client && cancelled && !self.close_sent && s.is_connected() {
+            s.close(now, CloseCode::Cancelled);
+            self.close_sent = true;
+            progress = true;
+        }
+        if s.is_connected() && !cancelled && self.halted.is_none() {
             progress |= self.make_offers(s);
             progress |= self.make_requests(s);
             progress |= self.write_files(s);
@@ -295,8 +325,54 @@ impl Agent {
         self.to_get.clear();
     }
 
+    /// Why the session was ended on purpose (see [`Observer::connected`] and
+    /// [`Store::for_peer`]), if it was.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// End the session on purpose: nothing more is offered or asked; what is in flight
+    /// fails with the session (incoming files stay partials).
+    fn halt(&mut self, s: &mut Session, code: CloseCode, why: String) {
+        tracing::info!(%why, "ending the session");
+        self.halted = Some(why);
+        self.to_offer.clear();
+        self.to_get.clear();
+        self.to_list = None;
+        self.to_record = None;
+        if !self.close_sent {
+            s.close(self.now, code);
+            self.close_sent = true;
+        }
+    }
+
+    /// The session is established: a client checks the server's key, a server asks its
+    /// store what this client may use (before any of its requests is looked at).
+    fn on_connected(&mut self, s: &mut Session) {
+        let peer = s.peer_static();
+        if self.client {
+            if let Err(why) = self.observer.connected(peer) {
+                self.halt(s, CloseCode::Cancelled, why);
+            }
+            return;
+        }
+        match self.store.for_peer(peer.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(store)) => self.store = store,
+            Err(problem) => self.halt(s, CloseCode::Refused, problem.to_string()),
+        }
+    }
+
     fn on_event(&mut self, s: &mut Session, ev: Event) {
         if self.client && self.client_refuses(s, &ev) {
+            return;
+        }
+        if ev == Event::Connected {
+            self.on_connected(s);
+            return;
+        }
+        if self.halted.is_some() {
+            // Nothing from a refused or revoked peer is acted upon.
             return;
         }
         match ev {

@@ -53,6 +53,15 @@ pub trait Observer: Send {
     fn advanced(&mut self, _name: &str, _n: u64) {}
     /// A file or listing entry finished.
     fn report(&mut self, _report: &Report) {}
+    /// A client's session is established with a server whose long-term key is `peer_static`
+    /// (`None` in the PSK mode), before any request goes out: `Err` (why) ends the session
+    /// with nothing done (a changed host key, a fingerprint that does not match).
+    ///
+    /// # Errors
+    /// The reason to refuse this server.
+    fn connected(&mut self, _peer_static: Option<[u8; 32]>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An observer that only logs through `tracing` (servers).

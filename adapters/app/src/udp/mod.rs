@@ -2,7 +2,7 @@
 //!
 //! [`UdpConn`] is one connection's state but its socket (the core's datagram
 //! [`Connection`], its [`Agent`] and the clock); [`UdpServer`] is a server socket's state: the
-//! core's [`Endpoint`] and every connection it accepted. Both are
+//! core's [`Endpoint`](proto::dgram::Endpoint) and every connection it accepted. Both are
 //! driven the same way by an adapter that keeps only its way of waiting:
 //!
 //! 1. every datagram read from the socket goes to `handle_datagram` (read until the socket
@@ -14,6 +14,7 @@
 //! A client is over when [`UdpConn::is_over`]; a server runs until its socket fails.
 
 mod server;
+mod serving;
 pub mod socket;
 
 use std::io;
@@ -23,13 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ferry_disk::Store;
-use proto::dgram::{Connection, Endpoint, Transmit, TransportConfig};
+use proto::dgram::{Connection, Transmit, TransportConfig};
 use proto::{CloseCode, Config, Instant, Psk};
 
 use crate::ServeOptions;
-use crate::agent::{Agent, LogObserver};
+use crate::agent::Agent;
 use crate::host::{Clock, RunError, fresh_seed};
-use crate::pool::{CommitPool, Notify};
+use crate::pool::Notify;
 
 pub use server::{ObserverFactory, UdpServer};
 
@@ -60,23 +61,9 @@ pub fn serve_blocking(
     }
     let sock = Arc::new(sock);
     let io = socket::UdpIo::new(&*sock)?;
-    let endpoint = Endpoint::new(
-        &opts.config,
-        &io.transport(&opts.transport),
-        &psk,
-        fresh_seed()?,
-        opts.max_connections,
-    );
-    let pool = CommitPool::new(COMMIT_THREADS)?;
     let woken = Arc::new(AtomicBool::new(false));
     let notify = self_waker(sock.clone(), woken.clone())?;
-    let server = UdpServer::new(
-        endpoint,
-        store,
-        Box::new(|_| Box::new(LogObserver)),
-        Some((pool, notify)),
-        Clock::new(),
-    );
+    let server = UdpServer::serving(&io, &psk, store, &opts, notify)?;
     socket::serve(io, server, woken)
 }
 

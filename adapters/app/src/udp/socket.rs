@@ -344,27 +344,7 @@ pub fn serve(mut io: UdpIo<'_>, mut server: UdpServer, woken: Arc<AtomicBool>) -
         if woken.swap(false, Ordering::AcqRel) {
             server.wake_all();
         }
-        server.step();
-        while let Some(t) = server.poll_transmit(&mut tx) {
-            // One peer's unreachable address must not stop the server.
-            if let Err(e) = io.send(&t, &tx) {
-                tracing::debug!(error = %e, peer = %t.destination, "send failed");
-            }
-        }
-        let read = match io.recv_up_to(READ_BATCH, |from, d| server.handle_datagram(from, d)) {
-            Ok(n) => n,
-            // ICMP errors from some client's address surface here on Linux: not ours to end on.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if read > 0 || woken.load(Ordering::Acquire) {
+        if server.turn(&mut io, &mut tx)? || woken.load(Ordering::Acquire) {
             continue;
         }
         let wait = server.until_deadline().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);

@@ -98,7 +98,8 @@ fn msg1() -> Vec<u8> {
 /// Message 1 from a "peer" that puts arbitrary bytes in its `e` field and knows the PSK
 /// (so the tag is valid), built from the same SymmetricState steps.
 fn crafted_msg1(e_pub: &[u8; 32], payload: &[u8]) -> Vec<u8> {
-    let mut ss = SymmetricState::new(&hx(PROLOGUE), &h32(PSK));
+    let mut ss = SymmetricState::new(PROTOCOL_NAME, &hx(PROLOGUE));
+    ss.mix_key_and_hash(&h32(PSK));
     let mut out = vec![0u8; Handshake::message_len(payload.len())];
     out[..32].copy_from_slice(e_pub);
     ss.mix_hash(e_pub);

@@ -61,8 +61,11 @@ impl Connection {
         // grow the window on acknowledgements of an application-limited flight.
         let window_limited =
             self.pacing_until.is_some() || !self.recovery.can_send(self.mtu.current().into());
-        self.recovery
-            .set_app_limited(!window_limited && !self.stream_send.has_pending(self.peer_max_data));
+        let receiver_limited = self.stream_send.has_pending(u64::MAX);
+        self.recovery.set_app_limited(
+            !window_limited && !self.stream_send.has_pending(self.peer_max_data),
+            receiver_limited,
+        );
         if count == 0 {
             self.release_idle_buffers();
             return None;

@@ -417,11 +417,11 @@ fn non_ack_eliciting_packets_are_not_in_flight_and_give_no_rtt_sample() {
 #[test]
 fn window_growth_stops_while_application_limited() {
     let mut r = new_reno();
-    r.set_app_limited(true);
+    r.set_app_limited(true, false);
     send(&mut r, at(0), 0, 1200);
     ack(&mut r, at(50), &[(0, 0)]);
     assert_eq!(r.cwnd(), 12_000);
-    r.set_app_limited(false);
+    r.set_app_limited(false, false);
     send(&mut r, at(60), 1, 1200);
     ack(&mut r, at(110), &[(1, 1)]);
     assert_eq!(r.cwnd(), 13_200);
@@ -516,7 +516,7 @@ fn delivery_rate_samples_span_the_longer_of_the_send_and_ack_phases_and_mark_app
     let mut pn = 0;
     for round in 0..3u64 {
         if round == 2 {
-            r.set_app_limited(true);
+            r.set_app_limited(true, false);
         }
         // Ten packets over 9 ms, all acknowledged 100 ms after the first: 10 kB in 100 ms.
         let start = 100 * round;
@@ -530,8 +530,27 @@ fn delivery_rate_samples_span_the_longer_of_the_send_and_ack_phases_and_mark_app
         assert_eq!(v >> 63 == 1, round == 2, "round {round}");
     }
     // The app-limited mark clears once the data in flight at the time is delivered.
-    r.set_app_limited(false);
+    r.set_app_limited(false, false);
     send(&mut r, at(300), pn, 1000);
     ack(&mut r, at(400), &[(pn, pn)]);
     assert_eq!(seen.load(Ordering::Relaxed) >> 63, 0);
+}
+
+#[test]
+fn a_sender_held_by_flow_control_credit_is_not_app_limited_for_rate_samples() {
+    // Marking these samples app-limited hid every round of a long lossy path from BBR's
+    // full-pipe check (the receiver's credit lags while holes are repaired), so BBR never
+    // left STARTUP and overflowed the bottleneck queue.
+    use core::sync::atomic::Ordering;
+    let seen = alloc::sync::Arc::new(core::sync::atomic::AtomicU64::new(u64::MAX));
+    let mut r = new_reno();
+    r.cc = alloc::boxed::Box::new(Recorder(seen.clone()));
+    r.set_app_limited(true, true);
+    for i in 0..10 {
+        send(&mut r, at(i), i, 1000);
+    }
+    ack(&mut r, at(100), &[(0, 9)]);
+    let v = seen.load(Ordering::Relaxed);
+    assert_eq!(v & !(1 << 63), 100_000);
+    assert_eq!(v >> 63, 0, "receiver-limited is not app-limited");
 }

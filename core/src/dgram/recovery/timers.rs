@@ -125,10 +125,13 @@ impl<T> Recovery<T> {
 
     /// The connection had nothing to send while the window had room (`true`), or filled it
     /// again (`false`). Window-based controllers do not grow while application-limited;
-    /// delivery-rate samples of packets sent meanwhile are marked.
-    pub(crate) fn set_app_limited(&mut self, app_limited: bool) {
+    /// delivery-rate samples of packets sent meanwhile are marked, unless the sender had
+    /// data and only the receiver's flow-control credit held it (`receiver_limited`; as
+    /// Linux TCP does for the receive window): marking those would hide every round of a
+    /// long lossy path from BBR's full-pipe check, which then never left STARTUP.
+    pub(crate) fn set_app_limited(&mut self, app_limited: bool, receiver_limited: bool) {
         self.app_limited = app_limited;
-        if app_limited {
+        if app_limited && !receiver_limited {
             self.app_limited_until = (self.delivered + self.bytes_in_flight).max(1);
         }
     }
@@ -180,13 +183,21 @@ impl<T> Recovery<T> {
     /// - a loss time is armed only with packets below the largest acknowledged one.
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn check_invariants(&self) -> Result<(), &'static str> {
+        // Recounting the packets in flight costs O(packets): a simulated 12.5 MB window holds
+        // ten thousand of them and the check runs after every step. The counters are kept
+        // incrementally, so a drift persists: with many packets in flight, recounting in
+        // 8 of every 64 packets sent (GSO batches send several per step) still catches it.
+        let recount = self.spaces.iter().map(|st| st.sent.len()).sum::<usize>() <= 1024
+            || self.stats.packets_sent % 64 < 8;
         let mut sum = 0;
         for st in &self.spaces {
-            let eliciting = st.sent.values().filter(|p| p.ack_eliciting);
-            if eliciting.clone().count() != st.ack_eliciting_in_flight {
-                return Err("ack-eliciting count differs from the packets held");
+            if recount {
+                let eliciting = st.sent.values().filter(|p| p.ack_eliciting);
+                if eliciting.clone().count() != st.ack_eliciting_in_flight {
+                    return Err("ack-eliciting count differs from the packets held");
+                }
+                sum += eliciting.map(|p| p.size).sum::<u64>();
             }
-            sum += eliciting.map(|p| p.size).sum::<u64>();
             if st.loss_time.is_some()
                 && st
                     .largest_acked
@@ -195,7 +206,7 @@ impl<T> Recovery<T> {
                 return Err("loss time armed without a packet below the largest acknowledged");
             }
         }
-        if sum != self.bytes_in_flight {
+        if recount && sum != self.bytes_in_flight {
             return Err("bytes_in_flight differs from the sum over in-flight packets");
         }
         if self.over_window_sends != 0 {

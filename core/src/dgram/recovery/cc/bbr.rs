@@ -11,7 +11,9 @@ use crate::time::Instant;
 
 /// 2 / ln 2: the smallest gain that doubles the delivery rate each round in STARTUP.
 const HIGH_GAIN: f64 = 2.885;
-/// The window gain outside STARTUP and DRAIN.
+/// The window gain (STARTUP included: BBRv1's 2.885 there let STARTUP's last rounds put
+/// nearly 3 × BDP in flight, which overflowed a one-BDP bottleneck queue in a burst of losses
+/// whose repairs then stalled in-order delivery for seconds; BBRv3 also uses 2 in STARTUP).
 const CWND_GAIN: f64 = 2.0;
 /// PROBE_BW pacing gains, one phase per minimum RTT.
 const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
@@ -85,7 +87,7 @@ impl Bbr {
             full_bw_count: 0,
             filled_pipe: false,
             pacing_gain: HIGH_GAIN,
-            cwnd_gain: HIGH_GAIN,
+            cwnd_gain: CWND_GAIN,
             cycle_index: 0,
             cycle_stamp: now,
             probe_rtt_done: None,
@@ -233,7 +235,7 @@ impl Bbr {
                     } else {
                         self.mode = Mode::Startup;
                         self.pacing_gain = HIGH_GAIN;
-                        self.cwnd_gain = HIGH_GAIN;
+                        self.cwnd_gain = CWND_GAIN;
                     }
                 }
             }
@@ -360,5 +362,46 @@ mod tests {
             (r.stats.spurious_losses, r.stats.persistent_congestion),
             (0, 0)
         );
+    }
+}
+
+#[cfg(test)]
+mod startup_tests {
+    use core::time::Duration;
+
+    use super::super::{Controller, DeliverySample, RttEstimator};
+    use super::{Bbr, Mode};
+    use crate::time::Instant;
+
+    #[test]
+    fn startup_keeps_at_most_twice_the_bdp_in_flight() {
+        // 62.5 MB/s (500 Mbit/s) and 200 ms: a 12.5 MB bandwidth-delay product. With
+        // BBRv1's 2.885 window gain in STARTUP, 36 MB went in flight and overflowed a one-BDP
+        // bottleneck queue.
+        let rtt = Duration::from_millis(200);
+        let est = RttEstimator::new(rtt);
+        let mut bbr = Bbr::new(1452, Instant::ZERO);
+        let mut delivered = 0;
+        for i in 1..200u64 {
+            let now = Instant::ZERO + rtt * (i as u32) / 10;
+            let newly_acked = 1_000_000;
+            let sample = DeliverySample {
+                delivered: delivered + newly_acked,
+                prior_delivered: delivered,
+                delivered_in_interval: newly_acked,
+                interval: rtt,
+                delivery_rate: 62_500_000,
+                is_app_limited: false,
+                rtt,
+                newly_acked,
+                bytes_in_flight: bbr.window(),
+            };
+            delivered += newly_acked;
+            bbr.on_ack(now, now, newly_acked, false, &est, Some(&sample));
+            if bbr.mode == Mode::Startup {
+                assert!(bbr.window() <= 25_000_000 + 3 * 1452, "{}", bbr.window());
+            }
+        }
+        assert_eq!(bbr.mode, Mode::ProbeBw, "STARTUP ended");
     }
 }
