@@ -482,3 +482,86 @@ pub fn relay_two_pairs_at_once(c: &str, s: &str) {
     assert!(s1.finish().0.success());
     assert!(s2.finish().0.success());
 }
+
+/// The relay's bounds: a side nobody joins is sent away after `--wait`, a second side of the
+/// same role and number is refused, and `--per-ip` caps one address's connections.
+pub fn relay_bounds(c: &str, s: &str) {
+    let _ = c;
+    let mut cmd = Command::new(bin(s));
+    cmd.args([
+        "relay",
+        "--listen",
+        "127.0.0.1:0",
+        "--wait",
+        "1",
+        "--per-ip",
+        "3",
+    ]);
+    let r = Server::spawn(cmd, Path::new("."));
+    let hello = |role: u8, n: u32| {
+        let mut t = TcpStream::connect(r.addr).unwrap();
+        t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut h = b"FRYR\x01".to_vec();
+        h.push(role);
+        h.extend_from_slice(&n.to_be_bytes());
+        t.write_all(&h).unwrap();
+        t
+    };
+    let byte = |t: &mut TcpStream| {
+        let mut b = [0u8; 1];
+        match t.read(&mut b) {
+            Ok(1) => Some(b[0]),
+            _ => None,
+        }
+    };
+    let mut first = hello(b'S', 42);
+    assert_eq!(byte(&mut first), Some(b'W'), "parked");
+    let mut same = hello(b'S', 42);
+    assert_eq!(
+        byte(&mut same),
+        Some(b'X'),
+        "the number is taken by a sender"
+    );
+    drop(same);
+    // Sent away after --wait 1.
+    let t0 = Instant::now();
+    assert_eq!(byte(&mut first), Some(b'X'));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    drop(first);
+    thread::sleep(Duration::from_millis(200));
+    // Three idle connections from 127.0.0.1 are the limit: the fourth is refused at once.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(r.addr).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let mut fourth = hello(b'R', 7);
+    assert_eq!(byte(&mut fourth), Some(b'X'), "per-IP limit");
+    drop(idle);
+}
+
+/// A relay holding many idle connections (up to its per-address limit) still pairs a real
+/// transfer.
+pub fn relay_pairs_under_idle_load(c: &str, s: &str) {
+    let env = Env::new(c);
+    let payload = data(9, 500_000);
+    env.write("src/f.bin", &payload);
+    let mut cmd = Command::new(bin(s));
+    cmd.args(["relay", "--listen", "127.0.0.1:0", "--per-ip", "2000"]);
+    let r = Server::spawn(cmd, Path::new("."));
+    // 900 idle connections: within this test process's 1024 descriptors.
+    let idle: Vec<TcpStream> = (0..900)
+        .map(|_| TcpStream::connect(r.addr).unwrap())
+        .collect();
+    let sender = Sender::start(s, &env.path("src"), &["f.bin", "--relay", &r.to()]);
+    let out = env.path("got");
+    let o = receive(
+        c,
+        env.dir.path(),
+        &sender.code(),
+        &["--relay", &r.to(), "--out", out.to_str().unwrap(), "--yes"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), payload);
+    assert!(sender.finish().0.success());
+    drop(idle);
+}
