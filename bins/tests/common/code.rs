@@ -565,3 +565,44 @@ pub fn relay_pairs_under_idle_load(c: &str, s: &str) {
     assert!(sender.finish().0.success());
     drop(idle);
 }
+
+/// Without `--yes` the receiver asks on its terminal (here a pseudo-terminal from `script`):
+/// answering no fetches nothing and writes nothing, and both sides exit 1.
+pub fn code_declined_writes_nothing(c: &str, s: &str) {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the receiver a terminal");
+        return;
+    }
+    let env = Env::new(c);
+    tree_to_send(&env);
+    let sender = Sender::start(
+        s,
+        &env.path("src"),
+        &["photo.bin", "--listen", "127.0.0.1:0"],
+    );
+    let out = env.path("got");
+    let cmd = format!(
+        "{} receive --from {} --out {}",
+        bin(c).display(),
+        sender.listen(),
+        out.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("FERRY_CODE", sender.code())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(shown.contains("accept? [y/N]"), "{shown}");
+    assert!(shown.contains("offered: 1 file"), "{shown}");
+    assert!(shown.contains("declined"), "{shown}");
+    assert!(!out.exists(), "nothing written");
+    let (status, _, err) = sender.finish();
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("declined"), "{err}");
+}

@@ -34,7 +34,7 @@ macro_rules! e2e_suite {
             code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
             relay_flipped_byte_is_rejected, relay_two_pairs_at_once, relay_bounds,
-            relay_pairs_under_idle_load);
+            relay_pairs_under_idle_load, code_declined_writes_nothing);
         $crate::e2e_suite!(@cases $bin; ux;
             errors_name_side_cause_fix, interrupt_hints_and_resumes,
             retries_reconnect_a_dropped_session, progress_under_a_terminal,
