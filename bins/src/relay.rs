@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Bounds: at most `--max-waiting` parked sides, each for at most `--wait` seconds; at most
-//! `--per-ip` connections (parked or paired) per source address; a hello must arrive within
+//! `--per-ip` connections (parked or paired) per source address and `--max-connections` in
+//! all; a hello must arrive within
 //! [`HELLO_TIMEOUT`]; a pair is cut after [`IDLE`] without a byte either way; each direction
 //! of a pair holds one [`BUF`] buffer.
 
@@ -63,7 +64,7 @@ impl Role {
     }
 }
 
-/// `relay [--listen ADDR] [--wait SECS] [--max-waiting N] [--per-ip N]`.
+/// `relay [--listen ADDR] [--wait SECS] [--max-waiting N] [--per-ip N] [--max-connections N]`.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     /// Address to listen on (default [::]:6868, else 0.0.0.0:6868; port 0 picks one).
@@ -81,6 +82,10 @@ pub struct RelayArgs {
     /// Most connections (waiting or paired) from one address.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub per_ip: usize,
+
+    /// Most connections at once, from all addresses (each holds a thread).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
 }
 
 /// Connect to the relay as `role` for `code`'s number; `waiting` runs once the relay has taken
@@ -218,8 +223,9 @@ fn admit(relay: &Arc<Relay>, ip: IpAddr) -> Option<IpSlot> {
         .per_ip
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let total: usize = m.values().sum();
     let n = m.entry(ip).or_insert(0);
-    if *n >= relay.args.per_ip {
+    if *n >= relay.args.per_ip || total >= relay.args.max_connections {
         return None;
     }
     *n += 1;

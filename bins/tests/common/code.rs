@@ -537,6 +537,23 @@ pub fn relay_bounds(c: &str, s: &str) {
     let mut fourth = hello(b'R', 7);
     assert_eq!(byte(&mut fourth), Some(b'X'), "per-IP limit");
     drop(idle);
+    drop(r);
+    // The cap over all addresses.
+    let mut cmd = Command::new(bin(s));
+    cmd.args(["relay", "--listen", "127.0.0.1:0", "--max-connections", "2"]);
+    let r = Server::spawn(cmd, Path::new("."));
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(r.addr).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(r.addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(third.read(&mut b).unwrap(), 1);
+    assert_eq!(b[0], b'X', "--max-connections");
+    drop(idle);
 }
 
 /// A relay holding many idle connections (up to its per-address limit) still pairs a real
