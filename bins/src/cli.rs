@@ -7,8 +7,13 @@
 //!   serve  [--listen ADDR] [--root DIR] [--max-connections N] [--compress auto|on|off] [--no-udp]
 //!   send   PATH... --to HOST[:PORT] [--as NAME] [--compress auto|on|off] [--overwrite] [--retries N]
 //!   get    NAME... --from HOST[:PORT] [--out DIR|-] [--overwrite] [--retries N]
-//!   ls     [PREFIX] --from HOST[:PORT] [--retries N]
+//!   ls     [-h] [PREFIX] --from HOST[:PORT] [--retries N]
+//!   key fingerprint | completions SHELL | man
 //! ```
+//!
+//! `send` also takes `--exclude PATTERN`, `--no-gitignore`, `--bwlimit RATE` and `--dry-run`
+//! ([`SendOptions`]); `get` takes globs and `--dry-run`. [`command_for`] names the command
+//! after the binary and its runtime; [`crate::config`] turns the config file into defaults.
 //!
 //! Every client command also takes `--udp` (or `FERRY_TRANSPORT=udp`) and
 //! `--cc cubic|newreno|bbr` ([`TransportArgs`]).
@@ -26,10 +31,14 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod conventions;
 mod remote;
+mod transfer;
 
+pub use conventions::{CompletionsArgs, KeyArgs, KeyCommand, Shell};
 pub use remote::{Remote, parse_host};
 use remote::{parse_listen, parse_remote};
+pub use transfer::{SendOptions, parse_rate};
 
 use clap::{
     ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
@@ -66,7 +75,8 @@ pub const EXIT_USAGE: i32 = 2;
     version,
     about = "Move files between machines over an encrypted, authenticated, resumable connection",
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = conventions::MAIN_EXAMPLES
 )]
 pub struct Cli {
     /// What to do.
@@ -93,21 +103,28 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Write a new random key file (mode 0600) to share with the other side.
+    /// Write a new random key file (mode 0600) to share with the other side; prints its path
+    /// and fingerprint.
+    #[command(after_help = conventions::KEYGEN_EXAMPLES)]
     Keygen(KeygenArgs),
     /// Receive and serve files under a root directory (creates the key on first run).
+    #[command(after_help = conventions::SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Send files and directories (recursively) to a server; `-` sends standard input.
     /// With --code: no key, no server: the receiver types a short code.
+    #[command(after_help = conventions::SEND_EXAMPLES)]
     Send(SendArgs),
     /// Receive what a `send --code` offers, with its code (asks before writing anything).
     Receive(crate::code::ReceiveArgs),
     /// Pair `send --code --relay` and `receive --relay` by the code's number and forward their
     /// encrypted bytes (never sees the words, a name or a byte of plaintext).
     Relay(crate::relay::RelayArgs),
-    /// Fetch files or directories from a server.
+    /// Fetch files or directories from a server; a NAME with `*`, `?` or `[...]` is a glob
+    /// matched against the server's listing.
+    #[command(after_help = conventions::GET_EXAMPLES)]
     Get(GetArgs),
     /// List the files a server holds: size, modification time, name.
+    #[command(after_help = conventions::LS_EXAMPLES, disable_help_flag = true)]
     Ls(LsArgs),
     /// Send one structured record (a JSON object) for the server to store in records.jsonl.
     Record(RecordArgs),
@@ -119,6 +136,12 @@ pub enum Command {
     DaytimeServe(DaytimeServeArgs),
     /// Ask a daytime (RFC 867) server for the time.
     Daytime(DaytimeArgs),
+    /// Work with the key file (`key fingerprint`).
+    Key(KeyArgs),
+    /// Write a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Write the manual page (roff) to standard output: `ferry man | man -l -`.
+    Man,
 }
 
 impl Command {
@@ -326,6 +349,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
+    /// Excludes, `--bwlimit`, `--dry-run`.
+    #[command(flatten)]
+    pub options: SendOptions,
+
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]
     pub transport: TransportArgs,
@@ -356,6 +383,11 @@ pub struct GetArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
+    /// Print what would be fetched (name and size, from the server's listing) and exit:
+    /// write nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
     /// TCP or UDP (`--udp`, `--cc`).
     #[command(flatten)]
     pub transport: TransportArgs,
@@ -374,6 +406,14 @@ pub struct LsArgs {
     /// Only names under this directory or starting with this prefix.
     #[arg(value_name = "PREFIX")]
     pub prefix: Option<String>,
+
+    /// Human sizes (`1.2 MiB`) and local time instead of byte counts and UTC.
+    #[arg(short = 'h', long = "human-readable")]
+    pub human: bool,
+
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
 
     /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
     #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
@@ -594,7 +634,19 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let mut cmd = Self::command();
+        Self::try_parse_with(Self::command(), args)
+    }
+
+    /// [`Cli::try_parse_validated_from`] with `cmd` (from [`command_for`], with the config
+    /// file's defaults applied).
+    ///
+    /// # Errors
+    /// As [`Cli::try_parse_validated_from`].
+    pub fn try_parse_with<I, T>(mut cmd: clap::Command, args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
         let mut matches = cmd.try_get_matches_from_mut(args)?;
         let sub = matches.subcommand_name().map(str::to_owned);
         let cli = Self::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))?;
@@ -608,6 +660,20 @@ impl Cli {
         })?;
         Ok(cli)
     }
+}
+
+/// The clap command of a binary: named after the program (`ferry`, `ferry-mio`...) with a
+/// version naming the runtime (`ferry-mio 0.1.0 (mio)`).
+#[must_use]
+pub fn command_for(runtime: &str, program: Option<&std::ffi::OsStr>) -> clap::Command {
+    let name = program
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("ferry");
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    Cli::command()
+        .name(leak(name.to_owned()))
+        .version(leak(format!("{} ({runtime})", env!("CARGO_PKG_VERSION"))))
 }
 
 #[cfg(test)]

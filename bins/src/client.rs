@@ -30,6 +30,8 @@ pub(crate) struct Dial<'a> {
     pub(crate) config: Config,
     /// `Some`: over UDP with these settings.
     pub(crate) udp: Option<TransportConfig>,
+    /// `--bwlimit` in bytes per second (`None` or 0: none).
+    pub(crate) bwlimit: Option<u64>,
 }
 
 impl<'a> Dial<'a> {
@@ -45,6 +47,7 @@ impl<'a> Dial<'a> {
             retries,
             config,
             udp: udp.then(|| crate::transport::client_transport(t.cc)),
+            bwlimit: None,
         })
     }
 }
@@ -65,12 +68,16 @@ pub(crate) struct ClientRun<'a> {
 impl ClientRun<'_> {
     /// An agent for one attempt; it closes its session when the user interrupts.
     fn agent(&self, store: &Arc<dyn Store>, job: Job) -> Agent {
-        let observer = Box::new(CliObserver::new(
-            self.out,
-            self.dial.remote,
-            self.side.clone(),
-            self.state.clone(),
-        ));
+        let bucket = self.dial.bwlimit.filter(|r| *r > 0);
+        let observer = Box::new(
+            CliObserver::new(
+                self.out,
+                self.dial.remote,
+                self.side.clone(),
+                self.state.clone(),
+            )
+            .with_bwlimit(bucket.map(crate::bwlimit::Bucket::new)),
+        );
         let mut agent = Agent::client(store.clone(), observer, job);
         agent.cancel_on(crate::signals::cancel_flag());
         agent
@@ -99,13 +106,26 @@ impl ClientRun<'_> {
                 // Closed on purpose: nothing to retry or explain.
                 return Ok(());
             }
-            let Err(e) = result else {
-                return Ok(());
-            };
             let started = lock(&self.state).active;
-            let verdict = retry::classify(&e, started);
-            let explain =
-                |e| retry::explain(e, remote, started, self.dial.config.handshake_timeout);
+            let (e, verdict) = match result {
+                Ok(()) if lock(&self.state).closed_early() => (
+                    anyhow::anyhow!(
+                        "{remote} closed the session before everything was done (the server \
+                         may be stopping): rerun the same command to resume"
+                    ),
+                    Verdict::Dropped,
+                ),
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let verdict = retry::classify(&e, started);
+                    (e, verdict)
+                }
+            };
+            let explain = |e: anyhow::Error| {
+                let reason = crate::json::error_reason(&e);
+                let e = retry::explain(e, remote, started, self.dial.config.handshake_timeout);
+                crate::json::tagged(reason, e)
+            };
             if verdict == Verdict::Final || tries >= self.dial.retries {
                 return Err(explain(e));
             }

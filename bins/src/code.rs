@@ -198,14 +198,19 @@ pub(crate) fn send(
 ) -> anyhow::Result<usize> {
     // Names and sizes only (metadata): nothing is read or hashed before a receiver joined.
     let mut notice = |m: String| out.info(m);
+    let filter = crate::exclude::Filter {
+        patterns: args.options.exclude.clone(),
+        gitignore: !args.options.no_gitignore,
+    };
     let found = collect_all(
         &args.paths,
         args.as_name.as_deref(),
         args.overwrite,
+        &filter,
         Some(&mut notice),
     )?;
     for (path, why) in &found.missing {
-        out.file_failed(&path.display().to_string(), why);
+        out.file_failed(&path.display().to_string(), "not_found", why);
     }
     let files = found.files;
     if files.is_empty() {

@@ -32,6 +32,7 @@ pub(crate) fn collect_all(
     paths: &[PathBuf],
     as_name: Option<&str>,
     overwrite: bool,
+    filter: &crate::exclude::Filter,
     mut notices: Option<&mut dyn FnMut(String)>,
 ) -> anyhow::Result<Collected> {
     let mut c = Collected::default();
@@ -39,7 +40,7 @@ pub(crate) fn collect_all(
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in paths {
         let mut found = Vec::new();
-        if let Err(e) = collect(path, as_name, overwrite, &mut found, &mut notices) {
+        if let Err(e) = collect(path, as_name, overwrite, filter, &mut found, &mut notices) {
             c.missing.push((path.clone(), format!("{e:#}")));
             continue;
         }
@@ -68,6 +69,7 @@ fn collect(
     path: &Path,
     as_name: Option<&str>,
     overwrite: bool,
+    filter: &crate::exclude::Filter,
     files: &mut Vec<Outgoing>,
     notices: &mut Option<&mut dyn FnMut(String)>,
 ) -> anyhow::Result<()> {
@@ -103,11 +105,9 @@ fn collect(
         }
     };
     let mut found: Vec<(String, PathBuf)> = Vec::new();
-    for entry in walkdir::WalkDir::new(path)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+    // `--exclude` and `.gitignore` rules apply here (crate::exclude).
+    for entry in crate::exclude::walk(path, filter)? {
+        let entry = entry?;
         let ft = entry.file_type();
         let shown = entry.path().display();
         if ft.is_dir() {

@@ -21,8 +21,8 @@
 //!   [`resolve_path`]. The command line reads `FERRY_KEY` itself (clap `env`), so `Cli::key`
 //!   already holds it; `resolve_path` reads it again, which is harmless.
 //! - [`write_new`] creates the parent directories with mode 0700 and publishes the file with
-//!   mode 0600 atomically (temporary file in the same directory, fsync, link or rename, directory
-//!   fsync); it never replaces an existing file unless asked to.
+//!   mode 0600 atomically (a `tempfile` in the same directory, fsync, no-clobber rename,
+//!   directory fsync); it never replaces an existing file unless asked to.
 //! - [`load`] refuses a key file that group or others may read or write (mode `& 0o077 != 0`),
 //!   as ssh does for private keys.
 //!
@@ -30,10 +30,9 @@
 //! `Display` is a complete one-line message naming the path.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context as _;
 use base64ct::{Base64UrlUnpadded, Encoding as _};
@@ -302,8 +301,9 @@ fn check_private(_path: &Path, _meta: &fs::Metadata) -> Result<(), KeyFileError>
 
 /// Write `key` to a new key file at `path` with mode 0600, creating missing parent directories
 /// with mode 0700. The file appears atomically, complete and fsynced, or not at all. Without
-/// `force` an existing file is never replaced (not even by a concurrent writer: publishing is a
-/// hard link, which fails if the name exists); with `force` it is replaced by a rename.
+/// `force` an existing file is never replaced (not even by a concurrent writer: publishing is
+/// `tempfile`'s `persist_noclobber`, which fails if the name exists); with `force` it is replaced by
+/// a rename.
 ///
 /// # Errors
 /// [`KeyFileError::Exists`] without `force`; [`KeyFileError::Io`] otherwise.
@@ -325,73 +325,38 @@ pub fn write_new(path: &Path, key: &[u8; KEY_LEN], force: bool) -> anyhow::Resul
     })?;
     create_private_dirs(&dir).map_err(|e| KeyFileError::Io("create directory", dir.clone(), e))?;
 
-    let (tmp_path, mut tmp) = create_temp(&dir, file_name)
+    // A 0600 temporary file in the same directory (tempfile's), removed if anything fails.
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(file_name);
+    prefix.push(".");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(&dir)
         .map_err(|e| KeyFileError::Io("create a temporary file in", dir.clone(), e))?;
     let written = (|| {
-        set_private(&tmp)?;
+        set_private(tmp.as_file())?;
         tmp.write_all(encode(key).as_bytes())?;
-        tmp.sync_all()
+        tmp.as_file().sync_all()
     })();
-    drop(tmp);
     if let Err(e) = written {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(KeyFileError::Io("write", tmp_path, e).into());
+        return Err(KeyFileError::Io("write", tmp.path().to_owned(), e).into());
     }
-
+    // Without `force`, never replace a file that appeared meanwhile (no-clobber rename).
     let published = if force {
-        fs::rename(&tmp_path, path)
+        tmp.persist(path)
     } else {
-        publish_no_clobber(&tmp_path, path)
+        tmp.persist_noclobber(path)
     };
     if let Err(e) = published {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(match e.kind() {
+        return Err(match e.error.kind() {
             io::ErrorKind::AlreadyExists => exists(),
-            _ => KeyFileError::Io("write key file", path.to_owned(), e),
+            _ => KeyFileError::Io("write key file", path.to_owned(), e.error),
         }
         .into());
     }
     sync_dir(&dir).map_err(|e| KeyFileError::Io("sync directory", dir, e))?;
     Ok(())
-}
-
-/// Give `tmp` the name `path` unless `path` exists (`AlreadyExists` then). A hard link is
-/// atomic; on filesystems without hard links fall back to check-then-rename.
-fn publish_no_clobber(tmp: &Path, path: &Path) -> io::Result<()> {
-    match fs::hard_link(tmp, path) {
-        Ok(()) => fs::remove_file(tmp),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if fs::symlink_metadata(path).is_ok() {
-                return Err(io::ErrorKind::AlreadyExists.into());
-            }
-            fs::rename(tmp, path)
-        }
-    }
-}
-
-fn create_temp(dir: &Path, file_name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(".{}.{n}.tmp", std::process::id()));
-        let tmp_path = dir.join(name);
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        match options.open(&tmp_path) {
-            Ok(f) => return Ok((tmp_path, f)),
-            // A leftover from a crashed run with a recycled pid: try the next name.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(unix)]

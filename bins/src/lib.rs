@@ -9,26 +9,38 @@
 //!   servers; UDP clients resolve, retry and report a handshake without answer.
 //! - [`output`]: what the user sees: result lines or JSON objects, errors, progress bars on a
 //!   terminal, and the `tracing` subscriber.
+//! - [`progress`], [`observer`], [`retry`], [`signals`]: a client run as a person sees it: one
+//!   aggregate bar and a summary line, one-reason failures naming the side, reconnecting under
+//!   `--retries`, SIGINT/SIGTERM with the resume hint (`client` and `collect` run the job and
+//!   gather what `send` offers).
 //!
 //! A binary parses with [`Cli::parse_validated`] (usage errors exit 2), builds an [`Output`]
 //! and calls [`init_tracing`], resolves the key with [`keyfile::resolve_path`], runs its
 //! adapter, and exits 0 only when every file succeeded ([`EXIT_FAILURE`] otherwise).
 
+pub mod bwlimit;
 pub mod cli;
 mod client;
 pub mod code;
 mod collect;
+pub mod completions;
+pub mod config;
+pub mod exclude;
 pub mod fingerprint;
+pub mod json;
 mod json_safe;
 pub mod keyfile;
+pub mod keysource;
 pub mod observer;
 pub mod output;
 pub mod partials;
 pub mod progress;
 pub mod relay;
+pub mod remote_glob;
 pub mod retry;
 pub mod run;
 pub mod seal;
+pub mod serve_events;
 pub mod signals;
 pub mod transport;
 
@@ -61,6 +73,11 @@ macro_rules! adapter_main {
         struct AdapterRuntime;
 
         impl $crate::Runtime for AdapterRuntime {
+            fn name(&self) -> &'static str {
+                let full: &'static str = stringify!($adapter);
+                full.strip_prefix("ferry_adapter_").unwrap_or(full)
+            }
+
             #[allow(clippy::too_many_arguments)]
             fn serve(
                 &self,

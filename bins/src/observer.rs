@@ -65,6 +65,14 @@ impl RunState {
         }))
     }
 
+    /// The peer closed the session while files were unfinished (a server stopping): a dropped
+    /// session, although it ended without an error.
+    pub fn closed_early(&self) -> bool {
+        self.deferred
+            .iter()
+            .any(|(_, p)| p.detail == "peer closed the session")
+    }
+
     /// Forget the files a dropped session cancelled: the next attempt offers them again.
     pub fn retrying(&mut self) {
         self.deferred.clear();
@@ -81,7 +89,8 @@ impl RunState {
         }
         for (name, problem) in std::mem::take(&mut self.deferred) {
             self.progress.ended(&name, None);
-            out.file_failed(&name, &describe(&problem, side));
+            let reason = crate::json::problem_reason(problem.reason);
+            out.file_failed(&name, reason, &describe(&problem, side));
             self.failures += 1;
         }
         self.progress.clear();
@@ -99,9 +108,18 @@ pub struct CliObserver {
     server: String,
     side: Side,
     state: Shared,
+    /// `--bwlimit`.
+    bucket: Option<crate::bwlimit::Bucket>,
 }
 
 impl CliObserver {
+    /// Hold what is sent to `bucket`'s rate (`--bwlimit`).
+    #[must_use]
+    pub fn with_bwlimit(mut self, bucket: Option<crate::bwlimit::Bucket>) -> Self {
+        self.bucket = bucket;
+        self
+    }
+
     /// An observer for one attempt of a run.
     pub fn new(out: &Output, server: &crate::Remote, side: Side, state: Shared) -> Self {
         CliObserver {
@@ -109,6 +127,7 @@ impl CliObserver {
             server: server.to_string(),
             side,
             state,
+            bucket: None,
         }
     }
 }
@@ -122,6 +141,9 @@ impl Observer for CliObserver {
 
     fn advanced(&mut self, name: &str, n: u64) {
         lock(&self.state).progress.advanced(name, n);
+        if let Some(b) = &mut self.bucket {
+            b.take(n);
+        }
     }
 
     fn report(&mut self, report: &Report) {
@@ -141,7 +163,8 @@ impl Observer for CliObserver {
                 let fr = FileReport {
                     name: r.name.clone(),
                     bytes: r.bytes,
-                    resumed_from: r.resumed_from,
+                    // Up to date: nothing was resumed, nothing moved (the outcome says so).
+                    resumed_from: if r.up_to_date { 0 } else { r.resumed_from },
                     blake3: blake3::Hash::from_bytes(r.blake3).to_hex().to_string(),
                     seconds: r.seconds,
                     outcome,
@@ -169,7 +192,9 @@ impl Observer for CliObserver {
                 st.finished.insert(name.clone());
                 st.failures += 1;
                 st.progress.ended(name, None);
-                self.out.file_failed(name, &describe(problem, &self.side));
+                let reason = crate::json::problem_reason(problem.reason);
+                self.out
+                    .file_failed(name, reason, &describe(problem, &self.side));
             }
             Report::Entry(e) => {
                 if st.entries.insert(e.path.clone()) {
@@ -199,9 +224,16 @@ pub fn describe(p: &Problem, side: &Side) -> String {
         }
     };
     match (p.reason, side) {
-        (Reason::Exists, Side::Local(dir)) => format!(
-            "a different file of this name is already in {dir}: add --overwrite to replace it"
-        ),
+        (Reason::Exists, Side::Local(dir)) => {
+            let place = if dir == "." {
+                "here".to_owned()
+            } else {
+                format!("in {dir}")
+            };
+            format!(
+                "a different file of this name is already {place}: add --overwrite to replace it"
+            )
+        }
         (Reason::Exists, _) => {
             "the server already has a different file of this name: add --overwrite to replace it"
                 .to_owned()
@@ -251,6 +283,10 @@ mod tests {
         assert_eq!(
             got,
             "a different file of this name is already in ./out: add --overwrite to replace it"
+        );
+        assert_eq!(
+            describe(&exists, &Side::Local(".".into())),
+            "a different file of this name is already here: add --overwrite to replace it"
         );
         for text in [sent, got] {
             assert_eq!(text.matches("overwrite").count(), 1, "{text}");

@@ -2,13 +2,14 @@
 //!
 //! | what                         | human mode                      | `--json` mode                      |
 //! |------------------------------|---------------------------------|------------------------------------|
-//! | [`Output::listening`]        | stdout `listening on ADDR`      | the same line (scripts rely on it) |
+//! | [`Output::listening`]        | stdout `listening on ADDR`      | stdout `{"event":"listening","address":ADDR}` |
 //! | [`Output::file_done`]        | stdout line (stderr when stdout carries file data); not with `-q` | stdout `{"event":"file",...}` |
 //! | [`Output::file_failed`]      | stderr `error: NAME: CAUSE`     | stdout `{"event":"error",...}` and the stderr line |
 //! | [`Output::listed`]           | stdout `SIZE  DATE  NAME`       | stdout `{"event":"entry",...}`     |
 //! | [`Output::info`]             | stderr, not with `-q`           | the same                           |
 //! | [`Output::error`]            | stderr `error: MSG`, always     | stdout `{"event":"error","name":null,...}` and the stderr line |
 //! | progress bars                | stderr, only on a terminal      | never                              |
+//! | [`Output::json_summary`]     | nothing                         | stdout `{"event":"summary",...}`, last |
 //!
 //! JSON objects are one per line; `bytes` and `resumed_from` are byte counts, `seconds` a float,
 //! `blake3` lowercase hex, `mtime` Unix seconds or `null`. Human lines escape control
@@ -19,7 +20,8 @@ use std::fmt::{self, Display, Write as _};
 use std::io::{self, IsTerminal as _, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use proto::ListEntry;
@@ -63,6 +65,11 @@ pub struct Output {
     progress: Option<MultiProgress>,
     /// A client's transport (`"tcp"` or `"udp"`), in every JSON object it prints.
     transport: Option<&'static str>,
+    /// `ls -h`: human sizes and local time.
+    human_listing: bool,
+    /// What the summary object counts (shared by clones).
+    stats: Arc<Mutex<crate::json::Summary>>,
+    started: Instant,
 }
 
 impl Output {
@@ -84,6 +91,9 @@ impl Output {
             quiet,
             stdout_is_data: false,
             transport: None,
+            human_listing: false,
+            stats: Arc::default(),
+            started: Instant::now(),
             progress: progress.then(|| {
                 MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(
                     crate::progress::DRAW_HZ,
@@ -105,6 +115,13 @@ impl Output {
     #[must_use]
     pub fn with_transport(mut self, transport: &'static str) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// `ls -h`: sizes in binary units and modification times in local time.
+    #[must_use]
+    pub fn with_human_listing(mut self) -> Self {
+        self.human_listing = true;
         self
     }
 
@@ -157,6 +174,7 @@ impl Output {
                 &ErrorEvent {
                     event: "error",
                     name: None,
+                    reason: "interrupted",
                     error: line,
                     transport: self.transport,
                 },
@@ -169,22 +187,38 @@ impl Output {
 
     /// `serve`'s first stdout line, exactly `listening on ADDR` with the bound address, in
     /// every mode (also `-q` and `--json`), flushed at once for scripts reading a pipe.
+    /// With `--json` the line is `{"event":"listening","address":"ADDR"}`.
     pub fn listening(&self, addr: SocketAddr) {
+        if self.json {
+            let v = serde_json::json!({"event": "listening", "address": addr.to_string()});
+            return self.emit(|out, _| json_line(out, &v));
+        }
         self.emit(|out, _| writeln!(out, "listening on {addr}"));
     }
 
     /// A file finished: `sent`, `received` or `up-to-date`.
     pub fn file_done(&self, report: &FileReport) {
+        {
+            let mut s = self.stats();
+            if report.outcome == FileReport::UP_TO_DATE {
+                s.up_to_date += 1;
+            } else {
+                s.files += 1;
+                s.bytes += report.bytes.saturating_sub(report.resumed_from);
+            }
+        }
         self.emit(|out, err| self.file_done_to(out, err, report));
     }
 
-    /// A file failed; `error` is the one-line cause.
-    pub fn file_failed(&self, name: &str, error: &str) {
-        self.emit(|out, err| self.file_failed_to(out, err, name, error));
+    /// A file failed; `reason` is one of [`crate::json::REASONS`], `error` the one-line cause.
+    pub fn file_failed(&self, name: &str, reason: &str, error: &str) {
+        self.stats().failed += 1;
+        self.emit(|out, err| self.file_failed_to(out, err, name, reason, error));
     }
 
     /// One entry of an `ls` listing.
     pub fn listed(&self, entry: &ListEntry) {
+        self.stats().entries += 1;
         self.emit(|out, _| self.listed_to(out, entry));
     }
 
@@ -213,7 +247,13 @@ impl Output {
     /// An error not tied to one file (connection, authentication...): always one stderr line,
     /// plus a JSON error object on stdout with `--json`.
     pub fn error(&self, msg: impl Display) {
-        self.emit(|out, err| self.error_to(out, err, &msg));
+        self.error_with("other", msg);
+    }
+
+    /// [`Output::error`] with its `reason` (one of [`crate::json::REASONS`]).
+    pub fn error_with(&self, reason: &str, msg: impl Display) {
+        self.stats().failed += 1;
+        self.emit(|out, err| self.error_to(out, err, reason, &msg));
     }
 
     /// The notice `serve` prints when [`crate::keyfile::load_or_create`] created the key.
@@ -303,6 +343,7 @@ impl Output {
         out: &mut dyn Write,
         err: &mut dyn Write,
         name: &str,
+        reason: &str,
         error: &str,
     ) -> io::Result<()> {
         if self.json {
@@ -311,6 +352,7 @@ impl Output {
                 &ErrorEvent {
                     event: "error",
                     name: Some(name),
+                    reason,
                     error,
                     transport: self.transport,
                 },
@@ -330,6 +372,18 @@ impl Output {
                     mtime: e.mtime.map(|m| m.secs),
                     transport: self.transport,
                 },
+            );
+        }
+        if self.human_listing {
+            let date = e
+                .mtime
+                .map_or_else(|| "-".to_owned(), |m| format_local(m.secs));
+            return writeln!(
+                out,
+                "{:>9}  {:<16}  {}",
+                format_bytes(e.size),
+                date,
+                escape_line(&e.path)
             );
         }
         let date = e
@@ -355,6 +409,7 @@ impl Output {
         &self,
         out: &mut dyn Write,
         err: &mut dyn Write,
+        reason: &str,
         msg: &dyn Display,
     ) -> io::Result<()> {
         let msg = msg.to_string();
@@ -364,6 +419,7 @@ impl Output {
                 &ErrorEvent {
                     event: "error",
                     name: None,
+                    reason,
                     error: &msg,
                     transport: self.transport,
                 },
@@ -427,9 +483,10 @@ struct FileEvent<'a> {
 }
 
 #[derive(Serialize)]
-struct ErrorEvent<'a> {
+pub(crate) struct ErrorEvent<'a> {
     event: &'static str,
     name: Option<&'a str>,
+    reason: &'a str,
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     transport: Option<&'static str>,
@@ -530,6 +587,17 @@ pub fn format_utc(unix_secs: i64) -> String {
     )
 }
 
+/// Unix seconds as `YYYY-MM-DD HH:MM` in the local time zone (`TZ`, else `/etc/localtime`).
+pub fn format_local(unix_secs: i64) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_opt(unix_secs, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.format("%Y-%m-%d %H:%M").to_string()
+        }
+        chrono::LocalResult::None => format_utc(unix_secs),
+    }
+}
+
 /// Control characters (newlines, escapes) as `\n`, `\u{1b}`..., and bidirectional controls
 /// and zero-width characters as `\u{202e}`...: one safe line that shows what it holds.
 pub(crate) fn escape_line(s: &str) -> String {
@@ -558,9 +626,14 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
+        .with_ansi(io::stderr().is_terminal() && !no_color())
         .with_target(verbose >= 2)
         .try_init();
+}
+
+/// `NO_COLOR` set to anything but the empty string turns colour off (<https://no-color.org>).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn default_level(verbose: u8, quiet: bool) -> &'static str {
@@ -579,5 +652,6 @@ impl Display for FileReport {
     }
 }
 
+mod json;
 #[cfg(test)]
 mod tests;

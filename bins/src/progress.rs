@@ -198,7 +198,10 @@ impl Progress {
             None => self.failed += 1,
         }
         if let Some(a) = &self.aggregate {
-            a.set_message("");
+            // Every byte moved, files still unconfirmed: the receiver checks and syncs them.
+            let moved = a.length().is_some_and(|l| a.position() >= l);
+            let open = self.started > self.done + self.failed;
+            a.set_message(if moved && open { "verifying" } else { "" });
         }
         self.update_prefix();
         if report.is_none() || self.list_all || !self.multi_file() {
@@ -302,6 +305,40 @@ mod tests {
             summary_line(1, 0, 1, 2, 2, 0.79),
             "1 file, 2 B in 0.79 s, 1 failed"
         );
+    }
+
+    #[test]
+    fn one_aggregate_bar_and_few_file_bars() {
+        // Bars enabled (drawn nowhere when stderr is not a terminal).
+        let out = Output::with_progress(false, false, true);
+        let mut p = Progress::new(&out, Some((6, 6 * FILE_BAR_MIN + 10)), false);
+        assert!(p.aggregate.is_some());
+        p.started("tiny", Some(10), 0);
+        assert!(
+            p.files.is_empty(),
+            "a tiny file of a multi-file run gets no bar"
+        );
+        for i in 0..5 {
+            p.started(&format!("big{i}"), Some(FILE_BAR_MIN), 0);
+        }
+        assert_eq!(p.files.len(), MAX_FILE_BARS);
+        p.advanced("big0", FILE_BAR_MIN);
+        assert!(p.files[0].bar.message().ends_with("(verifying)"));
+        for i in 0..5 {
+            p.advanced(&format!("big{i}"), FILE_BAR_MIN);
+        }
+        p.advanced("tiny", 10);
+        let agg = p.aggregate.clone().unwrap();
+        assert_eq!(agg.message(), "verifying");
+        p.ended("tiny", None);
+        assert_eq!(
+            agg.message(),
+            "verifying",
+            "five files are still being verified"
+        );
+        assert_eq!(agg.prefix(), "1/6 files");
+        p.clear();
+        assert!(p.files.is_empty() && p.aggregate.is_none());
     }
 
     #[test]

@@ -48,8 +48,11 @@ pub fn classify(e: &anyhow::Error, started: bool) -> Verdict {
             _ if run.is_busy() => Verdict::Busy,
             RunError::Io(_) | RunError::Session(SessionError::Truncated) => Verdict::Dropped,
             RunError::Session(SessionError::TimedOut) if started => Verdict::Dropped,
+            // Cancelled: a server stopping (see `ferry_app::agent::shut_down_all`).
             RunError::Session(SessionError::ClosedByPeer(
-                proto::CloseCode::TimedOut | proto::CloseCode::InternalError,
+                proto::CloseCode::TimedOut
+                | proto::CloseCode::InternalError
+                | proto::CloseCode::Cancelled,
             )) => Verdict::Dropped,
             _ => Verdict::Final,
         };
@@ -146,6 +149,12 @@ pub fn explain(
             RunError::Session(SessionError::Truncated) => anyhow::anyhow!(
                 "the connection to {remote} ended mid-session: rerun the same command to resume"
             ),
+            RunError::Session(SessionError::ClosedByPeer(proto::CloseCode::Cancelled)) => {
+                anyhow::anyhow!(
+                    "{remote} closed the session (the server is stopping): rerun the same \
+                     command to resume"
+                )
+            }
             RunError::Io(io) => anyhow::anyhow!(
                 "the connection to {remote} dropped ({io}): rerun the same command to resume"
             ),

@@ -22,10 +22,15 @@ use crate::collect::collect_all;
 use crate::observer::{RunState, Side, lock};
 use crate::output::Output;
 use crate::progress::Progress;
-use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing, keyfile};
+use crate::{DEFAULT_LISTEN, DEFAULT_LISTEN_V4, EXIT_FAILURE, init_tracing};
+
+mod commands;
 
 /// What an adapter provides to the shared command line.
 pub trait Runtime {
+    /// The runtime's name for `--version` (`std`, `mio`, `smol`).
+    fn name(&self) -> &'static str;
+
     /// Serve `store` on `listener` and, when given, on the UDP socket `udp` (bound to the
     /// same address) forever, at most `max_connections` at once on each; UDP connections use
     /// `transport`. Returns when either server stops.
@@ -109,7 +114,11 @@ pub trait Runtime {
 /// every file was committed (or listed, or fetched), 1 otherwise, 2 for usage errors (clap
 /// exits with 2 itself).
 pub fn main(rt: &dyn Runtime) -> i32 {
-    let cli = Cli::parse_validated();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match commands::parse(rt.name(), &args) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_tracing(cli.verbose, cli.quiet);
     // A directory send keeps up to one open file per file in flight (1024 by default) on both
     // ends: make the usual soft limit of 1024 descriptors no obstacle.
@@ -124,7 +133,15 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         let udp = t.use_udp().unwrap_or(false);
         out = out.with_transport(if udp { "udp" } else { "tcp" });
     }
+    if let Command::Ls(a) = &cli.command
+        && a.human
+    {
+        out = out.with_human_listing();
+    }
     match &cli.command {
+        Command::Completions(_) | Command::Man => {
+            return commands::generated(rt.name(), args.first(), &cli, &out);
+        }
         Command::Send(_)
         | Command::Get(_)
         | Command::Ls(_)
@@ -138,35 +155,32 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         _ => {}
     }
     let result = run(rt, &cli, &out);
-    if let Some(code) = crate::signals::interrupted() {
-        return crate::signals::announce(&out, code);
-    }
-    match result {
-        Ok(0) => 0,
-        Ok(_) => EXIT_FAILURE,
-        // The reader of standard output went away (`| head`): end quietly, as coreutils do.
-        Err(e) if e.downcast_ref::<crate::signals::StdoutClosed>().is_some() => {
-            crate::signals::EXIT_PIPE
+    let code = if let Some(code) = crate::signals::interrupted() {
+        crate::signals::announce(&out, code)
+    } else {
+        match result {
+            Ok(0) => 0,
+            Ok(_) => EXIT_FAILURE,
+            // The reader of standard output went away (`| head`): end quietly, as coreutils do.
+            Err(e) if e.downcast_ref::<crate::signals::StdoutClosed>().is_some() => {
+                crate::signals::EXIT_PIPE
+            }
+            Err(e) => {
+                out.error_with(crate::json::error_reason(&e), format!("{e:#}"));
+                EXIT_FAILURE
+            }
         }
-        Err(e) => {
-            out.error(format!("{e:#}"));
-            EXIT_FAILURE
-        }
-    }
+    };
+    out.json_summary(crate::json::command_name(&cli.command), code);
+    code
 }
 
 /// Run one command; returns the number of failed files.
 fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
     match &cli.command {
-        Command::Keygen(args) => {
-            let path = match &args.out {
-                Some(p) => p.clone(),
-                None => keyfile::resolve_path(cli.key.clone())?,
-            };
-            keyfile::write_new(&path, &keyfile::generate()?, args.force)?;
-            out.info(format!("wrote a new key to {}", path.display()));
-            Ok(0)
-        }
+        Command::Keygen(args) => commands::keygen(cli, args, out).map(|()| 0),
+        Command::Key(args) => commands::key(cli, args, out).map(|()| 0),
+        Command::Completions(_) | Command::Man => Ok(0),
         Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
         Command::Send(args) if args.code_mode.code => crate::code::send(rt, cli, args, out),
         Command::Send(args) => send(rt, cli, args, out),
@@ -182,6 +196,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 crate::seal::KeyChoice::KeyFile(cli.key.clone())
             };
             crate::seal::seal(&args.input, &args.out, key, args.compress, args.force)?;
+            commands::sealed("sealed", &args.input, &args.out, out);
             Ok(0)
         }
         Command::Open(args) => {
@@ -191,6 +206,7 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 ..proto::seal::Argon2CostLimit::DEFAULT
             };
             crate::seal::open(&args.input, &args.out, cli.key.clone(), args.force, &limit)?;
+            commands::sealed("opened", &args.input, &args.out, out);
             Ok(0)
         }
         Command::DaytimeServe(args) => daytime_serve(rt, args, out).map(|()| 0),
@@ -201,16 +217,20 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
                 args.udp,
                 Duration::from_secs(args.timeout),
             )
-            .map_err(|e| daytime_error(&e, &args.server))?;
-            println!("{}", crate::output::escape_line(&line));
+            .map_err(|e| {
+                let reason = crate::json::io_reason(&e);
+                crate::json::tagged(reason, daytime_error(&e, &args.server))
+            })?;
+            commands::daytime(&args.server, &line, out);
             Ok(0)
         }
     }
 }
 
 pub(crate) fn psk_for_client(cli: &Cli) -> anyhow::Result<Psk> {
-    let path = keyfile::resolve_path(cli.key.clone())?;
-    Ok(Psk::from_key_bytes(&keyfile::load(&path)?))
+    Ok(Psk::from_key_bytes(
+        &crate::keysource::load(cli.key.clone())?.0,
+    ))
 }
 
 fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
@@ -224,11 +244,11 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
             args.root.display()
         );
     }
-    let key_path = keyfile::resolve_path(cli.key.clone())?;
-    let key = keyfile::load_or_create(&key_path, |p| out.key_created(p))?;
+    let key = crate::keysource::load_or_create(cli.key.clone(), |p| out.key_created(p))?;
     let mut store = FsStore::new(&args.root)
         .with_context(|| format!("cannot use {} as the root", args.root.display()))?
-        .echo_records(args.print)
+        // With --json, records are printed as `record` objects by commands::serve_store.
+        .echo_records(args.print && !cli.json)
         .expire_partials(crate::partials::policy(
             args.partials_max_age,
             args.partials_max_bytes,
@@ -254,7 +274,7 @@ fn serve(rt: &dyn Runtime, cli: &Cli, args: &ServeArgs, out: &Output) -> anyhow:
         listener,
         udp,
         Psk::from_key_bytes(&key),
-        Arc::new(store),
+        commands::serve_store(Arc::new(store), out, args.print),
         args.max_connections as usize,
         config,
         crate::transport::client_transport(args.cc),
@@ -275,10 +295,16 @@ const BUSY_RETRY_MAX_PAUSE: Duration = Duration::from_secs(1);
 /// read is reported and the rest is sent (it counts as a failure).
 fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::Result<usize> {
     let (as_name, overwrite) = (args.as_name.as_deref(), args.overwrite);
+    let filter = commands::filter(&args.options);
     let mut notice = |m: String| out.info(m);
-    let found = collect_all(&args.paths, as_name, overwrite, Some(&mut notice))?;
+    let found = collect_all(&args.paths, as_name, overwrite, &filter, Some(&mut notice))?;
     for (path, why) in &found.missing {
-        out.file_failed(&path.display().to_string(), why);
+        let reason = if why.contains("ermission denied") {
+            "permission"
+        } else {
+            "not_found"
+        };
+        out.file_failed(&path.display().to_string(), reason, why);
     }
     let missing = found.missing.len();
     let mut files = found.files;
@@ -288,13 +314,17 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
         }
         bail!("nothing to send: no regular files under the given paths");
     }
+    if args.options.dry_run {
+        return Ok(commands::plan_send(&files, out) + missing);
+    }
     let to = args.to.as_ref().context("send needs --to HOST or --code")?;
-    let dial = Dial::new(
+    let mut dial = Dial::new(
         to,
         args.retries,
         client_config(args.compress.into()),
         &args.transport,
     )?;
+    dial.bwlimit = args.options.bwlimit;
     let bytes = files.iter().filter_map(|f| f.meta.size).sum();
     let progress = Progress::new(out, Some((files.len(), bytes)), cli.verbose > 0);
     let run = ClientRun {
@@ -309,7 +339,7 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
     let replayable = !args.paths.iter().any(|p| p.as_os_str() == "-");
     // The files of the PATHs (read again: an offer consumes its source) that `keep` names.
     let recollect = |keep: &dyn Fn(&str) -> bool| -> anyhow::Result<Vec<Outgoing>> {
-        let all = collect_all(&args.paths, as_name, overwrite, None)?.files;
+        let all = collect_all(&args.paths, as_name, overwrite, &filter, None)?.files;
         Ok(all.into_iter().filter(|f| keep(&f.meta.path)).collect())
     };
     let mut remake = |st: &RunState| -> anyhow::Result<Option<Job>> {
@@ -346,6 +376,13 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
 }
 
 fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Result<usize> {
+    let (names, failures) = match commands::expand_get(rt, cli, args, out)? {
+        commands::GetPlan::Fetch(names, failures) => (names, failures),
+        commands::GetPlan::Done(failures) => return Ok(failures),
+    };
+    if names.is_empty() {
+        return Ok(failures);
+    }
     let store: Arc<dyn Store> = if args.out_is_stdout() {
         Arc::new(StdoutStore::new())
     } else {
@@ -361,7 +398,7 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
         &args.transport,
     )?;
     let job = || Job::Get {
-        names: args.names.clone(),
+        names: names.clone(),
         overwrite: args.overwrite,
     };
     let side = Side::Local(args.out.display().to_string());
@@ -369,7 +406,7 @@ fn get(rt: &dyn Runtime, cli: &Cli, args: &GetArgs, out: &Output) -> anyhow::Res
     let replayable = !args.out_is_stdout();
     let mut remake = |_: &RunState| Ok(Some(job()));
     let remake = replayable.then_some(&mut remake as Remake<'_>);
-    run_job(rt, cli, &dial, (side, None), &store, job(), remake, out)
+    Ok(failures + run_job(rt, cli, &dial, (side, None), &store, job(), remake, out)?)
 }
 
 fn ls(rt: &dyn Runtime, cli: &Cli, args: &LsArgs, out: &Output) -> anyhow::Result<usize> {

@@ -16,8 +16,6 @@ use proto::seal::{
     SealError, SealKey,
 };
 
-use crate::keyfile;
-
 /// Environment variable a script can use instead of the passphrase prompt.
 pub const PASSPHRASE_ENV: &str = "FERRY_PASSPHRASE";
 
@@ -160,13 +158,10 @@ pub fn seal(
     force: bool,
 ) -> anyhow::Result<()> {
     let (source, seal_key) = match key {
-        KeyChoice::KeyFile(path) => {
-            let path = keyfile::resolve_path(path)?;
-            (
-                KeySource::KeyFile,
-                SealKey::from_key_bytes(&keyfile::load(&path)?),
-            )
-        }
+        KeyChoice::KeyFile(path) => (
+            KeySource::KeyFile,
+            SealKey::from_key_bytes(&crate::keysource::load(path)?.0),
+        ),
         KeyChoice::Passphrase => {
             let params = Argon2Params::recommended(random()?);
             let k = stretch(&passphrase(true)?, &params)?;
@@ -270,9 +265,7 @@ pub fn open(
     };
     debug_assert_eq!(used, head.len());
     let key = match &header.key {
-        KeySource::KeyFile => {
-            SealKey::from_key_bytes(&keyfile::load(&keyfile::resolve_path(key_path)?)?)
-        }
+        KeySource::KeyFile => SealKey::from_key_bytes(&crate::keysource::load(key_path)?.0),
         KeySource::Argon2id(params) => {
             // The header is not authenticated yet: refuse a hostile cost before prompting or
             // allocating anything.

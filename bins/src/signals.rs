@@ -7,8 +7,9 @@
 //!   or 143 (128 + the signal, as shells report it). A session that cannot close within
 //!   [`GRACE`] (still connecting, or a silent peer) is left to the kernel. Rerunning the same
 //!   command resumes.
-//! - `serve` and `daytime-serve` say that they stop and exit 0 (a service manager's stop is
-//!   not a failure); partial files stay for the clients to resume.
+//! - `serve` and `daytime-serve` close every session as cancelled (within [`SERVER_GRACE`]:
+//!   receivers keep partials, clients hear it and reconnect under `--retries`), say that they
+//!   stop and exit 0 (a service manager's stop is not a failure).
 //! - Writing to a standard output whose reader went away (`open x -o - | head`) ends the run
 //!   quietly with 141 (128 + SIGPIPE), as coreutils do, instead of printing `Broken pipe`.
 //!
@@ -27,6 +28,9 @@ use crate::output::Output;
 
 /// What an interrupted client prints.
 pub const INTERRUPTED: &str = "interrupted: rerun the same command to resume";
+
+/// How long a stopping server gives its sessions to close before it exits.
+pub const SERVER_GRACE: Duration = Duration::from_millis(500);
 
 /// How long an interrupted client may take to close its session before it exits anyway.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -98,6 +102,9 @@ pub fn install(out: &Output, role: Role) {
                         std::process::exit(announce(&out, code));
                     }
                     Role::Server => {
+                        // Every session closes (the clients hear it and may reconnect).
+                        ferry_app::agent::shut_down_all();
+                        std::thread::sleep(SERVER_GRACE);
                         exit_soon(0);
                         out.info(format!(
                             "stopping on {name}: partial transfers are kept for the clients \

@@ -379,3 +379,53 @@ fn validation_rules() {
     assert!(g.out_is_stdout());
     assert_eq!(validate(&cli), Ok(()));
 }
+
+#[test]
+fn ls_h_is_human_and_help_stays_long() {
+    let cli = parse(&["ls", "-h", "--from", "h"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Ls(LsArgs { human: true, .. })
+    ));
+    let e = parse(&["ls", "--help"]).expect_err("help");
+    assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+    assert!(e.to_string().contains("Examples:"));
+}
+
+#[test]
+fn command_for_names_the_binary_and_runtime() {
+    let cmd = command_for("mio", Some(std::ffi::OsStr::new("/usr/bin/ferry-mio")));
+    assert_eq!(cmd.get_name(), "ferry-mio");
+    assert_eq!(
+        cmd.get_version(),
+        Some(concat!(env!("CARGO_PKG_VERSION"), " (mio)"))
+    );
+    let cmd = command_for("std", None);
+    assert_eq!(cmd.get_name(), "ferry");
+}
+
+#[test]
+fn send_options_parse() {
+    let cli = parse(&[
+        "send",
+        "d",
+        "--to",
+        "h",
+        "--exclude",
+        "*.o",
+        "--exclude",
+        "t/",
+        "--bwlimit",
+        "1M",
+        "-n",
+        "--no-gitignore",
+    ])
+    .unwrap();
+    let Command::Send(a) = cli.command else {
+        panic!("not send")
+    };
+    assert_eq!(a.options.exclude, ["*.o", "t/"]);
+    assert_eq!(a.options.bwlimit, Some(1 << 20));
+    assert!(a.options.dry_run && a.options.no_gitignore);
+    assert!(usage_error(&["send", "d", "--to", "h", "--bwlimit", "fast"]).contains("rate"));
+}

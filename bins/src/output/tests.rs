@@ -105,7 +105,13 @@ fn file_done_json() {
 #[test]
 fn errors() {
     let (o, e) = capture(&human(), |s, o, e| {
-        s.file_failed_to(o, e, "a\nb", "the destination exists (use --overwrite)")
+        s.file_failed_to(
+            o,
+            e,
+            "a\nb",
+            "exists",
+            "the destination exists (use --overwrite)",
+        )
     });
     assert_eq!(o, "");
     assert_eq!(
@@ -114,24 +120,26 @@ fn errors() {
     );
 
     let (o, e) = capture(&json(), |s, o, e| {
-        s.file_failed_to(o, e, "a\"b", "disk full")
+        s.file_failed_to(o, e, "a\"b", "no_space", "disk full")
     });
     assert_eq!(
         o,
-        "{\"event\":\"error\",\"name\":\"a\\\"b\",\"error\":\"disk full\"}\n"
+        "{\"event\":\"error\",\"name\":\"a\\\"b\",\"reason\":\"no_space\",\"error\":\"disk full\"}\n"
     );
     assert_eq!(e, "error: a\"b: disk full\n");
 
     let msg = "authentication failed: the server does not share this key";
     for out in [human(), quiet()] {
-        let (o, e) = capture(&out, |s, o, e| s.error_to(o, e, &msg));
+        let (o, e) = capture(&out, |s, o, e| s.error_to(o, e, "wrong_key", &msg));
         assert_eq!(o, "");
         assert_eq!(e, format!("error: {msg}\n"));
     }
-    let (o, e) = capture(&json(), |s, o, e| s.error_to(o, e, &msg));
+    let (o, e) = capture(&json(), |s, o, e| s.error_to(o, e, "wrong_key", &msg));
     assert_eq!(
         o,
-        format!("{{\"event\":\"error\",\"name\":null,\"error\":\"{msg}\"}}\n")
+        format!(
+            "{{\"event\":\"error\",\"name\":null,\"reason\":\"wrong_key\",\"error\":\"{msg}\"}}\n"
+        )
     );
     assert_eq!(e, format!("error: {msg}\n"));
 }
@@ -193,7 +201,7 @@ fn listing() {
     let (o, _) = capture(&json(), |s, o, _| s.listed_to(o, &entry));
     assert!(o.contains("\"evil\\u202ehs.txt\\u200b\\u2066\""), "{o}");
     let (_, e) = capture(&human(), |s, o, e| {
-        s.file_failed_to(o, e, "a\u{feff}", "b\u{200f}")
+        s.file_failed_to(o, e, "a\u{feff}", "io", "b\u{200f}")
     });
     assert_eq!(e, "error: a\\u{feff}: b\\u{200f}\n");
 }

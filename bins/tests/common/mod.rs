@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod code;
+pub mod conventions;
 pub mod exhaust;
 pub mod hostile;
 pub mod idle;
@@ -35,6 +36,8 @@ macro_rules! e2e_suite {
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
             relay_flipped_byte_is_rejected, relay_two_pairs_at_once, relay_bounds,
             relay_pairs_under_idle_load, code_declined_writes_nothing);
+        $crate::e2e_suite!(@cases $bin; conventions;
+            json_contract, conventions, keys, config_file, transfer_options, bwlimit);
         $crate::e2e_suite!(@cases $bin; ux;
             errors_name_side_cause_fix, interrupt_hints_and_resumes,
             retries_reconnect_a_dropped_session, progress_under_a_terminal,
@@ -43,7 +46,7 @@ macro_rules! e2e_suite {
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,
             udp_no_udp_server, udp_garbage_datagrams, udp_lossy_link,
-            udp_retries_until_the_server_is_up);
+            udp_retries_until_the_server_is_up, udp_busy);
     };
     (@cases $bin:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
@@ -74,6 +77,7 @@ pub fn bin(name: &str) -> PathBuf {
         "ferry-std" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-std")),
         "ferry-mio" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-mio")),
         "ferry-smol" => PathBuf::from(env!("CARGO_BIN_EXE_ferry-smol")),
+        "ferry" => PathBuf::from(env!("CARGO_BIN_EXE_ferry")),
         other => panic!("unknown binary {other}"),
     }
 }
@@ -160,11 +164,16 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("serve printed nothing").unwrap();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .parse()
-            .unwrap();
+        // `listening on ADDR`, or with `--json` `{"event":"listening","address":"ADDR"}`.
+        let json: Option<serde_json::Value> = serde_json::from_str(&first).ok();
+        let addr = match json.as_ref().and_then(|v| v["address"].as_str()) {
+            Some(a) => a,
+            None => first
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {first:?}")),
+        }
+        .parse()
+        .unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
         let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = printed.clone();
@@ -337,8 +346,17 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// JSON objects printed by `--json`, one per line.
+/// JSON objects printed by `--json`, one per line, without the final summary object.
 pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    let mut all = json_all(o);
+    if all.last().is_some_and(|v| v["event"] == "summary") {
+        all.pop();
+    }
+    all
+}
+
+/// Every JSON object printed by `--json`, one per line (the summary last).
+pub fn json_all(o: &Output) -> Vec<serde_json::Value> {
     stdout(o)
         .lines()
         .filter(|l| !l.trim().is_empty())

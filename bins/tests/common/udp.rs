@@ -305,6 +305,7 @@ pub fn udp_no_udp_server(c: &str, s: &str) {
         vec![serde_json::json!({
             "event": "error",
             "name": null,
+            "reason": "refused",
             "error": format!("no ferry server on UDP {to} (port unreachable)"),
             "transport": "udp",
         })]
@@ -462,4 +463,89 @@ pub fn udp_retries_until_the_server_is_up(c: &str, s: &str) {
         started.elapsed()
     );
     assert!(std::fs::read(env.path("root/early.bin")).unwrap() == data(12, 100_000));
+}
+
+/// A datagram connection past the handshake that then says nothing: driven by hand over its
+/// own socket until its session is connected (and its last flight sent); the returned socket
+/// and connection keep it open on the server until the server's idle timeout.
+pub fn udp_idle(
+    addr: SocketAddr,
+    psk: &proto::Psk,
+    i: u64,
+) -> (UdpSocket, proto::dgram::Connection) {
+    use proto::dgram::{Connection, MAX_MTU, TransportConfig};
+    let clock = ferry_app::host::Clock::new();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut seed = [0x5a; 32];
+    seed[..8].copy_from_slice(&i.to_le_bytes());
+    let transport = TransportConfig::default();
+    let mut conn = Connection::client(
+        &proto::Config::default(),
+        &transport,
+        psk,
+        seed,
+        clock.now(),
+        addr,
+    );
+    let (mut out, mut buf) = (vec![0u8; MAX_MTU.into()], vec![0u8; 2048]);
+    let deadline = Instant::now() + HANDSHAKE;
+    let mut connected_rounds = 0;
+    loop {
+        while let Some(t) = conn.poll_transmit(clock.now(), &mut out) {
+            sock.send(&out[..t.size]).unwrap();
+        }
+        if conn.session().is_connected() {
+            // One more round: the server's last handshake flight is acknowledged.
+            connected_rounds += 1;
+            if connected_rounds > 1 {
+                return (sock, conn);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "idle connection {i}: no handshake"
+        );
+        match sock.recv(&mut buf) {
+            Ok(n) => conn.handle_datagram(clock.now(), addr, &mut buf[..n]),
+            Err(_) => conn.handle_timeout(clock.now()),
+        }
+    }
+}
+
+/// A UDP client of a server at its `--max-connections` limit hears the busy refusal: "server
+/// busy" (not a key problem), exit 1, well within the handshake timeout.
+pub fn udp_busy(c: &str, s: &str) {
+    let env = Env::new(c);
+    let server = Server::start(s, &env, &env.path("root"), &["--max-connections", "1"]);
+    let psk = proto::Psk::from_key_bytes(&ferry_cli::keyfile::load(&env.key).unwrap());
+    let held = udp_idle(server.addr, &psk, 1);
+    let f = env.write("f.txt", b"after the limit");
+    let send = [
+        "send",
+        f.to_str().unwrap(),
+        "--to",
+        &server.to(),
+        "--udp",
+        "--retries",
+        "0",
+    ];
+    let started = Instant::now();
+    let o = client(c, &env, &send);
+    failed(&o, "send over UDP while the only slot is held");
+    let err = stderr(&o);
+    assert!(error_lines(&err).contains("server busy"), "{err}");
+    assert!(
+        !err.contains("key"),
+        "a busy server is not a key problem: {err}"
+    );
+    assert!(
+        started.elapsed() < HANDSHAKE,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(tree(&env.path("root")).is_empty());
+    drop(held);
 }

@@ -248,7 +248,7 @@ pub fn interrupt_hints_and_resumes(c: &str, s: &str) {
     let env = Env::new(c);
     let root = env.path("root");
     let server = Server::start(s, &env, &root, &[]);
-    let size = 96 << 20;
+    let size = 48 << 20;
     let big = env.write("big.bin", &data(7, size));
     for (sig, want) in [("-INT", 130), ("-TERM", 143)] {
         let before = partial_len(&root);
@@ -297,32 +297,46 @@ pub fn interrupt_hints_and_resumes(c: &str, s: &str) {
     assert!(log.contains("Cancelled: peer closed the session"), "{log}");
 }
 
-/// A server killed mid-send and restarted on the same port: `--retries 3` reconnects and
-/// resumes without help, saying so at normal verbosity.
+/// A server stopped mid-send (SIGTERM: it closes the session; SIGKILL: the connection is cut)
+/// and restarted on the same port: `--retries 3` reconnects and resumes without help, saying
+/// so at normal verbosity.
 pub fn retries_reconnect_a_dropped_session(c: &str, s: &str) {
     let env = Env::new(c);
     let root = env.path("root");
-    let server = Server::start(s, &env, &root, &[]);
+    let mut server = Server::start(s, &env, &root, &[]);
     let addr = server.to();
-    let size = 96 << 20;
-    let big = env.write("big.bin", &data(9, size));
-    let child = slow_send(c, &env, &big, &addr, &["--retries", "3", "--json"]);
-    wait_for_growth(&root, 0);
-    drop(server); // SIGKILL: no goodbye to the client.
-    let _again = Server::start_listen(s, &env, &root, &addr, &[]);
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert!(o.status.success(), "the retrying send failed: {err}");
-    assert!(
-        err.contains(&format!(
-            "the connection to {addr} dropped; retrying in 1 s (1/3)"
-        )),
-        "{err}"
-    );
-    let lines = json_lines(&o);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0]["resumed_from"].as_u64().unwrap() > 0, "{lines:?}");
-    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), data(9, size));
+    let size = 32 << 20;
+    for (seed, sig) in [(9, "-TERM"), (10, "-KILL")] {
+        let name = format!("big{seed}.bin");
+        let big = env.write(&name, &data(seed, size));
+        let before = partial_len(&root);
+        let child = slow_send(c, &env, &big, &addr, &["--retries", "3", "--json"]);
+        wait_for_growth(&root, before);
+        signal(&server.child, sig);
+        let end = Instant::now() + Duration::from_secs(10);
+        while server.alive() {
+            assert!(Instant::now() < end, "the server outlived {sig}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(server);
+        server = Server::start_listen(s, &env, &root, &addr, &[]);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "{sig}: the retrying send failed: {err}");
+        assert!(
+            err.contains(&format!(
+                "the connection to {addr} dropped; retrying in 1 s (1/3)"
+            )),
+            "{sig}: {err}"
+        );
+        let lines = json_lines(&o);
+        assert_eq!(lines.len(), 1, "{sig}: {lines:?}");
+        assert!(
+            lines[0]["resumed_from"].as_u64().unwrap() > 0,
+            "{sig}: {lines:?}"
+        );
+        assert_eq!(std::fs::read(root.join(&name)).unwrap(), data(seed, size));
+    }
 }
 
 /// Strip ANSI escape sequences (CSI `ESC [ ... letter`, and lone `ESC x`).

@@ -107,8 +107,8 @@ pub struct Agent {
     /// Refused files waiting for their whole-file hash before they are offered again.
     hashing: BTreeMap<u64, Sending>,
     next_token: u64,
-    /// A client whose flag is set (the user interrupted) closes its session as `Cancelled`:
-    /// nothing more is offered or written; the peer keeps what arrived, for resume.
+    /// Once set (a client's user interrupted), or after [`shut_down_all`], the session is
+    /// closed as `Cancelled`: nothing more is offered or written; the peer keeps what arrived.
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The session was ended on purpose (server not trusted, client refused or revoked):
     /// nothing more is started. Holds why.
@@ -123,6 +123,16 @@ struct PoolLink {
     /// Answers of the other disk work (see [`crate::offload`]).
     disk_tx: std::sync::mpsc::Sender<Done>,
     disk_rx: std::sync::mpsc::Receiver<Done>,
+}
+
+/// Set by [`shut_down_all`].
+static SHUTDOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Every agent of the process closes its session as `Cancelled` at its next [`Agent::pump`] and
+/// starts nothing more (a server stopping on a signal): receivers keep what arrived as partials,
+/// so the peers resume when they reconnect.
+pub fn shut_down_all() {
+    SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The name a record's outcome is reported under.
@@ -222,9 +232,11 @@ impl Agent {
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        SHUTDOWN.load(std::sync::atomic::Ordering::Relaxed)
+            || self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Reports so far (files finished, failures, listing entries), in order.
@@ -276,7 +288,7 @@ impl Agent {
         }
         progress |= self.read_chunks(s);
         let cancelled = self.cancelled();
-        if self.client && cancelled && !self.close_sent && s.is_connected() {
+        if cancelled && !self.close_sent && s.is_connected() {
             s.close(now, CloseCode::Cancelled);
             self.close_sent = true;
             progress = true;

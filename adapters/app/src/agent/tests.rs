@@ -69,3 +69,53 @@ fn report_times_come_from_the_drivers_clock() {
         assert_eq!(f.seconds.fract(), 0.0, "{f:?}");
     }
 }
+
+/// A client whose cancel flag is set mid-file closes its session as cancelled: both sessions
+/// end cleanly, the server reports the file cancelled by the peer's close (its partial is kept
+/// for resume), and nothing is committed.
+#[test]
+fn a_cancelled_client_closes_its_session() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f");
+    std::fs::write(&src, vec![7u8; 8 << 20]).unwrap();
+    let store = |name: &str| Arc::new(FsStore::new(dir.path().join(name)).unwrap());
+    let job = Job::Send(vec![Outgoing::from_file(src, "f", false).unwrap()]);
+    let mut client = Agent::client(store("local"), Box::new(LogObserver), job);
+    let flag = Arc::new(AtomicBool::new(false));
+    client.cancel_on(flag.clone());
+    let server = Agent::server(store("root"), Box::new(LogObserver));
+    let (config, psk) = (Config::default(), Psk::from_key_bytes(&[5; 32]));
+    let mut now = Instant::from_micros(1_000_000);
+    let mut c = Conn::new(
+        Session::client(&config, &psk, [1; 32], now),
+        client,
+        Clock::new(),
+    );
+    let mut s = Conn::new(
+        Session::server(&config, &psk, [2; 32], now),
+        server,
+        Clock::new(),
+    );
+    for round in 0..100 {
+        if round == 4 {
+            flag.store(true, Ordering::Relaxed);
+        }
+        now = Instant::from_micros(now.as_micros() + 1_000);
+        c.step_at(now);
+        s.step_at(now);
+        carry(&mut c, &mut s);
+        carry(&mut s, &mut c);
+        if c.session().is_closed() && s.session().is_closed() {
+            break;
+        }
+    }
+    assert!(c.session().is_closed() && s.session().is_closed());
+    let cancelled = s.agent().reports().iter().any(|r| {
+        matches!(r, Report::Failed { problem, .. }
+            if problem.reason == proto::Reason::Cancelled
+                && problem.detail == "peer closed the session")
+    });
+    assert!(cancelled, "{:?}", s.agent().reports());
+    assert!(!dir.path().join("root/f").exists(), "nothing committed");
+}
