@@ -322,8 +322,7 @@ pub struct SendArgs {
     pub paths: Vec<PathBuf>,
 
     /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote,
-          required_unless_present = "code", conflicts_with = "code")]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote, conflicts_with = "code")]
     pub to: Option<Remote>,
 
     /// No key and no server: print a short code, wait for one receiver
@@ -577,6 +576,9 @@ pub fn validate(cli: &Cli) -> Result<(), String> {
     }
     match &cli.command {
         Command::Send(a) => {
+            if a.to.is_none() && !a.code_mode.code {
+                return Err("send needs --to HOST[:PORT] (or --code: no key, no server)".to_owned());
+            }
             let is_stdin = |p: &PathBuf| p.as_os_str() == "-";
             if let Some(name) = &a.as_name {
                 if a.paths.len() != 1 {
