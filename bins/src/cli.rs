@@ -111,8 +111,14 @@ pub enum Command {
     #[command(after_help = conventions::SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Send files and directories (recursively) to a server; `-` sends standard input.
+    /// With --code: no key, no server: the receiver types a short code.
     #[command(after_help = conventions::SEND_EXAMPLES)]
     Send(SendArgs),
+    /// Receive what a `send --code` offers, with its code (asks before writing anything).
+    Receive(crate::code::ReceiveArgs),
+    /// Pair `send --code --relay` and `receive --relay` by the code's number and forward their
+    /// encrypted bytes (never sees the words, a name or a byte of plaintext).
+    Relay(crate::relay::RelayArgs),
     /// Fetch files or directories from a server; a NAME with `*`, `?` or `[...]` is a glob
     /// matched against the server's listing.
     #[command(after_help = conventions::GET_EXAMPLES)]
@@ -354,8 +360,13 @@ pub struct SendArgs {
     pub paths: Vec<PathBuf>,
 
     /// The server: `HOST`, `HOST:PORT` or `[IPv6]:PORT` (default port 6868).
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote)]
-    pub to: Remote,
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_remote, conflicts_with = "code")]
+    pub to: Option<Remote>,
+
+    /// No key and no server: print a short code, wait for one receiver
+    /// (`receive CODE --from THIS-HOST`) and send it the files.
+    #[command(flatten)]
+    pub code_mode: crate::code::SendCodeArgs,
 
     /// Name to store the single file (or standard input) under on the server.
     #[arg(long = "as", value_name = "NAME")]
@@ -617,6 +628,9 @@ pub fn validate(cli: &Cli) -> Result<(), String> {
     }
     match &cli.command {
         Command::Send(a) => {
+            if a.to.is_none() && !a.code_mode.code {
+                return Err("send needs --to HOST[:PORT] (or --code: no key, no server)".to_owned());
+            }
             let is_stdin = |p: &PathBuf| p.as_os_str() == "-";
             if let Some(name) = &a.as_name {
                 if a.paths.len() != 1 {

@@ -255,6 +255,8 @@ pub fn command_name(c: &crate::Command) -> &'static str {
         C::Keygen(_) => "keygen",
         C::Serve(_) => "serve",
         C::Send(_) => "send",
+        C::Receive(_) => "receive",
+        C::Relay(_) => "relay",
         C::Get(_) => "get",
         C::Ls(_) => "ls",
         C::Record(_) => "record",

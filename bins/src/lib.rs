@@ -21,6 +21,7 @@
 pub mod bwlimit;
 pub mod cli;
 mod client;
+pub mod code;
 mod collect;
 pub mod completions;
 pub mod config;
@@ -36,6 +37,7 @@ pub mod observer;
 pub mod output;
 pub mod partials;
 pub mod progress;
+pub mod relay;
 pub mod remote_glob;
 pub mod retry;
 pub mod run;
@@ -123,6 +125,26 @@ macro_rules! adapter_main {
                 .with_context(|| format!("cannot connect to {remote}"))?;
                 $adapter::run_client(stream, config, psk, agent)
                     .map_err($crate::__private::anyhow::Error::from)
+            }
+
+            fn run_client_on(
+                &self,
+                stream: ::std::net::TcpStream,
+                config: &$crate::__private::proto::Config,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
+            ) -> ::std::result::Result<(), $crate::__private::ferry_app::host::RunError> {
+                $adapter::run_client(stream, config, psk, agent)
+            }
+
+            fn run_server(
+                &self,
+                stream: ::std::net::TcpStream,
+                config: &$crate::__private::proto::Config,
+                psk: &$crate::__private::proto::Psk,
+                agent: &mut $crate::__private::ferry_app::agent::Agent,
+            ) -> ::std::result::Result<(), $crate::__private::ferry_app::host::RunError> {
+                $adapter::run_server(stream, config, psk, agent)
             }
 
             fn run_udp_client(

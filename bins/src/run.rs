@@ -70,6 +70,31 @@ pub trait Runtime {
         agent: &mut Agent,
     ) -> anyhow::Result<()>;
 
+    /// Run one server session with `agent` over an accepted `stream` (a short-code send).
+    ///
+    /// # Errors
+    /// The session's or the socket's.
+    fn run_server(
+        &self,
+        stream: std::net::TcpStream,
+        config: &Config,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> Result<(), RunError>;
+
+    /// Run one client session with `agent` over a connected `stream` (a short code through a
+    /// relay).
+    ///
+    /// # Errors
+    /// The session's or the socket's.
+    fn run_client_on(
+        &self,
+        stream: std::net::TcpStream,
+        config: &Config,
+        psk: &Psk,
+        agent: &mut Agent,
+    ) -> Result<(), RunError>;
+
     /// Run `agent`'s job over UDP against `remote` to the end of the session (one address, no
     /// retries: [`crate::transport::run_udp`] resolves and retries).
     ///
@@ -118,10 +143,14 @@ pub fn main(rt: &dyn Runtime) -> i32 {
         Command::Completions(_) | Command::Man => {
             return commands::generated(rt.name(), args.first(), &cli, &out);
         }
-        Command::Send(_) | Command::Get(_) | Command::Ls(_) | Command::Record(_) => {
+        Command::Send(_)
+        | Command::Get(_)
+        | Command::Ls(_)
+        | Command::Record(_)
+        | Command::Receive(_) => {
             crate::signals::install(&out, crate::signals::Role::Client);
         }
-        Command::Serve(_) | Command::DaytimeServe(_) => {
+        Command::Serve(_) | Command::DaytimeServe(_) | Command::Relay(_) => {
             crate::signals::install(&out, crate::signals::Role::Server);
         }
         _ => {}
@@ -154,7 +183,10 @@ fn run(rt: &dyn Runtime, cli: &Cli, out: &Output) -> anyhow::Result<usize> {
         Command::Key(args) => commands::key(cli, args, out).map(|()| 0),
         Command::Completions(_) | Command::Man => Ok(0),
         Command::Serve(args) => serve(rt, cli, args, out).map(|()| 0),
+        Command::Send(args) if args.code_mode.code => crate::code::send(rt, cli, args, out),
         Command::Send(args) => send(rt, cli, args, out),
+        Command::Receive(args) => crate::code::receive(rt, cli, args, out),
+        Command::Relay(args) => crate::relay::run(args, out).map(|()| 0),
         Command::Get(args) => get(rt, cli, args, out),
         Command::Ls(args) => ls(rt, cli, args, out),
         Command::Record(args) => record(rt, cli, args, out),
@@ -296,8 +328,9 @@ fn send(rt: &dyn Runtime, cli: &Cli, args: &SendArgs, out: &Output) -> anyhow::R
     if args.options.dry_run {
         return Ok(commands::plan_send(&files, out) + missing);
     }
+    let to = args.to.as_ref().context("send needs --to HOST or --code")?;
     let mut dial = Dial::new(
-        &args.to,
+        to,
         args.retries,
         client_config(args.compress.into()),
         &args.transport,

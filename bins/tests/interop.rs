@@ -62,6 +62,20 @@ matrix! {
     udp_smol_client_smol_server: "ferry-smol" => "ferry-smol",
 }
 
+// Short codes: `receive` (the "client") from `send --code` (the "server"), no key file.
+matrix! {
+    @ common::code::code_round_trip; code_matrix_is_complete;
+    code_std_receives_from_std: "ferry-std" => "ferry-std",
+    code_std_receives_from_mio: "ferry-std" => "ferry-mio",
+    code_std_receives_from_smol: "ferry-std" => "ferry-smol",
+    code_mio_receives_from_std: "ferry-mio" => "ferry-std",
+    code_mio_receives_from_mio: "ferry-mio" => "ferry-mio",
+    code_mio_receives_from_smol: "ferry-mio" => "ferry-smol",
+    code_smol_receives_from_std: "ferry-smol" => "ferry-std",
+    code_smol_receives_from_mio: "ferry-smol" => "ferry-mio",
+    code_smol_receives_from_smol: "ferry-smol" => "ferry-smol",
+}
+
 #[test]
 fn directory_and_stdin_across_adapters() {
     for c in BINS {

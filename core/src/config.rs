@@ -99,9 +99,21 @@ impl Config {
     }
 }
 
-/// The Noise pre-shared key, derived from a key file's 32 random bytes. Zeroized on drop.
+/// The Noise pre-shared key, derived from a key file's 32 random bytes, or a short code whose
+/// PSK the handshake first agrees on with SPAKE2 (mode CODE, [`Psk::from_code`]). Zeroized on
+/// drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Psk([u8; 32]);
+pub struct Psk {
+    key: [u8; 32],
+    code: Option<CodeSecret>,
+}
+
+/// A short code's two parts: the nameplate (routes; not secret) and the words (the password).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct CodeSecret {
+    pub(crate) nameplate: alloc::vec::Vec<u8>,
+    pub(crate) password: alloc::vec::Vec<u8>,
+}
 
 impl Psk {
     /// Derive the PSK from key-file bytes: `HKDF-SHA256(salt = "ferry/v1 psk", ikm = key,
@@ -109,11 +121,40 @@ impl Psk {
     pub fn from_key_bytes(key: &[u8; 32]) -> Psk {
         let mut psk = [0u8; 32];
         kdf::extract_expand(b"ferry/v1 psk", key, &[b"noise psk"], &mut psk);
-        Psk(psk)
+        Psk {
+            key: psk,
+            code: None,
+        }
+    }
+
+    /// A code's nameplate and words: the handshake runs SPAKE2 over the words and uses its
+    /// result as the PSK. `key` (what [`Psk::bytes`] returns) is then derived from the
+    /// nameplate alone and is not secret: only the datagram transport's handshake packet
+    /// protection uses it, as QUIC's Initial keys.
+    pub(crate) fn with_code(nameplate: &[u8], password: &[u8]) -> Psk {
+        let mut key = [0u8; 32];
+        kdf::extract_expand(
+            b"ferry/v1 code initial",
+            nameplate,
+            &[b"noise psk"],
+            &mut key,
+        );
+        Psk {
+            key,
+            code: Some(CodeSecret {
+                nameplate: nameplate.to_vec(),
+                password: password.to_vec(),
+            }),
+        }
     }
 
     pub(crate) fn bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.key
+    }
+
+    /// The code, in mode CODE.
+    pub(crate) fn code(&self) -> Option<&CodeSecret> {
+        self.code.as_ref()
     }
 }
 

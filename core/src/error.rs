@@ -96,6 +96,9 @@ pub enum HandshakeError {
     /// The server refused the connection because it is busy (too many connections): try
     /// again later. Says nothing about the key.
     Busy,
+    /// Mode CODE: the two sides' codes differ, or someone tried to guess it (or changed the
+    /// exchange). The code is burned.
+    WrongCode,
 }
 
 impl fmt::Display for HandshakeError {
@@ -125,6 +128,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::NonContributory => f.write_str("non-contributory key share"),
             HandshakeError::BadHello => f.write_str("invalid hello"),
             HandshakeError::WrongServer => f.write_str("server id does not match"),
+            HandshakeError::WrongCode => f.write_str(
+                "wrong code, or someone tried to guess it: the code is now burned; start again",
+            ),
             HandshakeError::Refused => f.write_str(
                 "the server closed the connection during the handshake: it does not share this key",
             ),

@@ -21,6 +21,9 @@ pub enum Mode {
     Pinned,
     /// Both: `Noise_XXpsk3_25519_AESGCM_SHA256`, which needs the key file and the identities.
     PinnedPsk,
+    /// A short code: SPAKE2 over it, then `Noise_NNpsk0_25519_AESGCM_SHA256` with its result.
+    /// Chosen by the PSK ([`crate::Code::psk`]), not by configuration.
+    Code,
 }
 
 impl Mode {
@@ -30,12 +33,13 @@ impl Mode {
             Mode::Psk => crate::session::handshake::MODE_PSK,
             Mode::Pinned => crate::session::handshake::MODE_PINNED,
             Mode::PinnedPsk => crate::session::handshake::MODE_PINNED_PSK,
+            Mode::Code => crate::session::handshake::MODE_CODE,
         }
     }
 
     /// The mode of a preamble byte, if this side implements it.
     pub fn from_byte(b: u8) -> Option<Mode> {
-        [Mode::Psk, Mode::Pinned, Mode::PinnedPsk]
+        [Mode::Psk, Mode::Pinned, Mode::PinnedPsk, Mode::Code]
             .into_iter()
             .find(|m| m.byte() == b)
     }
@@ -46,6 +50,7 @@ impl Mode {
             Mode::Psk => "PSK",
             Mode::Pinned => "PINNED",
             Mode::PinnedPsk => "PINNED+PSK",
+            Mode::Code => "CODE",
         }
     }
 }

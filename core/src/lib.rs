@@ -137,6 +137,7 @@ extern crate alloc;
 #[cfg(feature = "testing")]
 extern crate std;
 
+pub mod code;
 mod compress;
 mod config;
 mod crypto;
@@ -160,6 +161,7 @@ mod wire;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use code::{Code, CodeError};
 pub use compress::{Compression, InflateError};
 pub use config::{Config, Psk};
 pub use error::{

@@ -639,3 +639,62 @@ fn mismatched_mode_over_datagrams_names_the_required_mode() {
         "answered, not timed out"
     );
 }
+
+/// Mode CODE over datagrams: the SPAKE2 round trip fits the handshake packets and the
+/// session works; a wrong code fails. Over datagrams a server never answers a failed
+/// handshake (no burned-code refusal, as no answer to a wrong key): the client times out.
+#[test]
+fn short_code_over_datagrams() {
+    let code = |s: &str| ferry_core::Code::parse(s).unwrap().psk();
+    let server_with = |psk: &Psk| {
+        DgramServer::new(
+            &Config::default(),
+            &TransportConfig::default(),
+            psk,
+            [2; 32],
+            16,
+            addr(SERVER),
+            MemApp::new(),
+        )
+    };
+    let files = [("f", data(12, 200_000))];
+    let right = code("7-acid-acorn-acre-aged");
+    let mut net = Net::with(
+        sender(&files),
+        MemApp::new(),
+        &Config::default(),
+        &TransportConfig::default(),
+        &right,
+    );
+    net.server = server_with(&right);
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&files[0].1));
+    assert!(clean(&net.client.app));
+
+    let mut net = Net::with(
+        sender(&files),
+        MemApp::new(),
+        &Config::default(),
+        &TransportConfig::default(),
+        &code("7-acid-acorn-acre-ajar"),
+    );
+    net.server = server_with(&right);
+    net.run_until(20_000, |n| n.client.conn.is_drained());
+    assert!(
+        net.client.app.log.iter().any(|e| matches!(
+            e,
+            Event::Closed {
+                result: Err(SessionError::TimedOut)
+            }
+        )),
+        "{:?}",
+        net.client.app.log.last()
+    );
+    assert!(net.server.endpoint.stats().dropped_auth >= 1);
+    assert!(
+        net.server
+            .finished
+            .iter()
+            .all(|(_, _, app)| app.files.is_empty())
+    );
+}

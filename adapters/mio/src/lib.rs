@@ -165,12 +165,38 @@ pub fn run_client(
         .unwrap_or(Ok(()))
 }
 
+/// Run one server session over an accepted `stream` with `agent` (a short-code send: the
+/// sending side listens and serves exactly one receiver) on an event loop of its own.
+///
+/// # Errors
+/// As [`run_client`].
+pub fn run_server(
+    stream: std::net::TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    run_sessions(vec![(stream, agent)], config, psk, true)
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
 /// Run several client sessions at once on one event loop (one thread), each over its connected
 /// stream with its own agent; returns each session's outcome, in order.
 pub fn run_clients(
     conns: Vec<(std::net::TcpStream, &mut Agent)>,
     config: &Config,
     psk: &Psk,
+) -> Vec<Result<(), RunError>> {
+    run_sessions(conns, config, psk, false)
+}
+
+/// [`run_clients`], or server sessions over accepted streams with `server`.
+fn run_sessions(
+    conns: Vec<(std::net::TcpStream, &mut Agent)>,
+    config: &Config,
+    psk: &Psk,
+    server: bool,
 ) -> Vec<Result<(), RunError>> {
     let mut results: Vec<Option<Result<(), RunError>>> = Vec::new();
     let mut el = match EventLoop::new() {
@@ -189,7 +215,11 @@ pub fn run_clients(
             stream.set_nonblocking(true)?;
             let peer = stream.peer_addr()?;
             let seed = fresh_seed()?;
-            let session = Session::client(config, psk, seed, el.clock.now());
+            let session = if server {
+                Session::server(config, psk, seed, el.clock.now())
+            } else {
+                Session::client(config, psk, seed, el.clock.now())
+            };
             el.add(
                 TcpStream::from_std(stream),
                 peer,

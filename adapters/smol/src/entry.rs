@@ -31,10 +31,38 @@ pub fn run_client(
     psk: &Psk,
     agent: &mut Agent,
 ) -> Result<(), RunError> {
+    run_one(stream, config, psk, agent, false)
+}
+
+/// Run one server session over an accepted `stream` with `agent` (a short-code send: the
+/// sending side listens and serves exactly one receiver), on `smol::block_on`.
+///
+/// # Errors
+/// As [`run_client`].
+pub fn run_server(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    run_one(stream, config, psk, agent, true)
+}
+
+fn run_one(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+    server: bool,
+) -> Result<(), RunError> {
     let stream = Async::new(stream).map_err(RunError::Io)?;
     let clock = Clock::new();
     let seed = fresh_seed().map_err(RunError::Io)?;
-    let session = Session::client(config, psk, seed, clock.now());
+    let session = if server {
+        Session::server(config, psk, seed, clock.now())
+    } else {
+        Session::client(config, psk, seed, clock.now())
+    };
     // The driver owns its agent (it moves to the blocking pool and back every round).
     let owned = Agent::take(agent);
     let (owned, result) = smol::block_on(drive(

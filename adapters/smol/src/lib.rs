@@ -103,7 +103,7 @@ mod udp;
 
 pub use client::Client;
 pub use conn::{INBOX_CAP, OUTBOX_CAP};
-pub use entry::{daytime_serve, run_client, serve};
+pub use entry::{daytime_serve, run_client, run_server, serve};
 pub use error::Error;
 pub use server::{ServeOptions, Server, ShutdownHandle};
 pub use udp::{run_udp_client, serve_udp, serve_udp_async};

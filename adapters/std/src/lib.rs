@@ -194,6 +194,23 @@ pub fn run_client(
     run_session(stream, session, agent, &clock)
 }
 
+/// Run one server session over an accepted `stream` with `agent` (a short-code send: the
+/// sending side listens and serves exactly one receiver).
+///
+/// # Errors
+/// As [`run_session`]; also when no session seed can be drawn.
+pub fn run_server(
+    stream: TcpStream,
+    config: &Config,
+    psk: &Psk,
+    agent: &mut Agent,
+) -> Result<(), RunError> {
+    let clock = Clock::new();
+    let seed = fresh_seed().map_err(RunError::Io)?;
+    let session = Session::server(config, psk, seed, clock.now());
+    run_session(stream, session, agent, &clock)
+}
+
 /// Send one record — any value that serializes to a JSON object — over a connected `stream`,
 /// and wait until the server stored it.
 ///

@@ -149,10 +149,10 @@ fn defaults() {
     assert_eq!(s.paths, [PathBuf::from("a")]);
     assert_eq!(
         s.to,
-        Remote {
+        Some(Remote {
             host: "h".into(),
             port: 6868
-        }
+        })
     );
     assert_eq!(s.as_name, None);
     assert_eq!(s.compress, Compress::Auto);
@@ -205,7 +205,7 @@ fn everything_given() {
         panic!()
     };
     assert_eq!(s.paths, [PathBuf::from("a"), PathBuf::from("dir")]);
-    assert_eq!(s.to.to_string(), "example.org:7000");
+    assert_eq!(s.to.unwrap().to_string(), "example.org:7000");
     assert_eq!(s.compress, Compress::Off);
     assert!(s.overwrite);
     assert_eq!(s.retries, 0);

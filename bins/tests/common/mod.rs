@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
+pub mod code;
 pub mod conventions;
 pub mod exhaust;
 pub mod hostile;
@@ -31,6 +32,11 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; code;
+            code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
+            code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
+            relay_flipped_byte_is_rejected, relay_two_pairs_at_once, relay_bounds,
+            relay_pairs_under_idle_load, code_declined_writes_nothing);
         $crate::e2e_suite!(@cases $bin; conventions;
             json_contract, conventions, keys, config_file, transfer_options, bwlimit);
         $crate::e2e_suite!(@cases $bin; ux;

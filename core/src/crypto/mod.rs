@@ -2,3 +2,4 @@
 pub(crate) mod aead;
 pub(crate) mod kdf;
 pub(crate) mod noise;
+pub(crate) mod pake;

@@ -14,9 +14,12 @@ use zeroize::Zeroizing;
 use crate::config::{Config, Psk};
 use crate::crypto::kdf;
 use crate::crypto::noise::{self, NoiseError, Pattern};
+use crate::crypto::pake::Pake;
 use crate::error::{HandshakeError, SessionError};
 use crate::identity::Mode;
 use crate::record::stream::{MAX_PLAINTEXT, MIN_PLAINTEXT};
+
+mod code;
 
 /// Magic at the start of every ferry connection.
 pub(crate) const MAGIC: [u8; 3] = *b"FRY";
@@ -24,6 +27,8 @@ pub(crate) const MAGIC: [u8; 3] = *b"FRY";
 pub(crate) const VERSION: u8 = 1;
 /// Handshake mode: pre-shared key (Noise NNpsk0).
 pub(crate) const MODE_PSK: u8 = 0x01;
+/// Handshake mode: a short code (SPAKE2, then Noise NNpsk0 with its result; see `code.rs`).
+pub(crate) const MODE_CODE: u8 = 0x02;
 /// Handshake mode: static keys, the server's pinned (Noise XX).
 pub(crate) const MODE_PINNED: u8 = 0x03;
 /// Handshake mode: static keys and the pre-shared key (Noise XXpsk3).
@@ -51,7 +56,7 @@ fn preamble(transport: Transport, mode: Mode) -> [u8; 8] {
 /// The Noise pattern of each mode (the mode dispatch).
 fn pattern(mode: Mode) -> Pattern {
     match mode {
-        Mode::Psk => Pattern::NNpsk0,
+        Mode::Psk | Mode::Code => Pattern::NNpsk0,
         Mode::Pinned => Pattern::XX,
         Mode::PinnedPsk => Pattern::XXpsk3,
     }
@@ -119,6 +124,9 @@ pub const BUSY_REFUSAL: [u8; 6] = *b"\0\0busy";
 /// instead of waiting. It proves nothing (anyone on the path can forge it): a client only
 /// reports it, and never weakens its own mode because of it.
 pub const MODE_REFUSAL: [u8; 6] = *b"\0\0mode";
+/// What a server in mode CODE sends instead of message 2 when message 1 failed its tag: the
+/// codes differ (or the exchange was tampered with). The code is burned either way.
+pub(crate) const CODE_REFUSAL: [u8; 6] = *b"\0\0code";
 
 /// What the peer announced in its hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +150,8 @@ pub(crate) struct Established {
 enum Stage {
     /// Server: waiting for the 8-byte preamble.
     ServerPreamble,
+    /// Mode CODE: waiting for the peer's SPAKE2 message.
+    Pake,
     /// Waiting for the peer's next handshake message (or writing ours).
     Messages,
     Done,
@@ -171,6 +181,10 @@ pub(crate) struct Handshake {
     peer: Option<PeerHello>,
     /// Handshake messages written or read so far.
     done: usize,
+    /// Mode CODE: the SPAKE2 exchange until it finished, then its PSK and transcript hash.
+    pake: Option<Pake>,
+    pake_psk: Option<Zeroizing<[u8; 32]>>,
+    transcript: Option<[u8; 32]>,
     /// Bytes to transmit (preamble and our messages), drained by `poll_transmit`.
     pub(crate) out: Vec<u8>,
 }
@@ -205,10 +219,18 @@ impl Handshake {
             Some(id) => static_secret.copy_from_slice(id.secret_bytes()),
             None => rng.fill_bytes(&mut static_secret[..]),
         }
+        // Mode CODE: the code decides the mode; the SPAKE2 scalar is the seed's next draw.
+        let pake = psk
+            .code()
+            .map(|c| Pake::start(client, &c.nameplate, &c.password, &mut rng));
         Handshake {
             client,
             transport,
-            mode: config.mode,
+            mode: if pake.is_some() {
+                Mode::Code
+            } else {
+                config.mode
+            },
             stage: if client {
                 Stage::Messages
             } else {
@@ -231,6 +253,9 @@ impl Handshake {
             expected_server_id: config.expected_server_id,
             peer: None,
             done: 0,
+            pake,
+            pake_psk: None,
+            transcript: None,
             out: Vec::new(),
         }
     }
@@ -238,12 +263,13 @@ impl Handshake {
     /// The Noise state machine of our mode.
     fn start_noise(&mut self) {
         let keys = noise::Keys {
-            psk: self.psk.bytes(),
+            psk: self.pake_psk.as_deref().unwrap_or(self.psk.bytes()),
             static_secret: &self.static_secret,
             static_public: self.static_public,
             ephemeral_secret: *self.ephemeral,
         };
-        let prologue = prologue(self.transport, self.mode);
+        let mut prologue = prologue(self.transport, self.mode).to_vec();
+        prologue.extend_from_slice(self.transcript.as_ref().map_or(&[][..], |t| &t[..]));
         self.noise = Some(noise::Handshake::new(
             pattern(self.mode),
             self.client,
@@ -261,6 +287,9 @@ impl Handshake {
     ) -> Result<Self, SessionError> {
         let mut hs = Self::new(true, transport, config, psk, seed);
         hs.out.extend_from_slice(&preamble(transport, hs.mode));
+        if hs.send_pake() {
+            return Ok(hs);
+        }
         hs.start_noise();
         hs.write_next()?;
         Ok(hs)
@@ -399,6 +428,9 @@ impl Handshake {
             }
             return Err(HandshakeError::Busy.into());
         }
+        if let Some(e) = code::refusal(rest) {
+            return e;
+        }
         if rest[..n] == MODE_REFUSAL[..n] {
             return match rest.get(MODE_REFUSAL.len()) {
                 None => Ok(()),
@@ -430,9 +462,17 @@ impl Handshake {
                     }
                     self.check_preamble(&rest[..PREAMBLE.len()])?;
                     used += PREAMBLE.len();
+                    if self.pake.is_some() {
+                        self.stage = Stage::Pake;
+                        continue;
+                    }
                     self.start_noise();
                     self.stage = Stage::Messages;
                 }
+                Stage::Pake => match self.code_step(rest)? {
+                    0 => return Ok((used, None)),
+                    n => used += n,
+                },
                 Stage::Messages => {
                     let noise = self.noise.as_ref().ok_or(HandshakeError::BadLength)?;
                     let hello = hello_in(pattern(self.mode), self.done);
@@ -454,7 +494,7 @@ impl Handshake {
                     }
                     let msg = &rest[LEN_PREFIX..LEN_PREFIX + len];
                     used += LEN_PREFIX + len;
-                    if let Some(est) = self.read_next(msg)? {
+                    if let Some(est) = self.read_next(msg).map_err(|e| self.burn_code(e))? {
                         return Ok((used, Some(est)));
                     }
                 }

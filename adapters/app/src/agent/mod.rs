@@ -57,7 +57,19 @@ pub enum Job {
     List(String),
     /// Store one record (already encoded, see [`crate::records`]) on the peer.
     Record(RecordFormat, Vec<u8>),
+    /// List everything the peer offers, let `confirm` decide on the whole listing, then get
+    /// it all into the agent's store (`receive` with a short code: nothing is fetched, and
+    /// nothing written, before the user accepted).
+    Fetch {
+        /// As in [`Job::Get`].
+        overwrite: bool,
+        /// Sees the complete listing; `true` fetches everything, `false` ends the session.
+        confirm: Confirm,
+    },
 }
+
+/// The decision of a [`Job::Fetch`] on the peer's listing.
+pub type Confirm = Box<dyn FnMut(&[proto::ListEntry]) -> bool + Send>;
 
 /// Drives one session from a store. See the module docs.
 pub struct Agent {
@@ -73,6 +85,8 @@ pub struct Agent {
     to_get: VecDeque<String>,
     to_list: Option<String>,
     to_record: Option<(RecordFormat, Vec<u8>)>,
+    /// A [`Job::Fetch`] waiting for its listing: the decision and the entries so far.
+    fetch: Option<(Confirm, Vec<proto::ListEntry>)>,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
     my_requests: BTreeMap<RequestId, String>,
@@ -154,6 +168,11 @@ impl Agent {
             }
             Job::List(prefix) => a.to_list = Some(prefix),
             Job::Record(format, body) => a.to_record = Some((format, body)),
+            Job::Fetch { overwrite, confirm } => {
+                a.to_list = Some(String::new());
+                a.overwrite_local = overwrite;
+                a.fetch = Some((confirm, Vec::new()));
+            }
         }
         a
     }
@@ -169,6 +188,7 @@ impl Agent {
             to_get: VecDeque::new(),
             to_list: None,
             to_record: None,
+            fetch: None,
             sending: BTreeMap::new(),
             receiving: BTreeMap::new(),
             my_requests: BTreeMap::new(),
@@ -389,17 +409,28 @@ impl Agent {
                 self.disk(s, Work::Record { req, format, body })
             }
             // Answers to our requests.
-            Event::Listing { entries, .. } => {
-                for e in entries {
-                    self.report(Report::Entry(e));
+            Event::Listing { entries, .. } => match &mut self.fetch {
+                Some((_, seen)) => seen.extend(entries),
+                None => {
+                    for e in entries {
+                        self.report(Report::Entry(e));
+                    }
                 }
-            }
+            },
             Event::RequestDone { req, error } => {
                 if let Some(name) = self.my_requests.remove(&req) {
+                    let listed = error.is_none();
                     match error {
                         Some(problem) => self.fail(name, problem),
                         None if name == RECORD_NAME => self.report(Report::RecordStored),
                         None => {}
+                    }
+                    // A fetch's listing is complete: ask, then get everything (or nothing).
+                    if let Some((mut confirm, seen)) = self.fetch.take()
+                        && listed
+                        && confirm(&seen)
+                    {
+                        self.to_get.push_back(String::new());
                     }
                 }
             }
