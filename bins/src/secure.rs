@@ -50,6 +50,12 @@ pub fn serve_identity(
         public_key: Some(&public),
     });
     out.human_line(format_args!("identity {fp} (mode {})", config.mode.name()));
+    if config.mode == Mode::Pinned && args.clients.is_none() {
+        out.info(
+            "warning: mode PINNED without --clients serves anyone who can connect (clients \
+             prove nothing); add --key (PINNED+PSK) or --clients FILE to choose who may",
+        );
+    }
     config.identity = Some(id);
     Ok(())
 }
