@@ -35,7 +35,7 @@ macro_rules! e2e_suite {
         $crate::e2e_suite!(@cases $bin; code;
             code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
-            relay_flipped_byte_is_rejected, relay_two_pairs_at_once, relay_bounds,
+            relay_tampering_is_rejected, relay_two_pairs_at_once, relay_bounds,
             relay_pairs_under_idle_load, code_declined_writes_nothing);
         $crate::e2e_suite!(@cases $bin; conventions;
             json_contract, conventions, keys, config_file, transfer_options, bwlimit);
