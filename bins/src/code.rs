@@ -54,7 +54,7 @@ pub struct SendCodeArgs {
     #[arg(long)]
     pub code: bool,
 
-    /// With --code: where to wait for the receiver (default [::]:6868, else 0.0.0.0:6868;
+    /// With --code: where to wait for the receiver (default `[::]:6868`, else `0.0.0.0:6868`;
     /// port 0 picks a free port).
     #[arg(long, value_name = "ADDR", requires = "code", conflicts_with = "relay")]
     pub listen: Option<SocketAddr>,

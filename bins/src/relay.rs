@@ -18,7 +18,7 @@
 //! `--per-ip` connections (parked or paired) per source address and `--max-connections` in
 //! all; a hello must arrive within
 //! [`HELLO_TIMEOUT`]; a pair is cut after [`IDLE`] without a byte either way; each direction
-//! of a pair holds one [`BUF`] buffer.
+//! of a pair holds one `BUF` buffer (64 KiB).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -67,7 +67,7 @@ impl Role {
 /// `relay [--listen ADDR] [--wait SECS] [--max-waiting N] [--per-ip N] [--max-connections N]`.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
-    /// Address to listen on (default [::]:6868, else 0.0.0.0:6868; port 0 picks one).
+    /// Address to listen on (default `[::]:6868`, else `0.0.0.0:6868`; port 0 picks one).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 

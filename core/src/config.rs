@@ -100,7 +100,7 @@ impl Config {
 }
 
 /// The Noise pre-shared key, derived from a key file's 32 random bytes, or a short code whose
-/// PSK the handshake first agrees on with SPAKE2 (mode CODE, [`Psk::from_code`]). Zeroized on
+/// PSK the handshake first agrees on with SPAKE2 (mode CODE, [`Code::psk`](crate::Code::psk)). Zeroized on
 /// drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Psk {
