@@ -450,3 +450,66 @@ pub fn mode_refusal(c: &str, s: &str) {
     );
     assert!(!env.path("root2/f.txt").exists());
 }
+
+/// `serve --json` wraps the store to report each received file; the wrapper still hands each
+/// client its own folder (an allow list behind `--json` confines exactly as without it), and
+/// the server's `key` and `file` objects follow `listening on`.
+pub fn clients_behind_serve_json(c: &str, s: &str) {
+    let env = Env::new(c);
+    let home = env.path("home");
+    let root = env.path("root");
+    let alice = keygen_identity(c, &env, "alice.id");
+    let list = env.write("clients", format!("alice {alice} put alice\n").as_bytes());
+    let id = env.path("server.id");
+    let server = Server::start(
+        s,
+        &env,
+        &root,
+        &[
+            "--json",
+            "--identity",
+            id.to_str().unwrap(),
+            "--clients",
+            list.to_str().unwrap(),
+        ],
+    );
+    let f = env.write("f.txt", b"from alice");
+    let alice_id = env.path("alice.id");
+    let o = run(
+        c,
+        &env,
+        &home,
+        &[
+            "send",
+            f.to_str().unwrap(),
+            "--to",
+            &server.to(),
+            "--identity",
+            alice_id.to_str().unwrap(),
+        ],
+    );
+    ok(&o, "alice sends");
+    assert_eq!(
+        std::fs::read(root.join("alice/f.txt")).unwrap(),
+        b"from alice"
+    );
+    assert!(
+        !root.join("f.txt").exists(),
+        "confined to alice/, not the root"
+    );
+    wait_for(10, "the server's file object", || {
+        server
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(r#""event":"file""#) && l.contains("f.txt"))
+    });
+    let lines = server.stdout.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(r#""event":"key""#) && l.contains("public_key")),
+        "{lines:?}"
+    );
+}

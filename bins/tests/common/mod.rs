@@ -45,7 +45,7 @@ macro_rules! e2e_suite {
             directory_sends_report);
         $crate::e2e_suite!(@cases $bin; ident;
             pin_on_first_use, udp_pin_on_first_use, rights_and_confinement,
-            revocation_mid_transfer, mode_refusal);
+            revocation_mid_transfer, mode_refusal, clients_behind_serve_json);
         $crate::e2e_suite!(@cases $bin; udp;
             udp_round_trip, udp_directory_tree, udp_standard_input, udp_interrupted_send_resumes,
             udp_wrong_key, udp_bad_names, udp_exists_rules, udp_records, udp_json_and_env,

@@ -116,10 +116,14 @@ mod tests {
     impl TryRng for Fixed {
         type Error = Infallible;
         fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-            unimplemented!("spake2 fills bytes")
+            let mut b = [0; 4];
+            self.try_fill_bytes(&mut b)?;
+            Ok(u32::from_le_bytes(b))
         }
         fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-            unimplemented!("spake2 fills bytes")
+            let mut b = [0; 8];
+            self.try_fill_bytes(&mut b)?;
+            Ok(u64::from_le_bytes(b))
         }
         fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
             for b in dst {
