@@ -198,6 +198,9 @@ pub fn run(args: &RelayArgs, out: &Output) -> anyhow::Result<()> {
     };
     out.listening(listener.local_addr()?);
     if let Some(sock) = udp {
+        if let Some(w) = ferry_app::udp::socket::size_buffers(&sock) {
+            tracing::warn!("{w}");
+        }
         let args = args.clone();
         thread::Builder::new()
             .name("ferry-relay-udp".into())

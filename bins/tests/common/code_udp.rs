@@ -478,4 +478,16 @@ pub fn relay_udp_bounds(c: &str, s: &str) {
     rcv.send(b"hello through the relay").unwrap();
     let n = snd.recv(&mut b).unwrap();
     assert_eq!(&b[..n], b"hello through the relay");
+    drop(r);
+
+    // --no-udp: TCP only.
+    let mut cmd = Command::new(bin(s));
+    cmd.args(["relay", "--listen", "127.0.0.1:0", "--no-udp"]);
+    let r = Server::spawn(cmd, Path::new("."));
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.connect(r.addr).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    u.send(&hello(b'S', 9, &[0; 16])).unwrap();
+    assert!(u.recv(&mut b).is_err(), "no UDP relay with --no-udp");
 }
