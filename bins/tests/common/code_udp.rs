@@ -259,6 +259,45 @@ pub fn code_udp_wrong_code_burns(c: &str, s: &str) {
     assert!(!out.exists());
 }
 
+/// A wrong code through the relay over UDP: the sender burns it and exits 1; the receiver,
+/// which heard the sender's half of the code exchange and then nothing (no ICMP comes back
+/// through a relay), reports the burned code within its handshake timeout; nothing written.
+pub fn code_udp_relay_wrong_code_burns(c: &str, s: &str) {
+    let env = Env::new(c);
+    tree_to_send(&env);
+    let r = relay(s);
+    let sender = Sender::start(
+        s,
+        &env.path("src"),
+        &["photo.bin", "--relay", &r.to(), "--udp"],
+    );
+    let code = sender.code();
+    let guess = format!("{}-acid-acorn-acre-aged", code.split('-').next().unwrap());
+    assert_ne!(guess, code);
+    let out = env.path("got");
+    let t0 = Instant::now();
+    let o = receive(
+        c,
+        env.dir.path(),
+        &guess,
+        &[
+            "--udp",
+            "--relay",
+            &r.to(),
+            "--out",
+            out.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains(BURNED), "receiver: {}", stderr(&o));
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    let (status, _, err) = sender.finish();
+    assert_eq!(status.code(), Some(1), "the sender exits");
+    assert!(err.contains(BURNED), "sender: {err}");
+    assert!(!out.exists(), "nothing written");
+}
+
 /// Through the relay over UDP: a file and a directory arrive, and neither what the relay
 /// receives from the sender nor what it forwards to it holds plaintext, a file name or a word
 /// of the code.

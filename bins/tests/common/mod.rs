@@ -40,7 +40,8 @@ macro_rules! e2e_suite {
             relay_pairs_under_idle_load, code_declined_writes_nothing);
         $crate::e2e_suite!(@cases $bin; code_udp;
             code_udp_round_trip, code_udp_env_and_stdin, code_udp_wrong_code_burns,
-            code_udp_relay_round_trip, code_udp_relay_tampering, relay_udp_bounds);
+            code_udp_relay_round_trip, code_udp_relay_wrong_code_burns, code_udp_relay_tampering,
+            relay_udp_bounds);
         $crate::e2e_suite!(@cases $bin; conventions;
             json_contract, conventions, keys, config_file, transfer_options, bwlimit);
         $crate::e2e_suite!(@cases $bin; ux;
