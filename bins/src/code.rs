@@ -5,7 +5,8 @@
 //! serves exactly its files to one receiver. The receiver connects, both run SPAKE2 over the
 //! code inside the handshake (mode CODE), the receiver lists what is offered, shows it, asks,
 //! and only then fetches it. A wrong code fails both sides and burns the code: the sender
-//! exits.
+//! exits. Over TCP by default; `--udp` (or `FERRY_TRANSPORT=udp`) on both sides runs the same
+//! over the datagram transport (module `udp`).
 
 mod store;
 mod udp;

@@ -20,7 +20,7 @@
 //! [`HELLO_TIMEOUT`]; a pair is cut after [`IDLE`] without a byte either way; each direction
 //! of a pair holds one `BUF` buffer (64 KiB).
 //!
-//! By default the relay also listens on UDP at the same address and port ([`udp`]: the same
+//! By default the relay also listens on UDP at the same address and port (module `udp`: the same
 //! pairing, then datagrams forwarded; `--no-udp` turns it off).
 
 mod udp;
