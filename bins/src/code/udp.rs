@@ -35,6 +35,11 @@ fn burned() -> anyhow::Error {
     RunError::Session(SessionError::Handshake(HandshakeError::WrongCode)).into()
 }
 
+/// Nobody answered (the JSON reason `timeout`, or `refused` for an unreachable port).
+fn no_answer(msg: String) -> anyhow::Error {
+    anyhow::Error::new(crate::retry::NoAnswer(msg))
+}
+
 /// The first address `remote` resolves to.
 fn resolve(remote: &Remote) -> anyhow::Result<SocketAddr> {
     (remote.host.as_str(), remote.port)
@@ -257,10 +262,10 @@ pub(super) fn receive(
         *agent = owned;
         return result.map_err(|e| match is_no_answer(&e) {
             Some(_) if was_heard(&e) => burned(),
-            Some(_) => anyhow::anyhow!(
+            Some(_) => no_answer(format!(
                 "no answer from the sender through the relay {relay} within {} s",
                 config.handshake_timeout.as_secs()
-            ),
+            )),
             None => e.into(),
         });
     }
@@ -288,13 +293,14 @@ pub(super) fn receive(
                 Err(e) if was_heard(&e) => return Err(burned()),
                 Err(e) => match is_no_answer(&e) {
                     Some(true) => {
-                        last = anyhow::anyhow!("no sender on UDP {remote} (port unreachable)")
+                        last = no_answer(format!("no sender on UDP {remote} (port unreachable)"));
                     }
                     Some(false) => {
-                        last = anyhow::anyhow!(
-                            "no answer from {remote} over UDP within {} s: no sender there, or UDP blocked",
+                        last = no_answer(format!(
+                            "no answer from {remote} over UDP within {} s: no sender there, or \
+                             UDP blocked",
                             config.handshake_timeout.as_secs()
-                        );
+                        ));
                     }
                     None => return Err(e.into()),
                 },
