@@ -141,6 +141,12 @@ pub fn code_udp_round_trip(c: &str, s: &str) {
         &["photo.bin", "reports", "--listen", "127.0.0.1:0", "--udp"],
     );
     assert_eq!(sender.first["transport"], "udp", "{}", sender.first);
+    let schema = conventions::schema();
+    let errors: Vec<String> = schema
+        .iter_errors(&sender.first)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:?}", sender.first);
     let code = sender.code();
     let command = sender.first["command"].as_str().unwrap();
     assert!(
