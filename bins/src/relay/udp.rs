@@ -18,7 +18,7 @@
 //! addresses that asked to be paired. Bounds as over TCP: `--max-waiting` parked sides, each
 //! for at most `--wait` seconds (and dropped after [`PARKED_SILENCE`] without a hello),
 //! `--per-ip` and `--max-connections` addresses in the table, a pair forgotten after
-//! [`super::IDLE`] without a datagram either way.
+//! [`PAIR_IDLE`] without a datagram either way.
 
 use std::collections::HashMap;
 use std::io;
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use proto::Code;
 
-use super::{IDLE, RelayArgs, Role};
+use super::{RelayArgs, Role};
 
 /// The hello's magic and version (2: the UDP rendezvous).
 const MAGIC: &[u8; 5] = b"FRYR\x02";
@@ -41,6 +41,10 @@ const PARKED_SILENCE: Duration = Duration::from_secs(10);
 const HELLO_EVERY: Duration = Duration::from_secs(1);
 /// A side gives up when the relay said nothing for this long.
 const RELAY_SILENCE: Duration = Duration::from_secs(10);
+/// A pair with no datagram either way for this long is forgotten: twice the datagram
+/// transport's idle timeout (30 s), after which its session is over for sure. Shorter than
+/// over TCP: UDP has no close the relay could see.
+const PAIR_IDLE: Duration = Duration::from_secs(60);
 /// Largest datagram forwarded.
 const MAX_DATAGRAM: usize = 64 * 1024;
 
@@ -230,7 +234,7 @@ impl Table {
         let idle: Vec<SocketAddr> = self
             .pairs
             .iter()
-            .filter(|(_, p)| now.duration_since(p.last) > IDLE)
+            .filter(|(_, p)| now.duration_since(p.last) > PAIR_IDLE)
             .map(|(a, _)| *a)
             .collect();
         for a in idle {
@@ -239,7 +243,7 @@ impl Table {
             let both = other.is_none_or(|o| {
                 self.pairs
                     .get(&o)
-                    .is_none_or(|p| now.duration_since(p.last) > IDLE)
+                    .is_none_or(|p| now.duration_since(p.last) > PAIR_IDLE)
             });
             if both && self.pairs.remove(&a).is_some() {
                 gone.push(a);
@@ -406,5 +410,136 @@ pub fn meet(
             ),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(per_ip: usize) -> Table {
+        Table {
+            key: [7; 32],
+            parked: HashMap::new(),
+            pairs: HashMap::new(),
+            per_ip: HashMap::new(),
+            args: RelayArgs {
+                listen: None,
+                wait: 600,
+                max_waiting: 10,
+                per_ip,
+                max_connections: 100,
+                no_udp: false,
+            },
+        }
+    }
+
+    /// A zero-token hello gets the token (shorter than the hello); the echo gets the answer.
+    fn check_in(t: &mut Table, from: &str, role: Role, n: u32, now: Instant) -> Vec<u8> {
+        let from: SocketAddr = from.parse().unwrap();
+        let mut h = Hello {
+            role,
+            nameplate: n,
+            token: [0; TOKEN_LEN],
+        };
+        let (a, paired) = t.on_hello(from, &h, now, 100);
+        assert!(a.len() < HELLO_LEN && a.starts_with(b"FRYR\x02T"), "{a:?}");
+        assert!(paired.is_none());
+        h.token.copy_from_slice(&a[6..]);
+        let (a, _) = t.on_hello(from, &h, now, 100);
+        assert!(a.len() < HELLO_LEN);
+        a
+    }
+
+    #[test]
+    fn nothing_is_kept_for_an_unchecked_address() {
+        let mut t = table(8);
+        let from: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let h = Hello {
+            role: Role::Send,
+            nameplate: 5,
+            token: [9; TOKEN_LEN],
+        };
+        for _ in 0..100 {
+            let (a, paired) = t.on_hello(from, &h, Instant::now(), 100);
+            assert_eq!(&a[..6], b"FRYR\x02T");
+            assert!(paired.is_none());
+        }
+        assert!(t.parked.is_empty() && t.per_ip.is_empty());
+        // A token is good this minute and the next, for its own address only.
+        let token = t.token(from, &h, 100);
+        let h = Hello { token, ..h };
+        let other: SocketAddr = "10.0.0.2:1000".parse().unwrap();
+        assert_eq!(t.on_hello(other, &h, Instant::now(), 100).0[5], b'T');
+        assert_eq!(t.on_hello(from, &h, Instant::now(), 102).0[5], b'T');
+        assert_eq!(t.on_hello(from, &h, Instant::now(), 101).0, answer(b'W'));
+    }
+
+    #[test]
+    fn pairs_are_forgotten_when_idle_and_their_addresses_released() {
+        let now = Instant::now();
+        let mut t = table(8);
+        assert_eq!(
+            check_in(&mut t, "10.0.0.1:1000", Role::Send, 5, now),
+            answer(b'W')
+        );
+        assert_eq!(
+            check_in(&mut t, "10.0.0.1:1001", Role::Send, 5, now),
+            answer(b'X'),
+            "the same role on a taken number"
+        );
+        assert_eq!(
+            check_in(&mut t, "10.0.0.2:2000", Role::Receive, 5, now),
+            answer(b'P')
+        );
+        assert_eq!(t.pairs.len(), 2);
+        assert!(t.parked.is_empty());
+        assert!(t.sweep(now + PAIR_IDLE / 2).is_empty());
+        assert_eq!(t.pairs.len(), 2, "not idle yet");
+        t.sweep(now + PAIR_IDLE + Duration::from_secs(1));
+        assert!(t.pairs.is_empty() && t.per_ip.is_empty());
+    }
+
+    #[test]
+    fn parked_sides_leave_after_wait_or_silence() {
+        let now = Instant::now();
+        let mut t = table(8);
+        t.args.wait = 30;
+        check_in(&mut t, "10.0.0.1:1000", Role::Send, 5, now);
+        check_in(&mut t, "10.0.0.3:1000", Role::Send, 6, now);
+        // One keeps saying hello, the other falls silent.
+        t.parked.get_mut(&5).unwrap().last_hello = now + Duration::from_secs(25);
+        assert!(t.sweep(now + Duration::from_secs(20)).is_empty());
+        assert_eq!(t.parked.len(), 1, "the silent side is dropped");
+        let away = t.sweep(now + Duration::from_secs(31));
+        assert_eq!(away, vec!["10.0.0.1:1000".parse::<SocketAddr>().unwrap()]);
+        assert!(t.parked.is_empty() && t.per_ip.is_empty());
+    }
+
+    #[test]
+    fn per_ip_and_waiting_limits() {
+        let now = Instant::now();
+        let mut t = table(2);
+        assert_eq!(
+            check_in(&mut t, "10.0.0.1:1", Role::Send, 1, now),
+            answer(b'W')
+        );
+        assert_eq!(
+            check_in(&mut t, "10.0.0.1:2", Role::Send, 2, now),
+            answer(b'W')
+        );
+        assert_eq!(
+            check_in(&mut t, "10.0.0.1:3", Role::Send, 3, now),
+            answer(b'X')
+        );
+        t.args.max_waiting = 3;
+        assert_eq!(
+            check_in(&mut t, "10.0.0.2:1", Role::Send, 4, now),
+            answer(b'W')
+        );
+        assert_eq!(
+            check_in(&mut t, "10.0.0.3:1", Role::Send, 5, now),
+            answer(b'X')
+        );
     }
 }
