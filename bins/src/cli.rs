@@ -165,6 +165,7 @@ impl Command {
             Command::Get(a) => Some(&a.transport),
             Command::Ls(a) => Some(&a.transport),
             Command::Record(a) => Some(&a.transport),
+            Command::Receive(a) => Some(&a.transport),
             _ => None,
         }
     }

@@ -5,12 +5,14 @@
 //! serves exactly its files to one receiver. The receiver connects, both run SPAKE2 over the
 //! code inside the handshake (mode CODE), the receiver lists what is offered, shows it, asks,
 //! and only then fetches it. A wrong code fails both sides and burns the code: the sender
-//! exits.
+//! exits. Over TCP by default; `--udp` (or `FERRY_TRANSPORT=udp`) on both sides runs the same
+//! over the datagram transport (module `udp`).
 
 mod store;
+mod udp;
 
 use std::io::{BufRead as _, Write as _};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,9 +21,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use ferry_app::agent::{Agent, Job, Report};
 use ferry_app::host::RunError;
-use proto::{Code, HandshakeError, ListEntry, SessionError};
+use proto::{Code, HandshakeError, ListEntry, Psk, SessionError};
 
-use crate::cli::{Cli, Remote, SendArgs};
+use crate::cli::{Cli, Remote, SendArgs, TransportArgs};
 use crate::client::client_config;
 use crate::collect::collect_all;
 use crate::observer::{CliObserver, RunState, Shared, Side, lock};
@@ -96,6 +98,10 @@ pub struct ReceiveArgs {
     /// Connection attempts after the first, with backoff.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// TCP or UDP (`--udp`, `--cc`): the sender's transport.
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// The word list as words.
@@ -157,14 +163,15 @@ fn reach(addr: SocketAddr) -> String {
 }
 
 /// The first stdout line(s) of `send --code`: the code and the other side's command (JSON:
-/// one object with `code`, `listen` and `command`), flushed at once for scripts.
-fn announce(out: &Output, code: &Code, listen: &str, command: &str) {
+/// one object with `code`, `listen`, `transport` and `command`), flushed at once for scripts.
+fn announce(out: &Output, code: &Code, listen: &str, command: &str, udp: bool) {
     let mut stdout = std::io::stdout().lock();
     if out.is_json() {
         let v = serde_json::json!({
             "event": "code",
             "code": code.to_string(),
             "listen": listen,
+            "transport": if udp { "udp" } else { "tcp" },
             "command": command,
         });
         let _ = writeln!(stdout, "{v}");
@@ -233,11 +240,34 @@ pub(crate) fn send(
         let observer = CliObserver::new(out, remote, Side::Server, state.clone());
         Agent::server(offered.clone(), Box::new(observer))
     };
-    let (agent, result) = if let Some(relay) = &args.code_mode.relay {
+    let udp = args.transport.use_udp().map_err(anyhow::Error::msg)?;
+    let (agent, result) = if udp {
+        let transport = crate::transport::client_transport(args.transport.cc);
+        let serve_one = |sock: &UdpSocket, first, psk: &Psk, remote: Option<&Remote>| {
+            udp::serve_one(sock, first, &config, &transport, psk, &|from| {
+                agent(remote.unwrap_or(&peer(from)))
+            })
+        };
+        if let Some(relay) = &args.code_mode.relay {
+            let announce = |c: &Code| {
+                let command = format!("{} receive {c} --relay {relay} --udp", program());
+                announce(out, c, &relay.to_string(), &command, true);
+            };
+            let serve =
+                |sock: &UdpSocket, first, psk: &Psk| serve_one(sock, first, psk, Some(relay));
+            udp::send_relayed(relay, &mut code, generate, &announce, &serve)??
+        } else {
+            let sock = udp::bind(args.code_mode.listen)?;
+            let bound = sock.local_addr()?;
+            let command = format!("{} receive {code} --from {} --udp", program(), reach(bound));
+            announce(out, &code, &bound.to_string(), &command, true);
+            serve_one(&sock, None, &code.psk(), None)?
+        }
+    } else if let Some(relay) = &args.code_mode.relay {
         let mut tries = 0;
         let stream = loop {
             let command = format!("{} receive {code} --relay {relay}", program());
-            let waiting = || announce(out, &code, &relay.to_string(), &command);
+            let waiting = || announce(out, &code, &relay.to_string(), &command, false);
             match crate::relay::connect(relay, crate::relay::Role::Send, &code, waiting)? {
                 Some(s) => break s,
                 // The number is in use at the relay: another code.
@@ -265,7 +295,7 @@ pub(crate) fn send(
         };
         let bound = listener.local_addr()?;
         let command = format!("{} receive {code} --from {}", program(), reach(bound));
-        announce(out, &code, &bound.to_string(), &command);
+        announce(out, &code, &bound.to_string(), &command, false);
         loop {
             let (stream, from) = listener.accept().context("cannot accept a receiver")?;
             let mut a = agent(&peer(from));
@@ -397,7 +427,10 @@ pub(crate) fn receive(
     let observer = CliObserver::new(out, remote, side.clone(), state.clone());
     let mut agent = Agent::client(store, Box::new(observer), job);
     let config = client_config(proto::Compression::Off);
-    let run = if let Some(relay) = &args.relay {
+    let run = if args.transport.use_udp().map_err(anyhow::Error::msg)? {
+        let transport = crate::transport::client_transport(args.transport.cc);
+        udp::receive(rt, args, &config, &transport, &code, &mut agent)
+    } else if let Some(relay) = &args.relay {
         let stream = crate::relay::connect(relay, crate::relay::Role::Receive, &code, || {})?
             .context("the relay refused: a receiver for this code is there already")?;
         rt.run_client_on(stream, &config, &psk, &mut agent)

@@ -19,10 +19,17 @@
 //! all; a hello must arrive within
 //! [`HELLO_TIMEOUT`]; a pair is cut after [`IDLE`] without a byte either way; each direction
 //! of a pair holds one `BUF` buffer (64 KiB).
+//!
+//! By default the relay also listens on UDP at the same address and port (module `udp`: the same
+//! pairing, then datagrams forwarded; `--no-udp` turns it off).
+
+mod udp;
+
+pub use udp::{Met, meet};
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -83,9 +90,14 @@ pub struct RelayArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub per_ip: usize,
 
-    /// Most connections at once, from all addresses (each holds a thread).
+    /// Most connections at once, from all addresses (each holds a thread); over UDP, most
+    /// addresses parked or paired.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
+
+    /// Listen on TCP only (by default UDP too, at the same address and port).
+    #[arg(long)]
+    pub no_udp: bool,
 }
 
 /// Connect to the relay as `role` for `code`'s number; `waiting` runs once the relay has taken
@@ -175,15 +187,30 @@ impl Drop for IpSlot {
 /// # Errors
 /// The listen address cannot be bound.
 pub fn run(args: &RelayArgs, out: &Output) -> anyhow::Result<()> {
-    let listener = match args.listen {
-        Some(addr) => {
-            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
-        }
-        None => TcpListener::bind(DEFAULT_LISTEN)
-            .or_else(|_| TcpListener::bind(DEFAULT_LISTEN_V4))
+    let bind =
+        |a: &str| crate::transport::bind_server(a.parse().expect("a valid default"), !args.no_udp);
+    let (listener, udp) = match args.listen {
+        Some(addr) => crate::transport::bind_server(addr, !args.no_udp)
+            .with_context(|| format!("cannot listen on {addr}"))?,
+        None => bind(DEFAULT_LISTEN)
+            .or_else(|_| bind(DEFAULT_LISTEN_V4))
             .with_context(|| format!("cannot listen on {DEFAULT_LISTEN} or {DEFAULT_LISTEN_V4}"))?,
     };
     out.listening(listener.local_addr()?);
+    if let Some(sock) = udp {
+        if let Some(w) = ferry_app::udp::socket::size_buffers(&sock) {
+            tracing::warn!("{w}");
+        }
+        let args = args.clone();
+        thread::Builder::new()
+            .name("ferry-relay-udp".into())
+            .spawn(move || {
+                if let Err(e) = udp::serve(&sock, &args) {
+                    tracing::error!(error = %e, "the UDP relay stopped");
+                }
+            })
+            .context("cannot start the UDP relay")?;
+    }
     let relay = Arc::new(Relay {
         waiting: Mutex::new(HashMap::new()),
         per_ip: Mutex::new(HashMap::new()),

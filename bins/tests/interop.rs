@@ -1,7 +1,7 @@
 //! Every client binary against every server binary (`ferry-std`, `ferry-mio`, `ferry-smol`):
 //! the 3×3 matrix of round trips (send, ls, get and get to standard output, with the bytes and
-//! the reported BLAKE3 hashes compared), the same matrix over UDP, then directories and
-//! standard input across adapters.
+//! the reported BLAKE3 hashes compared), the same matrix over UDP, in code mode over TCP and
+//! UDP, then directories and standard input across adapters.
 
 mod common;
 
@@ -74,6 +74,20 @@ matrix! {
     code_smol_receives_from_std: "ferry-smol" => "ferry-std",
     code_smol_receives_from_mio: "ferry-smol" => "ferry-mio",
     code_smol_receives_from_smol: "ferry-smol" => "ferry-smol",
+}
+
+// Short codes over UDP: `receive --udp` from `send --code --udp`.
+matrix! {
+    @ common::code_udp::code_udp_round_trip; code_udp_matrix_is_complete;
+    code_udp_std_receives_from_std: "ferry-std" => "ferry-std",
+    code_udp_std_receives_from_mio: "ferry-std" => "ferry-mio",
+    code_udp_std_receives_from_smol: "ferry-std" => "ferry-smol",
+    code_udp_mio_receives_from_std: "ferry-mio" => "ferry-std",
+    code_udp_mio_receives_from_mio: "ferry-mio" => "ferry-mio",
+    code_udp_mio_receives_from_smol: "ferry-mio" => "ferry-smol",
+    code_udp_smol_receives_from_std: "ferry-smol" => "ferry-std",
+    code_udp_smol_receives_from_mio: "ferry-smol" => "ferry-mio",
+    code_udp_smol_receives_from_smol: "ferry-smol" => "ferry-smol",
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod code;
+pub mod code_udp;
 pub mod conventions;
 pub mod exhaust;
 pub mod hostile;
@@ -37,6 +38,10 @@ macro_rules! e2e_suite {
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,
             relay_tampering_is_rejected, relay_two_pairs_at_once, relay_bounds,
             relay_pairs_under_idle_load, code_declined_writes_nothing);
+        $crate::e2e_suite!(@cases $bin; code_udp;
+            code_udp_round_trip, code_udp_env_and_stdin, code_udp_wrong_code_burns,
+            code_udp_relay_round_trip, code_udp_relay_wrong_code_burns, code_udp_relay_tampering,
+            relay_udp_bounds);
         $crate::e2e_suite!(@cases $bin; conventions;
             json_contract, conventions, keys, config_file, transfer_options, bwlimit);
         $crate::e2e_suite!(@cases $bin; ux;

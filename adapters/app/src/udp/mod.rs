@@ -128,7 +128,10 @@ pub fn run_client_blocking(
 
 /// The error inside a client's [`RunError::Io`] when its handshake got no answer.
 #[derive(Debug)]
-pub struct NoAnswer;
+pub struct NoAnswer {
+    /// The peer sent authenticated handshake packets, then fell silent (see [`was_heard`]).
+    heard: bool,
+}
 
 impl std::fmt::Display for NoAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,6 +149,19 @@ pub fn is_no_answer(e: &RunError) -> Option<bool> {
             Some(io.kind() == io::ErrorKind::ConnectionRefused)
         }
         _ => None,
+    }
+}
+
+/// Whether a client run that got no answer (see [`is_no_answer`]) had heard the peer first:
+/// it sent authenticated handshake packets, then fell silent. In mode CODE that is a sender
+/// that refused our code (a failed handshake is never explained over UDP).
+pub fn was_heard(e: &RunError) -> bool {
+    match e {
+        RunError::Io(io) => io
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<NoAnswer>())
+            .is_some_and(|n| n.heard),
+        _ => false,
     }
 }
 
@@ -294,9 +310,11 @@ impl UdpConn {
                 } else {
                     io::ErrorKind::TimedOut
                 };
+                let stats = self.conn.stats();
+                let heard = stats.datagrams_received > stats.dropped;
                 return (
                     self.agent,
-                    Err(RunError::Io(io::Error::new(kind, NoAnswer))),
+                    Err(RunError::Io(io::Error::new(kind, NoAnswer { heard }))),
                 );
             }
         }
