@@ -332,15 +332,6 @@ impl Store for FsStore {
                 "the partial file's path would be too long for this filesystem",
             ));
         }
-        if let Some(size) = meta.size {
-            let held = node(&names.partial)
-                .ok()
-                .flatten()
-                .filter(Metadata::is_file)
-                .map_or(0, |md| md.len());
-            let sealed = self.shared.seal_key.is_some();
-            partial::check_space(self.root(), size, held, sealed)?;
-        }
         let made = match parents_exist {
             true => MadeDirs::default(),
             false => make_parents(self.root(), &rel)?,
@@ -358,6 +349,12 @@ impl Store for FsStore {
             mode,
         )
         .map_err(|e| problem_from_io(&e, "cannot open the partial file"))?;
+        if let Some(size) = meta.size {
+            // What a partial held is resumed (counted as there) or was removed (space freed).
+            let held = file.prefix.len();
+            let sealed = self.shared.seal_key.is_some();
+            partial::check_space(self.root(), size, held, sealed)?;
+        }
         made.keep();
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
         Ok(Box::new(file))

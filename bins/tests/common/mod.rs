@@ -16,6 +16,7 @@ pub mod idle;
 pub mod proxy;
 pub mod relay;
 pub mod roles;
+pub mod small;
 pub mod udp;
 pub mod ux;
 
@@ -33,6 +34,8 @@ macro_rules! e2e_suite {
             hostile_server_get, hostile_server_send_and_ls, get_overwrite,
             hash_checks_do_not_stall_others);
         $crate::e2e_suite!(@cases $bin; exhaust; offer_flood_leaves_room);
+        $crate::e2e_suite!(@cases $bin; small;
+            many_small_files, kill_mid_batch_loses_nothing_reported);
         $crate::e2e_suite!(@cases $bin; code;
             code_round_trip, code_standard_input, code_wrong_code_burns, code_on_argv_warns,
             code_huge_file_prints_at_once, relay_round_trip_sees_no_plaintext,

@@ -8,6 +8,12 @@ use super::Agent;
 use super::report::Report;
 use crate::offload::{Done, Work};
 
+/// Most pieces of disk work in one pool job.
+const DISK_BATCH: usize = 64;
+
+/// Answers after which a batch wakes the loop before it is done.
+const NOTIFY_EARLY: usize = 16;
+
 impl Agent {
     /// Do disk work: on the pool when there is one (its answer comes back through
     /// `collect_disk`; one job at a time per agent, in order), else right here.
@@ -21,25 +27,34 @@ impl Agent {
         self.on_disk(s, done);
     }
 
-    /// Hand the next queued disk job to the pool unless one is there already.
+    /// Hand the queued disk work to the pool (as one job of at most [`DISK_BATCH`] pieces,
+    /// answered in order) unless a job of this agent is there already. One job for many
+    /// pieces: a directory of small files costs a hand-off per batch, not per file.
     fn next_disk_job(&mut self) {
-        if self.pending > 0 {
+        if self.pending > 0 || self.disk_queue.is_empty() {
             return;
         }
-        if let Some(link) = &self.pool
-            && let Some(work) = self.disk_queue.pop_front()
-        {
-            let store = self.store.clone();
-            let (tx, notify) = (link.disk_tx.clone(), link.notify.clone());
-            let job: crate::pool::Job = Box::new(move || {
+        let Some(link) = &self.pool else {
+            return;
+        };
+        let n = self.disk_queue.len().min(DISK_BATCH);
+        let batch: Vec<Work> = self.disk_queue.drain(..n).collect();
+        let store = self.store.clone();
+        let (tx, notify) = (link.disk_tx.clone(), link.notify.clone());
+        let job: crate::pool::Job = Box::new(move || {
+            for (i, work) in batch.into_iter().enumerate() {
                 let _ = tx.send(work.run(&*store));
-                notify();
-            });
-            self.pending += 1;
-            if let Err(job) = link.pool.run(job) {
-                // The pool is gone: do it here; the answer is collected all the same.
-                job();
+                // The loop acts on the first answers while the rest are being worked on.
+                if i + 1 == NOTIFY_EARLY {
+                    notify();
+                }
             }
+            notify();
+        });
+        self.pending = n;
+        if let Err(job) = link.pool.run(job) {
+            // The pool is gone: do it here; the answers are collected all the same.
+            job();
         }
     }
 

@@ -100,8 +100,8 @@ pub struct Agent {
     pool: Option<PoolLink>,
     /// Files received whole, waiting to be committed or for their commit's answer.
     commits: Commits,
-    /// Disk work on the pool whose answer has not come back (at most one per agent, so one
-    /// connection can never take every pool thread), and what waits behind it.
+    /// Pieces of disk work on the pool whose answer has not come back (in at most one job per
+    /// agent, so one connection can never take every pool thread), and what waits behind it.
     pending: usize,
     disk_queue: VecDeque<Work>,
     /// Refused files waiting for their whole-file hash before they are offered again.
@@ -140,6 +140,9 @@ const RECORD_NAME: &str = "record";
 
 /// Chunks of file I/O one `pump` call may do in each direction.
 const CHUNKS_PER_PUMP: usize = 8;
+
+/// Session events one `pump` call acts on (each may cost a store call: an offer looked at).
+const EVENTS_PER_PUMP: usize = 32;
 
 impl Agent {
     /// Take the agent out of `slot` for a driver to own while it runs, leaving an inert agent
@@ -278,7 +281,10 @@ impl Agent {
         }
         let mut progress = self.collect_commits(s);
         progress |= self.collect_disk(s);
-        while let Some(ev) = s.poll_event() {
+        // A bounded number of events per pump: the answers to a burst of offers go out while
+        // the rest of the burst is still being looked at (the driver transmits between pumps).
+        for _ in 0..EVENTS_PER_PUMP {
+            let Some(ev) = s.poll_event() else { break };
             self.on_event(s, ev);
             progress = true;
         }

@@ -119,3 +119,68 @@ fn a_cancelled_client_closes_its_session() {
     assert!(cancelled, "{:?}", s.agent().reports());
     assert!(!dir.path().join("root/f").exists(), "nothing committed");
 }
+
+/// A directory of small files to a server whose disk work runs on a pool: the offers are
+/// looked at in batches, so the pool wakes the loop a few times per batch, not once per file.
+#[test]
+fn offers_reach_the_pool_in_batches() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const FILES: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<Outgoing> = (0..FILES)
+        .map(|i| {
+            let src = dir.path().join(format!("f{i}"));
+            std::fs::write(&src, vec![i as u8; 100 + i]).unwrap();
+            Outgoing::from_file(src, &format!("d/f{i}"), false).unwrap()
+        })
+        .collect();
+    let store = |name: &str| Arc::new(FsStore::new(dir.path().join(name)).unwrap());
+    let client = Agent::client(store("local"), Box::new(LogObserver), Job::Send(files));
+    let mut server = Agent::server(store("root"), Box::new(LogObserver));
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counted = wakes.clone();
+    server.use_commit_pool(
+        crate::pool::CommitPool::new(2).unwrap(),
+        Arc::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }),
+    );
+    let (config, psk) = (Config::default(), Psk::from_key_bytes(&[5; 32]));
+    let mut now = Instant::from_micros(1_000_000);
+    let mut c = Conn::new(
+        Session::client(&config, &psk, [1; 32], now),
+        client,
+        Clock::new(),
+    );
+    let mut s = Conn::new(
+        Session::server(&config, &psk, [2; 32], now),
+        server,
+        Clock::new(),
+    );
+    for _ in 0..20_000 {
+        now = Instant::from_micros(now.as_micros() + 1_000);
+        c.step_at(now);
+        s.step_at(now);
+        carry(&mut c, &mut s);
+        carry(&mut s, &mut c);
+        if c.agent().is_done() {
+            break;
+        }
+        // The pool answers on its own threads.
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    assert!(c.agent().is_done(), "the send did not finish");
+    let sent = c.agent().reports().iter();
+    assert_eq!(sent.filter(|r| matches!(r, Report::Sent(_))).count(), FILES);
+    assert_eq!(c.agent().failures(), 0);
+    for i in [0, FILES / 2, FILES - 1] {
+        let got = std::fs::read(dir.path().join(format!("root/d/f{i}"))).unwrap();
+        assert_eq!(got, vec![i as u8; 100 + i]);
+    }
+    // Per file this would be FILES wakes for the offers alone (plus the commits').
+    let wakes = wakes.load(Ordering::Relaxed);
+    assert!(
+        wakes < FILES / 4,
+        "{wakes} wakes of the loop for {FILES} offers"
+    );
+}

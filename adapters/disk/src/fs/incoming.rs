@@ -141,13 +141,21 @@ impl FsIncoming {
             Some(f) if resume => hash_stream(f.take(held))?,
             _ => FileHasher::new(),
         };
+        let found = existing.is_some();
         drop(existing);
         if !resume {
             if held > 0 {
                 tracing::debug!(path = %names.partial.display(), held, "stale partial removed");
             }
-            remove_if_exists(&names.partial)?;
-            remove_if_exists(&names.sidecar)?;
+            // Nothing at the partial's name (`open_partial` removed what was not ours): no
+            // unlink to try. A sidecar without its partial matters only to a resumable offer
+            // (and a resume is checked against the sender's prefix hash all the same).
+            if found {
+                remove_if_exists(&names.partial)?;
+            }
+            if found || sidecar.is_some() {
+                remove_if_exists(&names.sidecar)?;
+            }
         }
         drop(guard);
         Ok(FsIncoming {
@@ -554,17 +562,31 @@ fn rename_into_place(
     sidecar: bool,
 ) -> Result<(), Problem> {
     let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
-    if !overwrite
-        && node(&names.dest)
-            .map_err(fail("cannot check the destination"))?
-            .is_some()
-    {
-        return Err(Problem::new(
+    let appeared = || {
+        Problem::new(
             Reason::Exists,
             "appeared while receiving; use --overwrite to replace it",
-        ));
+        )
+    };
+    if overwrite {
+        fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+    } else {
+        match rename_no_replace(published, &names.dest) {
+            Ok(true) => {}
+            Ok(false) => return Err(appeared()),
+            // The filesystem cannot refuse a replacement itself: look first.
+            Err(e) if matches!(e.raw_os_error(), Some(EINVAL | ENOSYS | EOPNOTSUPP)) => {
+                if node(&names.dest)
+                    .map_err(fail("cannot check the destination"))?
+                    .is_some()
+                {
+                    return Err(appeared());
+                }
+                fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+            }
+            Err(e) => return Err(fail("cannot publish the file")(e)),
+        }
     }
-    fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
     if published != names.partial
         && let Err(e) = remove_if_exists(&names.partial)
     {
@@ -575,6 +597,21 @@ fn rename_into_place(
         tracing::warn!(path = %names.sidecar.display(), %e, "cannot remove a sidecar");
     }
     Ok(())
+}
+
+const EINVAL: i32 = rustix::io::Errno::INVAL.raw_os_error();
+const ENOSYS: i32 = rustix::io::Errno::NOSYS.raw_os_error();
+const EOPNOTSUPP: i32 = rustix::io::Errno::OPNOTSUPP.raw_os_error();
+
+/// Rename `from` to `to` unless `to` exists, in one step (`renameat2` with `RENAME_NOREPLACE`,
+/// so a name that appears at the last moment is never replaced). `Ok(false)`: `to` exists.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A received file in a grouped commit, written and closed, waiting for the group's sync.

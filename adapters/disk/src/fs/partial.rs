@@ -103,6 +103,13 @@ fn is_ours(file: &File) -> io::Result<bool> {
 /// `create` is false. Anything there that is not ours (see the module docs) is removed and,
 /// with `create`, replaced by a new empty file (mode 0600).
 pub(crate) fn open_partial(path: &Path, create: bool) -> io::Result<Option<File>> {
+    if create {
+        // The usual case, a name nothing holds, in one call: a new file can only be ours.
+        match create_new(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            created => return created.map(Some),
+        }
+    }
     let existing = no_follow(OpenOptions::new().read(true).write(true)).open(path);
     match existing {
         Ok(f) if is_ours(&f)? => {
@@ -126,15 +133,19 @@ pub(crate) fn open_partial(path: &Path, create: bool) -> io::Result<Option<File>
     if !create {
         return Ok(None);
     }
-    let f = no_follow(
+    create_new(path).map(Some)
+}
+
+/// A new empty file at `path` (mode 0600), read and write; fails if anything is there.
+fn create_new(path: &Path) -> io::Result<File> {
+    no_follow(
         OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(PRIVATE_MODE),
     )
-    .open(path)?;
-    Ok(Some(f))
+    .open(path)
 }
 
 /// Open the small file at `path` for reading if it is ours (a sidecar); `None` otherwise.

@@ -923,3 +923,54 @@ fn grouped_commit_publishes_each_file_or_fails_it_alone() {
     );
     assert!(store.root().join("g/.ferry-part.3").exists());
 }
+
+/// Publishing refuses a name that appeared meanwhile in the same step as the rename
+/// (`RENAME_NOREPLACE`): a dangling symbolic link planted there stays, alone or grouped.
+#[test]
+fn a_dangling_link_that_appeared_is_not_replaced() {
+    use crate::commit::commit_batch;
+    use proto::RecvId;
+    let (_tmp, store) = store();
+    let mut batch = Vec::new();
+    for i in 0..3u32 {
+        let mut f = accepted(store.receive(&offer(&format!("h/{i}"), b"data")));
+        f.write_at(0, b"data").unwrap();
+        batch.push((RecvId(i), f, 4));
+    }
+    symlink("/nonexistent/target", store.root().join("h/1")).unwrap();
+    let mut single = accepted(store.receive(&offer("h/9", b"data")));
+    single.write_at(0, b"data").unwrap();
+    symlink("/nonexistent/target", store.root().join("h/9")).unwrap();
+    assert_eq!(single.commit(4).unwrap_err().reason, Reason::Exists);
+    for (id, result) in commit_batch(batch) {
+        match id.0 {
+            1 => assert_eq!(result.unwrap_err().reason, Reason::Exists),
+            i => {
+                result.unwrap();
+                assert_eq!(
+                    fs::read(store.root().join(format!("h/{i}"))).unwrap(),
+                    b"data"
+                );
+            }
+        }
+    }
+    for planted in ["h/1", "h/9"] {
+        let md = fs::symlink_metadata(store.root().join(planted)).unwrap();
+        assert!(md.file_type().is_symlink(), "{planted} was replaced");
+    }
+}
+
+/// A small (not resumable) offer over a stale partial of ours, longer than the new file,
+/// publishes exactly the new bytes: the partial is dropped at the offer, never reused.
+#[test]
+fn a_small_offer_never_reuses_a_stale_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsStore::new(tmp.path().join("root")).unwrap();
+    fs::create_dir_all(store.root().join("d")).unwrap();
+    let stale = store.root().join("d").join(aux_name(PARTIAL, "f"));
+    fs::write(&stale, vec![b'x'; 10_000]).unwrap();
+    fs::set_permissions(&stale, Permissions::from_mode(0o600)).unwrap();
+    put(&store, &offer("d/f", b"new"), b"new").unwrap();
+    assert_eq!(fs::read(store.root().join("d/f")).unwrap(), b"new");
+    assert_eq!(tree(store.root()), ["d", "d/f"]);
+}
