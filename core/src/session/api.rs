@@ -133,6 +133,31 @@ impl Session {
         r
     }
 
+    /// [`Session::read`] without copying: the next received chunk and its decoded bytes,
+    /// which stay borrowed from the session until the next call of `read` or `read_borrowed`.
+    /// `Ok(None)` when nothing is waiting.
+    ///
+    /// # Errors
+    /// The fatal error of a chunk that does not decode.
+    pub fn read_borrowed(&mut self) -> Result<Option<(Chunk, &[u8])>, ReadError> {
+        if let Some(e) = self.error {
+            return Err(ReadError::Session(e));
+        }
+        let was_blocked = self.input_blocked();
+        let Some(t) = &mut self.transfer else {
+            return Ok(None);
+        };
+        let r = match t.read_next(&mut self.events) {
+            Err(ReadError::Session(e)) => Err(ReadError::Session(self.fail(e))),
+            other => other,
+        };
+        self.note_unblocked(was_blocked);
+        match (r?, &self.transfer) {
+            (Some(chunk), Some(t)) => Ok(Some((chunk, t.reading()))),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether `read` has a chunk waiting.
     pub fn has_readable(&self) -> bool {
         self.transfer.as_ref().is_some_and(Transfer::has_readable)

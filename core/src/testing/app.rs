@@ -75,6 +75,8 @@ pub struct MemApp {
     pub log: Vec<Event>,
     /// Bytes of received chunks, to check bounded buffers.
     pub bytes_read: u64,
+    /// Reads made (even: `read_borrowed`, odd: `read`).
+    reads: u64,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
     held: Vec<(RecvId, Receiving)>,
@@ -296,12 +298,23 @@ impl MemApp {
         any
     }
 
+    /// Reads alternate between `read` (a copy into our buffer) and `read_borrowed` (the
+    /// session's own bytes), so every test runs both and their interleaving.
     fn read_chunks(&mut self, s: &mut Session) -> bool {
         let mut buf = alloc::vec![0u8; CHUNK];
         let mut any = false;
         loop {
-            match s.read(&mut buf) {
-                Ok(Some(c)) => {
+            self.reads += 1;
+            let got = if self.reads.is_multiple_of(2) {
+                s.read_borrowed()
+                    .map(|c| c.map(|(c, bytes)| (c, bytes.to_vec())))
+            } else {
+                s.read(&mut buf)
+                    .map(|c| c.map(|c| (c, buf[..c.len].to_vec())))
+            };
+            match got {
+                Ok(Some((c, bytes))) => {
+                    assert_eq!(bytes.len(), c.len);
                     let r = self
                         .receiving
                         .get_mut(&c.id)
@@ -310,7 +323,7 @@ impl MemApp {
                     if r.buf.len() < end {
                         r.buf.resize(end, 0);
                     }
-                    r.buf[c.offset as usize..end].copy_from_slice(&buf[..c.len]);
+                    r.buf[c.offset as usize..end].copy_from_slice(&bytes);
                     self.bytes_read += c.len as u64;
                     any = true;
                 }

@@ -73,6 +73,10 @@ pub(crate) struct Transfer {
     /// never reads cannot grow this queue past `our_max_open`.
     refusals: VecDeque<Control>,
     inflater: Option<Inflater>,
+    /// The chunk `read_next` handed out last (its bytes stay readable until the next read).
+    reading: Option<RecvChunk>,
+    /// Where `read_next` inflates a deflated chunk.
+    inflated: Vec<u8>,
     /// Compression state for the DATA frames we send.
     data: DataEncoder,
 }
@@ -103,6 +107,8 @@ impl Transfer {
             peer_requests: BTreeMap::new(),
             refusals: VecDeque::new(),
             inflater: None,
+            reading: None,
+            inflated: Vec::new(),
             data: DataEncoder::new(mode),
         }
     }

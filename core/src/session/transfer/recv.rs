@@ -159,6 +159,7 @@ impl Transfer {
         out: &mut [u8],
         events: &mut VecDeque<Event>,
     ) -> Result<Option<Chunk>, ReadError> {
+        self.recycle_reading();
         let Some(front) = self.recv_queue.front() else {
             return Ok(None);
         };
@@ -168,41 +169,100 @@ impl Transfer {
                 needed: plain_len,
             }));
         }
-        let Some(mut chunk) = self.recv_queue.pop_front() else {
+        let Some(chunk) = self.recv_queue.pop_front() else {
             return Ok(None);
         };
         self.recv_queued -= chunk.data.len();
         let dst = &mut out[..plain_len];
         match chunk.codec {
             Codec::Stored => dst.copy_from_slice(&chunk.data),
-            Codec::Deflate => {
-                let inflater = self.inflater.get_or_insert_with(Inflater::new);
-                inflater.inflate(&chunk.data, dst).map_err(|e| {
-                    ReadError::Session(SessionError::Protocol(Violation::Inflate(e)))
-                })?;
-            }
+            Codec::Deflate => self.inflate(&chunk.data, dst)?,
         }
+        let (id, offset) = (chunk.id, chunk.offset);
+        self.recycle(chunk);
+        Ok(self.account(id, offset, dst, events))
+    }
+
+    /// [`Transfer::read`] without the copy: the chunk is taken off the queue and kept (a stored
+    /// chunk's bytes where they arrived, a deflated one inflated into `inflated`) until the
+    /// next read; [`Transfer::reading`] then shows its bytes.
+    pub(crate) fn read_next(
+        &mut self,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<Chunk>, ReadError> {
+        self.recycle_reading();
+        let Some(chunk) = self.recv_queue.pop_front() else {
+            return Ok(None);
+        };
+        self.recv_queued -= chunk.data.len();
+        let plain_len = chunk.plain_len as usize;
+        let (id, offset) = (chunk.id, chunk.offset);
+        let bytes = match chunk.codec {
+            Codec::Stored => &chunk.data[..],
+            Codec::Deflate => {
+                // Grown (and zero-filled) once; never longer than CHUNK.
+                let mut out = core::mem::take(&mut self.inflated);
+                if out.len() < plain_len {
+                    out.resize(plain_len, 0);
+                }
+                let r = self.inflate(&chunk.data, &mut out[..plain_len]);
+                self.inflated = out;
+                r?;
+                &self.inflated[..plain_len]
+            }
+        };
+        let got = account(&mut self.incoming, id, offset, bytes);
+        self.reading = Some(chunk);
+        if got.is_some() {
+            self.check_complete(id, events);
+        }
+        Ok(got)
+    }
+
+    /// The bytes of the chunk [`Transfer::read_next`] returned last.
+    pub(crate) fn reading(&self) -> &[u8] {
+        match &self.reading {
+            Some(c) if c.codec == Codec::Deflate => &self.inflated[..c.plain_len as usize],
+            Some(c) => &c.data,
+            None => &[],
+        }
+    }
+
+    fn inflate(&mut self, data: &[u8], dst: &mut [u8]) -> Result<(), ReadError> {
+        let inflater = self.inflater.get_or_insert_with(Inflater::new);
+        inflater
+            .inflate(data, dst)
+            .map_err(|e| ReadError::Session(SessionError::Protocol(Violation::Inflate(e))))
+    }
+
+    /// The chunk handed out by the last `read_next` is done with: its buffer goes back to the
+    /// pool.
+    fn recycle_reading(&mut self) {
+        if let Some(c) = self.reading.take() {
+            self.recycle(c);
+        }
+    }
+
+    fn recycle(&mut self, mut chunk: RecvChunk) {
         if self.pool.len() < POOL_MAX {
             chunk.data.clear();
             self.pool.push(core::mem::take(&mut chunk.data));
         }
-        // Invariant: every queued chunk belongs to an open incoming file (purged otherwise).
-        let Some(inc) = self.incoming.get_mut(&chunk.id) else {
-            return Ok(None);
-        };
-        if chunk.offset != inc.read_pos {
-            // Validated on arrival: the only jump is a restart from 0 after a prefix mismatch.
-            inc.hasher = FileHasher::new();
+    }
+
+    /// Hash the bytes of a chunk that was read, then raise `Verified` if the file is complete.
+    fn account(
+        &mut self,
+        id: u32,
+        offset: u64,
+        bytes: &[u8],
+        events: &mut VecDeque<Event>,
+    ) -> Option<Chunk> {
+        let got = account(&mut self.incoming, id, offset, bytes);
+        if got.is_some() {
+            self.check_complete(id, events);
         }
-        inc.hasher.update(dst);
-        inc.read_pos = chunk.offset + plain_len as u64;
-        inc.queued -= 1;
-        self.check_complete(chunk.id, events);
-        Ok(Some(Chunk {
-            id: RecvId(chunk.id),
-            offset: chunk.offset,
-            len: plain_len,
-        }))
+        got
     }
 
     /// Emit `Verified` (or fail the file) once FileEnd arrived and every byte was read.
@@ -398,4 +458,27 @@ impl Transfer {
         self.purge_recv_queue(id);
         Ok(())
     }
+}
+
+/// The hash and read position of file `id` after `bytes` were read at `offset`.
+fn account(
+    incoming: &mut alloc::collections::BTreeMap<u32, Incoming>,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+) -> Option<Chunk> {
+    // Invariant: every queued chunk belongs to an open incoming file (purged otherwise).
+    let inc = incoming.get_mut(&id)?;
+    if offset != inc.read_pos {
+        // Validated on arrival: the only jump is a restart from 0 after a prefix mismatch.
+        inc.hasher = FileHasher::new();
+    }
+    inc.hasher.update(bytes);
+    inc.read_pos = offset + bytes.len() as u64;
+    inc.queued -= 1;
+    Some(Chunk {
+        id: RecvId(id),
+        offset,
+        len: bytes.len(),
+    })
 }
