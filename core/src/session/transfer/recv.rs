@@ -3,6 +3,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use crate::compress::Inflater;
 use crate::error::{ReadError, RequestError, SessionError, Violation};
@@ -47,7 +48,18 @@ pub(super) struct RecvChunk {
     pub(super) offset: u64,
     pub(super) codec: Codec,
     pub(super) plain_len: u32,
+    /// The encoded body is `data[body]`: `data` is the record it arrived in (or a copy of the
+    /// body alone), attached once the record's frames are handled (empty until then).
     pub(super) data: Vec<u8>,
+    pub(super) body: Range<usize>,
+    pub(super) attached: bool,
+}
+
+impl RecvChunk {
+    /// The encoded body.
+    pub(super) fn body(&self) -> &[u8] {
+        self.data.get(self.body.clone()).unwrap_or(&[])
+    }
 }
 
 impl Transfer {
@@ -134,8 +146,8 @@ impl Transfer {
         let pool = &mut self.pool;
         self.recv_queue.retain_mut(|c| {
             if c.id == id {
-                freed += c.data.len();
-                if pool.len() < POOL_MAX {
+                freed += c.body.len();
+                if pool.len() < POOL_MAX && c.attached {
                     pool.push(core::mem::take(&mut c.data));
                 }
                 false
@@ -172,11 +184,11 @@ impl Transfer {
         let Some(chunk) = self.recv_queue.pop_front() else {
             return Ok(None);
         };
-        self.recv_queued -= chunk.data.len();
+        self.recv_queued -= chunk.body.len();
         let dst = &mut out[..plain_len];
         match chunk.codec {
-            Codec::Stored => dst.copy_from_slice(&chunk.data),
-            Codec::Deflate => self.inflate(&chunk.data, dst)?,
+            Codec::Stored => dst.copy_from_slice(chunk.body()),
+            Codec::Deflate => self.inflate(chunk.body(), dst)?,
         }
         let (id, offset) = (chunk.id, chunk.offset);
         self.recycle(chunk);
@@ -194,18 +206,18 @@ impl Transfer {
         let Some(chunk) = self.recv_queue.pop_front() else {
             return Ok(None);
         };
-        self.recv_queued -= chunk.data.len();
+        self.recv_queued -= chunk.body.len();
         let plain_len = chunk.plain_len as usize;
         let (id, offset) = (chunk.id, chunk.offset);
         let bytes = match chunk.codec {
-            Codec::Stored => &chunk.data[..],
+            Codec::Stored => chunk.body(),
             Codec::Deflate => {
                 // Grown (and zero-filled) once; never longer than CHUNK.
                 let mut out = core::mem::take(&mut self.inflated);
                 if out.len() < plain_len {
                     out.resize(plain_len, 0);
                 }
-                let r = self.inflate(&chunk.data, &mut out[..plain_len]);
+                let r = self.inflate(chunk.body(), &mut out[..plain_len]);
                 self.inflated = out;
                 r?;
                 &self.inflated[..plain_len]
@@ -223,7 +235,7 @@ impl Transfer {
     pub(crate) fn reading(&self) -> &[u8] {
         match &self.reading {
             Some(c) if c.codec == Codec::Deflate => &self.inflated[..c.plain_len as usize],
-            Some(c) => &c.data,
+            Some(c) => c.body(),
             None => &[],
         }
     }
@@ -243,10 +255,51 @@ impl Transfer {
         }
     }
 
+    /// A buffer whose length is kept (records are opened into it without zero-filling it
+    /// again; the sending side clears what it takes).
     fn recycle(&mut self, mut chunk: RecvChunk) {
         if self.pool.len() < POOL_MAX {
-            chunk.data.clear();
             self.pool.push(core::mem::take(&mut chunk.data));
+        }
+    }
+
+    /// A buffer to open the next record into (see [`Transfer::attach_record`]).
+    pub(crate) fn record_buf(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    /// The record whose frames were just handled: it becomes the storage of the DATA chunks
+    /// it carried. The last of them keeps the record itself if its body is at least half of
+    /// it (so memory stays within twice the receive window); the others get a copy of their
+    /// body. A record that carried no DATA goes back to the pool.
+    pub(crate) fn attach_record(&mut self, record: Vec<u8>) {
+        let queued = self.recv_queue.len();
+        let first = queued
+            - self
+                .recv_queue
+                .iter()
+                .rev()
+                .take_while(|c| !c.attached)
+                .count();
+        let owner = (first..queued)
+            .max_by_key(|&i| self.recv_queue[i].body.len())
+            .filter(|&i| self.recv_queue[i].body.len() * 2 >= record.len());
+        for i in first..queued {
+            let c = &mut self.recv_queue[i];
+            c.attached = true;
+            if Some(i) == owner {
+                continue;
+            }
+            let mut copy = self.pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(record.get(c.body.clone()).unwrap_or(&[]));
+            c.body = 0..copy.len();
+            c.data = copy;
+        }
+        match owner {
+            Some(i) => self.recv_queue[i].data = record,
+            None if self.pool.len() < POOL_MAX => self.pool.push(record),
+            None => {}
         }
     }
 
@@ -302,7 +355,12 @@ impl Transfer {
         }
     }
 
-    pub(crate) fn handle_data(&mut self, d: &DataFrame<'_>) -> Result<(), Violation> {
+    /// DATA whose body is `body` of the record being handled.
+    pub(crate) fn handle_data(
+        &mut self,
+        d: &DataFrame<'_>,
+        body: Range<usize>,
+    ) -> Result<(), Violation> {
         let inc = self
             .incoming
             .get_mut(&d.file_id)
@@ -330,16 +388,16 @@ impl Transfer {
         inc.data_seen = true;
         inc.wire_next = end;
         inc.queued += 1;
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(d.body);
-        self.recv_queued += data.len();
+        self.recv_queued += body.len();
+        // The bytes stay where the record was opened (see `attach_record`).
         self.recv_queue.push_back(RecvChunk {
             id: d.file_id,
             offset: d.offset,
             codec: d.codec,
             plain_len: d.plain_len,
-            data,
+            data: Vec::new(),
+            body,
+            attached: false,
         });
         Ok(())
     }
