@@ -77,6 +77,8 @@ pub struct MemApp {
     pub bytes_read: u64,
     /// Reads made (even: `read_borrowed`, odd: `read`).
     reads: u64,
+    /// Writes made (even: `write_room` + `commit_write`, odd: `write`).
+    writes: u64,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
     held: Vec<(RecvId, Receiving)>,
@@ -281,7 +283,22 @@ impl MemApp {
                 continue;
             }
             while f.pos < f.data.len() {
-                match s.write(*id, &f.data[f.pos..]) {
+                // Alternate `write` (a copy of our bytes) and `write_room` + `commit_write`
+                // (bytes put straight into the session's buffer), so every test runs both.
+                self.writes += 1;
+                let written = if self.writes.is_multiple_of(2) {
+                    match s.write_room(*id, usize::MAX) {
+                        Ok(room) => {
+                            let n = room.len().min(f.data.len() - f.pos);
+                            room[..n].copy_from_slice(&f.data[f.pos..f.pos + n]);
+                            s.commit_write(*id, n)
+                        }
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    s.write(*id, &f.data[f.pos..])
+                };
+                match written {
                     Ok(0) => return any,
                     Ok(n) => {
                         f.pos += n;
