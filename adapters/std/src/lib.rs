@@ -32,9 +32,9 @@ pub use udp::{run_udp_client, serve_udp};
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 256 * 1024;
 /// Read buffers in flight between the reader thread and the session (bounds memory).
-const READ_QUEUE: usize = 8;
+const READ_QUEUE: usize = 4;
 /// Read buffers kept for reuse while the connection is busy.
-const SPARE_BUFFERS: usize = 2;
+const SPARE_BUFFERS: usize = READ_QUEUE;
 /// How long an idle connection without any timer waits before it looks again (the session
 /// normally always has one: its idle timeout).
 const NO_DEADLINE_WAIT: Duration = Duration::from_secs(1);
