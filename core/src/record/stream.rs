@@ -5,6 +5,7 @@
 //! that carries them is sealed instead, so the record is `rtype u8 | len u24 | plaintext` and
 //! `len` counts the plaintext only.
 
+#[cfg(any(test, feature = "testing"))]
 use core::ops::Range;
 
 use crate::crypto::aead::TAG_LEN;
@@ -139,6 +140,7 @@ fn peek_header_with(
 }
 
 /// One opened record: its plaintext sits in place at `plaintext` inside the input buffer.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Opened {
     /// FINAL record.
@@ -181,8 +183,10 @@ impl RecordOpener {
         peek_header_with(input, self.max_plaintext, self.tag_len())
     }
 
-    /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.
+    /// Open the record at the front of `input` in place (tests, fuzzing and benches; the
+    /// session uses [`RecordOpener::open_into`]). `Ok(None)`: incomplete, need more.
     /// A tag failure is [`SessionError::Authentication`] and leaves the nonce counter as it was.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn open(&mut self, input: &mut [u8]) -> Result<Option<Opened>, SessionError> {
         let Some(h) = self.peek(input)? else {
             return Ok(None);
