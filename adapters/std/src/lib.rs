@@ -35,6 +35,8 @@ const READ_BUF: usize = 256 * 1024;
 const READ_QUEUE: usize = 4;
 /// Read buffers kept for reuse while the connection is busy.
 const SPARE_BUFFERS: usize = READ_QUEUE;
+/// How long a connection waits for input before it gives its spare read buffers back.
+const SPARE_KEEP: Duration = Duration::from_millis(50);
 /// How long an idle connection without any timer waits before it looks again (the session
 /// normally always has one: its idle timeout).
 const NO_DEADLINE_WAIT: Duration = Duration::from_secs(1);
@@ -181,15 +183,20 @@ pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), Run
         }
         // Nothing to do until input or a timer: an idle connection holds no buffers.
         conn.release_idle_buffers();
-        if let Ok(mut s) = spare.lock() {
-            s.clear();
-        }
         let wait = conn.until_deadline();
         if conn.wants_input() {
-            let msg = match wait {
-                Some(d) => rx.recv_timeout(d),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
+            // A stream pausing briefly keeps the spare read buffers; a quiet one gives them back.
+            let first = wait.map_or(SPARE_KEEP, |d| d.min(SPARE_KEEP));
+            let mut msg = rx.recv_timeout(first);
+            if matches!(msg, Err(RecvTimeoutError::Timeout)) {
+                if let Ok(mut s) = spare.lock() {
+                    s.clear();
+                }
+                msg = match wait {
+                    Some(d) => rx.recv_timeout(d.saturating_sub(first)),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+            }
             match msg {
                 Ok(msg) => deliver(&mut conn, &spare, msg),
                 Err(RecvTimeoutError::Disconnected) => conn.end_of_input(),
