@@ -694,3 +694,47 @@ fn busy_refusal_is_recognised_and_nothing_else_is() {
     let mut busy = ferry_core::BUSY_REFUSAL;
     assert!(s.handle_input(now, &mut busy).is_err());
 }
+
+/// `commit_write` queues only bytes of the room `write_room` handed out for that file: more
+/// than the room, another file's room or no room at all queues nothing; past the offered size
+/// is `TooLong`. What was committed arrives whole and verified.
+#[test]
+fn commit_write_takes_only_the_room_handed_out() {
+    use ferry_core::WriteError;
+    let mut pair = connected();
+    let id = offered(&mut pair, "room", 100);
+    let s = &mut pair.client.session;
+    assert_eq!(s.write_room(id, 10).err(), Some(WriteError::InvalidState));
+    s.start(id, FileHasher::new()).unwrap();
+    let room = s.write_room(id, 1_000).unwrap();
+    assert_eq!(room.len(), 100, "bounded by what is left of the file");
+    room[..60].fill(7);
+    assert_eq!(s.commit_write(id, 101), Err(WriteError::TooLong));
+    assert_eq!(
+        s.commit_write(id, 60),
+        Ok(0),
+        "the room was taken back by the failed call"
+    );
+    let room = s.write_room(id, 60).unwrap();
+    room.fill(7);
+    assert_eq!(s.commit_write(id, 60), Ok(60));
+    assert_eq!(s.commit_write(id, 10), Ok(0), "no room handed out");
+    let room = s.write_room(id, 5).unwrap();
+    assert_eq!(room.len(), 5);
+    assert_eq!(s.commit_write(id, 6), Ok(0), "more than the room");
+    assert_eq!(
+        s.commit_write(SendId(id.0 + 1), 1),
+        Err(WriteError::InvalidState)
+    );
+    let room = s.write_room(id, 1_000).unwrap();
+    assert_eq!(room.len(), 40);
+    room.fill(7);
+    assert_eq!(s.commit_write(id, 40), Ok(40));
+    assert!(
+        s.write_room(id, 1_000).unwrap().is_empty(),
+        "the file is complete"
+    );
+    s.finish(id).unwrap();
+    pair.drive_until(10_000, |p| p.server.app.files.contains_key("room"));
+    assert_eq!(pair.server.app.files["room"], vec![7u8; 100]);
+}

@@ -49,6 +49,9 @@ pub const INBOX_CAP: usize = 8 * MAX_RECORD;
 pub const OUTBOX_CAP: usize = 8 * MAX_RECORD;
 /// Bytes of room [`Conn::input_room`] offers per read.
 pub const READ_CHUNK: usize = 64 * 1024;
+/// Headroom for [`Conn::push_input_owned`]: the incomplete record left in the input always
+/// fits it.
+pub const INPUT_HEADROOM: usize = MAX_RECORD;
 /// Rounds of input → agent → output in one step before the adapter gets the connection back.
 const ROUNDS: usize = 8;
 /// How long an ended connection may take to flush its last records to a peer that stopped
@@ -133,6 +136,11 @@ impl Conn {
         !self.eof && self.inbox.len() < INBOX_CAP && self.session.wants_input()
     }
 
+    /// Bytes of input buffered and not yet taken by the session.
+    pub fn input_pending(&self) -> usize {
+        self.inbox.len()
+    }
+
     /// Room to read socket bytes into; report what was filled with [`Conn::input_filled`].
     pub fn input_room(&mut self) -> &mut [u8] {
         self.inbox.room(READ_CHUNK)
@@ -147,6 +155,13 @@ impl Conn {
     pub fn push_input(&mut self, bytes: &[u8]) {
         self.inbox.room(bytes.len()).copy_from_slice(bytes);
         self.inbox.commit(bytes.len());
+    }
+
+    /// Bytes read from the socket elsewhere into `data[at..end]`, with `at` bytes of headroom
+    /// in front (the reader thread's buffer): taken without copying when what is still buffered
+    /// fits the headroom (see [`INPUT_HEADROOM`]). Returns a buffer for the next read.
+    pub fn push_input_owned(&mut self, data: Vec<u8>, at: usize, end: usize) -> Vec<u8> {
+        self.inbox.adopt(data, at, end)
     }
 
     /// The peer closed its side of the stream.

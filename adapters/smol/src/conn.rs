@@ -77,7 +77,7 @@ impl Drop for Live {
 /// Cancellation: dropping the future drops the socket at once; the agent is finished on the
 /// blocking pool (see [`Live`]).
 pub(crate) async fn drive(
-    stream: Async<TcpStream>,
+    mut stream: Async<TcpStream>,
     conn: Box<Conn>,
     commands: Option<Receiver<Command>>,
 ) -> (Agent, Result<(), RunError>) {
@@ -89,12 +89,20 @@ pub(crate) async fn drive(
     let mut timer = Armed::default();
     let mut failed = None;
     loop {
-        let (back, step) = blocking::unblock(move || {
-            let step = live.conn().step();
-            (live, step)
+        let (back, back_stream, step) = blocking::unblock(move || {
+            let step = rounds(live.conn(), stream.get_ref());
+            (live, stream, step)
         })
         .await;
         live = back;
+        stream = back_stream;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
         if step == Step::Ended {
             break;
         }
@@ -127,6 +135,61 @@ pub(crate) async fn drive(
     let _ = stream.get_ref().shutdown(Shutdown::Both);
     drop(stream);
     blocking::unblock(move || live.finish(failed)).await
+}
+
+/// Steps on the pool thread per hand-off at most, while the socket keeps moving.
+const ROUNDS: usize = 16;
+
+/// The step, on the pool thread, repeated with non-blocking socket I/O in between while bytes
+/// move (as the mio loop does): a bulk transfer then crosses to the pool and back once per
+/// [`ROUNDS`] steps, not twice per step. Returns the last step, or the socket's write error.
+fn rounds(c: &mut Conn, mut socket: &TcpStream) -> io::Result<Step> {
+    use std::io::{Read, Write};
+    for _ in 0..ROUNDS {
+        let step = c.step();
+        if matches!(step, Step::Ended | Step::Refused) {
+            return Ok(step);
+        }
+        let mut moved = false;
+        while c.has_output() {
+            match socket.write(c.output()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    c.output_sent(n);
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // A quiet connection reads (and takes input room) only on the executor, once readable.
+        while c.wants_input() && c.holds_input_buffer() {
+            match socket.read(c.input_room()) {
+                Ok(0) => {
+                    c.end_of_input();
+                    moved = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.input_filled(n);
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    c.input_failed(e);
+                    moved = true;
+                    break;
+                }
+            }
+        }
+        if !moved && step == Step::Idle {
+            return Ok(step);
+        }
+    }
+    // Out of rounds while bytes still moved: what was read last is not stepped yet.
+    Ok(Step::Busy)
 }
 
 /// The session's deadline as an `async-io` timer, re-armed only when the deadline changes.

@@ -66,9 +66,10 @@
 //! [`CommitPool`](ferry_app::pool::CommitPool), as the mio adapter does, would still run
 //! those hashes and walks on the executor, which an embedding program's other tasks would
 //! feel. So the whole step goes to the pool — the session's sealing, opening and deflating
-//! too, which leaves the executor only syscalls. The cost is two thread hand-offs per round;
-//! a round moves up to [`INBOX_CAP`] bytes in or [`OUTBOX_CAP`] out, which keeps the
-//! hand-offs to a few thousand per GiB.
+//! too. The cost is two thread hand-offs per round, so while bytes keep moving the pool thread
+//! also does the socket's non-blocking reads and writes between steps (as the mio loop does)
+//! and hands the connection back only when the socket would block, the session is idle, or
+//! after a bounded number of steps: a bulk transfer crosses threads a few hundred times per GiB.
 //!
 //! # Back-pressure
 //! The exchange reads only while [`Session::wants_input`](proto::Session::wants_input) holds

@@ -14,14 +14,14 @@ mod udp;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use ferry_app::admission::refuse;
 use ferry_app::agent::{Agent, LogObserver};
-use ferry_app::driver::{Conn, LINGER, Step};
+use ferry_app::driver::{Conn, INPUT_HEADROOM, LINGER, Step};
 use ferry_app::host::{Clock, RunError, fresh_seed};
 
 pub use ferry_app::host::connect;
@@ -32,18 +32,27 @@ pub use udp::{run_udp_client, serve_udp};
 /// Bytes read from the socket per read call.
 const READ_BUF: usize = 256 * 1024;
 /// Read buffers in flight between the reader thread and the session (bounds memory).
-const READ_QUEUE: usize = 8;
+const READ_QUEUE: usize = 4;
+/// Read buffers kept for reuse while the connection is busy.
+const SPARE_BUFFERS: usize = READ_QUEUE;
+/// How long a connection waits for input before it gives its spare read buffers back.
+const SPARE_KEEP: Duration = Duration::from_millis(50);
 /// How long an idle connection without any timer waits before it looks again (the session
 /// normally always has one: its idle timeout).
 const NO_DEADLINE_WAIT: Duration = Duration::from_secs(1);
 
+/// Read buffers given back by the connection thread for the reader to fill again (no
+/// allocation and no zero-filling per read). Emptied whenever the connection goes idle.
+type Spare = Arc<Mutex<Vec<Vec<u8>>>>;
+
 enum Input {
-    Data(Vec<u8>),
+    /// `buf[INPUT_HEADROOM..end]` was read (the headroom lets the driver adopt the buffer).
+    Data(Vec<u8>, usize),
     Eof,
     Failed(io::Error),
 }
 
-fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
+fn spawn_reader(stream: Arc<TcpStream>, spare: Spare) -> io::Result<Receiver<Input>> {
     let (tx, rx): (SyncSender<Input>, Receiver<Input>) = sync_channel(READ_QUEUE);
     thread::Builder::new()
         .name("ferry-reader".into())
@@ -54,17 +63,22 @@ fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     _ => {}
                 }
-                let mut buf = vec![0u8; READ_BUF];
-                let msg = match (&*stream).read(&mut buf) {
+                let mut buf = spare
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.pop())
+                    .unwrap_or_default();
+                if buf.len() < INPUT_HEADROOM + READ_BUF {
+                    // Zero-filled once per buffer, not once per read.
+                    buf.resize(INPUT_HEADROOM + READ_BUF, 0);
+                }
+                let msg = match (&*stream).read(&mut buf[INPUT_HEADROOM..]) {
                     Ok(0) => Input::Eof,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Input::Data(buf)
-                    }
+                    Ok(n) => Input::Data(buf, INPUT_HEADROOM + n),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Input::Failed(e),
                 };
-                let last = !matches!(msg, Input::Data(_));
+                let last = !matches!(msg, Input::Data(..));
                 if tx.send(msg).is_err() || last {
                     return;
                 }
@@ -73,10 +87,19 @@ fn spawn_reader(stream: Arc<TcpStream>) -> io::Result<Receiver<Input>> {
     Ok(rx)
 }
 
-/// Hand what the reader delivered to the driver.
-fn deliver(conn: &mut Conn, msg: Input) {
+/// Hand what the reader delivered to the driver (its buffer is adopted, not copied, when it
+/// can be), and give a buffer back to the reader.
+fn deliver(conn: &mut Conn, spare: &Spare, msg: Input) {
     match msg {
-        Input::Data(d) => conn.push_input(&d),
+        Input::Data(buf, end) => {
+            let back = conn.push_input_owned(buf, INPUT_HEADROOM, end);
+            if let Ok(mut s) = spare.lock()
+                && s.len() < SPARE_BUFFERS
+                && back.capacity() >= INPUT_HEADROOM + READ_BUF
+            {
+                s.push(back);
+            }
+        }
         Input::Eof => conn.end_of_input(),
         Input::Failed(e) => conn.input_failed(e),
     }
@@ -118,15 +141,17 @@ pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), Run
     });
     // Reader and writer share the socket (no second descriptor).
     let stream = Arc::new(stream);
-    let rx = match setup.and_then(|()| spawn_reader(stream.clone())) {
+    let spare = Spare::default();
+    let rx = match setup.and_then(|()| spawn_reader(stream.clone(), spare.clone())) {
         Ok(rx) => rx,
         Err(e) => return conn.finish(Some(e)),
     };
     let failed = loop {
-        // Take what the reader has, without waiting, while the driver takes input.
-        while conn.wants_input() {
+        // Take what the reader has, without waiting, while the driver takes input: one buffer
+        // per step while the session keeps up, so each is adopted rather than copied.
+        while conn.wants_input() && conn.input_pending() <= INPUT_HEADROOM {
             match rx.try_recv() {
-                Ok(msg) => deliver(&mut conn, msg),
+                Ok(msg) => deliver(&mut conn, &spare, msg),
                 Err(TryRecvError::Disconnected) => conn.end_of_input(),
                 Err(TryRecvError::Empty) => break,
             }
@@ -160,12 +185,20 @@ pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), Run
         conn.release_idle_buffers();
         let wait = conn.until_deadline();
         if conn.wants_input() {
-            let msg = match wait {
-                Some(d) => rx.recv_timeout(d),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
+            // A stream pausing briefly keeps the spare read buffers; a quiet one gives them back.
+            let first = wait.map_or(SPARE_KEEP, |d| d.min(SPARE_KEEP));
+            let mut msg = rx.recv_timeout(first);
+            if matches!(msg, Err(RecvTimeoutError::Timeout)) {
+                if let Ok(mut s) = spare.lock() {
+                    s.clear();
+                }
+                msg = match wait {
+                    Some(d) => rx.recv_timeout(d.saturating_sub(first)),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+            }
             match msg {
-                Ok(msg) => deliver(&mut conn, msg),
+                Ok(msg) => deliver(&mut conn, &spare, msg),
                 Err(RecvTimeoutError::Disconnected) => conn.end_of_input(),
                 Err(RecvTimeoutError::Timeout) => {}
             }

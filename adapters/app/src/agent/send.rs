@@ -4,7 +4,9 @@
 
 use std::io::{self, Read};
 
-use proto::{FileHasher, Instant, PeerRequestId, Problem, Reason, RequestError, SendId, Session};
+use proto::{
+    CHUNK, FileHasher, Instant, PeerRequestId, Problem, Reason, RequestError, SendId, Session,
+};
 
 use super::report::{FileReport, Report};
 use super::{Agent, CHUNKS_PER_PUMP};
@@ -182,14 +184,20 @@ impl Agent {
                     Some(size) => (size - f.pos).min(cap as u64) as usize,
                     None => cap,
                 }
-                .min(self.buf.len());
+                .min(CHUNK);
                 let n = if want == 0 {
                     0
                 } else {
                     let Some(reader) = f.reader.as_mut() else {
                         break;
                     };
-                    match reader.read(&mut self.buf[..want]) {
+                    // Read straight into the session's buffer (no copy here).
+                    let Ok(room) = s.write_room(id, want) else {
+                        let problem = Problem::new(Reason::Other, "session refused file bytes");
+                        self.abort(s, id, problem);
+                        break;
+                    };
+                    match reader.read(room) {
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => {
@@ -212,7 +220,7 @@ impl Agent {
                     }
                     break;
                 }
-                match s.write(id, &self.buf[..n]) {
+                match s.commit_write(id, n) {
                     Ok(k) if k == n => {
                         f.pos += n as u64;
                         self.observer.advanced(&f.out.meta.path, n as u64);

@@ -62,6 +62,25 @@ impl Buf {
         self.end = (self.end + n).min(self.data.len());
     }
 
+    /// Take `data[at..end]` as the next pending bytes without copying them (a buffer filled
+    /// elsewhere, with `at` bytes of initialised headroom): the bytes still pending here move
+    /// into the headroom in front of them, and the buffer given up is returned for reuse. If
+    /// they do not fit there, `data[at..end]` is copied in instead and `data` comes back.
+    pub(crate) fn adopt(&mut self, mut data: Vec<u8>, at: usize, end: usize) -> Vec<u8> {
+        let pending = self.len();
+        if pending > at || at > end || end > data.len() {
+            let bytes = &data[at.min(end)..end.min(data.len())];
+            self.room(bytes.len()).copy_from_slice(bytes);
+            self.commit(bytes.len());
+            return data;
+        }
+        data[at - pending..at].copy_from_slice(self.pending());
+        let old = core::mem::replace(&mut self.data, data);
+        self.start = at - pending;
+        self.end = end;
+        old
+    }
+
     /// Give the memory back if nothing is pending (an idle connection keeps no buffer).
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() {
@@ -102,6 +121,36 @@ mod tests {
         assert!(b.is_allocated());
         b.release_if_empty();
         assert!(!b.is_allocated());
+    }
+
+    #[test]
+    fn adopt_moves_pending_bytes_into_the_headroom() {
+        let mut b = Buf::default();
+        b.room(5).copy_from_slice(b"..abc");
+        b.commit(5);
+        b.consume(2);
+        // 4 bytes of headroom, then 3 filled bytes and 2 of room.
+        let mut filled = vec![0u8; 9];
+        filled[4..7].copy_from_slice(b"def");
+        let old = b.adopt(filled, 4, 7);
+        assert_eq!(b.pending(), b"abcdef");
+        assert_eq!(old.len(), 5, "the old buffer comes back for reuse");
+        assert_eq!(b.data.len(), 9, "adopted, not copied");
+        // Room after the adopted bytes is usable as before.
+        b.room(2).copy_from_slice(b"gh");
+        b.commit(2);
+        assert_eq!(b.pending(), b"abcdefgh");
+        // Too little headroom for what is pending: copied instead, the buffer comes back.
+        let mut filled = vec![0u8; 4];
+        filled[1..3].copy_from_slice(b"ij");
+        let back = b.adopt(filled, 1, 3);
+        assert_eq!(back.len(), 4);
+        assert_eq!(b.pending(), b"abcdefghij");
+        // An empty buffer adopts with no headroom at all.
+        let mut e = Buf::default();
+        let back = e.adopt(b"xyz".to_vec(), 0, 3);
+        assert!(back.is_empty());
+        assert_eq!(e.pending(), b"xyz");
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub(crate) struct Transfer {
     /// never reads cannot grow this queue past `our_max_open`.
     refusals: VecDeque<Control>,
     inflater: Option<Inflater>,
+    /// The chunk `read_next` handed out last (its bytes stay readable until the next read).
+    reading: Option<RecvChunk>,
+    /// Where `read_next` inflates a deflated chunk.
+    inflated: Vec<u8>,
+    /// The buffer `write_room` hands out (a chunk long; its length is kept between uses).
+    staged: Vec<u8>,
+    /// The file and length of the room `write_room` handed out last.
+    room: Option<(u32, usize)>,
     /// Compression state for the DATA frames we send.
     data: DataEncoder,
 }
@@ -103,6 +111,10 @@ impl Transfer {
             peer_requests: BTreeMap::new(),
             refusals: VecDeque::new(),
             inflater: None,
+            reading: None,
+            inflated: Vec::new(),
+            staged: Vec::new(),
+            room: None,
             data: DataEncoder::new(mode),
         }
     }
@@ -243,10 +255,10 @@ impl Transfer {
                     *offset += n as u64;
                     self.send_queued -= n;
                     if *start == buf.len()
-                        && let Some(SendItem::Data { mut buf, .. }) = self.send_queue.pop_front()
+                        && let Some(SendItem::Data { buf, .. }) = self.send_queue.pop_front()
                         && self.pool.len() < POOL_MAX
                     {
-                        buf.clear();
+                        // Kept at its length: whoever takes it next sizes it without zeroing.
                         self.pool.push(buf);
                     }
                 }

@@ -3,6 +3,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use crate::compress::Inflater;
 use crate::error::{ReadError, RequestError, SessionError, Violation};
@@ -47,7 +48,18 @@ pub(super) struct RecvChunk {
     pub(super) offset: u64,
     pub(super) codec: Codec,
     pub(super) plain_len: u32,
+    /// The encoded body is `data[body]`: `data` is the record it arrived in (or a copy of the
+    /// body alone), attached once the record's frames are handled (empty until then).
     pub(super) data: Vec<u8>,
+    pub(super) body: Range<usize>,
+    pub(super) attached: bool,
+}
+
+impl RecvChunk {
+    /// The encoded body.
+    pub(super) fn body(&self) -> &[u8] {
+        self.data.get(self.body.clone()).unwrap_or(&[])
+    }
 }
 
 impl Transfer {
@@ -134,8 +146,8 @@ impl Transfer {
         let pool = &mut self.pool;
         self.recv_queue.retain_mut(|c| {
             if c.id == id {
-                freed += c.data.len();
-                if pool.len() < POOL_MAX {
+                freed += c.body.len();
+                if pool.len() < POOL_MAX && c.attached {
                     pool.push(core::mem::take(&mut c.data));
                 }
                 false
@@ -159,6 +171,7 @@ impl Transfer {
         out: &mut [u8],
         events: &mut VecDeque<Event>,
     ) -> Result<Option<Chunk>, ReadError> {
+        self.recycle_reading();
         let Some(front) = self.recv_queue.front() else {
             return Ok(None);
         };
@@ -168,41 +181,141 @@ impl Transfer {
                 needed: plain_len,
             }));
         }
-        let Some(mut chunk) = self.recv_queue.pop_front() else {
+        let Some(chunk) = self.recv_queue.pop_front() else {
             return Ok(None);
         };
-        self.recv_queued -= chunk.data.len();
+        self.recv_queued -= chunk.body.len();
         let dst = &mut out[..plain_len];
         match chunk.codec {
-            Codec::Stored => dst.copy_from_slice(&chunk.data),
-            Codec::Deflate => {
-                let inflater = self.inflater.get_or_insert_with(Inflater::new);
-                inflater.inflate(&chunk.data, dst).map_err(|e| {
-                    ReadError::Session(SessionError::Protocol(Violation::Inflate(e)))
-                })?;
-            }
+            Codec::Stored => dst.copy_from_slice(chunk.body()),
+            Codec::Deflate => self.inflate(chunk.body(), dst)?,
         }
-        if self.pool.len() < POOL_MAX {
-            chunk.data.clear();
-            self.pool.push(core::mem::take(&mut chunk.data));
-        }
-        // Invariant: every queued chunk belongs to an open incoming file (purged otherwise).
-        let Some(inc) = self.incoming.get_mut(&chunk.id) else {
+        let (id, offset) = (chunk.id, chunk.offset);
+        self.recycle(chunk);
+        Ok(self.account(id, offset, dst, events))
+    }
+
+    /// [`Transfer::read`] without the copy: the chunk is taken off the queue and kept (a stored
+    /// chunk's bytes where they arrived, a deflated one inflated into `inflated`) until the
+    /// next read; [`Transfer::reading`] then shows its bytes.
+    pub(crate) fn read_next(
+        &mut self,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<Chunk>, ReadError> {
+        self.recycle_reading();
+        let Some(chunk) = self.recv_queue.pop_front() else {
             return Ok(None);
         };
-        if chunk.offset != inc.read_pos {
-            // Validated on arrival: the only jump is a restart from 0 after a prefix mismatch.
-            inc.hasher = FileHasher::new();
+        self.recv_queued -= chunk.body.len();
+        let plain_len = chunk.plain_len as usize;
+        let (id, offset) = (chunk.id, chunk.offset);
+        let bytes = match chunk.codec {
+            Codec::Stored => chunk.body(),
+            Codec::Deflate => {
+                // Grown (and zero-filled) once; never longer than CHUNK.
+                let mut out = core::mem::take(&mut self.inflated);
+                if out.len() < plain_len {
+                    out.resize(plain_len, 0);
+                }
+                let r = self.inflate(chunk.body(), &mut out[..plain_len]);
+                self.inflated = out;
+                r?;
+                &self.inflated[..plain_len]
+            }
+        };
+        let got = account(&mut self.incoming, id, offset, bytes);
+        self.reading = Some(chunk);
+        if got.is_some() {
+            self.check_complete(id, events);
         }
-        inc.hasher.update(dst);
-        inc.read_pos = chunk.offset + plain_len as u64;
-        inc.queued -= 1;
-        self.check_complete(chunk.id, events);
-        Ok(Some(Chunk {
-            id: RecvId(chunk.id),
-            offset: chunk.offset,
-            len: plain_len,
-        }))
+        Ok(got)
+    }
+
+    /// The bytes of the chunk [`Transfer::read_next`] returned last.
+    pub(crate) fn reading(&self) -> &[u8] {
+        match &self.reading {
+            Some(c) if c.codec == Codec::Deflate => &self.inflated[..c.plain_len as usize],
+            Some(c) => c.body(),
+            None => &[],
+        }
+    }
+
+    fn inflate(&mut self, data: &[u8], dst: &mut [u8]) -> Result<(), ReadError> {
+        let inflater = self.inflater.get_or_insert_with(Inflater::new);
+        inflater
+            .inflate(data, dst)
+            .map_err(|e| ReadError::Session(SessionError::Protocol(Violation::Inflate(e))))
+    }
+
+    /// The chunk handed out by the last `read_next` is done with: its buffer goes back to the
+    /// pool.
+    fn recycle_reading(&mut self) {
+        if let Some(c) = self.reading.take() {
+            self.recycle(c);
+        }
+    }
+
+    /// A buffer whose length is kept (records are opened into it without zero-filling it
+    /// again; the sending side clears what it takes).
+    fn recycle(&mut self, mut chunk: RecvChunk) {
+        if self.pool.len() < POOL_MAX {
+            self.pool.push(core::mem::take(&mut chunk.data));
+        }
+    }
+
+    /// A buffer to open the next record into (see [`Transfer::attach_record`]).
+    pub(crate) fn record_buf(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    /// The record whose frames were just handled: it becomes the storage of the DATA chunks
+    /// it carried. The last of them keeps the record itself if its body is at least half of
+    /// it (so memory stays within twice the receive window); the others get a copy of their
+    /// body. A record that carried no DATA goes back to the pool.
+    pub(crate) fn attach_record(&mut self, record: Vec<u8>) {
+        let queued = self.recv_queue.len();
+        let first = queued
+            - self
+                .recv_queue
+                .iter()
+                .rev()
+                .take_while(|c| !c.attached)
+                .count();
+        let owner = (first..queued)
+            .max_by_key(|&i| self.recv_queue[i].body.len())
+            .filter(|&i| self.recv_queue[i].body.len() * 2 >= record.len());
+        for i in first..queued {
+            let c = &mut self.recv_queue[i];
+            c.attached = true;
+            if Some(i) == owner {
+                continue;
+            }
+            let mut copy = self.pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(record.get(c.body.clone()).unwrap_or(&[]));
+            c.body = 0..copy.len();
+            c.data = copy;
+        }
+        match owner {
+            Some(i) => self.recv_queue[i].data = record,
+            None if self.pool.len() < POOL_MAX => self.pool.push(record),
+            None => {}
+        }
+    }
+
+    /// Hash the bytes of a chunk that was read, then raise `Verified` if the file is complete.
+    fn account(
+        &mut self,
+        id: u32,
+        offset: u64,
+        bytes: &[u8],
+        events: &mut VecDeque<Event>,
+    ) -> Option<Chunk> {
+        let got = account(&mut self.incoming, id, offset, bytes);
+        if got.is_some() {
+            self.check_complete(id, events);
+        }
+        got
     }
 
     /// Emit `Verified` (or fail the file) once FileEnd arrived and every byte was read.
@@ -242,7 +355,12 @@ impl Transfer {
         }
     }
 
-    pub(crate) fn handle_data(&mut self, d: &DataFrame<'_>) -> Result<(), Violation> {
+    /// DATA whose body is `body` of the record being handled.
+    pub(crate) fn handle_data(
+        &mut self,
+        d: &DataFrame<'_>,
+        body: Range<usize>,
+    ) -> Result<(), Violation> {
         let inc = self
             .incoming
             .get_mut(&d.file_id)
@@ -270,16 +388,16 @@ impl Transfer {
         inc.data_seen = true;
         inc.wire_next = end;
         inc.queued += 1;
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(d.body);
-        self.recv_queued += data.len();
+        self.recv_queued += body.len();
+        // The bytes stay where the record was opened (see `attach_record`).
         self.recv_queue.push_back(RecvChunk {
             id: d.file_id,
             offset: d.offset,
             codec: d.codec,
             plain_len: d.plain_len,
-            data,
+            data: Vec::new(),
+            body,
+            attached: false,
         });
         Ok(())
     }
@@ -398,4 +516,27 @@ impl Transfer {
         self.purge_recv_queue(id);
         Ok(())
     }
+}
+
+/// The hash and read position of file `id` after `bytes` were read at `offset`.
+fn account(
+    incoming: &mut alloc::collections::BTreeMap<u32, Incoming>,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+) -> Option<Chunk> {
+    // Invariant: every queued chunk belongs to an open incoming file (purged otherwise).
+    let inc = incoming.get_mut(&id)?;
+    if offset != inc.read_pos {
+        // Validated on arrival: the only jump is a restart from 0 after a prefix mismatch.
+        inc.hasher = FileHasher::new();
+    }
+    inc.hasher.update(bytes);
+    inc.read_pos = offset + bytes.len() as u64;
+    inc.queued -= 1;
+    Some(Chunk {
+        id: RecvId(id),
+        offset,
+        len: bytes.len(),
+    })
 }

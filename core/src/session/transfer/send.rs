@@ -178,6 +178,65 @@ impl Transfer {
         Ok(n)
     }
 
+    /// Room to read the next bytes of file `id` into, at most `max` (and a chunk, the send
+    /// buffer's room and what is left of the file): fill a prefix, then [`Transfer::commit_write`].
+    pub(crate) fn write_room(&mut self, id: SendId, max: usize) -> Result<&mut [u8], WriteError> {
+        let cap = self.send_capacity();
+        let out = self.sending(id)?;
+        let left = out.size.map_or(u64::MAX, |s| s.saturating_sub(out.written));
+        let n = max
+            .min(CHUNK)
+            .min(cap)
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        if self.staged.len() < CHUNK {
+            if self.staged.is_empty() {
+                self.staged = self.pool.pop().unwrap_or_default();
+            }
+            // Zero-filled when a buffer first grows to a chunk, not per write.
+            self.staged.resize(CHUNK, 0);
+        }
+        self.room = Some((id.0, n));
+        Ok(&mut self.staged[..n])
+    }
+
+    /// Queue the first `n` bytes of [`Transfer::write_room`]'s room as the file's next bytes
+    /// (they are not copied again before they are framed). Returns `n`.
+    pub(crate) fn commit_write(&mut self, id: SendId, n: usize) -> Result<usize, WriteError> {
+        let cap = self.send_capacity();
+        let room = self
+            .room
+            .take()
+            .filter(|(of, _)| *of == id.0)
+            .map_or(0, |r| r.1);
+        let out = match self.outgoing.get_mut(&id.0) {
+            Some(out) if out.state == OutState::Sending => out,
+            _ => return Err(WriteError::InvalidState),
+        };
+        if out.size.is_some_and(|size| out.written + n as u64 > size) {
+            return Err(WriteError::TooLong);
+        }
+        if n > cap || n > room {
+            // More than the room handed out: nothing is taken.
+            return Ok(0);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut buf = core::mem::take(&mut self.staged);
+        buf.truncate(n);
+        out.hasher.update(&buf);
+        let offset = out.written;
+        out.written += n as u64;
+        self.send_queued += n;
+        self.send_queue.push_back(SendItem::Data {
+            id: id.0,
+            offset,
+            buf,
+            start: 0,
+        });
+        Ok(n)
+    }
+
     pub(crate) fn finish(&mut self, id: SendId) -> Result<(), WriteError> {
         let out = self.sending(id)?;
         if out.size.is_some_and(|size| out.written < size) {
