@@ -63,7 +63,7 @@ impl Connection {
     }
 
     /// Move the session's output into the streams: handshake bytes into CRYPTO, records into
-    /// the session stream (bounded: at most about a window ahead of what is acknowledged).
+    /// the session stream (bounded: see [`write_ahead`]).
     pub(super) fn pull_session(&mut self, now: Instant) {
         let hs_bytes = self.session.take_handshake_output();
         if !hs_bytes.is_empty()
@@ -71,8 +71,13 @@ impl Connection {
         {
             hs.send.write(&hs_bytes);
         }
-        let ahead =
-            (self.recovery.cwnd() as usize).max(self.mtu.current().into()) * 2 + crate::MAX_RECORD;
+        let base = self.stream_send.written() - self.stream_send.unacked() as u64;
+        let ahead = write_ahead(
+            self.recovery.cwnd(),
+            self.mtu.current(),
+            base,
+            self.peer_max_data,
+        );
         if self.scratch.is_empty() && self.session.has_transmit() {
             self.scratch = alloc::vec![0; crate::MAX_RECORD];
         }
@@ -176,5 +181,42 @@ impl Connection {
         }
         self.stream_send.release_if_empty();
         self.stream_recv.release_if_empty();
+    }
+}
+
+/// How many session bytes the stream may hold beyond its acknowledged prefix `base`: two
+/// congestion windows, or up to the peer's flow-control limit if that is further, plus a
+/// record. On a lossy path a hole pins the prefix for a round trip or more (several when a
+/// retransmission is lost too); a bound of two windows alone then starves the sender although
+/// the peer grants credit (an application-limited flight, which also keeps BBR from ever
+/// seeing the pipe full). The peer's limit is bounded by its receive window, so memory stays
+/// bounded (and by `send_buffer`).
+fn write_ahead(cwnd: u64, mtu: u16, base: u64, peer_max_data: u64) -> usize {
+    let windows = cwnd.max(u64::from(mtu)).saturating_mul(2);
+    let credit = peer_max_data.saturating_sub(base);
+    usize::try_from(windows.max(credit))
+        .unwrap_or(usize::MAX)
+        .saturating_add(crate::MAX_RECORD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_ahead;
+
+    #[test]
+    fn the_session_writes_up_to_the_peers_credit_beyond_two_windows() {
+        let record = crate::MAX_RECORD;
+        // No credit beyond the windows: two windows.
+        assert_eq!(write_ahead(1_000_000, 1452, 0, 0), 2_000_000 + record);
+        assert_eq!(write_ahead(0, 1452, 0, 0), 2 * 1452 + record);
+        // A hole pins the acknowledged prefix at 10 MB while the peer grants 64 MiB beyond it
+        // (its window grew to cover the repairs): the session may fill that credit.
+        let base = 10_000_000;
+        assert_eq!(
+            write_ahead(25_000_000, 1452, base, base + (64 << 20)),
+            (64 << 20) + record
+        );
+        // Credit below the prefix (a stale limit) counts as none.
+        assert_eq!(write_ahead(1000, 1452, base, 5), 2 * 1452 + record);
     }
 }
