@@ -245,7 +245,17 @@ impl RecvStream {
             return None;
         }
         let since = self.consumed - self.advertised_at;
-        if since == 0 || since < self.window / UPDATE_FRACTION {
+        let left = (self.ready.len() - self.head) as u64;
+        let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
+        // The sender came within half a window of the limit while the reader waits on
+        // holes: the window, not the reader, holds the transfer back (a sender in STARTUP
+        // doubles its flight each round trip, faster than consumption stalled by repairs
+        // triggers updates). Grown and advertised now; at most once per round trip, as the
+        // sender needs one to use the new credit.
+        let pressed = held_by_holes
+            && self.window < self.max_window
+            && self.max_data.saturating_sub(self.highest) < self.window / 2;
+        if !pressed && (since == 0 || since < self.window / UPDATE_FRACTION) {
             return None;
         }
         // The reader is not the bottleneck when it took everything readable while bytes wait
@@ -255,8 +265,6 @@ impl RecvStream {
         // grow to cover the repair time; checked at every update, as a sender in slow start
         // doubles its flight each round trip. (What is left readable is at most a partial
         // record the session cannot take yet.)
-        let left = (self.ready.len() - self.head) as u64;
-        let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
         let fast_reader =
             self.consumed - at >= self.window / 4 && now.saturating_duration_since(start) < srtt;
         if held_by_holes || fast_reader {
@@ -414,6 +422,34 @@ mod tests {
         r.consume(200_000);
         assert_eq!(r.poll_max_data(ms(100), srtt), Some(600_000));
         assert_eq!(r.window(), 400_000);
+    }
+
+    #[test]
+    fn the_window_grows_at_once_when_the_sender_nears_the_limit_behind_a_hole() {
+        let srtt = Duration::from_millis(200);
+        let mut r = RecvStream::new(1000, 8000);
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        // The first bytes are lost; the sender runs on to within half a window of the limit.
+        // Nothing was consumed (no update is due by consumption), yet the window, not the
+        // reader, holds the transfer: it doubles and is advertised now.
+        r.insert(100, &[0; 400], false).unwrap();
+        assert_eq!(
+            r.poll_max_data(ms(10), srtt),
+            None,
+            "half a window still free"
+        );
+        r.insert(500, &[0; 100], false).unwrap();
+        assert_eq!(r.poll_max_data(ms(20), srtt), Some(2000));
+        assert_eq!(r.window(), 2000);
+        // Not again until the sender uses the new credit.
+        assert_eq!(r.poll_max_data(ms(30), srtt), None);
+        r.insert(600, &[0; 1000], false).unwrap();
+        assert_eq!(r.poll_max_data(ms(230), srtt), Some(4000));
+        // Without a hole (the reader leaves bytes unread), nearing the limit grows nothing.
+        let mut r = RecvStream::new(100_000, 800_000);
+        r.insert(0, &[0; 90_000], false).unwrap();
+        assert_eq!(r.poll_max_data(ms(0), srtt), None);
+        assert_eq!(r.window(), 100_000);
     }
 
     #[test]

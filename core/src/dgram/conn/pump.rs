@@ -63,7 +63,7 @@ impl Connection {
     }
 
     /// Move the session's output into the streams: handshake bytes into CRYPTO, records into
-    /// the session stream (bounded: at most about a window ahead of what is acknowledged).
+    /// the session stream (bounded: see [`WriteAhead`]).
     pub(super) fn pull_session(&mut self, now: Instant) {
         let hs_bytes = self.session.take_handshake_output();
         if !hs_bytes.is_empty()
@@ -71,14 +71,21 @@ impl Connection {
         {
             hs.send.write(&hs_bytes);
         }
-        let ahead =
-            (self.recovery.cwnd() as usize).max(self.mtu.current().into()) * 2 + crate::MAX_RECORD;
+        let written = self.stream_send.written();
+        let unacked = self.stream_send.unacked() as u64;
+        let bound = WriteAhead {
+            windows: self.recovery.cwnd().max(self.mtu.current().into()) * 2,
+            credit: self.peer_max_data.saturating_sub(written - unacked),
+        };
         if self.scratch.is_empty() && self.session.has_transmit() {
             self.scratch = alloc::vec![0; crate::MAX_RECORD];
         }
         while self.session.has_transmit()
             && self.stream_send.room() >= crate::MAX_RECORD
-            && self.stream_send.unacked() < ahead
+            && bound.allows(
+                self.stream_send.unacked() as u64,
+                self.stream_send.written() - self.stream_sent_max.min(self.stream_send.written()),
+            )
         {
             match self.session.poll_transmit(now, &mut self.scratch) {
                 Ok(n) if n > 0 => {
@@ -176,5 +183,64 @@ impl Connection {
         }
         self.stream_send.release_if_empty();
         self.stream_recv.release_if_empty();
+    }
+}
+
+/// How far the session may write into the stream ahead of the network. Bytes never sent
+/// stay within two congestion windows (a request or a close written later never waits behind
+/// more than that). Bytes held beyond the acknowledged prefix may reach the peer's
+/// flow-control limit if that is further than two windows: on a lossy path a hole pins the
+/// prefix for a round trip or more (several when a retransmission is lost too), and a bound
+/// of two windows on them starves the sender although the peer grants credit (an
+/// application-limited flight, which also kept BBR from ever seeing the pipe full). The
+/// peer's limit is bounded by its receive window, so memory stays bounded (and by
+/// `send_buffer`).
+struct WriteAhead {
+    /// Two congestion windows.
+    windows: u64,
+    /// The peer's limit beyond the acknowledged prefix.
+    credit: u64,
+}
+
+impl WriteAhead {
+    /// Whether another record may be written with `unacked` bytes held, `unsent` of them
+    /// never sent.
+    fn allows(&self, unacked: u64, unsent: u64) -> bool {
+        let record = crate::MAX_RECORD as u64;
+        unsent < self.windows + record && unacked < self.windows.max(self.credit) + record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteAhead;
+
+    #[test]
+    fn the_session_writes_up_to_the_peers_credit_but_queues_at_most_two_windows_unsent() {
+        let record = crate::MAX_RECORD as u64;
+        // A hole pins the acknowledged prefix while the peer grants 64 MiB beyond it (its
+        // window grew to cover the repairs): the session may fill that credit ...
+        let bbr = WriteAhead {
+            windows: 50_000_000,
+            credit: 64 << 20,
+        };
+        assert!(bbr.allows(60_000_000, 10_000_000));
+        assert!(!bbr.allows((64 << 20) + record, 10_000_000));
+        // ... but never queues more than two windows of bytes not sent yet.
+        assert!(!bbr.allows(60_000_000, 50_000_000 + record));
+        // A small window (CUBIC on a lossy path) with a large credit: two windows unsent.
+        let cubic = WriteAhead {
+            windows: 2 * 14_520,
+            credit: 16 << 20,
+        };
+        assert!(cubic.allows(1_000_000, 2 * 14_520));
+        assert!(!cubic.allows(1_000_000, 2 * 14_520 + record));
+        // No credit beyond the windows: two windows held.
+        let none = WriteAhead {
+            windows: 2_000_000,
+            credit: 0,
+        };
+        assert!(none.allows(2_000_000, 0));
+        assert!(!none.allows(2_000_000 + record, 0));
     }
 }

@@ -187,6 +187,9 @@ pub(crate) struct Recovery<T> {
     /// Ack-eliciting packets sent without a probe credit that did not fit the window (see
     /// `check_invariants`).
     over_window_sends: u64,
+    /// `stats.packets_sent` at the last full recount of `check_invariants`.
+    #[cfg(any(test, feature = "testing"))]
+    recounted_at: core::cell::Cell<u64>,
     stats: RecoveryStats,
 }
 
@@ -218,6 +221,8 @@ impl<T> Recovery<T> {
             app_limited_until: 0,
             last_now: now,
             over_window_sends: 0,
+            #[cfg(any(test, feature = "testing"))]
+            recounted_at: core::cell::Cell::new(0),
             stats: RecoveryStats::default(),
         }
     }

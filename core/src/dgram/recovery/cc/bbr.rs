@@ -11,6 +11,8 @@ use crate::time::Instant;
 
 /// 2 / ln 2: the smallest gain that doubles the delivery rate each round in STARTUP.
 const HIGH_GAIN: f64 = 2.885;
+/// The window gain in STARTUP and DRAIN.
+const STARTUP_CWND_GAIN: f64 = 2.0;
 /// The window gain outside STARTUP and DRAIN.
 const CWND_GAIN: f64 = 2.0;
 /// PROBE_BW pacing gains, one phase per minimum RTT.
@@ -85,7 +87,7 @@ impl Bbr {
             full_bw_count: 0,
             filled_pipe: false,
             pacing_gain: HIGH_GAIN,
-            cwnd_gain: HIGH_GAIN,
+            cwnd_gain: STARTUP_CWND_GAIN,
             cycle_index: 0,
             cycle_stamp: now,
             probe_rtt_done: None,
@@ -169,7 +171,14 @@ impl Bbr {
             return;
         }
         self.full_bw_count += 1;
-        if self.full_bw_count >= FULL_BW_ROUNDS {
+        // A round without growth whose RTT shows a standing queue of half the pipe or more:
+        // the pipe is full now. Waiting the usual rounds more at STARTUP's gain would only
+        // grow the queue (by almost two pipes per round) and overflow a bottleneck buffer of
+        // one bandwidth-delay product, each round trip longer for the queue.
+        let queued = self
+            .min_rtt
+            .is_some_and(|min| sample.rtt >= min.saturating_add(min / 2));
+        if self.full_bw_count >= FULL_BW_ROUNDS || queued {
             self.filled_pipe = true;
         }
     }
@@ -178,7 +187,7 @@ impl Bbr {
         if self.mode == Mode::Startup && self.filled_pipe {
             self.mode = Mode::Drain;
             self.pacing_gain = 1.0 / HIGH_GAIN;
-            self.cwnd_gain = HIGH_GAIN;
+            self.cwnd_gain = STARTUP_CWND_GAIN;
         }
         if self.mode == Mode::Drain && in_flight <= self.inflight(1.0) {
             self.enter_probe_bw(now);
@@ -233,7 +242,7 @@ impl Bbr {
                     } else {
                         self.mode = Mode::Startup;
                         self.pacing_gain = HIGH_GAIN;
-                        self.cwnd_gain = HIGH_GAIN;
+                        self.cwnd_gain = STARTUP_CWND_GAIN;
                     }
                 }
             }
@@ -323,8 +332,56 @@ impl Controller for Bbr {
 mod tests {
     use core::time::Duration;
 
+    use super::{Bbr, Controller, DeliverySample, Mode, RttEstimator};
     use crate::dgram::CongestionControl;
     use crate::dgram::recovery::model::{link, run};
+    use crate::time::Instant;
+
+    /// Feeds one round trip of ACKs at `rate` bytes per second, their RTT `rtt`; returns the
+    /// time after it.
+    fn round(bbr: &mut Bbr, now: Instant, rate: u64, rtt: Duration) -> Instant {
+        let rtts = RttEstimator::new(rtt);
+        let delivered = bbr.next_round_delivered;
+        let bytes = (rate as f64 * rtt.as_secs_f64()) as u64;
+        let sent = now;
+        let now = now + rtt;
+        let sample = DeliverySample {
+            delivered: delivered + bytes,
+            prior_delivered: delivered,
+            delivered_in_interval: bytes,
+            interval: rtt,
+            delivery_rate: rate,
+            is_app_limited: false,
+            rtt,
+            newly_acked: bytes,
+            bytes_in_flight: bytes,
+        };
+        bbr.on_ack(now, sent, bytes, false, &rtts, Some(&sample));
+        now
+    }
+
+    #[test]
+    fn startup_ends_after_one_flat_round_when_the_rtt_shows_a_queue() {
+        let min = Duration::from_millis(200);
+        for (rtt_ms, flat_rounds) in [(200, 3), (260, 3), (300, 1), (400, 1)] {
+            let mut now = Instant::from_micros(1_000_000);
+            let mut bbr = Bbr::new(1452, now);
+            // Doubling rounds on an empty path.
+            for i in 0..6 {
+                now = round(&mut bbr, now, 1_000_000 << i, min);
+            }
+            let rate = 1_000_000 << 5;
+            assert_eq!(bbr.mode, Mode::Startup);
+            // The pipe is full: the rate is flat and a queue builds (or not).
+            let mut rounds = 0;
+            while bbr.mode == Mode::Startup && rounds < 10 {
+                now = round(&mut bbr, now, rate, Duration::from_millis(rtt_ms));
+                rounds += 1;
+            }
+            assert_eq!(rounds, flat_rounds, "RTT {rtt_ms} ms");
+            assert!(bbr.filled_pipe);
+        }
+    }
 
     #[test]
     fn bbr_keeps_most_of_a_100_mbit_link_under_random_loss() {
