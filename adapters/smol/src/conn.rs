@@ -12,6 +12,8 @@ use std::future::Future;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Instant as WallClock;
 
@@ -82,6 +84,11 @@ pub(crate) async fn drive(
     commands: Option<Receiver<Command>>,
 ) -> (Agent, Result<(), RunError>) {
     let _ = stream.get_ref().set_nodelay(true);
+    let watch = Watch {
+        commands: commands.clone(),
+        dropped: Arc::new(AtomicBool::new(false)),
+    };
+    let _dropped = SetOnDrop(watch.dropped.clone());
     let mut commands: Option<NextCommand> = commands.map(|rx| {
         Box::pin(async move { rx.recv().await.unwrap_or(Command::Close) }) as NextCommand
     });
@@ -89,8 +96,13 @@ pub(crate) async fn drive(
     let mut timer = Armed::default();
     let mut failed = None;
     loop {
+        // Once the command is taken, only a dropped future still interrupts the rounds.
+        let watch = Watch {
+            commands: watch.commands.clone().filter(|_| commands.is_some()),
+            dropped: watch.dropped.clone(),
+        };
         let (back, back_stream, step) = blocking::unblock(move || {
-            let step = rounds(live.conn(), stream.get_ref());
+            let step = rounds(live.conn(), stream.get_ref(), &watch);
             (live, stream, step)
         })
         .await;
@@ -143,9 +155,14 @@ const ROUNDS: usize = 16;
 /// The step, on the pool thread, repeated with non-blocking socket I/O in between while bytes
 /// move (as the mio loop does): a bulk transfer then crosses to the pool and back once per
 /// [`ROUNDS`] steps, not twice per step. Returns the last step, or the socket's write error.
-fn rounds(c: &mut Conn, mut socket: &TcpStream) -> io::Result<Step> {
+/// A pending command or a dropped future ends the rounds after the current step, so the
+/// executor acts on it as soon as it would have with one step per hand-off.
+fn rounds(c: &mut Conn, mut socket: &TcpStream, watch: &Watch) -> io::Result<Step> {
     use std::io::{Read, Write};
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
+        if round > 0 && watch.interrupted() {
+            return Ok(Step::Busy);
+        }
         let step = c.step();
         if matches!(step, Step::Ended | Step::Refused) {
             return Ok(step);
@@ -190,6 +207,33 @@ fn rounds(c: &mut Conn, mut socket: &TcpStream) -> io::Result<Step> {
     }
     // Out of rounds while bytes still moved: what was read last is not stepped yet.
     Ok(Step::Busy)
+}
+
+/// What interrupts [`rounds`] on the pool thread: a command waiting (or the command channel
+/// closed: a server shutdown), or the future that drives the connection dropped (a cancelled
+/// call must not go on moving and publishing files for another [`ROUNDS`] steps).
+struct Watch {
+    commands: Option<Receiver<Command>>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn interrupted(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed)
+            || self
+                .commands
+                .as_ref()
+                .is_some_and(|rx| rx.is_closed() || !rx.is_empty())
+    }
+}
+
+/// Sets its flag when dropped: held by [`drive`]'s future, so the flag says it was dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The session's deadline as an `async-io` timer, re-armed only when the deadline changes.
