@@ -9,7 +9,7 @@
 //! second) in windows, one mode at a time, and keeps the faster mode:
 //!
 //! 1. warm-up: one window without compression, not counted (it mostly fills socket buffers);
-//! 2. one window on, then up to twelve windows off; compress only if on was at least
+//! 2. two windows on, then up to twelve windows off; compress only if on was at least
 //!    [`MARGIN`] faster. The "off" measurement ends after three windows if compression is
 //!    already [`CLEAR_WIN`] faster (a slow link: uncompressed windows are what costs there);
 //! 3. keep that mode for a number of windows (measuring it all along), then try the other mode
@@ -18,7 +18,8 @@
 //!    compress is checked after [`FIRST_HOLD_ON`] windows and the hold doubles while it
 //!    stands (up to [`MAX_HOLD`]); a decision not to compress is held [`MIN_HOLD`] windows
 //!    (about a second), doubling while "off" stays [`CLEAR_LOSS`] faster than "on" (a fast
-//!    link, where the compressor is the bottleneck and each compressed probe costs time);
+//!    link, where the compressor is the bottleneck and each compressed probe costs time),
+//!    and only a few windows if "on" measured faster but not by the margin;
 //!    but as soon as the chosen mode measures slower than the other did, probe at once (the
 //!    first windows of a transfer often see only socket and router buffers filling, which
 //!    makes sending uncompressed look as fast as memory; and a link that slows down shows
@@ -66,7 +67,9 @@ enum Phase {
     /// The first window, not counted.
     WarmUp,
     /// Measuring compression on, then off (`done` windows so far), for the first decision.
-    FirstOn,
+    FirstOn {
+        done: u32,
+    },
     FirstOff {
         done: u32,
     },
@@ -88,6 +91,12 @@ enum Phase {
 const FIRST_OFF_WINDOWS: u32 = 12;
 /// See [`FIRST_OFF_WINDOWS`].
 const OFF_WINDOWS: u32 = 6;
+/// Windows the first measurement of compressing spans (a single window on a slow link is
+/// noisy: socket buffers wake the writer in bursts, and a busy CPU delays the compressor).
+const FIRST_ON_WINDOWS: u32 = 2;
+/// Windows a decision not to compress is held when compression measured faster, but not by
+/// [`MARGIN`].
+const SHORT_HOLD: u32 = 4;
 /// Windows of "off" measured before [`CLEAR_WIN`] may end the measurement.
 const EARLY_WINDOWS: u32 = 2;
 /// Weight of a new window in the running rate of the mode being held (a horizon of about
@@ -167,6 +176,12 @@ impl RateGate {
         self.window_bytes = 0;
         // A multi-window measurement of "off" goes on, unless compression already clearly
         // wins (a slow link: every uncompressed window there is expensive).
+        if let Phase::FirstOn { done } = self.phase
+            && done + 1 < FIRST_ON_WINDOWS
+        {
+            self.phase = Phase::FirstOn { done: done + 1 };
+            return;
+        }
         let off_windows = match self.phase {
             Phase::FirstOff { done } => Some((done + 1, FIRST_OFF_WINDOWS)),
             Phase::Probe { done } if self.chosen => Some((done + 1, OFF_WINDOWS)),
@@ -188,7 +203,7 @@ impl RateGate {
         self.acc_secs = 0.0;
         if self.phase == Phase::WarmUp {
             // Not counted: socket and router buffers filling.
-            self.phase = Phase::FirstOn;
+            self.phase = Phase::FirstOn { done: 0 };
             return;
         }
         // While holding, smooth: one window that caught a stall (a disk flush at the other
@@ -206,7 +221,7 @@ impl RateGate {
         };
         self.phase = match self.phase {
             Phase::WarmUp => self.phase,
-            Phase::FirstOn => Phase::FirstOff { done: 0 },
+            Phase::FirstOn { .. } => Phase::FirstOff { done: 0 },
             Phase::Hold { left } => {
                 // The chosen mode got slow enough that the other would win: the link changed
                 // (or the first measurements only saw socket buffers filling). Probe now.
@@ -230,6 +245,10 @@ impl RateGate {
                     (true, true) => (self.hold * 2).min(MAX_HOLD),
                     (false, true) => FIRST_HOLD_ON,
                     (false, false) if clearly_off => (self.hold * 2).min(MAX_HOLD),
+                    // Compression measured faster, only not by the margin: a noisy window
+                    // on a slow link, or a link about as fast as the compressor. Look again
+                    // soon (cheap there: "on" costs little more than "off").
+                    (_, false) if self.rate_on > self.rate_off => SHORT_HOLD,
                     (_, false) => MIN_HOLD,
                 };
                 self.chosen = choose;
@@ -249,7 +268,7 @@ impl RateGate {
     fn mode(&self) -> bool {
         match self.phase {
             Phase::WarmUp | Phase::FirstOff { .. } => false,
-            Phase::FirstOn => true,
+            Phase::FirstOn { .. } => true,
             Phase::Hold { .. } => self.chosen,
             Phase::Probe { .. } => !self.chosen,
         }
@@ -576,5 +595,24 @@ mod tests {
         );
         assert!(gate.chosen, "ends compressing");
         assert!(t < (256 * MIB) as f64 / 12.5e6 / 1.6, "{t} s");
+    }
+
+    #[test]
+    fn a_slow_first_compressed_window_is_looked_at_again_soon() {
+        // 100 Mbit/s, and the first compressed windows are slow (a busy CPU, a cold start):
+        // 20 MB/s, faster than the link's 12.5 but not 2x. The gate stays off at first, but
+        // looks again within a few windows, not a second later, and then compresses.
+        let (gate, _, modes) = drive(64 * MIB / 65_536, 12.5e6, 3.6, |t| {
+            if t < 0.1 { 20e6 } else { 150e6 }
+        });
+        assert!(gate.chosen);
+        let first_on_for_good = modes
+            .windows(40)
+            .position(|w| w.iter().all(|&(_, on)| on))
+            .map_or(f64::MAX, |i| modes[i].0);
+        assert!(
+            first_on_for_good < 0.6,
+            "compressing for good at {first_on_for_good} s"
+        );
     }
 }
