@@ -76,7 +76,9 @@ fn nonce(n: u64) -> [u8; NONCE_LEN] {
 #[derive(ZeroizeOnDrop)]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct CipherState {
-    /// `k`, or `None` for Noise's "empty" key (before the first `MixKey`).
+    /// `k`, or `None` for Noise's "empty" key (before the first `MixKey`). Feature `ring`:
+    /// its key schedule is not wiped on drop (see `crypto::aead`).
+    #[cfg_attr(feature = "ring", zeroize(skip))]
     key: Option<AeadKey>,
     /// `n`.
     n: u64,

@@ -400,7 +400,7 @@ fn fill(buf: &mut Vec<u8>, input: &mut &[u8], target: usize) {
 }
 
 /// Verify and decrypt `sealed` (a chunk's ciphertext and tag) in place as chunk `counter`,
-/// then advance the counter. On failure `sealed` is left as it was.
+/// then advance the counter. On failure no plaintext is released (see `crypto::aead`).
 fn open_chunk(keys: &mut ChunkKeys, sealed: &mut [u8]) -> Result<(), SealError> {
     let nonce = keys.nonce();
     let (body, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
