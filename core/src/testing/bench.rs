@@ -3,7 +3,8 @@
 //! The record layer and the per-chunk compressor are crate-private; these thin wrappers let a
 //! bench drive the very code a session runs, with the same buffers and no extra copies:
 //! [`RecordSealer::seal`] seals in place inside a record buffer (header in front, tag behind),
-//! [`RecordOpener::open`] opens in place, and [`ChunkDeflater`] / [`ChunkInflater`] keep one
+//! [`RecordOpener::open`] opens in place, [`RecordOpener::open_into`] decrypts out of place into
+//! a reused buffer (the session's receive path), and [`ChunkDeflater`] / [`ChunkInflater`] keep one
 //! compressor state across calls, as a session does (unlike
 //! [`deflate_chunk`](super::deflate_chunk) and [`inflate_chunk`](super::inflate_chunk), which
 //! allocate a fresh state and output buffer per call). [`DgramPacketKey`] protects and
@@ -82,6 +83,23 @@ impl RecordOpener {
         input: &mut [u8],
     ) -> Result<Option<(Range<usize>, usize)>, SessionError> {
         Ok(self.0.open(input)?.map(|o| (o.plaintext, o.consumed)))
+    }
+
+    /// Open the record at the front of `input` into `out` as a session does (out of place:
+    /// `input` is left alone, `out` grows if it is shorter and is never zero-filled again);
+    /// returns the plaintext length and how many bytes the record took. `Ok(None)`: incomplete.
+    ///
+    /// # Errors
+    /// As [`RecordOpener::open`].
+    pub fn open_into(
+        &mut self,
+        input: &[u8],
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<Option<(usize, usize)>, SessionError> {
+        Ok(self
+            .0
+            .open_into(input, out)?
+            .map(|(n, _, consumed)| (n, consumed)))
     }
 }
 
@@ -217,6 +235,29 @@ mod tests {
         let mut replay = buf[..n].to_vec();
         assert!(o.open(&mut buf[..n]).unwrap().is_some());
         assert_eq!(o.open(&mut replay), Err(SessionError::Authentication));
+    }
+
+    #[test]
+    fn sealed_records_open_into_a_reused_buffer() {
+        let (mut s, mut o) = (RecordSealer::new([6; 32]), RecordOpener::new([6; 32]));
+        let mut buf = vec![0u8; 1000 + RECORD_OVERHEAD];
+        let mut out = vec::Vec::new();
+        for (i, len) in [(1u8, 1000), (2, 10), (3, 700)] {
+            buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len].fill(i);
+            let n = s.seal(&mut buf, len);
+            let sealed = buf[..n].to_vec();
+            assert_eq!(o.open_into(&buf[..n], &mut out).unwrap(), Some((len, n)));
+            assert!(out[..len].iter().all(|&b| b == i));
+            assert_eq!(out.len(), 1000, "grown once, never shrunk");
+            assert_eq!(&buf[..n], &sealed[..], "the input is left alone");
+        }
+        let n = s.seal(&mut buf, 5);
+        assert_eq!(o.open_into(&buf[..n - 1], &mut out).unwrap(), None);
+        buf[RECORD_HEADER_LEN] ^= 1;
+        assert_eq!(
+            o.open_into(&buf[..n], &mut out),
+            Err(SessionError::Authentication)
+        );
     }
 
     #[test]
