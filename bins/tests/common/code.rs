@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-const BURNED: &str =
+pub const BURNED: &str =
     "wrong code, or someone tried to guess it: the code is now burned; start again";
 
 /// A running `send --code --json`, its first stdout line parsed.
@@ -217,17 +217,43 @@ fn copy(
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A small tree to send: a file and a directory.
 fn tree_to_send(env: &Env) -> (Vec<u8>, Vec<u8>) {
-    let a = data(11, 200_000);
+    tree(env, 11, 200_000)
+}
+
+/// A tree under `src/`: `photo.bin` (`len` bytes of seed `seed`) and `reports/quarterly.txt`;
+/// returns both contents.
+pub fn tree(env: &Env, seed: u64, len: usize) -> (Vec<u8>, Vec<u8>) {
+    let a = data(seed, len);
     let b = b"the quarterly report, in plain words\n".repeat(3000);
     env.write("src/photo.bin", &a);
     env.write("src/reports/quarterly.txt", &b);
     (a, b)
+}
+
+/// `receive` (code in FERRY_CODE) with `args` then `--out DIR --yes`, in `env`'s directory;
+/// asserts it succeeded and returns its output and DIR.
+pub fn receive_into(c: &str, env: &Env, code: &str, args: &[&str]) -> (Output, PathBuf) {
+    let out = env.path("got");
+    let mut all = args.to_vec();
+    all.extend(["--out", out.to_str().unwrap(), "--yes"]);
+    let o = receive(c, env.dir.path(), code, &all);
+    assert!(o.status.success(), "receive: {}", stderr(&o));
+    (o, out)
+}
+
+/// The tree of [`tree`] arrived under `out`, byte-identical (`b`: `None` when only the file
+/// was sent).
+pub fn assert_tree(out: &Path, a: &[u8], b: Option<&[u8]>) {
+    assert_eq!(std::fs::read(out.join("photo.bin")).unwrap(), a);
+    if let Some(b) = b {
+        assert_eq!(std::fs::read(out.join("reports/quarterly.txt")).unwrap(), b);
+    }
 }
 
 /// Direct: the JSON contract (`code`, `listen` first), a file and a directory, byte-identical.
@@ -248,23 +274,9 @@ pub fn code_round_trip(c: &str, s: &str) {
             .unwrap()
             .contains(&format!("receive {code} --from"))
     );
-    let out = env.path("got");
-    let o = receive(
-        c,
-        env.dir.path(),
-        &code,
-        &[
-            "--from",
-            &sender.listen(),
-            "--out",
-            out.to_str().unwrap(),
-            "--yes",
-        ],
-    );
-    assert!(o.status.success(), "receive: {}", stderr(&o));
+    let (o, out) = receive_into(c, &env, &code, &["--from", &sender.listen()]);
     assert!(stderr(&o).contains("offered: 2 files"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("photo.bin")).unwrap(), a);
-    assert_eq!(std::fs::read(out.join("reports/quarterly.txt")).unwrap(), b);
+    assert_tree(&out, &a, Some(&b));
     let (status, rest, err) = sender.finish();
     assert!(status.success(), "sender: {err}");
     assert_eq!(rest.matches("\"outcome\":\"sent\"").count(), 2, "{rest}");
@@ -427,16 +439,8 @@ pub fn relay_round_trip_sees_no_plaintext(c: &str, s: &str) {
         &["photo.bin", "reports", "--relay", &tap.addr.to_string()],
     );
     let code = sender.code();
-    let out = env.path("got");
-    let o = receive(
-        c,
-        env.dir.path(),
-        &code,
-        &["--relay", &r.to(), "--out", out.to_str().unwrap(), "--yes"],
-    );
-    assert!(o.status.success(), "receive: {}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("photo.bin")).unwrap(), a);
-    assert_eq!(std::fs::read(out.join("reports/quarterly.txt")).unwrap(), b);
+    let (_, out) = receive_into(c, &env, &code, &["--relay", &r.to()]);
+    assert_tree(&out, &a, Some(&b));
     assert!(sender.finish().0.success());
     let seen = tap.up.lock().unwrap().clone();
     assert!(seen.len() > 200_000, "the file went through the relay");

@@ -10,23 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::code::{Sender, receive, relay};
+use super::code::{BURNED, Sender, assert_tree, contains, receive, receive_into, relay, tree};
 use super::*;
-
-const BURNED: &str =
-    "wrong code, or someone tried to guess it: the code is now burned; start again";
 
 /// A file and a directory to send.
 fn tree_to_send(env: &Env) -> (Vec<u8>, Vec<u8>) {
-    let a = data(21, 300_000);
-    let b = b"the quarterly report, in plain words\n".repeat(3000);
-    env.write("src/photo.bin", &a);
-    env.write("src/reports/quarterly.txt", &b);
-    (a, b)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    tree(env, 21, 300_000)
 }
 
 /// A UDP hello of the relay rendezvous: 26 bytes starting with `FRYR` 02.
@@ -156,24 +145,9 @@ pub fn code_udp_round_trip(c: &str, s: &str) {
     // The sender listens on UDP only: nothing on TCP at that port.
     let to: SocketAddr = sender.listen().parse().unwrap();
     assert!(TcpStream::connect(to).is_err(), "TCP at {to}");
-    let out = env.path("got");
-    let o = receive(
-        c,
-        env.dir.path(),
-        &code,
-        &[
-            "--udp",
-            "--from",
-            &sender.listen(),
-            "--out",
-            out.to_str().unwrap(),
-            "--yes",
-        ],
-    );
-    assert!(o.status.success(), "receive: {}", stderr(&o));
+    let (o, out) = receive_into(c, &env, &code, &["--udp", "--from", &sender.listen()]);
     assert!(stderr(&o).contains("offered: 2 files"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("photo.bin")).unwrap(), a);
-    assert_eq!(std::fs::read(out.join("reports/quarterly.txt")).unwrap(), b);
+    assert_tree(&out, &a, Some(&b));
     let (status, rest, err) = sender.finish();
     assert!(status.success(), "sender: {err}");
     assert_eq!(rest.matches("\"outcome\":\"sent\"").count(), 2, "{rest}");
@@ -326,23 +300,8 @@ pub fn code_udp_relay_round_trip(c: &str, s: &str) {
     assert_eq!(sender.first["transport"], "udp");
     assert!(sender.first["command"].as_str().unwrap().ends_with("--udp"));
     let code = sender.code();
-    let out = env.path("got");
-    let o = receive(
-        c,
-        env.dir.path(),
-        &code,
-        &[
-            "--udp",
-            "--relay",
-            &r.to(),
-            "--out",
-            out.to_str().unwrap(),
-            "--yes",
-        ],
-    );
-    assert!(o.status.success(), "receive: {}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("photo.bin")).unwrap(), a);
-    assert_eq!(std::fs::read(out.join("reports/quarterly.txt")).unwrap(), b);
+    let (_, out) = receive_into(c, &env, &code, &["--udp", "--relay", &r.to()]);
+    assert_tree(&out, &a, Some(&b));
     let (status, _, err) = sender.finish();
     assert!(status.success(), "sender: {err}");
     let up: Vec<u8> = tap.up.lock().unwrap().concat();
