@@ -102,7 +102,13 @@ impl Work {
                 source,
                 resume_from,
             } => {
-                let mut buf = vec![0; CHUNK];
+                // A buffer only for a prefix to hash (most opens have none: no 64 KiB to zero
+                // per small file).
+                let mut buf = if resume_from > 0 {
+                    vec![0; CHUNK]
+                } else {
+                    Vec::new()
+                };
                 let result = open_source(&source).and_then(|mut reader| {
                     let prefix = hash_prefix(&mut reader, resume_from, &mut buf)?;
                     Ok(Box::new((reader, prefix)))

@@ -89,6 +89,8 @@ struct Shared {
     housekeeping: partials::Housekeeping,
     /// The process's umask when the store was made: published modes are masked by it.
     umask: u32,
+    /// The free space last seen, for small offers.
+    space: space::SpaceCache,
 }
 
 impl FsStore {
@@ -116,6 +118,7 @@ impl FsStore {
                 resumable_size: RESUMABLE_SIZE,
                 housekeeping: partials::Housekeeping::default(),
                 umask: partial::umask(),
+                space: space::SpaceCache::default(),
             }),
         })
     }
@@ -142,6 +145,7 @@ impl FsStore {
             resumable_size: self.shared.resumable_size,
             housekeeping: partials::Housekeeping::new(self.shared.housekeeping.policy),
             umask: self.shared.umask,
+            space: space::SpaceCache::default(),
         };
         change(&mut shared);
         FsStore {
@@ -353,7 +357,7 @@ impl Store for FsStore {
             // What a partial held is resumed (counted as there) or was removed (space freed).
             let held = file.prefix.len();
             let sealed = self.shared.seal_key.is_some();
-            partial::check_space(self.root(), size, held, sealed)?;
+            self.shared.space.check(self.root(), size, held, sealed)?;
         }
         made.keep();
         tracing::debug!(path = %rel, resume_from = file.prefix.len(), "receiving");
@@ -656,6 +660,7 @@ mod names;
 mod partial;
 mod partials;
 mod pipeline;
+mod space;
 mod stdout;
 #[cfg(test)]
 mod test_support;
@@ -663,4 +668,6 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_hostile;
+#[cfg(test)]
+mod tests_small;
 mod writers;

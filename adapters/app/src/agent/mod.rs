@@ -21,13 +21,13 @@ mod recv;
 mod report;
 mod send;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use proto::RecordFormat;
 use proto::{
-    CHUNK, CloseCode, Event, Instant, PeerRequestId, Problem, Reason, RecvId, RequestError,
-    RequestId, SendId, Session,
+    CloseCode, Event, Instant, PeerRequestId, Problem, Reason, RecvId, RequestError, RequestId,
+    SendId, Session,
 };
 
 use crate::offload::{Done, Work};
@@ -88,6 +88,10 @@ pub struct Agent {
     /// A [`Job::Fetch`] waiting for its listing: the decision and the entries so far.
     fetch: Option<(Confirm, Vec<proto::ListEntry>)>,
     sending: BTreeMap<SendId, Sending>,
+    /// The files of `sending` that have bytes to read (open, not finished): what `write_files`
+    /// and `reads_stream` look at, so a thousand offers in flight cost no scan per pump. An id
+    /// may outlive its file here (it is dropped at the next look).
+    writing: BTreeSet<SendId>,
     receiving: BTreeMap<RecvId, Receiving>,
     my_requests: BTreeMap<RequestId, String>,
     /// Offers still to make for each peer GET before its `Done` may go out.
@@ -95,7 +99,6 @@ pub struct Agent {
     reports: Vec<Report>,
     failures: usize,
     close_sent: bool,
-    buf: Vec<u8>,
     /// Commits run on a pool instead of inline, with their answers coming back here.
     pool: Option<PoolLink>,
     /// Files received whole, waiting to be committed or for their commit's answer.
@@ -193,13 +196,13 @@ impl Agent {
             to_record: None,
             fetch: None,
             sending: BTreeMap::new(),
+            writing: BTreeSet::new(),
             receiving: BTreeMap::new(),
             my_requests: BTreeMap::new(),
             answering: BTreeMap::new(),
             reports: Vec::new(),
             failures: 0,
             close_sent: false,
-            buf: Vec::new(),
             pool: None,
             commits: Commits::new(),
             pending: 0,
@@ -275,10 +278,6 @@ impl Agent {
     /// Returns whether anything happened (call again, then drain `poll_transmit`, while true).
     pub fn pump(&mut self, s: &mut Session, now: Instant) -> bool {
         self.now = now;
-        // The chunk buffer exists only while files move: an idle connection holds none.
-        if self.buf.is_empty() {
-            self.buf = vec![0; CHUNK];
-        }
         let mut progress = self.collect_commits(s);
         progress |= self.collect_disk(s);
         // A bounded number of events per pump: the answers to a burst of offers go out while
@@ -310,9 +309,6 @@ impl Agent {
             progress = true;
         }
         progress |= self.commit_if_due(s, progress);
-        if self.sending.is_empty() && self.receiving.is_empty() && !s.has_readable() {
-            self.buf = Vec::new();
-        }
         progress
     }
 

@@ -149,6 +149,7 @@ impl Agent {
                 }
                 f.pos = offset;
                 f.reader = Some(reader);
+                self.writing.insert(id);
                 f.started_at = now;
                 self.observer
                     .started(&f.out.meta.path, f.out.meta.size, offset);
@@ -165,12 +166,15 @@ impl Agent {
     pub(super) fn write_files(&mut self, s: &mut Session) -> bool {
         let mut any = false;
         let mut budget = CHUNKS_PER_PUMP;
-        let ids: Vec<SendId> = self
-            .sending
-            .iter()
-            .filter(|(_, f)| f.reader.is_some() && !f.finished)
-            .map(|(id, _)| *id)
-            .collect();
+        // Only the files with bytes to read (not every file in flight); ids whose file went
+        // away or finished are dropped here.
+        let sending = &self.sending;
+        self.writing.retain(|id| {
+            sending
+                .get(id)
+                .is_some_and(|f| f.reader.is_some() && !f.finished)
+        });
+        let ids: Vec<SendId> = self.writing.iter().copied().collect();
         for id in ids {
             while budget > 0 {
                 let cap = s.send_capacity();
@@ -217,6 +221,7 @@ impl Agent {
                     } else if s.finish(id).is_ok() {
                         f.finished = true;
                         f.reader = None;
+                        self.writing.remove(&id);
                     }
                     break;
                 }
@@ -355,8 +360,10 @@ impl Agent {
     /// Whether a file is being sent from a stream (standard input) whose next read may block
     /// until more arrives: a driver should write the output it holds before pumping again.
     pub fn reads_stream(&self) -> bool {
-        self.sending
-            .values()
-            .any(|f| f.stream && f.reader.is_some() && !f.finished)
+        self.writing.iter().any(|id| {
+            self.sending
+                .get(id)
+                .is_some_and(|f| f.stream && f.reader.is_some() && !f.finished)
+        })
     }
 }

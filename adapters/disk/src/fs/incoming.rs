@@ -106,6 +106,9 @@ pub(super) struct FsIncoming {
     pipeline_allowed: bool,
     /// The partial's length as far as our writes know (saves a `set_len` at the end).
     len: u64,
+    /// The partial is still to be created empty, dropping whatever is at its name (an offer
+    /// that never resumes did not look).
+    fresh: bool,
 }
 
 impl FsIncoming {
@@ -124,7 +127,14 @@ impl FsIncoming {
         let guard = gate.hold()?;
         // Small files are not worth resuming: no sidecar (and no fsync of one) for them.
         let sidecar = Sidecar::for_offer(meta, name).filter(|_| resumable);
-        let existing = partial::open_partial(&names.partial, false)?;
+        // A small file (known size, never resumed) looks at nothing now: what an earlier
+        // attempt left at the partial's name is dropped when the partial is created
+        // (`open_file`). Hundreds of them a second skip a failing `open` each.
+        let fresh = !resumable && meta.size.is_some();
+        let existing = match fresh {
+            false => partial::open_partial(&names.partial, false)?,
+            true => None,
+        };
         let held = match &existing {
             Some(f) => f.metadata()?.len(),
             None => 0,
@@ -176,6 +186,7 @@ impl FsIncoming {
             pipeline: None,
             pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
             len: if resume { held } else { 0 },
+            fresh,
         })
     }
 
@@ -183,8 +194,18 @@ impl FsIncoming {
     /// The caller holds the claim.
     fn open_file(&mut self) -> io::Result<&File> {
         if self.file.is_none() {
-            let file = partial::open_partial(&self.names.partial, true)?
-                .ok_or_else(|| io::Error::other("the partial could not be created"))?;
+            let file = if self.fresh {
+                let (file, stale) = partial::create_empty(&self.names.partial)?;
+                if stale {
+                    tracing::debug!(path = %self.names.partial.display(), "stale partial emptied");
+                    remove_if_exists(&self.names.sidecar)?;
+                }
+                self.fresh = false;
+                file
+            } else {
+                partial::open_partial(&self.names.partial, true)?
+                    .ok_or_else(|| io::Error::other("the partial could not be created"))?
+            };
             if self.sidecar_pending
                 && let Some(s) = &self.sidecar
             {

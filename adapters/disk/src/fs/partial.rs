@@ -136,6 +136,19 @@ pub(crate) fn open_partial(path: &Path, create: bool) -> io::Result<Option<File>
     create_new(path).map(Some)
 }
 
+/// The partial at `path`, empty, and whether something was there before: in one call when
+/// nothing is (the usual case); else as [`open_partial`] makes it, cut to nothing.
+pub(crate) fn create_empty(path: &Path) -> io::Result<(File, bool)> {
+    match create_new(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        created => return created.map(|f| (f, false)),
+    }
+    let file = open_partial(path, true)?
+        .ok_or_else(|| io::Error::other("the partial could not be created"))?;
+    file.set_len(0)?;
+    Ok((file, true))
+}
+
 /// A new empty file at `path` (mode 0600), read and write; fails if anything is there.
 fn create_new(path: &Path) -> io::Result<File> {
     no_follow(
@@ -179,17 +192,29 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Refuse an offer of `size` bytes that cannot fit on the filesystem of `dir`, counting the
-/// `held` bytes a partial of it already has (`sealed`: the sealed copy needs as much again).
-pub(crate) fn check_space(dir: &Path, size: u64, held: u64, sealed: bool) -> Result<(), Problem> {
-    let st = match rustix::fs::statvfs(dir) {
-        Ok(st) => st,
+/// The bytes free for us on the filesystem of `dir` (`None`: it cannot tell).
+pub(crate) fn free_space(dir: &Path) -> Option<u64> {
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => Some(st.f_bavail.saturating_mul(st.f_frsize)),
         Err(e) => {
             tracing::debug!(%e, "cannot tell the free space; accepting");
-            return Ok(());
+            None
         }
+    }
+}
+
+/// Refuse an offer of `size` bytes that cannot fit in `free` bytes (`None`: unknown, accept),
+/// counting the `held` bytes a partial of it already has (`sealed`: the sealed copy needs as
+/// much again).
+pub(crate) fn check_space_against(
+    free: Option<u64>,
+    size: u64,
+    held: u64,
+    sealed: bool,
+) -> Result<(), Problem> {
+    let Some(free) = free else {
+        return Ok(());
     };
-    let free = st.f_bavail.saturating_mul(st.f_frsize);
     let need = size
         .saturating_sub(held)
         .saturating_add(if sealed { size } else { 0 });

@@ -188,10 +188,9 @@ impl FsStore {
         // Claims are taken under this lock before a partial is touched: holding it, no
         // receiver can start on this one while we remove it.
         let in_flight = super::claim::claims();
-        if in_flight
-            .keys()
-            .any(|dest| suffix_of(dest).is_some_and(|k| k == (g.dir.clone(), g.suffix.clone())))
-        {
+        if in_flight.keys().any(|dest| {
+            suffix_of(Path::new(dest)).is_some_and(|k| k == (g.dir.clone(), g.suffix.clone()))
+        }) {
             return false;
         }
         // Written to since the walk (resumed and suspended again): not expired after all.
@@ -323,6 +322,6 @@ fn suffix_of(dest: &Path) -> Option<(PathBuf, String)> {
 fn claimed_suffixes() -> Vec<(PathBuf, String)> {
     super::claim::claims()
         .keys()
-        .filter_map(|d| suffix_of(d))
+        .filter_map(|d| suffix_of(Path::new(d)))
         .collect()
 }

@@ -6,6 +6,7 @@
 //! order; DATA frames carry explicit offsets so that later versions can relax the order for
 //! file bytes).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -55,11 +56,16 @@ pub(crate) struct Limits {
 pub(crate) struct Transfer {
     limits: Limits,
     next_send_id: u32,
-    outgoing: BTreeMap<u32, Outgoing>,
+    /// Boxed, like `incoming`: a file's state holds a BLAKE3 hasher (about 2 KiB), and a map
+    /// of a thousand small files in flight would move kilobytes at every insert and removal.
+    outgoing: BTreeMap<u32, Box<Outgoing>>,
     send_queue: VecDeque<SendItem>,
     send_queued: usize,
     control_out: VecDeque<Control>,
-    incoming: BTreeMap<u32, Incoming>,
+    incoming: BTreeMap<u32, Box<Incoming>>,
+    /// Entries of `incoming` in state `Discarding` (kept as a count: `open_count` is asked at
+    /// every offer).
+    discarding: usize,
     recv_queue: VecDeque<RecvChunk>,
     recv_queued: usize,
     pool: Vec<Vec<u8>>,
@@ -102,6 +108,7 @@ impl Transfer {
             send_queued: 0,
             control_out: VecDeque::new(),
             incoming: BTreeMap::new(),
+            discarding: 0,
             recv_queue: VecDeque::new(),
             recv_queued: 0,
             pool: Vec::new(),
@@ -122,12 +129,24 @@ impl Transfer {
     /// Transfers and requests the peer has open towards us, as the peer counts them: a file we
     /// failed (`Discarding`) no longer counts, the peer forgot it when our `CommitFailed` came.
     pub(super) fn open_count(&self) -> usize {
-        let files = self
-            .incoming
-            .values()
-            .filter(|i| i.state != InState::Discarding)
-            .count();
+        debug_assert_eq!(
+            self.discarding,
+            self.incoming
+                .values()
+                .filter(|i| i.state == InState::Discarding)
+                .count()
+        );
+        let files = self.incoming.len() - self.discarding;
         files + self.peer_requests.len() + self.refusals.len()
+    }
+
+    /// Forget incoming file `id` (keeping the count of discarded ones).
+    fn remove_incoming(&mut self, id: u32) -> Option<Box<Incoming>> {
+        let inc = self.incoming.remove(&id)?;
+        if inc.state == InState::Discarding {
+            self.discarding -= 1;
+        }
+        Some(inc)
     }
 
     /// Transfers and requests we have open towards the peer. Each entry leaves this count no
@@ -148,7 +167,7 @@ impl Transfer {
             .map(|(id, _)| *id)
             .collect();
         for id in dead {
-            if let Some(inc) = self.incoming.remove(&id) {
+            if let Some(inc) = self.remove_incoming(id) {
                 self.purge_recv_queue(id);
                 if inc.state != InState::Discarding {
                     events.push_back(Event::ReceiveFailed {

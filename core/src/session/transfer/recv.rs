@@ -1,6 +1,7 @@
 //! The receiving side of a file: accept/reject, DATA into the bounded window, lazy inflate in
 //! `read`, whole-file verification, commit answers.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -99,7 +100,7 @@ impl Transfer {
             Some(inc) if inc.state == InState::Offered => {}
             _ => return Err(RequestError::InvalidState),
         }
-        self.incoming.remove(&id.0);
+        self.remove_incoming(id.0);
         self.control_out.push_back(Control::Reject {
             id: id.0,
             problem: bounded(problem),
@@ -112,7 +113,7 @@ impl Transfer {
             Some(inc) if inc.state == InState::Verified => {}
             _ => return Err(RequestError::InvalidState),
         }
-        self.incoming.remove(&id.0);
+        self.remove_incoming(id.0);
         self.control_out.push_back(Control::Ack { id: id.0 });
         Ok(())
     }
@@ -127,9 +128,12 @@ impl Transfer {
             .get_mut(&id.0)
             .ok_or(RequestError::InvalidState)?;
         match inc.state {
-            InState::Receiving if inc.end.is_none() => inc.state = InState::Discarding,
+            InState::Receiving if inc.end.is_none() => {
+                inc.state = InState::Discarding;
+                self.discarding += 1;
+            }
             InState::Receiving | InState::Verified => {
-                self.incoming.remove(&id.0);
+                self.remove_incoming(id.0);
             }
             InState::Offered | InState::Discarding => return Err(RequestError::InvalidState),
         }
@@ -342,7 +346,7 @@ impl Transfer {
                 hash,
             });
         } else {
-            self.incoming.remove(&id);
+            self.remove_incoming(id);
             let problem = Problem::new(Reason::HashMismatch, "whole-file hash does not match");
             self.control_out.push_back(Control::CommitFailed {
                 id,
@@ -435,7 +439,7 @@ impl Transfer {
         }
         self.incoming.insert(
             o.id,
-            Incoming {
+            Box::new(Incoming {
                 size: o.size,
                 state: InState::Offered,
                 resume_from: 0,
@@ -446,7 +450,7 @@ impl Transfer {
                 queued: 0,
                 end: None,
                 offered_hash: o.hash,
-            },
+            }),
         );
         events.push_back(Event::Offered {
             id: RecvId(o.id),
@@ -477,7 +481,7 @@ impl Transfer {
             InState::Offered => return Err(Violation::DataBeforeAccept(id)),
             InState::Verified => return Err(Violation::DuplicateId(id)),
             InState::Discarding => {
-                self.incoming.remove(&id);
+                self.remove_incoming(id);
                 return Ok(());
             }
             InState::Receiving => {}
@@ -512,7 +516,7 @@ impl Transfer {
                 });
             }
         }
-        self.incoming.remove(&id);
+        self.remove_incoming(id);
         self.purge_recv_queue(id);
         Ok(())
     }
@@ -520,7 +524,7 @@ impl Transfer {
 
 /// The hash and read position of file `id` after `bytes` were read at `offset`.
 fn account(
-    incoming: &mut alloc::collections::BTreeMap<u32, Incoming>,
+    incoming: &mut alloc::collections::BTreeMap<u32, Box<Incoming>>,
     id: u32,
     offset: u64,
     bytes: &[u8],

@@ -1,6 +1,7 @@
 //! The sending side of a file: offer, accept/resume, writes, FileEnd, and the receiver's
 //! answers.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -71,13 +72,13 @@ impl Transfer {
         let id = free_id(&mut self.next_send_id, &self.outgoing);
         self.outgoing.insert(
             id,
-            Outgoing {
+            Box::new(Outgoing {
                 size: meta.size,
                 state: OutState::Offered,
                 written: 0,
                 hasher: FileHasher::new(),
                 end_sent: false,
-            },
+            }),
         );
         self.control_out.push_back(Control::Offer(Offer {
             id,
@@ -345,7 +346,7 @@ impl Transfer {
         Ok(())
     }
 
-    pub(super) fn take_finished(&mut self, id: u32) -> Result<Outgoing, Violation> {
+    pub(super) fn take_finished(&mut self, id: u32) -> Result<Box<Outgoing>, Violation> {
         match self.outgoing.get(&id) {
             Some(o) if o.end_sent => {}
             Some(_) => return Err(Violation::SizeMismatch(id)),
