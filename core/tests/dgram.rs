@@ -30,6 +30,8 @@ struct Net {
     /// Datagrams sent per direction (0: client to server, 1: server to client).
     sent: [u64; 2],
     bytes: [u64; 2],
+    /// Transmits (`poll_transmit` results: one datagram or a GSO batch) per direction.
+    transmits: [u64; 2],
     /// Bytes that reached the other side, per direction.
     delivered: [u64; 2],
     fault: Fault,
@@ -107,6 +109,7 @@ impl Net {
             seq: 0,
             sent: [0; 2],
             bytes: [0; 2],
+            transmits: [0; 2],
             delivered: [0; 2],
             fault: Box::new(|_, _, _| Fate::Deliver),
             mtu: 1452,
@@ -115,6 +118,7 @@ impl Net {
 
     fn push(&mut self, to_server: bool, t: Transmit, buf: &[u8]) {
         let seg = t.segment_size.unwrap_or(t.size);
+        self.transmits[usize::from(!to_server)] += 1;
         for chunk in buf[..t.size].chunks(seg) {
             let dir = usize::from(!to_server);
             self.sent[dir] += 1;
@@ -142,7 +146,7 @@ impl Net {
 
     /// One step: transmit everything, deliver what is due, fire timers, jump time.
     fn step(&mut self) {
-        let mut buf = vec![0u8; 1452 * 4];
+        let mut buf = vec![0u8; 1452 * 64];
         while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
             let b = buf.clone();
             self.push(true, t, &b);
@@ -572,6 +576,32 @@ fn gso_batches_never_hold_a_datagram_larger_than_their_segment() {
         (stats.packets_lost, stats.stream_bytes_retransmitted),
         (0, 0),
         "{stats:?}"
+    );
+}
+
+#[test]
+fn a_paced_sender_sends_whole_batches_not_one_datagram_per_wake() {
+    // Each `poll_transmit` is a wake-up of the sender and a send call. The pacer must let a
+    // whole batch go at once (it waits until it holds tokens for one), not release one
+    // datagram per token (one every 11 µs at 1 Gbit/s: a wake-up per datagram).
+    let mut t = TransportConfig::default();
+    t.max_batch = 32;
+    t.congestion = ferry_core::dgram::CongestionControl::Bbr;
+    let mut net = Net::with(
+        sender(&[("f", data(13, 8_000_000))]),
+        MemApp::new(),
+        &Config::default(),
+        &t,
+        &psk(),
+    );
+    net.run();
+    assert_eq!(net.server_app().files.get("f"), Some(&data(13, 8_000_000)));
+    let per_transmit = net.sent[0] as f64 / net.transmits[0] as f64;
+    assert!(
+        per_transmit >= 16.0,
+        "{} datagrams in {} transmits ({per_transmit:.2} each)",
+        net.sent[0],
+        net.transmits[0]
     );
 }
 

@@ -7,11 +7,19 @@ use crate::dgram::keys;
 use crate::dgram::packet::{self, Header, LONG_HEADER_LEN, SHORT_HEADER_LEN, TAG_LEN};
 use crate::dgram::{MIN_MTU, Space, Transmit};
 use crate::time::Instant;
+use core::time::Duration;
 
 /// Most ACK ranges in one frame.
 const MAX_ACK_RANGES: usize = 32;
 /// Smallest payload room worth a packet (header and tag aside).
 const MIN_PAYLOAD: usize = 32;
+/// The pacer releases a batch once it holds tokens for this long at the pacing rate (within
+/// [`MIN_PACED`] datagrams and the batch): one packet per token at 1 Gbit/s is one every
+/// 11 µs, far below what a timer wake-up costs or resolves, so a sender woken per packet
+/// spends its time in wake-ups and sends batches of whatever the late timer allowed.
+const PACING_QUANTUM: Duration = Duration::from_millis(1);
+/// Fewest datagrams the pacer waits for before a batch leaves (slow rates).
+const MIN_PACED: usize = 2;
 
 impl Connection {
     /// Write the next datagram (or a GSO batch of equal-size datagrams, up to
@@ -42,7 +50,7 @@ impl Connection {
             if end - size < MIN_MTU.into() && count > 0 {
                 break;
             }
-            let Some(n) = self.build_packet(now, &mut buf[size..end]) else {
+            let Some(n) = self.build_packet(now, &mut buf[size..end], count == 0) else {
                 break;
             };
             if count == 0 {
@@ -108,8 +116,21 @@ impl Connection {
         owed.then_some(Space::Data)
     }
 
-    /// Build one packet into `out` (at most one path MTU); its length, or `None`.
-    fn build_packet(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+    /// Bytes of pacing tokens the first packet of a batch waits for: [`PACING_QUANTUM`] at the
+    /// pacing rate, within [`MIN_PACED`] datagrams and the batch (`max_batch`) of `room`.
+    fn pacing_quantum(&self, room: usize) -> usize {
+        let rate = self.recovery.pacing_rate();
+        let quantum = u128::from(rate) * PACING_QUANTUM.as_micros() / 1_000_000;
+        let quantum = usize::try_from(quantum).unwrap_or(usize::MAX);
+        let most = room * self.cfg.max_batch.max(MIN_PACED);
+        quantum.clamp(room * MIN_PACED, most).max(room)
+    }
+
+    /// Build one packet into `out` (at most one path MTU); its length, or `None`. The first
+    /// packet of a batch (`first`) leaves only when the pacer holds tokens for a whole
+    /// quantum ([`Connection::pacing_quantum`]): the sender wakes once per batch, not per
+    /// packet.
+    fn build_packet(&mut self, now: Instant, out: &mut [u8], first: bool) -> Option<usize> {
         let space = self.next_space(now)?;
         let closing = matches!(self.state, State::Closing { .. });
         let mut room = out.len().min(self.mtu.current().into());
@@ -141,7 +162,14 @@ impl Connection {
         if eliciting_ok
             && !probe
             && space == Space::Data
-            && let Some(t) = self.recovery.pacing_delay(now, room)
+            && let Some(t) = self.recovery.pacing_delay(
+                now,
+                if first {
+                    self.pacing_quantum(room)
+                } else {
+                    room
+                },
+            )
         {
             self.pacing_until = Some(t);
             eliciting_ok = false;

@@ -231,7 +231,7 @@ impl<T> Recovery<T> {
         self.last_now = self.last_now.max(now);
     }
 
-    fn pacing_rate(&self) -> u64 {
+    pub(crate) fn pacing_rate(&self) -> u64 {
         self.cc
             .pacing_rate(&self.rtt)
             .unwrap_or_else(|| pacing::default_rate(self.cc.window(), self.rtt.smoothed()))
