@@ -55,6 +55,11 @@ pub(crate) struct Bbr {
     round_count: u64,
     next_round_delivered: u64,
     round_start: bool,
+    /// Least RTT sampled in the round under way (`None`: no sample yet).
+    round_min_rtt: Option<Duration>,
+    /// Least RTT sampled in the round that just ended: a queue raises every sample of a
+    /// round, a delayed ACK or a descheduled receiver only some.
+    last_round_min_rtt: Option<Duration>,
     full_bw: u64,
     full_bw_count: u32,
     filled_pipe: bool,
@@ -83,6 +88,8 @@ impl Bbr {
             round_count: 0,
             next_round_delivered: 0,
             round_start: false,
+            round_min_rtt: None,
+            last_round_min_rtt: None,
             full_bw: 0,
             full_bw_count: 0,
             filled_pipe: false,
@@ -111,10 +118,20 @@ impl Bbr {
 
     fn update_round(&mut self, sample: &DeliverySample) {
         self.round_start = false;
+        let rtt = (sample.rtt > Duration::ZERO).then_some(sample.rtt);
+        let least = match (self.round_min_rtt, rtt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if sample.prior_delivered >= self.next_round_delivered {
             self.next_round_delivered = sample.delivered;
             self.round_count += 1;
             self.round_start = true;
+            // The ACK that starts a round acknowledges a packet of the round that ended.
+            self.last_round_min_rtt = least;
+            self.round_min_rtt = None;
+        } else {
+            self.round_min_rtt = least;
         }
     }
 
@@ -171,13 +188,16 @@ impl Bbr {
             return;
         }
         self.full_bw_count += 1;
-        // A round without growth whose RTT shows a standing queue of half the pipe or more:
-        // the pipe is full now. Waiting the usual rounds more at STARTUP's gain would only
-        // grow the queue (by almost two pipes per round) and overflow a bottleneck buffer of
-        // one bandwidth-delay product, each round trip longer for the queue.
+        // A round without growth whose every RTT sample shows a standing queue of half the
+        // pipe or more: the pipe is full now. Waiting the usual rounds more at STARTUP's gain
+        // would only grow the queue (by almost two pipes per round) and overflow a bottleneck
+        // buffer of one bandwidth-delay product, each round trip longer for the queue. The
+        // round's least RTT, not one sample: on a busy host one late ACK is scheduling
+        // jitter, and leaving STARTUP on it strands the model far below the path.
+        let round_rtt = self.last_round_min_rtt.unwrap_or(sample.rtt);
         let queued = self
             .min_rtt
-            .is_some_and(|min| sample.rtt >= min.saturating_add(min / 2));
+            .is_some_and(|min| round_rtt >= min.saturating_add(min / 2));
         if self.full_bw_count >= FULL_BW_ROUNDS || queued {
             self.filled_pipe = true;
         }
@@ -358,6 +378,58 @@ mod tests {
         };
         bbr.on_ack(now, sent, bytes, false, &rtts, Some(&sample));
         now
+    }
+
+    /// One round trip at `rate` bytes per second acknowledged by one ACK per entry of `rtts`
+    /// (the first starts the round), each with that RTT sample; returns the time after it.
+    fn round_acks(bbr: &mut Bbr, now: Instant, rate: u64, rtts: &[Duration]) -> Instant {
+        let min = *rtts.iter().min().expect("at least one ACK");
+        let est = RttEstimator::new(min);
+        let start = bbr.next_round_delivered;
+        let bytes = (rate as f64 * min.as_secs_f64()) as u64;
+        let part = bytes / rtts.len() as u64;
+        let mut delivered = start;
+        for &rtt in rtts {
+            // Every ACK acknowledges a packet sent after the last round began; the first of
+            // them starts this round.
+            let prior = start;
+            delivered += part;
+            let sample = DeliverySample {
+                delivered,
+                prior_delivered: prior,
+                delivered_in_interval: bytes,
+                interval: min,
+                delivery_rate: rate,
+                is_app_limited: false,
+                rtt,
+                newly_acked: part,
+                bytes_in_flight: bytes,
+            };
+            bbr.on_ack(now + rtt, now, part, false, &est, Some(&sample));
+        }
+        now + min
+    }
+
+    /// A round whose every ACK is late shows a queue (STARTUP ends when that round is over,
+    /// the next round's start); one late ACK per round is jitter (the usual three flat rounds).
+    #[test]
+    fn one_late_ack_per_round_does_not_end_startup_early() {
+        let min = Duration::from_millis(20);
+        let late = Duration::from_millis(32);
+        for (acks, flat_rounds) in [([late, min, min, min], 3), ([late; 4], 2)] {
+            let mut now = Instant::from_micros(1_000_000);
+            let mut bbr = Bbr::new(1452, now);
+            for i in 0..6 {
+                now = round_acks(&mut bbr, now, 1_000_000 << i, &[min, min, min, min]);
+            }
+            assert_eq!(bbr.mode, Mode::Startup);
+            let mut rounds = 0;
+            while bbr.mode == Mode::Startup && rounds < 10 {
+                now = round_acks(&mut bbr, now, 1_000_000 << 5, &acks);
+                rounds += 1;
+            }
+            assert_eq!(rounds, flat_rounds, "ACK RTTs {acks:?}");
+        }
     }
 
     #[test]
