@@ -1,9 +1,10 @@
 //! Fairness of the default controller against a flow that started earlier, through a deep
-//! tail-drop queue (the real-link benchmark's 100 mbit tbf holds 100 ms). The first flow fills
-//! the queue; the second leaves slow start early (HyStart++ sees the RTT rise the first flow's
-//! refill causes, RFC 9406 as Linux's HyStart would) and then grows by CUBIC's curve, so the
-//! windows even out over minutes, not seconds. That is why `benches/udp.sh` measures ferry
-//! beside TCP CUBIC in both orders. `FAIR_TRACE=1` prints both windows every 250 ms.
+//! tail-drop queue (the real-link benchmark's 100 mbit tbf holds 100 ms). The second flow
+//! leaves slow start early (HyStart sees the RTT rise the first flow's refill causes) and then
+//! grows by CUBIC's curve, so the windows even out over minutes, not seconds; how much of the
+//! queue the first flow holds decides the second's share. That is why `benches/udp.sh`
+//! measures ferry beside TCP CUBIC in both orders. `FAIR_TRACE=1` prints both windows every
+//! 250 ms.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -149,13 +150,14 @@ fn late_share(seed: u64, rate: u64, queue_ms: u64, gap: Duration, secs: u64) -> 
     b / (a + b)
 }
 
-/// Seed 1 measures 0.14 (13.8 of 97.4 Mbit/s over 14 s); on the real link (`benches/udp.sh`, router
-/// bottleneck) ferry started 1 s after an iperf3 CUBIC flow gets 0.14, and a second iperf3
-/// CUBIC flow 0.27 beside the first. The bounds catch a follower starved outright or one that
-/// takes over.
+/// Seed 1 measures 0.39 (38.1 of 97.4 Mbit/s over 14 s). With RFC 9406's conservative slow
+/// start after the HyStart trigger (five rounds of a quarter window more each) the first flow
+/// overfilled the queue and the second got 0.14, as ferry started 1 s after an iperf3 CUBIC
+/// flow did on the real link (`benches/udp.sh`, router bottleneck; a second iperf3 CUBIC flow
+/// got 0.11 to 0.27 there).
 #[test]
 fn a_late_flow_is_not_starved_through_a_deep_queue() {
     let seed = seed_or(1);
     let share = late_share(seed, 100 * MBIT, 100, Duration::from_secs(2), 16);
-    assert!((0.10..=0.50).contains(&share), "late flow's share {share}");
+    assert!((0.30..=0.50).contains(&share), "late flow's share {share}");
 }
