@@ -3,6 +3,7 @@
 //! fairness, scripted faults). Each prints its figures (`-- --nocapture`). Heavier sweeps run
 //! with `FERRY_SIM_FULL=1`; `FERRY_SIM_SEED` replays one seed.
 
+mod fairness;
 mod faults;
 mod handshake;
 mod integrity;
