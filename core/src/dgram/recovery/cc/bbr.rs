@@ -27,6 +27,9 @@ const PROBE_RTT_TIME: Duration = Duration::from_millis(200);
 const FULL_BW_GROWTH: f64 = 1.25;
 /// ... for this many rounds.
 const FULL_BW_ROUNDS: u32 = 3;
+/// RTT samples that must all show a queue for STARTUP to end on it after one flat round (as
+/// HyStart++ reads the least of a round's first eight).
+const QUEUE_SAMPLES: usize = 8;
 /// Extra datagrams of window beyond `CWND_GAIN × BDP` (ACK aggregation, delayed ACKs).
 const CWND_QUANTA: u64 = 3;
 /// The window during PROBE_RTT and the floor of the model's window, in datagrams.
@@ -55,11 +58,10 @@ pub(crate) struct Bbr {
     round_count: u64,
     next_round_delivered: u64,
     round_start: bool,
-    /// Least RTT sampled in the round under way (`None`: no sample yet).
-    round_min_rtt: Option<Duration>,
-    /// Least RTT sampled in the round that just ended: a queue raises every sample of a
-    /// round, a delayed ACK or a descheduled receiver only some.
-    last_round_min_rtt: Option<Duration>,
+    /// The last [`QUEUE_SAMPLES`] RTT samples (ring; zero: none yet): a standing queue raises
+    /// all of them, a delayed ACK or a descheduled receiver only some.
+    recent_rtts: [Duration; QUEUE_SAMPLES],
+    recent_next: usize,
     full_bw: u64,
     full_bw_count: u32,
     filled_pipe: bool,
@@ -88,8 +90,8 @@ impl Bbr {
             round_count: 0,
             next_round_delivered: 0,
             round_start: false,
-            round_min_rtt: None,
-            last_round_min_rtt: None,
+            recent_rtts: [Duration::ZERO; QUEUE_SAMPLES],
+            recent_next: 0,
             full_bw: 0,
             full_bw_count: 0,
             filled_pipe: false,
@@ -118,20 +120,14 @@ impl Bbr {
 
     fn update_round(&mut self, sample: &DeliverySample) {
         self.round_start = false;
-        let rtt = (sample.rtt > Duration::ZERO).then_some(sample.rtt);
-        let least = match (self.round_min_rtt, rtt) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        if sample.rtt > Duration::ZERO {
+            self.recent_rtts[self.recent_next] = sample.rtt;
+            self.recent_next = (self.recent_next + 1) % QUEUE_SAMPLES;
+        }
         if sample.prior_delivered >= self.next_round_delivered {
             self.next_round_delivered = sample.delivered;
             self.round_count += 1;
             self.round_start = true;
-            // The ACK that starts a round acknowledges a packet of the round that ended.
-            self.last_round_min_rtt = least;
-            self.round_min_rtt = None;
-        } else {
-            self.round_min_rtt = least;
         }
     }
 
@@ -188,16 +184,16 @@ impl Bbr {
             return;
         }
         self.full_bw_count += 1;
-        // A round without growth whose every RTT sample shows a standing queue of half the
-        // pipe or more: the pipe is full now. Waiting the usual rounds more at STARTUP's gain
-        // would only grow the queue (by almost two pipes per round) and overflow a bottleneck
-        // buffer of one bandwidth-delay product, each round trip longer for the queue. The
-        // round's least RTT, not one sample: on a busy host one late ACK is scheduling
-        // jitter, and leaving STARTUP on it strands the model far below the path.
-        let round_rtt = self.last_round_min_rtt.unwrap_or(sample.rtt);
+        // A round without growth whose recent RTT samples all show a standing queue of half
+        // the pipe or more: the pipe is full now. Waiting the usual rounds more at STARTUP's
+        // gain would only grow the queue (by almost two pipes per round) and overflow a
+        // bottleneck buffer of one bandwidth-delay product, each round trip longer for the
+        // queue. All of the last few samples, not one: on a busy host one late ACK is
+        // scheduling jitter, and leaving STARTUP on it strands the model far below the path.
+        let recent = self.recent_rtts.iter().min().copied().unwrap_or_default();
         let queued = self
             .min_rtt
-            .is_some_and(|min| round_rtt >= min.saturating_add(min / 2));
+            .is_some_and(|min| recent >= min.saturating_add(min / 2));
         if self.full_bw_count >= FULL_BW_ROUNDS || queued {
             self.filled_pipe = true;
         }
@@ -357,29 +353,6 @@ mod tests {
     use crate::dgram::recovery::model::{link, run};
     use crate::time::Instant;
 
-    /// Feeds one round trip of ACKs at `rate` bytes per second, their RTT `rtt`; returns the
-    /// time after it.
-    fn round(bbr: &mut Bbr, now: Instant, rate: u64, rtt: Duration) -> Instant {
-        let rtts = RttEstimator::new(rtt);
-        let delivered = bbr.next_round_delivered;
-        let bytes = (rate as f64 * rtt.as_secs_f64()) as u64;
-        let sent = now;
-        let now = now + rtt;
-        let sample = DeliverySample {
-            delivered: delivered + bytes,
-            prior_delivered: delivered,
-            delivered_in_interval: bytes,
-            interval: rtt,
-            delivery_rate: rate,
-            is_app_limited: false,
-            rtt,
-            newly_acked: bytes,
-            bytes_in_flight: bytes,
-        };
-        bbr.on_ack(now, sent, bytes, false, &rtts, Some(&sample));
-        now
-    }
-
     /// One round trip at `rate` bytes per second acknowledged by one ACK per entry of `rtts`
     /// (the first starts the round), each with that RTT sample; returns the time after it.
     fn round_acks(bbr: &mut Bbr, now: Instant, rate: u64, rtts: &[Duration]) -> Instant {
@@ -410,17 +383,21 @@ mod tests {
         now + min
     }
 
-    /// A round whose every ACK is late shows a queue (STARTUP ends when that round is over,
-    /// the next round's start); one late ACK per round is jitter (the usual three flat rounds).
+    /// A round whose every ACK is late shows a queue (STARTUP ends at the next round's start,
+    /// when all of the last eight samples are late); one late ACK per round is jitter (the
+    /// usual three flat rounds).
     #[test]
     fn one_late_ack_per_round_does_not_end_startup_early() {
         let min = Duration::from_millis(20);
         let late = Duration::from_millis(32);
-        for (acks, flat_rounds) in [([late, min, min, min], 3), ([late; 4], 2)] {
+        for (acks, flat_rounds) in [
+            ([late, min, min, min, min, min, min, min], 3),
+            ([late; 8], 2),
+        ] {
             let mut now = Instant::from_micros(1_000_000);
             let mut bbr = Bbr::new(1452, now);
             for i in 0..6 {
-                now = round_acks(&mut bbr, now, 1_000_000 << i, &[min, min, min, min]);
+                now = round_acks(&mut bbr, now, 1_000_000 << i, &[min; 8]);
             }
             assert_eq!(bbr.mode, Mode::Startup);
             let mut rounds = 0;
@@ -432,22 +409,24 @@ mod tests {
         }
     }
 
+    /// A flat round whose ACKs all show a queue of half the pipe or more ends STARTUP as soon
+    /// as it is over (the first ACK of the next round), not after the usual three.
     #[test]
     fn startup_ends_after_one_flat_round_when_the_rtt_shows_a_queue() {
         let min = Duration::from_millis(200);
-        for (rtt_ms, flat_rounds) in [(200, 3), (260, 3), (300, 1), (400, 1)] {
+        for (rtt_ms, flat_rounds) in [(200, 3), (260, 3), (300, 2), (400, 2)] {
             let mut now = Instant::from_micros(1_000_000);
             let mut bbr = Bbr::new(1452, now);
             // Doubling rounds on an empty path.
             for i in 0..6 {
-                now = round(&mut bbr, now, 1_000_000 << i, min);
+                now = round_acks(&mut bbr, now, 1_000_000 << i, &[min; 8]);
             }
             let rate = 1_000_000 << 5;
             assert_eq!(bbr.mode, Mode::Startup);
             // The pipe is full: the rate is flat and a queue builds (or not).
             let mut rounds = 0;
             while bbr.mode == Mode::Startup && rounds < 10 {
-                now = round(&mut bbr, now, rate, Duration::from_millis(rtt_ms));
+                now = round_acks(&mut bbr, now, rate, &[Duration::from_millis(rtt_ms); 8]);
                 rounds += 1;
             }
             assert_eq!(rounds, flat_rounds, "RTT {rtt_ms} ms");
