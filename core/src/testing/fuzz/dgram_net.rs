@@ -233,13 +233,21 @@ impl Net {
         n > 0
     }
 
-    /// Fire the timers that are due.
+    /// Fire the timers that are due, then check both ends (unless no timer was due: then no
+    /// end ran and every deadline is still after now).
     pub fn fire_timers(&mut self) {
-        if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= self.now);
+        let client_due = due(self.client.poll_timeout());
+        let server_due = due(self.server.poll_timeout());
+        if client_due {
             self.client.handle_timeout(self.now);
         }
-        self.server.handle_timeout(self.now);
-        self.check();
+        if server_due {
+            self.server.handle_timeout(self.now);
+        }
+        if client_due || server_due {
+            self.check();
+        }
     }
 
     /// Move the clock by `by` and fire what fell due.
