@@ -46,7 +46,10 @@ mod session;
 
 use alloc::vec::Vec;
 
-pub use dgram::{dgram_datagram, dgram_datagram_outcome, dgram_session, dgram_session_outcome};
+pub use dgram::{
+    dgram_datagram, dgram_datagram_on, dgram_datagram_outcome, dgram_session, dgram_session_on,
+    dgram_session_outcome,
+};
 pub use handshake::{
     FUZZ_PAIR_SEED, client_app, handshake_client, handshake_client_outcome, handshake_server,
     handshake_server_outcome, null_client_stream, null_record, null_server_stream, server_app,
