@@ -184,10 +184,10 @@ impl Net {
     /// Both ends' invariants, and no deadline before now.
     pub fn check(&self) {
         if let Err(e) = self.client.check_invariants() {
-            panic!("client invariant: {e}");
+            panic!("client invariant: {e} ({})", self.describe());
         }
         if let Err(e) = self.server.check_invariants() {
-            panic!("server invariant: {e}");
+            panic!("server invariant: {e} ({})", self.describe());
         }
         for t in [self.client.poll_timeout(), self.server.poll_timeout()]
             .into_iter()
