@@ -31,7 +31,8 @@
 //!
 //! Fuzz builds (`cfg(fuzzing)`) replace AES-256-GCM by a null AEAD (all-zero tags), so raw
 //! inputs can carry valid handshake messages and records; the seeds hold both real recorded
-//! streams (deep on stable) and null-AEAD streams (deep under the fuzzer).
+//! streams (deep on stable) and null-AEAD streams (deep under the fuzzer). They also remember
+//! X25519 results (the fixed seeds repeat them every execution; same outputs, less time).
 //!
 //! [`MemApp`]: crate::testing::MemApp
 
