@@ -49,6 +49,21 @@ pub(crate) fn x25519(
     secret: &[u8; 32],
     public: &[u8; 32],
 ) -> Result<Zeroizing<[u8; 32]>, NonContributory> {
+    // Fuzz builds remember results (the targets' fixed seeds repeat them; see the memo).
+    #[cfg(fuzzing)]
+    return super::x25519_memo::cached(super::x25519_memo::Kind::Shared, secret, public, || {
+        x25519_computed(secret, public).ok().map(|z| *z)
+    })
+    .map(Zeroizing::new)
+    .ok_or(NonContributory);
+    #[cfg(not(fuzzing))]
+    x25519_computed(secret, public)
+}
+
+fn x25519_computed(
+    secret: &[u8; 32],
+    public: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, NonContributory> {
     // `StaticSecret` and `SharedSecret` both zeroize themselves on drop.
     let shared = StaticSecret::from(*secret).diffie_hellman(&PublicKey::from(*public));
     if shared.was_contributory() {
@@ -60,6 +75,12 @@ pub(crate) fn x25519(
 
 /// The X25519 public key (`secret * basepoint`, secret clamped) for `secret`.
 pub(crate) fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    #[cfg(fuzzing)]
+    return super::x25519_memo::cached(super::x25519_memo::Kind::Public, secret, secret, || {
+        Some(PublicKey::from(&StaticSecret::from(*secret)).to_bytes())
+    })
+    .expect("a public key is always computed");
+    #[cfg(not(fuzzing))]
     PublicKey::from(&StaticSecret::from(*secret)).to_bytes()
 }
 

@@ -299,6 +299,14 @@ impl<T> Recovery<T> {
             .is_some_and(|(_, p)| !p.ack_eliciting && now - p.time > keep)
         {
             st.sent.pop_first();
+            // The loss timer may have waited for it (a closing connection sends but no longer
+            // runs the timer): disarmed when nothing below the largest acknowledged is left.
+            if st
+                .largest_acked
+                .is_none_or(|l| st.sent.range(..l).next().is_none())
+            {
+                st.loss_time = None;
+            }
         }
         st.sent.insert(
             pn,

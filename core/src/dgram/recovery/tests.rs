@@ -473,6 +473,22 @@ fn ack_only_packets_never_acknowledged_are_forgotten_after_three_ptos() {
     assert_eq!(acked(&out), [999]);
 }
 
+#[test]
+fn forgetting_the_ack_only_packet_a_loss_time_waits_for_disarms_it() {
+    // Found by the dgram_session fuzz target: a closing connection still sends (CLOSE) but no
+    // longer runs the loss timer, so the packet the timer waited for aged out under it.
+    let mut r = new_reno();
+    r.on_packet_sent(at(0), Space::Data, 0, 50, false, false, 0);
+    send(&mut r, at(1), 1, 1000);
+    ack(&mut r, at(100), &[(1, 1)]);
+    assert!(r.spaces[1].loss_time.is_some(), "armed for packet 0");
+    // No `on_timeout`; long after 3 PTOs another ACK-only packet leaves and packet 0 goes.
+    r.on_packet_sent(at(5_000), Space::Data, 2, 50, false, false, 2);
+    assert!(!r.spaces[1].sent.contains_key(&0));
+    r.check_invariants().unwrap();
+    assert_eq!(r.timer(), None);
+}
+
 /// A controller that records the delivery-rate samples it gets (fixed window).
 #[derive(Debug)]
 struct Recorder(alloc::sync::Arc<core::sync::atomic::AtomicU64>);

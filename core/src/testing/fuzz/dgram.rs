@@ -105,10 +105,14 @@ pub fn dgram_datagram(data: &[u8]) {
 
 /// [`dgram_datagram`], returning the network at the end.
 pub fn dgram_datagram_outcome(data: &[u8]) -> Net {
+    dgram_datagram_on(Net::new(), data)
+}
+
+/// [`dgram_datagram`] on `net` (a [`Net::new`], possibly with other settings).
+pub fn dgram_datagram_on(mut net: Net, data: &[u8]) -> Net {
     let mut input = Bytes(data);
     let sel = input.u8().unwrap_or(0);
     let to_server = sel & 1 == 1;
-    let mut net = Net::new();
     match (sel >> 1) % 3 {
         0 => {
             // Fresh: the other end's first flight exists (in the pool) but is not delivered.
@@ -177,9 +181,12 @@ pub fn dgram_session(data: &[u8]) {
 /// one with `(op >> 2) & 3` edits (bit 0: to the server, bit 1: from a stranger; arguments as
 /// in `datagram`); `0xf0..` jump the clock by `(b + 1) << (op & 7)` ms (`b` follows).
 pub fn dgram_session_outcome(data: &[u8]) -> Net {
+    dgram_session_on(Net::for_session(), data)
+}
+
+/// [`dgram_session`] on `net` (a [`Net::for_session`], possibly with other settings).
+pub fn dgram_session_on(mut net: Net, data: &[u8]) -> Net {
     let mut input = Bytes(data);
-    // Big enough to fill the initial congestion window and keep loss recovery busy.
-    let mut net = Net::with_sizes(40_000, 6_000);
     let mut steps = 0;
     while !input.is_empty() && steps < MAX_INPUT_STEPS {
         steps += 1;

@@ -68,6 +68,9 @@ pub struct Net {
     pub forged_accepted: bool,
     sizes: (usize, usize),
     buf: Vec<u8>,
+    /// Run both ends' timeouts and check after every clock move, due or not (as before
+    /// [`Net::fire_timers`] skipped the idle ones; a test compares the two).
+    pub eager_timers: bool,
 }
 
 impl Net {
@@ -75,6 +78,12 @@ impl Net {
     /// packets each way), so that executions are fast.
     pub fn new() -> Net {
         Net::with_sizes(4_000, 1_500)
+    }
+
+    /// The fixed session of `dgram_session`: big enough to fill the initial congestion window
+    /// and keep loss recovery busy.
+    pub fn for_session() -> Net {
+        Net::with_sizes(40_000, 6_000)
     }
 
     /// The fixed session with [`UP`] of `up` bytes and [`DOWN`] of `down` bytes.
@@ -99,6 +108,7 @@ impl Net {
             forged_accepted: false,
             sizes: (up, down),
             buf: vec![0; 1452 * 64],
+            eager_timers: false,
         }
     }
 
@@ -174,10 +184,10 @@ impl Net {
     /// Both ends' invariants, and no deadline before now.
     pub fn check(&self) {
         if let Err(e) = self.client.check_invariants() {
-            panic!("client invariant: {e}");
+            panic!("client invariant: {e} ({})", self.describe());
         }
         if let Err(e) = self.server.check_invariants() {
-            panic!("server invariant: {e}");
+            panic!("server invariant: {e} ({})", self.describe());
         }
         for t in [self.client.poll_timeout(), self.server.poll_timeout()]
             .into_iter()
@@ -233,13 +243,21 @@ impl Net {
         n > 0
     }
 
-    /// Fire the timers that are due.
+    /// Fire the timers that are due, then check both ends (unless no timer was due: then no
+    /// end ran and every deadline is still after now).
     pub fn fire_timers(&mut self) {
-        if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= self.now);
+        let client_due = due(self.client.poll_timeout());
+        let server_due = due(self.server.poll_timeout()) || self.eager_timers;
+        if client_due {
             self.client.handle_timeout(self.now);
         }
-        self.server.handle_timeout(self.now);
-        self.check();
+        if server_due {
+            self.server.handle_timeout(self.now);
+        }
+        if client_due || server_due {
+            self.check();
+        }
     }
 
     /// Move the clock by `by` and fire what fell due.
