@@ -50,6 +50,13 @@ fn touch(s: &Slot) {
         .store(CLOCK.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// The little-endian word of an 8-byte chunk (of `chunks_exact(8)`).
+fn word(c: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(c);
+    u64::from_le_bytes(b)
+}
+
 fn key(kind: Kind, secret: &[u8; 32], public: &[u8; 32]) -> [u64; 9] {
     let mut k = [0u64; 9];
     k[0] = kind as u64;
@@ -58,7 +65,7 @@ fn key(kind: Kind, secret: &[u8; 32], public: &[u8; 32]) -> [u64; 9] {
         .chain(public.chunks_exact(8))
         .enumerate()
     {
-        k[1 + i] = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
+        k[1 + i] = word(c);
     }
     k
 }
@@ -123,7 +130,7 @@ fn store(k: &[u64; 9], result: Option<[u8; 32]>) {
     if let Some(r) = result {
         w[9] = 1;
         for (v, c) in w[10..].iter_mut().zip(r.chunks_exact(8)) {
-            *v = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
+            *v = word(c);
         }
     }
     for (a, v) in s.words.iter().zip(w) {
