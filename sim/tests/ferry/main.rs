@@ -8,6 +8,7 @@ mod faults;
 mod handshake;
 mod integrity;
 mod nodes;
+mod stalls;
 mod throughput;
 
 /// Whether the full sweeps were asked for (`FERRY_SIM_FULL=1`).

@@ -11,6 +11,9 @@ const MIN_BURST: u64 = 10;
 const MAX_BURST: u64 = 256;
 /// Tokens are kept in byte-microseconds so that frequent refills lose nothing to rounding.
 const SCALE: u128 = 1_000_000;
+/// A sender told to wait that comes back late (its timer fired late, or other processes held
+/// the CPU) keeps the tokens of up to this much lateness beyond the burst, to catch up.
+const MAX_CATCH_UP: Duration = Duration::from_millis(16);
 
 /// A token bucket refilled at the pacing rate (bytes per second); sending consumes tokens.
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ pub(crate) struct Pacer {
     last: Instant,
     /// The rate used at the last refill, bytes per second.
     rate: u64,
+    /// When the sender, told to wait, may send again; cleared once it caught up.
+    due: Option<Instant>,
 }
 
 impl Pacer {
@@ -30,6 +35,7 @@ impl Pacer {
             tokens: capacity(rate, mtu),
             last: now,
             rate,
+            due: None,
         }
     }
 
@@ -38,7 +44,21 @@ impl Pacer {
         let elapsed = (now - self.last).as_micros();
         // Tokens accrued at the previous rate up to now; the new rate applies from now on.
         let added = u128::from(self.rate.max(1)) * elapsed;
-        self.tokens = self.tokens.saturating_add(added).min(cap);
+        // A sender that waited for the pacer lost none of the time it was late: a bucket
+        // capped at the burst would drop those tokens, and a sender descheduled for longer
+        // than the burst would send below its pacing rate, which is what BBR measures as
+        // the path's bandwidth next (the estimate then spirals down; see the simulator's
+        // stalls tests).
+        let late = self.due.map_or(0, |due| {
+            now.saturating_duration_since(due)
+                .min(MAX_CATCH_UP)
+                .as_micros()
+        });
+        let catch_up = u128::from(self.rate.max(1)) * late;
+        self.tokens = self.tokens.saturating_add(added).min(cap + catch_up);
+        if self.tokens <= cap {
+            self.due = None;
+        }
         self.last = now.max(self.last);
         self.rate = rate.max(1);
     }
@@ -59,7 +79,14 @@ impl Pacer {
         }
         let missing = need - self.tokens;
         let micros = missing.div_ceil(u128::from(self.rate));
-        Some(now + Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)))
+        let due = now + Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX));
+        self.due = Some(due);
+        Some(due)
+    }
+
+    /// The sender has nothing to send: tokens it does not use are not owed to it.
+    pub(crate) fn on_app_limited(&mut self) {
+        self.due = None;
     }
 
     /// Consumes the tokens of a packet that left.
@@ -135,6 +162,50 @@ mod tests {
             p.on_sent(later, rate, 1200, 1200);
         }
         assert!(p.delay(later, rate, 1200, 1200).is_some());
+    }
+
+    /// A sender told to wait that wakes late keeps the tokens of its lateness (up to
+    /// [`MAX_CATCH_UP`]) beyond the 2 ms burst; one that had nothing to send does not.
+    #[test]
+    fn a_late_sender_catches_up_on_the_time_it_lost() {
+        // 100 MB/s: 2 ms is 200 000 bytes; 12 ms late is 1.2 MB more.
+        let rate = 100_000_000;
+        let drain = |p: &mut Pacer, now: Instant| {
+            let mut sent = 0u64;
+            while p.delay(now, rate, 1200, 1200).is_none() {
+                p.on_sent(now, rate, 1200, 1200);
+                sent += 1200;
+                assert!(sent < 10_000_000);
+            }
+            sent
+        };
+        for (late_ms, app_limited, expect) in [
+            // On time: the one packet it waited for.
+            (0, false, 1200),
+            // 12 ms late: the 12 ms of tokens, not only the 2 ms burst.
+            (12, false, 1_201_200),
+            // It had nothing to send meanwhile: the burst only.
+            (12, true, 200_000),
+            // At most 16 ms of lateness beyond the burst.
+            (40, false, 1_800_000),
+        ] {
+            let mut p = Pacer::new(at(0), rate, 1200);
+            drain(&mut p, at(0));
+            let due = p.delay(at(0), rate, 1200, 1200).expect("empty bucket");
+            if app_limited {
+                p.on_app_limited();
+            }
+            // Back `late_ms` after the instant it was told: what leaves at once.
+            let sent = drain(&mut p, due + Duration::from_millis(late_ms));
+            assert!(
+                sent.abs_diff(expect) <= 1200,
+                "{late_ms} ms late, app-limited {app_limited}: {sent} bytes"
+            );
+            // Caught up: the next packet waits its own 12 µs (or less), no more.
+            let now = due + Duration::from_millis(late_ms);
+            let next = p.delay(now, rate, 1200, 1200).expect("bucket drained");
+            assert!(next <= now + Duration::from_micros(12), "{next:?}");
+        }
     }
 
     #[test]

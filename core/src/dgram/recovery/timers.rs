@@ -131,6 +131,9 @@ impl<T> Recovery<T> {
     /// long lossy path from BBR's full-pipe check, which then never left STARTUP.
     pub(crate) fn set_app_limited(&mut self, app_limited: bool, receiver_limited: bool) {
         self.app_limited = app_limited;
+        if app_limited {
+            self.pacer.on_app_limited();
+        }
         if app_limited && !receiver_limited {
             self.app_limited_until = (self.delivered + self.bytes_in_flight).max(1);
         }
