@@ -7,6 +7,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
+use rustix::fs::RenameFlags;
 use serde::{Deserialize, Serialize};
 
 use super::claim::Claim;
@@ -195,7 +196,7 @@ impl FsIncoming {
     fn open_file(&mut self) -> io::Result<&File> {
         if self.file.is_none() {
             let file = if self.fresh {
-                let (file, stale) = partial::create_empty(&self.names.partial)?;
+                let (file, stale) = partial::create_empty(&self.names.anchor, &self.names.partial)?;
                 if stale {
                     tracing::debug!(path = %self.names.partial.display(), "stale partial emptied");
                     remove_if_exists(&self.names.sidecar)?;
@@ -278,7 +279,8 @@ impl FsIncoming {
             self.remove_sealing();
         }
         placed?;
-        sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
+        (self.names.anchor.sync_dir(&self.names.dir))
+            .map_err(fail("cannot flush the directory to disk"))
     }
 
     /// Seal the partial's first `size` bytes into the sealing name (mode and mtime included).
@@ -590,9 +592,12 @@ fn rename_into_place(
         )
     };
     if overwrite {
-        fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+        (names
+            .anchor
+            .rename(published, &names.dest, RenameFlags::empty()))
+        .map_err(fail("cannot publish the file"))?;
     } else {
-        match rename_no_replace(published, &names.dest) {
+        match rename_no_replace(names, published) {
             Ok(true) => {}
             Ok(false) => return Err(appeared()),
             // The filesystem cannot refuse a replacement itself: look first.
@@ -624,14 +629,17 @@ const EINVAL: i32 = rustix::io::Errno::INVAL.raw_os_error();
 const ENOSYS: i32 = rustix::io::Errno::NOSYS.raw_os_error();
 const EOPNOTSUPP: i32 = rustix::io::Errno::OPNOTSUPP.raw_os_error();
 
-/// Rename `from` to `to` unless `to` exists, in one step (`renameat2` with `RENAME_NOREPLACE`,
-/// so a name that appears at the last moment is never replaced). `Ok(false)`: `to` exists.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<bool> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+/// Rename `from` to the destination unless something is there, in one step (`renameat2` with
+/// `RENAME_NOREPLACE`, so a name that appears at the last moment is never replaced), resolved
+/// from the store's root (see `anchor`). `Ok(false)`: the destination exists.
+fn rename_no_replace(names: &Names, from: &Path) -> io::Result<bool> {
+    match names
+        .anchor
+        .rename(from, &names.dest, RenameFlags::NOREPLACE)
+    {
         Ok(()) => Ok(true),
-        Err(rustix::io::Errno::EXIST) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

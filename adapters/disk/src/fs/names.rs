@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::anchor::Anchor;
 use crate::path::MAX_COMPONENT_LEN;
 
 /// Prefix of a partial file.
@@ -25,10 +26,12 @@ pub(super) struct Names {
     pub(super) temp: PathBuf,
     /// Where a store-sealed file is sealed before it is published.
     pub(super) sealing: PathBuf,
+    /// The store's root, held open (see `anchor`).
+    pub(super) anchor: Anchor,
 }
 
 impl Names {
-    pub(super) fn new(dest: PathBuf, name: &str) -> Self {
+    pub(super) fn new(dest: PathBuf, name: &str, anchor: Anchor) -> Self {
         let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
         Names {
             partial: dir.join(aux_name(PARTIAL, name)),
@@ -37,6 +40,7 @@ impl Names {
             sealing: dir.join(aux_name(SEALING, name)),
             dir,
             dest,
+            anchor,
         }
     }
 

@@ -229,7 +229,10 @@ fn changed_offer_does_not_resume() {
         let mut f = accepted(store.receive(&meta));
         f.write_at(0, &data[..6]).unwrap();
         f.suspend();
-        change(&mut meta, &Names::new(store.root().join("f"), "f"));
+        change(
+            &mut meta,
+            &Names::new(store.root().join("f"), "f", store.shared.anchor.clone()),
+        );
         let mut f = accepted(store.receive(&meta));
         assert!(f.prefix().is_empty(), "{what}: resumed");
         let partial = store.root().join(".ferry-part.f");
