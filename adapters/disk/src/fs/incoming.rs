@@ -64,10 +64,10 @@ impl Sidecar {
     /// Write through the temporary name and rename, so a crash leaves the old or the new one.
     fn write(&self, names: &Names) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let mut f = partial::create_private(&names.temp)?;
+        let mut f = partial::create_private(&names.temp())?;
         f.write_all(&json)?;
         f.sync_all()?;
-        fs::rename(&names.temp, &names.sidecar)
+        fs::rename(names.temp(), names.sidecar())
     }
 }
 
@@ -144,7 +144,7 @@ impl FsIncoming {
             (Some(want), Some(_)) => {
                 held > 0
                     && held <= want.size
-                    && Sidecar::read(&names.sidecar).as_ref() == Some(want)
+                    && Sidecar::read(&names.sidecar()).as_ref() == Some(want)
             }
             _ => false,
         };
@@ -165,7 +165,7 @@ impl FsIncoming {
                 remove_if_exists(&names.partial)?;
             }
             if found || sidecar.is_some() {
-                remove_if_exists(&names.sidecar)?;
+                remove_if_exists(&names.sidecar())?;
             }
         }
         drop(guard);
@@ -199,7 +199,7 @@ impl FsIncoming {
                 let (file, stale) = partial::create_empty(&self.names.anchor, &self.names.partial)?;
                 if stale {
                     tracing::debug!(path = %self.names.partial.display(), "stale partial emptied");
-                    remove_if_exists(&self.names.sidecar)?;
+                    remove_if_exists(&self.names.sidecar())?;
                 }
                 self.fresh = false;
                 file
@@ -266,7 +266,7 @@ impl FsIncoming {
                     self.remove_sealing();
                 }
                 sealed?;
-                self.names.sealing.clone()
+                self.names.sealing()
             }
         };
         let placed = rename_into_place(
@@ -286,7 +286,7 @@ impl FsIncoming {
     /// Seal the partial's first `size` bytes into the sealing name (mode and mtime included).
     fn seal(&self, file: &File, size: u64, key: &proto::seal::SealKey) -> Result<(), Problem> {
         let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
-        let mut out = partial::create_private(&self.names.sealing)
+        let mut out = partial::create_private(&self.names.sealing())
             .map_err(fail("cannot create the sealed file"))?;
         let mut src = file;
         io::Seek::seek(&mut src, io::SeekFrom::Start(0))
@@ -304,8 +304,9 @@ impl FsIncoming {
     }
 
     fn remove_sealing(&self) {
-        if let Err(e) = remove_if_exists(&self.names.sealing) {
-            tracing::warn!(path = %self.names.sealing.display(), %e, "cannot remove");
+        let sealing = self.names.sealing();
+        if let Err(e) = remove_if_exists(&sealing) {
+            tracing::warn!(path = %sealing.display(), %e, "cannot remove");
         }
     }
 
@@ -324,7 +325,7 @@ impl FsIncoming {
     }
 
     fn remove_partial(&self) {
-        for p in [&self.names.partial, &self.names.sidecar] {
+        for p in [&self.names.partial, &self.names.sidecar()] {
             if let Err(e) = remove_if_exists(p) {
                 tracing::warn!(path = %p.display(), %e, "cannot remove");
             }
@@ -619,8 +620,8 @@ fn rename_into_place(
         tracing::warn!(path = %names.partial.display(), %e, "cannot remove a partial");
     }
     // (A stale sidecar was removed when the partial was opened: only ours can exist.)
-    if sidecar && let Err(e) = remove_if_exists(&names.sidecar) {
-        tracing::warn!(path = %names.sidecar.display(), %e, "cannot remove a sidecar");
+    if sidecar && let Err(e) = remove_if_exists(&names.sidecar()) {
+        tracing::warn!(path = %names.sidecar().display(), %e, "cannot remove a sidecar");
     }
     Ok(())
 }

@@ -215,9 +215,9 @@ fn changed_offer_does_not_resume() {
         ("hash", |m, _| m.hash = Some([0; 32])),
         ("no hash", |m, _| m.hash = None),
         ("unknown size", |m, _| m.size = None),
-        ("sidecar lost", |_, n| fs::remove_file(&n.sidecar).unwrap()),
+        ("sidecar lost", |_, n| fs::remove_file(n.sidecar()).unwrap()),
         ("sidecar garbled", |_, n| {
-            fs::write(&n.sidecar, b"{not json").unwrap()
+            fs::write(n.sidecar(), b"{not json").unwrap()
         }),
         ("partial longer than the file", |_, n| {
             fs::write(&n.partial, b"0123456789ab").unwrap();
