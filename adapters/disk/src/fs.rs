@@ -77,6 +77,8 @@ pub struct FsStore {
 #[derive(Debug)]
 struct Shared {
     root: PathBuf,
+    /// The root held open: per-file calls resolve names from it.
+    anchor: anchor::Anchor,
     /// Serialises appends to the record log.
     records: Mutex<()>,
     /// Also print each stored record on standard output (`serve --print`).
@@ -111,6 +113,7 @@ impl FsStore {
         }
         Ok(FsStore {
             shared: Arc::new(Shared {
+                anchor: anchor::Anchor::open(&root)?,
                 root,
                 records: Mutex::new(()),
                 echo_records: false,
@@ -139,6 +142,7 @@ impl FsStore {
     fn configure(self, change: impl FnOnce(&mut Shared)) -> Self {
         let mut shared = Shared {
             root: self.shared.root.clone(),
+            anchor: self.shared.anchor.clone(),
             records: Mutex::new(()),
             echo_records: self.shared.echo_records,
             seal_key: self.shared.seal_key.clone(),
@@ -198,7 +202,7 @@ impl FsStore {
                 "'records.jsonl' in the root is kept for the record log",
             ));
         }
-        match parents(self.root(), rel)
+        match parents(&self.shared.anchor, self.root(), rel)
             .map_err(|e| problem_from_io(&e, "cannot check the destination"))?
         {
             Parents::Dirs => {}
@@ -206,9 +210,12 @@ impl FsStore {
             Parents::NotDir => return Err(bad_name("a parent directory is a file")),
             Parents::Symlink => return Err(bad_name("a parent directory is a symbolic link")),
         }
-        let Some(md) =
-            node(dest).map_err(|e| problem_from_io(&e, "cannot check the destination"))?
-        else {
+        let check = |e: io::Error| problem_from_io(&e, "cannot check the destination");
+        // Usually nothing is there: one look from the root's descriptor says so.
+        if self.shared.anchor.kind(dest).map_err(check)?.is_none() {
+            return Ok(true);
+        }
+        let Some(md) = node(dest).map_err(check)? else {
             return Ok(true);
         };
         if md.is_dir() {
@@ -329,7 +336,7 @@ impl Store for FsStore {
         let dest = rel.to_path(self.root());
         let claim = Claim::take(dest.clone())?;
         let parents_exist = self.check_destination(&rel, &dest, meta)?;
-        let names = Names::new(dest, rel.file_name());
+        let names = Names::new(dest, rel.file_name(), self.shared.anchor.clone());
         if names.too_long() {
             // Found out here, not at the first write, so no directory is made for it.
             return Err(bad_name(
@@ -375,7 +382,7 @@ impl Store for FsStore {
                 fs::metadata(root).map_err(io_problem)?,
             ),
             Some(rel) => {
-                match parents(root, &rel).map_err(io_problem)? {
+                match parents(&self.shared.anchor, root, &rel).map_err(io_problem)? {
                     Parents::Dirs => {}
                     Parents::Missing | Parents::NotDir => return Err(not_found()),
                     Parents::Symlink => {
@@ -432,7 +439,7 @@ impl Store for FsStore {
         let io_problem = |e: io::Error| problem_from_io(&e, "cannot look the name up");
         let found = match path::sanitize_or_root(prefix)? {
             None => self.published(root, None)?,
-            Some(rel) => match parents(root, &rel).map_err(io_problem)? {
+            Some(rel) => match parents(&self.shared.anchor, root, &rel).map_err(io_problem)? {
                 Parents::Dirs => {
                     let abs = rel.to_path(root);
                     match node(&abs).map_err(io_problem)? {
@@ -494,7 +501,8 @@ enum Parents {
     Symlink,
 }
 
-fn parents(root: &Path, rel: &RelPath) -> io::Result<Parents> {
+fn parents(anchor: &anchor::Anchor, root: &Path, rel: &RelPath) -> io::Result<Parents> {
+    use rustix::fs::FileType;
     let mut dir = root.to_path_buf();
     let mut components = rel.components().peekable();
     while let Some(c) = components.next() {
@@ -502,10 +510,10 @@ fn parents(root: &Path, rel: &RelPath) -> io::Result<Parents> {
             break;
         }
         dir.push(c);
-        match node(&dir)? {
+        match anchor.kind(&dir)? {
             None => return Ok(Parents::Missing),
-            Some(md) if md.is_dir() => {}
-            Some(md) if md.is_symlink() => return Ok(Parents::Symlink),
+            Some(FileType::Directory) => {}
+            Some(FileType::Symlink) => return Ok(Parents::Symlink),
             Some(_) => return Ok(Parents::NotDir),
         }
     }
@@ -650,6 +658,7 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     Ok(())
 }
 
+mod anchor;
 mod claim;
 mod hashes;
 #[cfg(test)]

@@ -92,6 +92,9 @@ pub struct Agent {
     /// and `reads_stream` look at, so a thousand offers in flight cost no scan per pump. An id
     /// may outlive its file here (it is dropped at the next look).
     writing: BTreeSet<SendId>,
+    /// The files of `writing` read from a stream (what `reads_stream` looks at: a step asks
+    /// it every round, and a thousand open files cost no scan).
+    streams: BTreeSet<SendId>,
     receiving: BTreeMap<RecvId, Receiving>,
     my_requests: BTreeMap<RequestId, String>,
     /// Offers still to make for each peer GET before its `Done` may go out.
@@ -197,6 +200,7 @@ impl Agent {
             fetch: None,
             sending: BTreeMap::new(),
             writing: BTreeSet::new(),
+            streams: BTreeSet::new(),
             receiving: BTreeMap::new(),
             my_requests: BTreeMap::new(),
             answering: BTreeMap::new(),

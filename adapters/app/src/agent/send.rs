@@ -3,6 +3,7 @@
 //! amount per pump, and each file's end.
 
 use std::io::{self, Read};
+use std::ops::Bound::{Excluded, Unbounded};
 
 use proto::{
     CHUNK, FileHasher, Instant, PeerRequestId, Problem, Reason, RequestError, SendId, Session,
@@ -150,6 +151,9 @@ impl Agent {
                 f.pos = offset;
                 f.reader = Some(reader);
                 self.writing.insert(id);
+                if f.stream {
+                    self.streams.insert(id);
+                }
                 f.started_at = now;
                 self.observer
                     .started(&f.out.meta.path, f.out.meta.size, offset);
@@ -166,16 +170,33 @@ impl Agent {
     pub(super) fn write_files(&mut self, s: &mut Session) -> bool {
         let mut any = false;
         let mut budget = CHUNKS_PER_PUMP;
-        // Only the files with bytes to read (not every file in flight); ids whose file went
-        // away or finished are dropped here.
+        // Only the files with bytes to read (not every file in flight), in order, and only as
+        // many as the budget reaches (a pump costs no scan of a thousand open files); ids
+        // whose file went away or finished are dropped when met.
         let sending = &self.sending;
-        self.writing.retain(|id| {
+        (self.streams).retain(|id| {
             sending
                 .get(id)
                 .is_some_and(|f| f.reader.is_some() && !f.finished)
         });
-        let ids: Vec<SendId> = self.writing.iter().copied().collect();
-        for id in ids {
+        let mut after: Option<SendId> = None;
+        while budget > 0 {
+            let next = match after {
+                None => self.writing.first().copied(),
+                Some(a) => self.writing.range((Excluded(a), Unbounded)).next().copied(),
+            };
+            let Some(id) = next else {
+                break;
+            };
+            after = Some(id);
+            if !self
+                .sending
+                .get(&id)
+                .is_some_and(|f| f.reader.is_some() && !f.finished)
+            {
+                self.writing.remove(&id);
+                continue;
+            }
             while budget > 0 {
                 let cap = s.send_capacity();
                 if cap == 0 {
@@ -360,7 +381,7 @@ impl Agent {
     /// Whether a file is being sent from a stream (standard input) whose next read may block
     /// until more arrives: a driver should write the output it holds before pumping again.
     pub fn reads_stream(&self) -> bool {
-        self.writing.iter().any(|id| {
+        self.streams.iter().any(|id| {
             self.sending
                 .get(id)
                 .is_some_and(|f| f.stream && f.reader.is_some() && !f.finished)

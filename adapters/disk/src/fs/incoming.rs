@@ -7,6 +7,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use proto::{FileHasher, FileMeta, Mtime, Problem, Reason};
+use rustix::fs::RenameFlags;
 use serde::{Deserialize, Serialize};
 
 use super::claim::Claim;
@@ -63,10 +64,10 @@ impl Sidecar {
     /// Write through the temporary name and rename, so a crash leaves the old or the new one.
     fn write(&self, names: &Names) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let mut f = partial::create_private(&names.temp)?;
+        let mut f = partial::create_private(&names.temp())?;
         f.write_all(&json)?;
         f.sync_all()?;
-        fs::rename(&names.temp, &names.sidecar)
+        fs::rename(names.temp(), names.sidecar())
     }
 }
 
@@ -143,7 +144,7 @@ impl FsIncoming {
             (Some(want), Some(_)) => {
                 held > 0
                     && held <= want.size
-                    && Sidecar::read(&names.sidecar).as_ref() == Some(want)
+                    && Sidecar::read(&names.sidecar()).as_ref() == Some(want)
             }
             _ => false,
         };
@@ -164,7 +165,7 @@ impl FsIncoming {
                 remove_if_exists(&names.partial)?;
             }
             if found || sidecar.is_some() {
-                remove_if_exists(&names.sidecar)?;
+                remove_if_exists(&names.sidecar())?;
             }
         }
         drop(guard);
@@ -195,10 +196,10 @@ impl FsIncoming {
     fn open_file(&mut self) -> io::Result<&File> {
         if self.file.is_none() {
             let file = if self.fresh {
-                let (file, stale) = partial::create_empty(&self.names.partial)?;
+                let (file, stale) = partial::create_empty(&self.names.anchor, &self.names.partial)?;
                 if stale {
                     tracing::debug!(path = %self.names.partial.display(), "stale partial emptied");
-                    remove_if_exists(&self.names.sidecar)?;
+                    remove_if_exists(&self.names.sidecar())?;
                 }
                 self.fresh = false;
                 file
@@ -265,7 +266,7 @@ impl FsIncoming {
                     self.remove_sealing();
                 }
                 sealed?;
-                self.names.sealing.clone()
+                self.names.sealing()
             }
         };
         let placed = rename_into_place(
@@ -278,13 +279,14 @@ impl FsIncoming {
             self.remove_sealing();
         }
         placed?;
-        sync_dir(&self.names.dir).map_err(fail("cannot flush the directory to disk"))
+        (self.names.anchor.sync_dir(&self.names.dir))
+            .map_err(fail("cannot flush the directory to disk"))
     }
 
     /// Seal the partial's first `size` bytes into the sealing name (mode and mtime included).
     fn seal(&self, file: &File, size: u64, key: &proto::seal::SealKey) -> Result<(), Problem> {
         let fail = |what: &'static str| move |e: io::Error| problem_from_io(&e, what);
-        let mut out = partial::create_private(&self.names.sealing)
+        let mut out = partial::create_private(&self.names.sealing())
             .map_err(fail("cannot create the sealed file"))?;
         let mut src = file;
         io::Seek::seek(&mut src, io::SeekFrom::Start(0))
@@ -302,8 +304,9 @@ impl FsIncoming {
     }
 
     fn remove_sealing(&self) {
-        if let Err(e) = remove_if_exists(&self.names.sealing) {
-            tracing::warn!(path = %self.names.sealing.display(), %e, "cannot remove");
+        let sealing = self.names.sealing();
+        if let Err(e) = remove_if_exists(&sealing) {
+            tracing::warn!(path = %sealing.display(), %e, "cannot remove");
         }
     }
 
@@ -322,7 +325,7 @@ impl FsIncoming {
     }
 
     fn remove_partial(&self) {
-        for p in [&self.names.partial, &self.names.sidecar] {
+        for p in [&self.names.partial, &self.names.sidecar()] {
             if let Err(e) = remove_if_exists(p) {
                 tracing::warn!(path = %p.display(), %e, "cannot remove");
             }
@@ -590,9 +593,12 @@ fn rename_into_place(
         )
     };
     if overwrite {
-        fs::rename(published, &names.dest).map_err(fail("cannot publish the file"))?;
+        (names
+            .anchor
+            .rename(published, &names.dest, RenameFlags::empty()))
+        .map_err(fail("cannot publish the file"))?;
     } else {
-        match rename_no_replace(published, &names.dest) {
+        match rename_no_replace(names, published) {
             Ok(true) => {}
             Ok(false) => return Err(appeared()),
             // The filesystem cannot refuse a replacement itself: look first.
@@ -614,8 +620,8 @@ fn rename_into_place(
         tracing::warn!(path = %names.partial.display(), %e, "cannot remove a partial");
     }
     // (A stale sidecar was removed when the partial was opened: only ours can exist.)
-    if sidecar && let Err(e) = remove_if_exists(&names.sidecar) {
-        tracing::warn!(path = %names.sidecar.display(), %e, "cannot remove a sidecar");
+    if sidecar && let Err(e) = remove_if_exists(&names.sidecar()) {
+        tracing::warn!(path = %names.sidecar().display(), %e, "cannot remove a sidecar");
     }
     Ok(())
 }
@@ -624,14 +630,17 @@ const EINVAL: i32 = rustix::io::Errno::INVAL.raw_os_error();
 const ENOSYS: i32 = rustix::io::Errno::NOSYS.raw_os_error();
 const EOPNOTSUPP: i32 = rustix::io::Errno::OPNOTSUPP.raw_os_error();
 
-/// Rename `from` to `to` unless `to` exists, in one step (`renameat2` with `RENAME_NOREPLACE`,
-/// so a name that appears at the last moment is never replaced). `Ok(false)`: `to` exists.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<bool> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+/// Rename `from` to the destination unless something is there, in one step (`renameat2` with
+/// `RENAME_NOREPLACE`, so a name that appears at the last moment is never replaced), resolved
+/// from the store's root (see `anchor`). `Ok(false)`: the destination exists.
+fn rename_no_replace(names: &Names, from: &Path) -> io::Result<bool> {
+    match names
+        .anchor
+        .rename(from, &names.dest, RenameFlags::NOREPLACE)
+    {
         Ok(()) => Ok(true),
-        Err(rustix::io::Errno::EXIST) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proto::{Problem, Reason};
 use rustix::fs::OFlags;
 
+use super::anchor::Anchor;
 use super::{DEFAULT_MODE, PRIVATE_MODE};
 
 /// Writer threads (with their buffers, up to 4 MiB each) at once, for the whole process.
@@ -138,8 +139,8 @@ pub(crate) fn open_partial(path: &Path, create: bool) -> io::Result<Option<File>
 
 /// The partial at `path`, empty, and whether something was there before: in one call when
 /// nothing is (the usual case); else as [`open_partial`] makes it, cut to nothing.
-pub(crate) fn create_empty(path: &Path) -> io::Result<(File, bool)> {
-    match create_new(path) {
+pub(crate) fn create_empty(anchor: &Anchor, path: &Path) -> io::Result<(File, bool)> {
+    match anchor.create_new(path, PRIVATE_MODE) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         created => return created.map(|f| (f, false)),
     }

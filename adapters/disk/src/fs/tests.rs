@@ -215,9 +215,9 @@ fn changed_offer_does_not_resume() {
         ("hash", |m, _| m.hash = Some([0; 32])),
         ("no hash", |m, _| m.hash = None),
         ("unknown size", |m, _| m.size = None),
-        ("sidecar lost", |_, n| fs::remove_file(&n.sidecar).unwrap()),
+        ("sidecar lost", |_, n| fs::remove_file(n.sidecar()).unwrap()),
         ("sidecar garbled", |_, n| {
-            fs::write(&n.sidecar, b"{not json").unwrap()
+            fs::write(n.sidecar(), b"{not json").unwrap()
         }),
         ("partial longer than the file", |_, n| {
             fs::write(&n.partial, b"0123456789ab").unwrap();
@@ -229,7 +229,10 @@ fn changed_offer_does_not_resume() {
         let mut f = accepted(store.receive(&meta));
         f.write_at(0, &data[..6]).unwrap();
         f.suspend();
-        change(&mut meta, &Names::new(store.root().join("f"), "f"));
+        change(
+            &mut meta,
+            &Names::new(store.root().join("f"), "f", store.shared.anchor.clone()),
+        );
         let mut f = accepted(store.receive(&meta));
         assert!(f.prefix().is_empty(), "{what}: resumed");
         let partial = store.root().join(".ferry-part.f");

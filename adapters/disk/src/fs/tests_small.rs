@@ -60,3 +60,34 @@ fn a_small_offer_drops_a_stale_partial_and_sidecar_at_its_first_data() {
     assert_eq!(fs::read(store.root().join("d/f")).unwrap(), b"new");
     assert_eq!(tree(store.root()), ["d", "d/f"]);
 }
+
+/// The per-file calls resolve names from the store's root held open (fewer path components
+/// walked per file): a store whose root directory is renamed meanwhile still checks, creates
+/// and publishes (alone and grouped) in that directory.
+#[test]
+fn received_files_resolve_from_the_open_root() {
+    use crate::commit::commit_batch;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsStore::new(tmp.path().join("root")).unwrap();
+    fs::create_dir(store.root().join("d")).unwrap();
+    let moved = tmp.path().join("moved");
+    fs::rename(store.root(), &moved).unwrap();
+    let mut alone = accepted(store.receive(&offer("d/alone", b"one")));
+    alone.write_at(0, b"one").unwrap();
+    alone.commit(3).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..3u8 {
+        let data = [i; 10];
+        let mut f = accepted(store.receive(&offer(&format!("d/{i}"), &data)));
+        f.write_at(0, &data).unwrap();
+        batch.push((proto::RecvId(u32::from(i)), f, 10));
+    }
+    for (_, answer) in commit_batch(batch) {
+        answer.unwrap();
+    }
+    assert_eq!(fs::read(moved.join("d/alone")).unwrap(), b"one");
+    for i in 0..3u8 {
+        assert_eq!(fs::read(moved.join(format!("d/{i}"))).unwrap(), [i; 10]);
+    }
+    assert!(!store.root().exists(), "something was made at the old path");
+}
