@@ -16,6 +16,7 @@ use ferry_sim::{Budget, LinkConfig, Node, Sim, seed_or};
 const MBIT: u64 = 1_000_000;
 
 use crate::nodes::{Client, Server, data, ms, sender};
+use crate::throughput::link;
 
 /// `inner`, descheduled for `off` at the start of every `period` (from `start + phase`).
 pub(crate) struct Stalling<N> {
@@ -103,15 +104,6 @@ impl<N: Node> Node for Stalling<N> {
     fn done(&self) -> bool {
         self.inner.done()
     }
-}
-
-/// A bottleneck of `rate` bits per second with a tail-drop queue of one BDP for `rtt`.
-fn link(rate: u64, rtt: Duration, loss: f64) -> LinkConfig {
-    let bdp = (rate as f64 / 8.0 * rtt.as_secs_f64()) as usize;
-    LinkConfig::default()
-        .delay(rtt / 2)
-        .loss(loss)
-        .rate(rate, bdp.max(64 * 1452))
 }
 
 /// Goodput (bits per second, from 1 s after the start to the last byte) of one `size`-byte

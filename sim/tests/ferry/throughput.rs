@@ -24,7 +24,7 @@ const LONG_FAT_RETX: f64 = 0.05;
 
 /// A bottleneck of `rate` bits per second with a tail-drop queue of one BDP for `rtt`, half
 /// the RTT each way, and random `loss`.
-fn link(rate: u64, rtt: Duration, loss: f64) -> LinkConfig {
+pub(crate) fn link(rate: u64, rtt: Duration, loss: f64) -> LinkConfig {
     let bdp = (rate as f64 / 8.0 * rtt.as_secs_f64()) as usize;
     LinkConfig::default()
         .delay(rtt / 2)
