@@ -47,7 +47,8 @@
 # Environment: FERRY_BINS (default "ferry-std ferry-mio ferry-smol"), SECTIONS, RUNS,
 # SIZE_MIB, SMALL_FILES, SMALL_KIB, SSH_PORT (17022), RAW_PORT (17001), SEND_TIMEOUT
 # (seconds before a hung transfer is killed and reported; default 120 + SIZE_MIB), INSTALL,
-# TMPDIR (inputs go to a temp dir under it, removed on exit). Builds the release binaries.
+# TMPDIR (inputs go to a temp dir under it, removed on exit), WARM_MIB (2 x SIZE_MIB written to
+# /dev/shm and deleted before any run, untimed: lib/warm.sh; 0 skips it). Builds the release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -55,6 +56,8 @@ repo=$(pwd)
 . benches/lib/common.sh
 # shellcheck source=benches/lib/xfer.sh
 . benches/lib/xfer.sh
+# shellcheck source=benches/lib/warm.sh
+. benches/lib/warm.sh
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "e2e.sh: $*" >&2; exit 1; }
@@ -172,6 +175,7 @@ gen_text() {
 }
 # --- inputs ------------------------------------------------------------------------------
 bytes=$((size_mib << 20))
+warm_memory "$((2 * size_mib))"
 mkdir -p "$work/in"
 if has random || has ssh; then
     echo "generating $size_mib MiB random..." >&2

@@ -55,7 +55,8 @@
 # UFTP_RATES ("-1 2000000": uftp -R in Kbit/s, -1 = as fast as the interface allows),
 # TCP_MEM_MAX, SEND_TIMEOUT (loopback, 120 + SIZE_MIB s), FERRY_BIN_DIR (use the binaries
 # there instead of `cargo build --release -p ferry-cli`), NETNS_SH (path to netns.sh),
-# FERRY_NS_PREFIX (ferry-ubench), FERRY_NETEM (netns.sh backend), RAW_PORT (17001),
+# FERRY_NS_PREFIX (ferry-ubench), FERRY_NETEM (netns.sh backend), WARM_MIB (twice the larger
+# input, written to /dev/shm and deleted before any run, untimed: lib/warm.sh), RAW_PORT (17001),
 # UFTP_PORT (17044), IPERF_PORT (17201), TMPDIR (inputs under a temp dir, removed on exit).
 # Needs: socat, uftp (loopback; apt-get install -y socat uftp); root, iproute2, iperf3, jq,
 # and for the user-space netem relay ethtool and gcc (links; apt-get install -y iproute2
@@ -63,6 +64,8 @@
 # is killed and the link torn down (netns.sh down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib/warm.sh
+. benches/lib/warm.sh
 repo=$(pwd)
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -647,6 +650,8 @@ if [ "$net" = 1 ]; then
     fi
 fi
 mkdir -p "$work/in"
+# An untimed write and delete first, so a new VM's first-touch cost is not in any row (lib/warm.sh).
+warm_memory "$((2 * (size_mib > net_max_mib ? size_mib : net_max_mib)))"
 if has loopback; then
     say "generating $size_mib MiB random..."
     head -c "$((size_mib << 20))" /dev/urandom > "$work/in/random.bin"
