@@ -678,5 +678,9 @@ mod tests;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]
+mod tests_serve;
+#[cfg(test)]
 mod tests_small;
+#[cfg(test)]
+mod tests_writer;
 mod writers;
