@@ -71,6 +71,12 @@ impl Sidecar {
     }
 }
 
+/// Whether a file offered with `size` may get a writer thread: a large one, or one of unknown
+/// size (once it reaches [`pipeline::MIN_SIZE`]).
+fn pipeline_wanted(size: Option<u64>) -> bool {
+    size.is_none_or(|s| s >= pipeline::MIN_SIZE)
+}
+
 /// Files smaller than this are received without resume state: an interrupted one starts
 /// over (it costs less to send again than a sidecar costs on every file).
 pub const RESUMABLE_SIZE: u64 = 256 * 1024;
@@ -103,7 +109,8 @@ pub(super) struct FsIncoming {
     seal_key: Option<proto::seal::SealKey>,
     /// The writer thread of a large file, while its bytes arrive in order.
     pipeline: Option<Writer>,
-    /// A pipeline may still start (a large file whose first write is still to come).
+    /// A pipeline may still start: a large file whose first write is still to come, or one of
+    /// unknown size (standard input) not yet [`pipeline::MIN_SIZE`] long.
     pipeline_allowed: bool,
     /// The partial's length as far as our writes know (saves a `set_len` at the end).
     len: u64,
@@ -185,7 +192,7 @@ impl FsIncoming {
             doomed: false,
             seal_key,
             pipeline: None,
-            pipeline_allowed: meta.size.is_some_and(|s| s >= pipeline::MIN_SIZE),
+            pipeline_allowed: pipeline_wanted(meta.size),
             len: if resume { held } else { 0 },
             fresh,
         })
@@ -359,14 +366,14 @@ impl FsIncoming {
             file.set_len(0)?;
             self.len = 0;
             self.restarted = true;
-            self.pipeline_allowed = self.size.is_some_and(|s| s >= pipeline::MIN_SIZE);
+            self.pipeline_allowed = pipeline_wanted(self.size);
         }
         // A writer thread for a large file written in order from an aligned offset, while the
-        // budgets allow (else written directly, for the rest of this file).
-        if std::mem::take(&mut self.pipeline_allowed)
-            && offset.is_multiple_of(pipeline::ALIGN as u64)
-            && self.slot.is_some()
-        {
+        // budgets allow (else written directly, for the rest of this file). A file of unknown
+        // size gets one once it has proved large: its first MIN_SIZE bytes go directly.
+        let aligned = offset.is_multiple_of(pipeline::ALIGN as u64);
+        let due = self.size.is_some() || (offset >= pipeline::MIN_SIZE && aligned);
+        if due && std::mem::take(&mut self.pipeline_allowed) && aligned && self.slot.is_some() {
             drop(held);
             let gate = self.claim.gate();
             let file = self.open_file()?;

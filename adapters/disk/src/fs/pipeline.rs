@@ -1,4 +1,5 @@
-//! Large incoming files: a writer thread per file, writing with direct I/O where it can.
+//! Large incoming files (and those of unknown size once past [`MIN_SIZE`]): a writer thread per
+//! file, writing with direct I/O where it can.
 //!
 //! Writing a received file through the page cache costs the receiving thread a kernel copy of
 //! every byte, and leaves gigabytes dirty for the final `fsync` to wait on. For a large file

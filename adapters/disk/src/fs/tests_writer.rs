@@ -38,6 +38,36 @@ fn large_file_through_the_writer_thread() {
     assert_eq!(tree(store.root()), ["big"]);
 }
 
+/// A file of unknown size (standard input) is written directly until it has proved large,
+/// then by the writer thread: its file lags what was written by the buffer being filled.
+#[test]
+fn unknown_size_file_gets_the_writer_thread_once_large() {
+    let (_tmp, store) = store();
+    let len = pipeline::MIN_SIZE as usize + pipeline::BUF_LEN + pipeline::BUF_LEN / 2 + 99;
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let meta = FileMeta {
+        size: None,
+        hash: None,
+        ..offer("piped", &data)
+    };
+    let partial = store.root().join(".ferry-part.piped");
+    let mut f = accepted(store.receive(&meta));
+    let mut at = 0;
+    for piece in data.chunks(65_536) {
+        f.write_at(at as u64, piece).unwrap();
+        at += piece.len();
+        if at < pipeline::MIN_SIZE as usize {
+            // Written directly: the partial holds every byte at once.
+            assert_eq!(fs::metadata(&partial).unwrap().len(), at as u64);
+        }
+    }
+    // The last half buffer waits in the pipeline, not in the file.
+    assert!(fs::metadata(&partial).unwrap().len() < len as u64);
+    f.commit(len as u64).unwrap();
+    assert_eq!(fs::read(store.root().join("piped")).unwrap(), data);
+    assert_eq!(tree(store.root()), ["piped"]);
+}
+
 /// A restart at 0 while the writer thread runs: the thread finishes first, then the file
 /// starts over; nothing from before the restart survives past the new bytes.
 #[test]
