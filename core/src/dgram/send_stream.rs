@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use super::ranges::RangeSet;
 
@@ -28,15 +30,44 @@ enum Fin {
     Acked,
 }
 
+/// Bytes of a piece allocated for a stream that already holds at least this much: a bulk
+/// flow's records go into pieces of this size, a small flow's into pieces of one record.
+const PIECE_LEN: usize = 1 << 20;
+
+/// A run of the stream's bytes in one buffer: `[start, start + used)` is `data[..used]`;
+/// `data[used..]` is initialized room for the next bytes.
+#[derive(Debug, Clone)]
+struct Piece {
+    start: u64,
+    data: Vec<u8>,
+    used: usize,
+}
+
+impl Piece {
+    fn end(&self) -> u64 {
+        self.start + self.used as u64
+    }
+}
+
 /// An ordered byte stream from offset 0. Holds the bytes from the end of the acknowledged
-/// prefix to the end of what was written: at most `capacity` bytes.
+/// prefix to the end of what was written: at most `capacity` bytes (counted; the memory is
+/// that plus the acknowledged head of the first piece and the room of the last one).
+///
+/// The bytes sit in a queue of pieces, written in place by [`write_with`](Self::write_with)
+/// (the session seals a record straight into the stream, no copy) and recycled once
+/// acknowledged, so a bulk flow allocates and zero-fills no memory in its steady state.
 #[derive(Debug, Clone)]
 pub(crate) struct SendStream {
-    /// Bytes `[base, written)`.
-    buf: VecDeque<u8>,
+    /// Pieces in stream order, contiguous: the first holds `base`, the last ends at
+    /// `written()`.
+    pieces: VecDeque<Piece>,
+    /// An acknowledged piece's buffer, kept for the next piece.
+    spare: Option<Vec<u8>>,
     capacity: usize,
-    /// End of the acknowledged prefix: offset of `buf[0]`.
+    /// End of the acknowledged prefix.
     base: u64,
+    /// End of everything written.
+    end: u64,
     /// Every byte below it was sent at least once.
     send_offset: u64,
     /// Sent, declared lost, not acknowledged since: to resend (all below `send_offset`).
@@ -50,9 +81,11 @@ impl SendStream {
     /// An empty stream buffering at most `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> Self {
         SendStream {
-            buf: VecDeque::new(),
+            pieces: VecDeque::new(),
+            spare: None,
             capacity,
             base: 0,
+            end: 0,
             send_offset: 0,
             lost: RangeSet::new(),
             acked: RangeSet::new(),
@@ -62,8 +95,49 @@ impl SendStream {
 
     /// Appends as much of `data` as fits; returns how much. Nothing after [`finish`](Self::finish).
     pub(crate) fn write(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.room());
-        self.buf.extend(&data[..n]);
+        self.write_with(data.len(), |room| {
+            room.copy_from_slice(&data[..room.len()]);
+            room.len()
+        })
+    }
+
+    /// Appends up to `max` bytes (within [`room`](Self::room)) that `fill` writes into the
+    /// slice it gets, returning how many it wrote (more than the slice counts as all of it).
+    pub(crate) fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> usize {
+        let max = max.min(self.room());
+        if max == 0 {
+            return 0;
+        }
+        let fits = self
+            .pieces
+            .back()
+            .is_some_and(|p| p.data.len() - p.used >= max);
+        if !fits {
+            let len = if self.unacked() >= PIECE_LEN {
+                PIECE_LEN.max(max)
+            } else {
+                max
+            };
+            let data = match self.spare.take() {
+                Some(d) if d.len() >= len => d,
+                _ => vec![0; len],
+            };
+            self.pieces.push_back(Piece {
+                start: self.end,
+                data,
+                used: 0,
+            });
+        }
+        let Some(piece) = self.pieces.back_mut() else {
+            return 0;
+        };
+        let n = fill(&mut piece.data[piece.used..piece.used + max]).min(max);
+        piece.used += n;
+        self.end += n as u64;
         n
     }
 
@@ -72,7 +146,7 @@ impl SendStream {
         if self.fin != Fin::Open {
             return 0;
         }
-        self.capacity.saturating_sub(self.buf.len())
+        self.capacity.saturating_sub(self.unacked())
     }
 
     /// Ends the stream after the bytes written so far.
@@ -84,19 +158,20 @@ impl SendStream {
 
     /// Give the buffer's memory back when it holds nothing (a quiet connection keeps none).
     pub(crate) fn release_if_empty(&mut self) {
-        if self.buf.is_empty() {
-            self.buf = VecDeque::new();
+        if self.unacked() == 0 {
+            self.pieces = VecDeque::new();
+            self.spare = None;
         }
     }
 
     /// End offset of everything written.
     pub(crate) fn written(&self) -> u64 {
-        self.base + self.buf.len() as u64
+        self.end
     }
 
     /// Bytes held: written and not yet part of the acknowledged prefix.
     pub(crate) fn unacked(&self) -> usize {
-        self.buf.len()
+        usize::try_from(self.end - self.base).unwrap_or(usize::MAX)
     }
 
     /// Whether [`poll`](Self::poll) has something: lost bytes, new bytes below the peer's
@@ -142,28 +217,26 @@ impl SendStream {
     /// held (written, not in the acknowledged prefix); bytes outside that are left untouched.
     pub(crate) fn copy_out(&self, offset: u64, out: &mut [u8]) {
         debug_assert!(offset >= self.base && offset + out.len() as u64 <= self.written());
-        let Some(skip) = offset.checked_sub(self.base) else {
-            return;
-        };
-        let Ok(skip) = usize::try_from(skip) else {
-            return;
-        };
-        let (a, b) = self.buf.as_slices();
+        let first = self.pieces.partition_point(|p| p.end() <= offset);
+        let mut at = offset;
         let mut out = &mut out[..];
-        // The ring buffer is two slices: copy the part of each that falls inside the request.
-        let mut at = skip;
-        for part in [a, b] {
-            if at >= part.len() {
-                at -= part.len();
-                continue;
-            }
-            let n = (part.len() - at).min(out.len());
-            out[..n].copy_from_slice(&part[at..at + n]);
-            out = &mut out[n..];
-            at = 0;
+        for piece in self.pieces.range(first..) {
             if out.is_empty() {
                 break;
             }
+            let Some(skip) = at.checked_sub(piece.start) else {
+                return;
+            };
+            let Some(src) = usize::try_from(skip)
+                .ok()
+                .and_then(|skip| piece.data[..piece.used].get(skip..))
+            else {
+                return;
+            };
+            let n = src.len().min(out.len());
+            out[..n].copy_from_slice(&src[..n]);
+            out = &mut out[n..];
+            at += n as u64;
         }
     }
 
@@ -183,9 +256,25 @@ impl SendStream {
         if self.acked.min() == Some(self.base)
             && let Some(r) = self.acked.pop_min()
         {
-            let n = usize::try_from(r.end - self.base).unwrap_or(usize::MAX);
-            self.buf.drain(..n.min(self.buf.len()));
             self.base = r.end;
+            self.free_acked_pieces();
+        }
+    }
+
+    /// Pops the pieces wholly below the acknowledged prefix, keeping the largest buffer
+    /// for the next piece.
+    fn free_acked_pieces(&mut self) {
+        while self.pieces.front().is_some_and(|p| p.end() <= self.base) {
+            let Some(piece) = self.pieces.pop_front() else {
+                break;
+            };
+            if self
+                .spare
+                .as_ref()
+                .is_none_or(|s| s.len() < piece.data.len())
+            {
+                self.spare = Some(piece.data);
+            }
         }
     }
 
@@ -206,7 +295,7 @@ impl SendStream {
 
     /// Whether the stream is finished and every byte and the FIN were acknowledged.
     pub(crate) fn is_acked_all(&self) -> bool {
-        self.fin == Fin::Acked && self.buf.is_empty()
+        self.fin == Fin::Acked && self.unacked() == 0
     }
 }
 
@@ -308,9 +397,76 @@ mod tests {
         assert_eq!(s.poll(100, 100), None);
     }
 
+    /// Records written in place (each `fill` writing less than it was offered): a bulk flow
+    /// moves to pieces of `PIECE_LEN`, chunks read across piece boundaries, and acknowledged
+    /// pieces are recycled, so the steady state allocates nothing.
+    #[test]
+    fn records_are_written_in_place_and_acked_pieces_recycled() {
+        let record = 70_000;
+        let mut s = SendStream::new(6 * PIECE_LEN);
+        let mut source = Vec::new();
+        let write_record = |s: &mut SendStream, source: &mut Vec<u8>| {
+            let at = source.len();
+            let n = s.write_with(record, |out| {
+                let k = out.len() - 1234;
+                for (i, b) in out[..k].iter_mut().enumerate() {
+                    *b = ((at + i) % 251) as u8;
+                }
+                k
+            });
+            source.extend((at..at + n).map(|i| (i % 251) as u8));
+            n
+        };
+        while s.written() < 3 * PIECE_LEN as u64 {
+            assert_eq!(write_record(&mut s, &mut source), record - 1234);
+        }
+        // Small pieces (one record each) until the stream held a piece's worth, then large.
+        assert!(s.pieces.iter().any(|p| p.data.len() == record));
+        assert_eq!(s.pieces.back().map(|p| p.data.len()), Some(PIECE_LEN));
+        assert!(s.pieces.len() < 3 * PIECE_LEN / record);
+        // Send it all in 1 400-byte chunks; each reads what was written, across pieces.
+        let mut out = vec![0; 1400];
+        while let Some(c) = s.poll(1400, u64::MAX) {
+            s.copy_out(c.offset, &mut out[..c.len]);
+            let at = c.offset as usize;
+            assert_eq!(out[..c.len], source[at..at + c.len]);
+        }
+        // Acknowledge the first two large pieces' worth: their buffer is kept ...
+        let big_start = s
+            .pieces
+            .iter()
+            .find(|p| p.data.len() == PIECE_LEN)
+            .unwrap()
+            .start;
+        s.on_acked(0, big_start as usize + 2 * PIECE_LEN, false);
+        let spare = s.spare.as_ref().map(|d| (d.as_ptr(), d.len()));
+        assert_eq!(spare.map(|(_, len)| len), Some(PIECE_LEN));
+        // ... and the next piece is that buffer, not a new allocation.
+        let pieces = s.pieces.len();
+        while s.pieces.len() == pieces {
+            write_record(&mut s, &mut source);
+        }
+        let back = s.pieces.back().map(|p| p.data.as_ptr());
+        assert_eq!(back, spare.map(|(ptr, _)| ptr));
+        assert!(s.spare.is_none());
+        let from = s.written() - 5000;
+        let mut out = vec![0; 5000];
+        s.copy_out(from, &mut out);
+        assert_eq!(out, source[from as usize..]);
+        // Everything acknowledged: a quiet stream gives its memory back.
+        while s.poll(1 << 20, u64::MAX).is_some() {}
+        s.on_acked(0, s.written() as usize, false);
+        assert_eq!(s.unacked(), 0);
+        s.release_if_empty();
+        assert!(s.pieces.is_empty() && s.spare.is_none());
+        assert_eq!(s.pieces.capacity(), 0);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Write(usize),
+        /// Offer room for `.0` bytes, write `.1` of them in place.
+        WriteWith(usize, usize),
         Finish,
         Poll(usize, u64),
         Ack(usize),
@@ -322,6 +478,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => (0usize..3000).prop_map(Op::Write),
+            2 => (0usize..3000, 0usize..3000).prop_map(|(m, n)| Op::WriteWith(m, n)),
             1 => Just(Op::Finish),
             5 => (0usize..1500, 0u64..2000).prop_map(|(l, d)| Op::Poll(l, d)),
             3 => any::<usize>().prop_map(Op::Ack),
@@ -364,6 +521,17 @@ mod tests {
                         let took = s.write(&data[source.len()..]);
                         prop_assert!(took <= n);
                         source.extend_from_slice(&data[source.len()..source.len() + took]);
+                    }
+                    Op::WriteWith(max, n) => {
+                        let data = bytes(source.len() + max);
+                        let at = source.len();
+                        let took = s.write_with(max, |out| {
+                            let k = n.min(out.len());
+                            out[..k].copy_from_slice(&data[at..at + k]);
+                            k
+                        });
+                        prop_assert!(took <= max.min(n));
+                        source.extend_from_slice(&data[at..at + took]);
                     }
                     Op::Finish => s.finish(),
                     Op::Poll(max_len, grow) => {

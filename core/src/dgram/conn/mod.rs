@@ -201,7 +201,6 @@ pub struct Connection {
     pacing_until: Option<Instant>,
     last_now: Instant,
     stats: ConnectionStats,
-    scratch: Vec<u8>,
     outcomes: Vec<(Sent, Outcome)>,
 }
 
@@ -337,7 +336,6 @@ impl Connection {
             pacing_until: None,
             last_now: now,
             stats: ConnectionStats::default(),
-            scratch: Vec::new(),
             outcomes: Vec::new(),
             cfg,
         };

@@ -77,9 +77,6 @@ impl Connection {
             windows: self.recovery.cwnd().max(self.mtu.current().into()) * 2,
             credit: self.peer_max_data.saturating_sub(written - unacked),
         };
-        if self.scratch.is_empty() && self.session.has_transmit() {
-            self.scratch = alloc::vec![0; crate::MAX_RECORD];
-        }
         while self.session.has_transmit()
             && self.stream_send.room() >= crate::MAX_RECORD
             && bound.allows(
@@ -87,12 +84,13 @@ impl Connection {
                 self.stream_send.written() - self.stream_sent_max.min(self.stream_send.written()),
             )
         {
-            match self.session.poll_transmit(now, &mut self.scratch) {
-                Ok(n) if n > 0 => {
-                    let w = self.stream_send.write(&self.scratch[..n]);
-                    debug_assert_eq!(w, n, "room was checked");
-                }
-                _ => break,
+            // The session seals the record straight into the stream's buffer.
+            let session = &mut self.session;
+            let n = self.stream_send.write_with(crate::MAX_RECORD, |out| {
+                session.poll_transmit(now, out).unwrap_or(0)
+            });
+            if n == 0 {
+                break;
             }
         }
         if self.session.final_written() {
@@ -175,12 +173,9 @@ impl Connection {
         };
     }
 
-    /// Nothing to send: give back the memory a quiet connection does not need (the record
-    /// scratch buffer, empty stream buffers).
+    /// Nothing to send: give back the memory a quiet connection does not need (empty stream
+    /// buffers).
     pub(super) fn release_idle_buffers(&mut self) {
-        if !self.session.has_transmit() {
-            self.scratch = alloc::vec::Vec::new();
-        }
         self.stream_send.release_if_empty();
         self.stream_recv.release_if_empty();
     }
