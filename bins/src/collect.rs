@@ -65,6 +65,21 @@ pub(crate) fn collect_all(
     Ok(c)
 }
 
+/// Bytes a piped standard input may hold: with the kernel's default (64 KiB) the writer and
+/// ferry take turns at every 64 KiB, two context switches per chunk read.
+const STDIN_PIPE_SIZE: usize = 1 << 20;
+
+/// Enlarge the pipe behind standard input, if it is one (else, or if the kernel refuses,
+/// nothing changes: only fewer wake-ups are lost).
+fn widen_pipe(stdin: &std::io::Stdin) {
+    use std::os::fd::AsFd;
+    if let Ok(size) = rustix::pipe::fcntl_getpipe_size(stdin.as_fd())
+        && size < STDIN_PIPE_SIZE
+    {
+        let _ = rustix::pipe::fcntl_setpipe_size(stdin.as_fd(), STDIN_PIPE_SIZE);
+    }
+}
+
 fn collect(
     path: &Path,
     as_name: Option<&str>,
@@ -77,9 +92,11 @@ fn collect(
         let name = as_name.context("sending standard input needs --as NAME")?;
         let mut meta = FileMeta::new(name, None);
         meta.overwrite = overwrite;
+        let stdin = std::io::stdin();
+        widen_pipe(&stdin);
         files.push(Outgoing {
             meta,
-            source: Source::Reader(Box::new(std::io::stdin())),
+            source: Source::Reader(Box::new(stdin)),
         });
         return Ok(());
     }
