@@ -2,7 +2,7 @@
 //! control (`shared/research/udp.md` §4.7).
 #![allow(dead_code)]
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -28,14 +28,45 @@ pub(crate) enum StreamError {
     FinalSize,
 }
 
+/// Capacity a new out-of-order piece starts with (while fewer than [`RESERVED_PIECES`] are
+/// held): the data after a lost packet is appended to its piece for a round trip.
+const PIECE_RESERVE: usize = 256 * 1024;
+const RESERVED_PIECES: usize = 64;
+
+/// Out-of-order pieces at least this long become a segment of their own when the hole before
+/// them fills (moved, not copied); shorter ones are copied onto the contiguous bytes.
+const MOVE_MIN: usize = crate::MAX_RECORD;
+
+/// A run of contiguous bytes: `buf[head..]`. When the run before it was too short for a record,
+/// [`RecvStream::readable`] appended a copy of this run's first bytes to that run (and moved
+/// this `head` past them); `borrowed` counts such copied bytes at the end of a run.
+#[derive(Debug, Clone, Default)]
+struct Segment {
+    buf: Vec<u8>,
+    head: usize,
+    borrowed: usize,
+}
+
+impl Segment {
+    fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+}
+
 /// Reassembles the stream and hands out its contiguous bytes; grants flow-control credit as
 /// they are consumed.
+///
+/// The contiguous bytes are a queue of segments, usually one. On a lossy path everything sent
+/// after a lost packet waits as an out-of-order piece until the repair arrives, often a round
+/// trip of data: that piece then joins the queue as it is instead of being copied, and only
+/// up to a record's worth of bytes is copied where two segments meet.
 #[derive(Debug, Clone)]
 pub(crate) struct RecvStream {
-    /// `ready[head..]` are the contiguous bytes from offset `consumed`.
-    ready: Vec<u8>,
-    head: usize,
-    /// Stream offset of `ready[head]`: everything below was consumed.
+    /// The contiguous bytes from offset `consumed`, in stream order.
+    ready: VecDeque<Segment>,
+    /// Bytes in `ready`.
+    ready_len: usize,
+    /// Stream offset of the first byte of `ready`: everything below was consumed.
     consumed: u64,
     /// Out-of-order pieces by offset, all above the contiguous end, disjoint.
     pending: BTreeMap<u64, Vec<u8>>,
@@ -57,8 +88,8 @@ impl RecvStream {
     /// A stream granting `initial_window` bytes of credit, growing up to `max_window`.
     pub(crate) fn new(initial_window: u64, max_window: u64) -> Self {
         RecvStream {
-            ready: Vec::new(),
-            head: 0,
+            ready: VecDeque::new(),
+            ready_len: 0,
             consumed: 0,
             pending: BTreeMap::new(),
             pending_bytes: 0,
@@ -74,7 +105,7 @@ impl RecvStream {
 
     /// End offset of the contiguous bytes received.
     fn contiguous_end(&self) -> u64 {
-        self.consumed + (self.ready.len() - self.head) as u64
+        self.consumed + self.ready_len as u64
     }
 
     /// Takes the bytes `[offset, offset + data.len())`, and the end of the stream after them if
@@ -109,14 +140,26 @@ impl RecvStream {
         let skip = recv_end.saturating_sub(offset) as usize;
         let (offset, data) = (offset.max(recv_end), &data[skip..]);
         if offset == recv_end {
-            self.ready.extend_from_slice(data);
+            self.append(data);
             self.drain_pending();
             return Ok(());
         }
         self.insert_pending(offset, data)
     }
 
-    /// Moves the pieces that became contiguous into `ready`.
+    /// Copies contiguous bytes onto the last segment.
+    fn append(&mut self, data: &[u8]) {
+        if self.ready.is_empty() {
+            self.ready.push_back(Segment::default());
+        }
+        if let Some(last) = self.ready.back_mut() {
+            last.buf.extend_from_slice(data);
+            self.ready_len += data.len();
+        }
+    }
+
+    /// Moves the pieces that became contiguous into `ready`: a long one as a segment of its
+    /// own, a short one copied.
     fn drain_pending(&mut self) {
         loop {
             let recv_end = self.contiguous_end();
@@ -130,8 +173,16 @@ impl RecvStream {
             let piece = entry.remove();
             self.pending_bytes -= piece.len();
             let skip = (recv_end - start) as usize;
-            if let Some(tail) = piece.get(skip..) {
-                self.ready.extend_from_slice(tail);
+            let rest = piece.len().saturating_sub(skip);
+            if rest >= MOVE_MIN {
+                self.ready_len += rest;
+                self.ready.push_back(Segment {
+                    buf: piece,
+                    head: skip,
+                    borrowed: 0,
+                });
+            } else if rest > 0 {
+                self.append(&piece[skip..]);
             }
         }
     }
@@ -170,7 +221,16 @@ impl RecvStream {
                     if self.pending.len() >= MAX_PIECES {
                         return Err(StreamError::FlowControl);
                     }
-                    self.pending.insert(at, part.to_vec());
+                    // Room to grow without moving while the data after a lost packet
+                    // arrives (address space only until written), for the first few pieces.
+                    let room = if self.pending.len() < RESERVED_PIECES {
+                        part.len().max(PIECE_RESERVE)
+                    } else {
+                        part.len()
+                    };
+                    let mut piece = Vec::with_capacity(room);
+                    piece.extend_from_slice(part);
+                    self.pending.insert(at, piece);
                 }
             }
             self.pending_bytes += part.len();
@@ -179,34 +239,84 @@ impl RecvStream {
         Ok(())
     }
 
-    /// The contiguous bytes from the read offset, to parse (and decrypt) in place.
+    /// The contiguous bytes from the read offset, to parse in place: all of them, or a prefix
+    /// of at least [`MAX_RECORD`](crate::MAX_RECORD) bytes (so a whole record is always there
+    /// once it arrived). The reader may change the bytes it then consumes, not the others.
     pub(crate) fn readable(&mut self) -> &mut [u8] {
-        &mut self.ready[self.head..]
+        self.stitch();
+        match self.ready.front_mut() {
+            Some(first) => &mut first.buf[first.head..],
+            None => &mut [],
+        }
+    }
+
+    /// While the first segment is shorter than a record and another follows: copy onto the
+    /// first as many of the second's bytes as make it a record long (all of the second if
+    /// shorter, which then goes away); they stay *borrowed* until [`consume`](Self::consume)
+    /// hands what is left of them back to the second. An empty first segment simply goes.
+    fn stitch(&mut self) {
+        while self.ready.len() > 1
+            && let Some(first) = self.ready.front()
+            && first.len() < crate::MAX_RECORD
+        {
+            if first.len() == 0 {
+                self.ready.pop_front();
+                continue;
+            }
+            let mut segments = self.ready.iter_mut();
+            let (Some(first), Some(second)) = (segments.next(), segments.next()) else {
+                return;
+            };
+            let n = second.len().min(crate::MAX_RECORD - first.len());
+            first
+                .buf
+                .extend_from_slice(&second.buf[second.head..second.head + n]);
+            second.head += n;
+            if n > 0 && second.len() > 0 {
+                first.borrowed += n;
+            } else {
+                // All of it was copied: it goes, and the copies are borrowed no more.
+                first.borrowed = 0;
+                self.ready.remove(1);
+            }
+        }
     }
 
     /// The reader took `n` bytes from the front of [`readable`](Self::readable) (at most what
     /// it holds): frees them and opens flow-control credit.
     pub(crate) fn consume(&mut self, n: usize) {
-        let n = n.min(self.ready.len() - self.head);
-        self.head += n;
+        let more = self.ready.len() > 1;
+        let Some(first) = self.ready.front_mut() else {
+            return;
+        };
+        let n = n.min(first.len());
+        first.head += n;
         self.consumed += n as u64;
-        let left = self.ready.len() - self.head;
-        if left == 0 {
-            self.ready.clear();
-            self.head = 0;
-        } else if self.head >= left && self.head >= 4096 {
+        self.ready_len -= n;
+        let left = first.len();
+        if left <= first.borrowed && more {
+            // What is left of the first segment is a copy of the second's bytes just before
+            // its head: read them there instead.
+            self.ready.pop_front();
+            if let Some(second) = self.ready.front_mut() {
+                second.head -= left;
+            }
+        } else if left == 0 {
+            first.buf.clear();
+            first.head = 0;
+        } else if first.head >= left && first.head >= 4096 {
             // Amortised: each byte moves at most once per time the buffer halves.
-            self.ready.copy_within(self.head.., 0);
-            self.ready.truncate(left);
-            self.head = 0;
+            let head = first.head;
+            first.buf.copy_within(head.., 0);
+            first.buf.truncate(left);
+            first.head = 0;
         }
     }
 
     /// Give the buffers' memory back when nothing is held (a quiet connection keeps none).
     pub(crate) fn release_if_empty(&mut self) {
-        if self.ready.len() == self.head && self.pending.is_empty() {
-            self.ready = Vec::new();
-            self.head = 0;
+        if self.ready_len == 0 && self.pending.is_empty() {
+            self.ready = VecDeque::new();
         }
     }
 
@@ -245,7 +355,7 @@ impl RecvStream {
             return None;
         }
         let since = self.consumed - self.advertised_at;
-        let left = (self.ready.len() - self.head) as u64;
+        let left = self.ready_len as u64;
         let held_by_holes = left <= crate::MAX_RECORD as u64 && self.pending_bytes > 0;
         // The sender came within half a window of the limit while the reader waits on
         // holes: the window, not the reader, holds the transfer back (a sender in STARTUP
@@ -284,7 +394,7 @@ impl RecvStream {
 
     /// Bytes held (contiguous and out of order): never more than the window.
     pub(crate) fn buffered(&self) -> usize {
-        self.ready.len() - self.head + self.pending_bytes
+        self.ready_len + self.pending_bytes
     }
 }
 
@@ -303,8 +413,12 @@ mod tests {
 
     /// Reads everything readable.
     fn read_all(r: &mut RecvStream) -> Vec<u8> {
-        let v = r.readable().to_vec();
-        r.consume(v.len());
+        let mut v = Vec::new();
+        while !r.readable().is_empty() {
+            let n = r.readable().len();
+            v.extend_from_slice(r.readable());
+            r.consume(n);
+        }
         v
     }
 
@@ -469,6 +583,53 @@ mod tests {
         assert_eq!(r.pending.len(), MAX_PIECES - 2);
     }
 
+    /// Reads as the session does: whole records of the given lengths (cycled), each only once
+    /// it is all readable; checks that a record's worth is always in view.
+    fn read_records(r: &mut RecvStream, lens: &[usize], next: &mut usize, out: &mut Vec<u8>) {
+        loop {
+            let contiguous = r.ready_len;
+            let view = r.readable().len();
+            assert!(
+                view >= contiguous.min(crate::MAX_RECORD),
+                "{view} of {contiguous} in view"
+            );
+            let want = lens[*next % lens.len()];
+            if view < want {
+                return;
+            }
+            out.extend_from_slice(&r.readable()[..want]);
+            r.consume(want);
+            *next += 1;
+        }
+    }
+
+    /// What follows a hole joins the contiguous bytes as it is (no copy), and records that
+    /// straddle the seam read whole.
+    #[test]
+    fn a_long_piece_after_a_hole_is_moved_not_copied() {
+        let data = bytes(600_000);
+        let mut r = RecvStream::new(1 << 20, 1 << 20);
+        r.insert(0, &data[..30_000], false).unwrap();
+        for at in (31_400..data.len()).step_by(1400) {
+            let end = (at + 1400).min(data.len());
+            r.insert(at as u64, &data[at..end], end == data.len())
+                .unwrap();
+        }
+        let piece = r.pending.values().next().map(|p| p.as_ptr());
+        let (mut out, mut next) = (Vec::new(), 0);
+        let lens = [50_000, crate::MAX_RECORD, 7, 64_000];
+        read_records(&mut r, &lens, &mut next, &mut out);
+        assert_eq!(out.len(), 0, "the first record is not all there");
+        r.insert(30_000, &data[30_000..31_400], false).unwrap();
+        assert_eq!(r.ready.len(), 2);
+        assert_eq!(r.ready.back().map(|s| s.buf.as_ptr()), piece);
+        read_records(&mut r, &lens, &mut next, &mut out);
+        out.extend(read_all(&mut r));
+        assert!(out == data);
+        assert!(r.is_finished());
+        assert_eq!(r.buffered(), 0);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -509,6 +670,41 @@ mod tests {
                 let n = reads.next().unwrap_or(0).min(r.readable().len());
                 out.extend_from_slice(&r.readable()[..n]);
                 r.consume(n);
+            }
+            out.extend(read_all(&mut r));
+            prop_assert!(out == data);
+            prop_assert!(r.is_finished());
+            prop_assert_eq!(r.buffered(), 0);
+        }
+
+        /// Long pieces in any order, read as records: the bytes come back exactly, a record's
+        /// worth is always in view, and memory stays within the window.
+        #[test]
+        fn long_pieces_read_as_records(
+            len in 0usize..400_000,
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            order in any::<u64>(),
+            lens in proptest::collection::vec(1usize..=crate::MAX_RECORD, 1..6),
+        ) {
+            let data = bytes(len);
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+            bounds.extend([0, len]);
+            bounds.sort_unstable();
+            let mut pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+            let mut seed = order | 1;
+            for i in (1..pieces.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                pieces.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            let window = 1u64 << 20;
+            let mut r = RecvStream::new(window, window);
+            let (mut out, mut next) = (Vec::new(), 0);
+            for (s, e) in pieces {
+                prop_assert_eq!(r.insert(s as u64, &data[s..e], e == len), Ok(()));
+                prop_assert!(r.buffered() as u64 <= window);
+                read_records(&mut r, &lens, &mut next, &mut out);
             }
             out.extend(read_all(&mut r));
             prop_assert!(out == data);
