@@ -123,6 +123,12 @@ impl Conn {
         &self.agent
     }
 
+    /// Run the agent's disk work on `pool` (see [`Agent::use_commit_pool`]); `notify` must wake
+    /// whoever steps this connection. Call before the first step.
+    pub fn use_commit_pool(&mut self, pool: crate::pool::CommitPool, notify: crate::pool::Notify) {
+        self.agent.use_commit_pool(pool, notify);
+    }
+
     /// The clock this connection's times come from.
     pub fn clock(&self) -> &Clock {
         &self.clock

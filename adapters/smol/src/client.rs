@@ -240,7 +240,13 @@ impl Client {
         let clock = Clock::new();
         let session = Session::client(&self.config, &self.psk, fresh_seed()?, clock.now());
         let agent = Agent::client(store, observer, job);
-        let (agent, result) = drive(stream, Box::new(Conn::new(session, agent, clock)), None).await;
+        let (agent, result) = drive(
+            stream,
+            Box::new(Conn::new(session, agent, clock)),
+            None,
+            None,
+        )
+        .await;
         result?;
         Ok(agent.reports().to_vec())
     }

@@ -5,8 +5,8 @@
 //! the `blocking` pool: it feeds buffered input to the session, lets due timers fire, pumps the
 //! agent (file reads, writes and commits) and gathers output. The *exchange* runs on the
 //! executor: it writes output, reads input while [`Conn::wants_input`] holds, and waits for the
-//! socket, the session's deadline ([`Conn::deadline`]) or an application command, whichever
-//! comes first.
+//! socket, the session's deadline ([`Conn::deadline`]), an application command or, for a
+//! server's connection, disk work finished on its [`CommitPool`], whichever comes first.
 
 use std::future::Future;
 use std::io;
@@ -23,8 +23,9 @@ use ferry_app::admission::refuse;
 use ferry_app::agent::Agent;
 use ferry_app::driver::{Conn, LINGER, Step};
 use ferry_app::host::{Clock, RunError};
+use ferry_app::pool::CommitPool;
 use futures_lite::future::poll_fn;
-use futures_lite::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite, Stream};
 use proto::Instant;
 
 pub use ferry_app::driver::{INBOX_CAP, OUTBOX_CAP};
@@ -40,6 +41,24 @@ pub(crate) enum Command {
 
 /// The next command, as a future (the channel's `Receiver` is not `Unpin`).
 type NextCommand = Pin<Box<dyn Future<Output = Command> + Send>>;
+
+/// Wake-ups from the disk pool: one is enough however much work finished meanwhile.
+type Wakes = Pin<Box<Receiver<()>>>;
+
+/// Run `conn`'s disk work on `pool` (creating, syncing and renaming received files, opening
+/// and hashing files to send) instead of inside its step: the step thread then never waits
+/// for the file system. The returned wake-ups say when finished work is waiting.
+fn use_pool(conn: &mut Conn, pool: CommitPool) -> Wakes {
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    conn.use_commit_pool(
+        pool,
+        Arc::new(move || {
+            // Full: a wake-up is already waiting.
+            let _ = tx.try_send(());
+        }),
+    );
+    Box::pin(rx)
+}
 
 /// A connection that has not ended yet. If it is dropped before [`Live::finish`] (the future
 /// driving it was cancelled), its agent is finished on the blocking pool: incoming files are
@@ -74,15 +93,17 @@ impl Drop for Live {
 
 /// Drive `conn` over `stream` until its session ends, then tell its agent how it ended
 /// ([`Agent::finish`]) and hand the agent back with the outcome. `commands`, if any, can close
-/// the session early.
+/// the session early; the agent's disk work runs on `pool`, if any, else in the step.
 ///
 /// Cancellation: dropping the future drops the socket at once; the agent is finished on the
 /// blocking pool (see [`Live`]).
 pub(crate) async fn drive(
     mut stream: Async<TcpStream>,
-    conn: Box<Conn>,
+    mut conn: Box<Conn>,
     commands: Option<Receiver<Command>>,
+    pool: Option<CommitPool>,
 ) -> (Agent, Result<(), RunError>) {
+    let mut wakes = pool.map(|pool| use_pool(&mut conn, pool));
     let _ = stream.get_ref().set_nodelay(true);
     let watch = Watch {
         commands: commands.clone(),
@@ -124,7 +145,12 @@ pub(crate) async fn drive(
             break;
         }
         let c = live.conn();
-        if let Err(e) = exchange(c, &stream, &mut timer, &mut commands, step == Step::Idle).await {
+        let waits = Waits {
+            timer: &mut timer,
+            commands: &mut commands,
+            wakes: &mut wakes,
+        };
+        if let Err(e) = exchange(c, &stream, waits, step == Step::Idle).await {
             failed = Some(e);
             break;
         }
@@ -293,16 +319,27 @@ fn poll_write_all(
     Poll::Ready(Ok(()))
 }
 
+/// What a connection waits for besides its socket.
+struct Waits<'a> {
+    timer: &'a mut Armed,
+    commands: &'a mut Option<NextCommand>,
+    wakes: &'a mut Option<Wakes>,
+}
+
 /// The I/O half of a round, on the executor: write pending output, read while the session
-/// takes input, notice a due deadline or a command. Without `wait` it does what it can and
-/// returns; with `wait` it returns once at least one of them happened.
+/// takes input, notice a due deadline, a command or finished disk work. Without `wait` it does
+/// what it can and returns; with `wait` it returns once at least one of them happened.
 async fn exchange(
     c: &mut Conn,
     stream: &Async<TcpStream>,
-    timer: &mut Armed,
-    commands: &mut Option<NextCommand>,
+    waits: Waits<'_>,
     wait: bool,
 ) -> io::Result<()> {
+    let Waits {
+        timer,
+        commands,
+        wakes,
+    } = waits;
     timer.set(c.deadline(), c.clock());
     poll_fn(|cx| {
         let mut happened = false;
@@ -348,6 +385,12 @@ async fn exchange(
                 Command::Close => c.request_close(),
             }
             *commands = None;
+            happened = true;
+        }
+        // The channel never closes while the agent (which holds its sender) lives.
+        if let Some(rx) = wakes.as_mut()
+            && let Poll::Ready(Some(())) = rx.as_mut().poll_next(cx)
+        {
             happened = true;
         }
         if happened || !wait {

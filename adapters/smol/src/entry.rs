@@ -69,6 +69,7 @@ fn run_one(
         stream,
         Box::new(Conn::new(session, owned, clock)),
         None,
+        None,
     ));
     *agent = owned;
     result

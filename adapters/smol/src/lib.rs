@@ -66,10 +66,15 @@
 //! [`CommitPool`](ferry_app::pool::CommitPool), as the mio adapter does, would still run
 //! those hashes and walks on the executor, which an embedding program's other tasks would
 //! feel. So the whole step goes to the pool — the session's sealing, opening and deflating
-//! too. The cost is two thread hand-offs per round, so while bytes keep moving the pool thread
-//! also does the socket's non-blocking reads and writes between steps (as the mio loop does)
-//! and hands the connection back only when the socket would block, the session is idle, or
-//! after a bounded number of steps: a bulk transfer crosses threads a few hundred times per GiB.
+//! too. A server's connections also hand their disk work (creating, syncing and renaming
+//! received files; opening and hashing files to send) to a shared
+//! [`CommitPool`](ferry_app::pool::CommitPool) of four threads, whose finished work wakes the
+//! connection: the step's thread decrypts the next files while the last ones are created and
+//! committed. The cost is two thread hand-offs per round, so while bytes keep moving the pool
+//! thread also does the socket's non-blocking reads and writes between steps (as the mio loop
+//! does) and hands the connection back only when the socket would block, the session is idle,
+//! or after a bounded number of steps: a bulk transfer crosses threads a few hundred times per
+//! GiB.
 //!
 //! # Back-pressure
 //! The exchange reads only while [`Session::wants_input`](proto::Session::wants_input) holds

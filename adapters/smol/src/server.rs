@@ -10,6 +10,7 @@ use async_io::{Async, Timer};
 use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission};
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::host::{Clock, fresh_seed, keepalive};
+use ferry_app::pool::CommitPool;
 use ferry_disk::Store;
 use futures_lite::FutureExt;
 use proto::{Config, Psk, Session};
@@ -18,6 +19,10 @@ use crate::conn::{Command, drive};
 use ferry_app::driver::Conn;
 
 pub use ferry_app::ServeOptions;
+
+/// Threads that run the connections' disk work (shared by all of them; each connection keeps
+/// at most one of them busy at a time).
+const DISK_THREADS: usize = 4;
 
 /// A ferry server for async programs: accepts connections and serves each one from a
 /// [`Store`] (receives the files clients send, answers their GET and LIST requests).
@@ -108,7 +113,7 @@ impl Server {
     /// A failed accept (out of descriptors and the like) means a short pause, never the end.
     ///
     /// # Errors
-    /// None so far (the signature keeps room for a listener that breaks for good).
+    /// When the disk pool's threads cannot be started.
     pub async fn run(self) -> io::Result<()> {
         let ex = Executor::new();
         ex.run(self.run_on(&ex)).await
@@ -131,6 +136,7 @@ impl Server {
         } = self;
         let psk = Arc::new(psk);
         let config = Arc::new(opts.config);
+        let pool = CommitPool::new(DISK_THREADS)?;
         // Every connection task holds a clone of `alive`: the channel closes when the last ends.
         let (alive, all_ended) = async_channel::bounded::<()>(1);
         let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));
@@ -155,15 +161,14 @@ impl Server {
             };
             keepalive(stream.get_ref());
             let pass = admission.admit(stream.get_ref());
-            let task = serve_one(
-                stream,
-                pass,
-                peer,
-                psk.clone(),
-                config.clone(),
-                store.clone(),
-                stop_rx.clone(),
-            );
+            let shared = Shared {
+                psk: psk.clone(),
+                config: config.clone(),
+                store: store.clone(),
+                commands: stop_rx.clone(),
+                pool: pool.clone(),
+            };
+            let task = serve_one(stream, pass, peer, shared);
             let alive = alive.clone();
             ex.spawn(async move {
                 task.await;
@@ -183,15 +188,24 @@ impl Server {
     }
 }
 
-async fn serve_one(
-    stream: Async<TcpStream>,
-    pass: Pass,
-    peer: SocketAddr,
+/// What every connection of a server shares.
+struct Shared {
     psk: Arc<Psk>,
     config: Arc<Config>,
     store: Arc<dyn Store>,
+    /// Closed at shutdown.
     commands: Receiver<Command>,
-) {
+    pool: CommitPool,
+}
+
+async fn serve_one(stream: Async<TcpStream>, pass: Pass, peer: SocketAddr, shared: Shared) {
+    let Shared {
+        psk,
+        config,
+        store,
+        commands,
+        pool,
+    } = shared;
     let seed = match fresh_seed() {
         Ok(s) => s,
         Err(e) => {
@@ -207,6 +221,7 @@ async fn serve_one(
         stream,
         Box::new(Conn::new(session, agent, clock).gated(pass)),
         Some(commands),
+        Some(pool),
     )
     .await;
     match result {

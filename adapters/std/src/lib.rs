@@ -5,7 +5,10 @@
 //! thread moves socket bytes into a bounded channel (so reading never waits for writing and
 //! memory stays bounded), and the connection's thread steps the driver, writes its output with
 //! `write_all` and waits on the channel until the driver's next deadline. [`serve`] runs a
-//! thread per connection; who gets in is [`ferry_app::admission`]'s policy (a small handshake
+//! thread per connection, and every connection's disk work (creating, syncing and renaming
+//! received files, opening and hashing files to send) on one shared [`CommitPool`], whose
+//! finished work wakes the connection through the same channel: the thread that decrypts never
+//! waits for a file system call. Who gets in is [`ferry_app::admission`]'s policy (a small handshake
 //! quota that evicts its oldest, then `max_connections` authenticated ones; the rest hear
 //! "busy"). [`connect`] dials with a timeout and retries with back-off.
 
@@ -23,6 +26,7 @@ use ferry_app::admission::refuse;
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::driver::{Conn, INPUT_HEADROOM, LINGER, Step};
 use ferry_app::host::{Clock, RunError, fresh_seed};
+use ferry_app::pool::CommitPool;
 
 pub use ferry_app::host::connect;
 use proto::{Config, Psk, Session};
@@ -50,10 +54,11 @@ enum Input {
     Data(Vec<u8>, usize),
     Eof,
     Failed(io::Error),
+    /// Disk work finished on the pool: step again.
+    Wake,
 }
 
-fn spawn_reader(stream: Arc<TcpStream>, spare: Spare) -> io::Result<Receiver<Input>> {
-    let (tx, rx): (SyncSender<Input>, Receiver<Input>) = sync_channel(READ_QUEUE);
+fn spawn_reader(stream: Arc<TcpStream>, spare: Spare, tx: SyncSender<Input>) -> io::Result<()> {
     thread::Builder::new()
         .name("ferry-reader".into())
         .spawn(move || {
@@ -84,7 +89,21 @@ fn spawn_reader(stream: Arc<TcpStream>, spare: Spare) -> io::Result<Receiver<Inp
                 }
             }
         })?;
-    Ok(rx)
+    Ok(())
+}
+
+/// Run `conn`'s disk work on `pool`: a finished piece of work wakes the connection's thread,
+/// whether it waits for input (a `Wake` on the channel; when the channel is full, input is
+/// waiting anyway) or only for a timer (an unpark).
+fn use_pool(conn: &mut Conn, pool: &CommitPool, tx: &SyncSender<Input>) {
+    let (tx, me) = (tx.clone(), thread::current());
+    conn.use_commit_pool(
+        pool.clone(),
+        Arc::new(move || {
+            let _ = tx.try_send(Input::Wake);
+            me.unpark();
+        }),
+    );
 }
 
 /// Hand what the reader delivered to the driver (its buffer is adopted, not copied, when it
@@ -102,6 +121,7 @@ fn deliver(conn: &mut Conn, spare: &Spare, msg: Input) {
         }
         Input::Eof => conn.end_of_input(),
         Input::Failed(e) => conn.input_failed(e),
+        Input::Wake => {}
     }
 }
 
@@ -128,13 +148,18 @@ pub fn run_session(
 ) -> Result<(), RunError> {
     // The driver owns its agent while it runs.
     let owned = Agent::take(agent);
-    let (owned, result) = drive(stream, Conn::new(session, owned, *clock));
+    let (owned, result) = drive(stream, Conn::new(session, owned, *clock), None);
     *agent = owned;
     result
 }
 
-/// Drive `conn` over `stream` until it ends, then finish it (see [`ferry_app::driver`]).
-pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), RunError>) {
+/// Drive `conn` over `stream` until it ends, then finish it (see [`ferry_app::driver`]); its
+/// disk work runs on `pool` when there is one, else on this thread.
+pub(crate) fn drive(
+    stream: TcpStream,
+    mut conn: Conn,
+    pool: Option<&CommitPool>,
+) -> (Agent, Result<(), RunError>) {
     let setup = stream.set_nodelay(true).and_then(|()| {
         // A peer that stops reading must not hold this thread forever.
         stream.set_write_timeout(Some(conn.session().idle_timeout()))
@@ -142,10 +167,13 @@ pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), Run
     // Reader and writer share the socket (no second descriptor).
     let stream = Arc::new(stream);
     let spare = Spare::default();
-    let rx = match setup.and_then(|()| spawn_reader(stream.clone(), spare.clone())) {
-        Ok(rx) => rx,
-        Err(e) => return conn.finish(Some(e)),
-    };
+    let (tx, rx): (SyncSender<Input>, Receiver<Input>) = sync_channel(READ_QUEUE);
+    if let Some(pool) = pool {
+        use_pool(&mut conn, pool, &tx);
+    }
+    if let Err(e) = setup.and_then(|()| spawn_reader(stream.clone(), spare.clone(), tx)) {
+        return conn.finish(Some(e));
+    }
     let failed = loop {
         // Take what the reader has, without waiting, while the driver takes input: one buffer
         // per step while the session keeps up, so each is adopted rather than copied.
@@ -203,8 +231,9 @@ pub(crate) fn drive(stream: TcpStream, mut conn: Conn) -> (Agent, Result<(), Run
                 Err(RecvTimeoutError::Timeout) => {}
             }
         } else {
-            // The stream ended (or the session pushes back): only a timer can move it now.
-            thread::sleep(wait.unwrap_or(NO_DEADLINE_WAIT));
+            // The stream ended (or the session pushes back): only a timer or the pool's
+            // finished work can move it now.
+            thread::park_timeout(wait.unwrap_or(NO_DEADLINE_WAIT));
         }
     };
     let _ = stream.shutdown(Shutdown::Both);

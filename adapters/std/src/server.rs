@@ -10,17 +10,23 @@ use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_b
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::driver::Conn;
 use ferry_app::host::{Clock, fresh_seed, keepalive};
+use ferry_app::pool::CommitPool;
 use ferry_disk::Store;
 use proto::{Config, Psk, Session};
 
 pub use ferry_app::ServeOptions;
 
+/// Threads that run the connections' disk work (shared by all of them; each connection keeps
+/// at most one of them busy at a time).
+const DISK_THREADS: usize = 4;
+
 /// Accept connections forever, one thread each (plus its reader), admitted by
 /// [`ferry_app::admission`] with `opts.max_connections`; every session stores into and serves
-/// from `store`. A failed accept (out of descriptors) means a short pause, never the end.
+/// from `store`, with their disk work on one pool of [`DISK_THREADS`] threads. A failed accept
+/// (out of descriptors) means a short pause, never the end.
 ///
 /// # Errors
-/// None so far: the signature keeps room for a listener that breaks for good.
+/// When the disk pool's threads cannot be started.
 pub fn serve(
     listener: TcpListener,
     psk: Psk,
@@ -31,6 +37,7 @@ pub fn serve(
     let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));
     let psk = Arc::new(psk);
     let config = Arc::new(opts.config);
+    let pool = CommitPool::new(DISK_THREADS)?;
     let mut errors = AcceptErrors::default();
     loop {
         let (stream, peer) = match listener.accept() {
@@ -46,10 +53,10 @@ pub fn serve(
         };
         keepalive(&stream);
         let pass = admission.admit(&stream);
-        let (psk, config, store) = (psk.clone(), config.clone(), store.clone());
+        let (psk, config, store, pool) = (psk.clone(), config.clone(), store.clone(), pool.clone());
         let spawned = thread::Builder::new()
             .name(format!("ferry-conn-{peer}"))
-            .spawn(move || serve_one(stream, peer, &psk, &config, store, pass));
+            .spawn(move || serve_one(stream, peer, &psk, &config, store, pass, &pool));
         if let Err(e) = spawned {
             tracing::warn!(%peer, error = %e, "cannot start a connection thread");
         }
@@ -63,6 +70,7 @@ fn serve_one(
     config: &Config,
     store: Arc<dyn Store>,
     pass: Pass,
+    pool: &CommitPool,
 ) {
     let clock = Clock::new();
     let seed = match fresh_seed() {
@@ -76,7 +84,7 @@ fn serve_one(
     let agent = Agent::server(store, Box::new(LogObserver));
     let authenticated = pass.authenticated();
     let conn = Conn::new(session, agent, clock).gated(pass);
-    match crate::drive(stream, conn).1 {
+    match crate::drive(stream, conn, Some(pool)).1 {
         Ok(()) => tracing::info!(%peer, "session closed"),
         // Keyless crowds must not flood the log (see `Ticket::is_authenticated`).
         Err(e) if !authenticated.load(Ordering::Relaxed) => {
