@@ -44,11 +44,23 @@ impl Anchor {
 
     /// Where to resolve `path` from: the root's descriptor and the rest of the path when it
     /// lies under the root (`.` for the root itself), else the working directory and the path.
+    ///
+    /// The root is compared byte by byte (`Path::strip_prefix` compares component by
+    /// component, a cost paid several times per received file): the store's paths are the
+    /// root joined with a name, so they match; a path spelled otherwise (`root/./x`) resolves
+    /// from the working directory, to the same file.
     fn split<'a>(&'a self, path: &'a Path) -> (BorrowedFd<'a>, &'a Path) {
-        match path.strip_prefix(&self.0.root) {
-            Ok(rel) if rel.as_os_str().is_empty() => (self.0.fd.as_fd(), Path::new(".")),
-            Ok(rel) => (self.0.fd.as_fd(), rel),
-            Err(_) => (CWD, path),
+        use std::os::unix::ffi::OsStrExt as _;
+        let root = self.0.root.as_os_str().as_bytes();
+        let rest = path.as_os_str().as_bytes().strip_prefix(root);
+        match rest {
+            Some([]) => (self.0.fd.as_fd(), Path::new(".")),
+            Some([b'/', rel @ ..]) if !rel.is_empty() && rel[0] != b'/' => {
+                (self.0.fd.as_fd(), Path::new(std::ffi::OsStr::from_bytes(rel)))
+            }
+            // The root itself with a trailing slash.
+            Some(b"/") => (self.0.fd.as_fd(), Path::new(".")),
+            _ => (CWD, path),
         }
     }
 
@@ -121,7 +133,14 @@ mod tests {
         assert!(anchor.kind(&outside).unwrap().is_none());
         drop(anchor.create_new(&outside, 0o600).unwrap());
         assert!(outside.is_file());
+        // A sibling whose name starts with the root's is outside too.
+        let sibling = tmp.path().join("rootx");
+        drop(anchor.create_new(&sibling, 0o600).unwrap());
+        assert!(sibling.is_file() && !tmp.path().join("moved/x").exists());
         assert_eq!(anchor.kind(&root).unwrap(), Some(FileType::Directory));
+        let mut slashed = root.clone().into_os_string();
+        slashed.push("/");
+        assert_eq!(anchor.kind(Path::new(&slashed)).unwrap(), Some(FileType::Directory));
         anchor.sync_dir(&root).unwrap();
     }
 }
