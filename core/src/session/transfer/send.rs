@@ -189,12 +189,15 @@ impl Transfer {
             .min(CHUNK)
             .min(cap)
             .min(usize::try_from(left).unwrap_or(usize::MAX));
-        if self.staged.len() < CHUNK {
+        if self.staged.len() < n {
             if self.staged.is_empty() {
                 self.staged = self.pool.pop().unwrap_or_default();
             }
-            // Zero-filled when a buffer first grows to a chunk, not per write.
-            self.staged.resize(CHUNK, 0);
+            // Zero-filled only where a buffer first grows (a pooled buffer keeps its length,
+            // and a small file's room is its size, not a whole chunk).
+            if self.staged.len() < n {
+                self.staged.resize(n, 0);
+            }
         }
         self.room = Some((id.0, n));
         Ok(&mut self.staged[..n])
