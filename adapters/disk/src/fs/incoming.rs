@@ -175,7 +175,8 @@ impl FsIncoming {
                 remove_if_exists(&names.sidecar())?;
             }
         }
-        let mut incoming = FsIncoming {
+        drop(guard);
+        Ok(FsIncoming {
             file: None,
             slot: None,
             names,
@@ -194,15 +195,7 @@ impl FsIncoming {
             pipeline_allowed: pipeline_wanted(meta.size),
             len: if resume { held } else { 0 },
             fresh,
-        };
-        if fresh && let Some(slot) = OPEN_FILES.try_take(partial::open_budget()) {
-            // Created now, while the offer is decided (on a server's disk pool), not at the
-            // first data (on the thread that decrypts it); kept open for the writes.
-            incoming.slot = Some(slot);
-            incoming.open_file()?;
-        }
-        drop(guard);
-        Ok(incoming)
+        })
     }
 
     /// Open the partial (creating it, and the sidecar, at the first data) if it is not open.

@@ -35,11 +35,11 @@ fn small_offers_share_one_free_space_query() {
     }
 }
 
-/// A small offer does not look at the partial's name first: a stale partial (longer than the
-/// new file) and a stale sidecar left there are dropped when the partial is created, and
-/// exactly the new bytes are published.
+/// A small offer does not look at the partial's name before its data: a stale partial (longer
+/// than the new file) and a stale sidecar left there are dropped when the partial is created,
+/// and exactly the new bytes are published.
 #[test]
-fn a_small_offer_drops_a_stale_partial_and_sidecar_when_it_creates_its_own() {
+fn a_small_offer_drops_a_stale_partial_and_sidecar_at_its_first_data() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FsStore::new(tmp.path().join("root")).unwrap();
     fs::create_dir_all(store.root().join("d")).unwrap();
@@ -59,23 +59,6 @@ fn a_small_offer_drops_a_stale_partial_and_sidecar_when_it_creates_its_own() {
     f.commit(3).unwrap();
     assert_eq!(fs::read(store.root().join("d/f")).unwrap(), b"new");
     assert_eq!(tree(store.root()), ["d", "d/f"]);
-}
-
-/// A small offer's partial is created, empty, while the offer is decided (a server does that on
-/// its disk pool), not at the first data (on the thread that decrypts it).
-#[test]
-fn a_small_offer_creates_its_partial_with_the_offer() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = FsStore::new(tmp.path().join("root")).unwrap();
-    let partial = store.root().join("d").join(aux_name(PARTIAL, "f"));
-    let mut f = accepted(store.receive(&offer("d/f", b"data")));
-    let md = fs::symlink_metadata(&partial).expect("the partial exists before any data");
-    assert!(md.is_file() && md.len() == 0);
-    assert_eq!(md.permissions().mode() & 0o777, 0o600, "private until published");
-    f.write_at(0, b"data").unwrap();
-    f.commit(4).unwrap();
-    assert_eq!(fs::read(store.root().join("d/f")).unwrap(), b"data");
-    assert!(!partial.exists());
 }
 
 /// The per-file calls resolve names from the store's root held open (fewer path components
