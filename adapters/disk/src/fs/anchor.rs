@@ -55,9 +55,10 @@ impl Anchor {
         let rest = path.as_os_str().as_bytes().strip_prefix(root);
         match rest {
             Some([]) => (self.0.fd.as_fd(), Path::new(".")),
-            Some([b'/', rel @ ..]) if !rel.is_empty() && rel[0] != b'/' => {
-                (self.0.fd.as_fd(), Path::new(std::ffi::OsStr::from_bytes(rel)))
-            }
+            Some([b'/', rel @ ..]) if !rel.is_empty() && rel[0] != b'/' => (
+                self.0.fd.as_fd(),
+                Path::new(std::ffi::OsStr::from_bytes(rel)),
+            ),
             // The root itself with a trailing slash.
             Some(b"/") => (self.0.fd.as_fd(), Path::new(".")),
             _ => (CWD, path),
@@ -140,7 +141,10 @@ mod tests {
         assert_eq!(anchor.kind(&root).unwrap(), Some(FileType::Directory));
         let mut slashed = root.clone().into_os_string();
         slashed.push("/");
-        assert_eq!(anchor.kind(Path::new(&slashed)).unwrap(), Some(FileType::Directory));
+        assert_eq!(
+            anchor.kind(Path::new(&slashed)).unwrap(),
+            Some(FileType::Directory)
+        );
         anchor.sync_dir(&root).unwrap();
     }
 }
