@@ -8,6 +8,10 @@ use std::thread;
 
 use ferry_disk::commit::{Batch, CommitDone, commit_batch};
 
+/// Threads of a server's pool (every adapter, TCP and UDP): shared by all its connections,
+/// each of which keeps at most one busy with its disk work and one with its commits.
+pub const SERVER_THREADS: usize = 4;
+
 /// Called when a commit finished, from a pool thread (an event loop wakes itself here).
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
 

@@ -56,8 +56,6 @@ pub use udp::{run_udp_client, serve_udp};
 
 /// Driver steps one connection gets per turn before others get theirs.
 pub const ROUNDS: usize = 4;
-/// Threads that fsync and rename received files for the loop.
-const COMMIT_THREADS: usize = 4;
 
 /// Serve daytime (RFC 867) until an error: every TCP connection gets the date line and is
 /// closed, every UDP datagram gets the line back. Blocking, one thread per protocol: the one
@@ -98,7 +96,7 @@ pub fn serve(
     let waker = Arc::new(mio::Waker::new(el.poll.registry(), WAKER)?);
     let woken: Arc<Mutex<Vec<usize>>> = Arc::default();
     let commits = Commits {
-        pool: CommitPool::new(COMMIT_THREADS)?,
+        pool: CommitPool::new(ferry_app::pool::SERVER_THREADS)?,
         waker,
         woken: woken.clone(),
     };

@@ -20,10 +20,6 @@ use ferry_app::driver::Conn;
 
 pub use ferry_app::ServeOptions;
 
-/// Threads that run the connections' disk work (shared by all of them; each connection keeps
-/// at most one of them busy at a time).
-const DISK_THREADS: usize = 4;
-
 /// A ferry server for async programs: accepts connections and serves each one from a
 /// [`Store`] (receives the files clients send, answers their GET and LIST requests).
 ///
@@ -136,7 +132,7 @@ impl Server {
         } = self;
         let psk = Arc::new(psk);
         let config = Arc::new(opts.config);
-        let pool = CommitPool::new(DISK_THREADS)?;
+        let pool = CommitPool::new(ferry_app::pool::SERVER_THREADS)?;
         // Every connection task holds a clone of `alive`: the channel closes when the last ends.
         let (alive, all_ended) = async_channel::bounded::<()>(1);
         let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));

@@ -10,19 +10,15 @@ use ferry_app::admission::{AcceptErrors, Limits, Pass, SharedAdmission, deepen_b
 use ferry_app::agent::{Agent, LogObserver};
 use ferry_app::driver::Conn;
 use ferry_app::host::{Clock, fresh_seed, keepalive};
-use ferry_app::pool::CommitPool;
+use ferry_app::pool::{CommitPool, SERVER_THREADS};
 use ferry_disk::Store;
 use proto::{Config, Psk, Session};
 
 pub use ferry_app::ServeOptions;
 
-/// Threads that run the connections' disk work (shared by all of them; each connection keeps
-/// at most one of them busy at a time).
-const DISK_THREADS: usize = 4;
-
 /// Accept connections forever, one thread each (plus its reader), admitted by
 /// [`ferry_app::admission`] with `opts.max_connections`; every session stores into and serves
-/// from `store`, with their disk work on one pool of [`DISK_THREADS`] threads. A failed accept
+/// from `store`, with their disk work on one pool of [`SERVER_THREADS`] threads. A failed accept
 /// (out of descriptors) means a short pause, never the end.
 ///
 /// # Errors
@@ -37,7 +33,7 @@ pub fn serve(
     let admission = SharedAdmission::new(Limits::for_max_connections(opts.max_connections));
     let psk = Arc::new(psk);
     let config = Arc::new(opts.config);
-    let pool = CommitPool::new(DISK_THREADS)?;
+    let pool = CommitPool::new(SERVER_THREADS)?;
     let mut errors = AcceptErrors::default();
     loop {
         let (stream, peer) = match listener.accept() {

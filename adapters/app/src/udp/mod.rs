@@ -41,8 +41,6 @@ pub const MAX_BATCH: usize = 32;
 pub const TRANSMIT_BUF: usize = proto::dgram::MAX_MTU as usize * MAX_BATCH;
 /// Rounds of agent → transmit in one step before the adapter gets the connection back.
 const ROUNDS: usize = 8;
-/// Threads that make received files durable for a server loop.
-const COMMIT_THREADS: usize = 4;
 
 /// Serve datagram connections on `sock` on this thread until the socket fails: a blocking
 /// loop ([`socket::serve`]) over one [`UdpServer`], commits on a small pool that wakes the

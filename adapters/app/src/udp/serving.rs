@@ -9,7 +9,6 @@ use ferry_disk::Store;
 use proto::Psk;
 use proto::dgram::Endpoint;
 
-use super::COMMIT_THREADS;
 use super::UdpServer;
 use super::socket::{READ_BATCH, UdpIo};
 use crate::ServeOptions;
@@ -42,7 +41,7 @@ impl UdpServer {
             endpoint,
             store,
             Box::new(|_| Box::new(LogObserver)),
-            Some((CommitPool::new(COMMIT_THREADS)?, notify)),
+            Some((CommitPool::new(crate::pool::SERVER_THREADS)?, notify)),
             Clock::new(),
         ))
     }
