@@ -294,10 +294,15 @@ impl Transfer {
             if Some(i) == owner {
                 continue;
             }
+            let body = record.get(c.body.clone()).unwrap_or(&[]);
             let mut copy = self.pool.pop().unwrap_or_default();
-            copy.clear();
-            copy.extend_from_slice(record.get(c.body.clone()).unwrap_or(&[]));
-            c.body = 0..copy.len();
+            // A pooled buffer keeps its length (the next record opened into it needs no
+            // zero-filling); only the body's range of it is read.
+            if copy.len() < body.len() {
+                copy.resize(body.len(), 0);
+            }
+            copy[..body.len()].copy_from_slice(body);
+            c.body = 0..body.len();
             c.data = copy;
         }
         match owner {
