@@ -8,9 +8,9 @@
 //! thread per connection, and every connection's disk work (creating, syncing and renaming
 //! received files, opening and hashing files to send) on one shared [`CommitPool`], whose
 //! finished work wakes the connection through the same channel: the thread that decrypts never
-//! waits for a file system call. Who gets in is [`ferry_app::admission`]'s policy (a small handshake
-//! quota that evicts its oldest, then `max_connections` authenticated ones; the rest hear
-//! "busy"). [`connect`] dials with a timeout and retries with back-off.
+//! waits for a file system call. Who gets in is [`ferry_app::admission`]'s policy (a small
+//! handshake quota that evicts its oldest, then `max_connections` authenticated ones; the rest
+//! hear "busy"). [`connect`] dials with a timeout and retries with back-off.
 
 mod server;
 mod udp;

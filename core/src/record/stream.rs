@@ -254,8 +254,9 @@ impl RecordOpener {
     }
 }
 
-/// `out[..n]`, growing `out` (zero-filled) only if it is shorter.
-fn grow(out: &mut alloc::vec::Vec<u8>, n: usize) -> &mut [u8] {
+/// `out[..n]`, growing `out` (zero-filled) only if it is shorter: a reused buffer keeps its
+/// length, so filling it again costs no zeroing.
+pub(crate) fn grow(out: &mut alloc::vec::Vec<u8>, n: usize) -> &mut [u8] {
     if out.len() < n {
         out.resize(n, 0);
     }

@@ -54,13 +54,12 @@ impl Anchor {
         let root = self.0.root.as_os_str().as_bytes();
         let rest = path.as_os_str().as_bytes().strip_prefix(root);
         match rest {
-            Some([]) => (self.0.fd.as_fd(), Path::new(".")),
-            Some([b'/', rel @ ..]) if !rel.is_empty() && rel[0] != b'/' => (
+            // The root itself, with or without a trailing slash.
+            Some([] | [b'/']) => (self.0.fd.as_fd(), Path::new(".")),
+            Some([b'/', rel @ ..]) if rel[0] != b'/' => (
                 self.0.fd.as_fd(),
                 Path::new(std::ffi::OsStr::from_bytes(rel)),
             ),
-            // The root itself with a trailing slash.
-            Some(b"/") => (self.0.fd.as_fd(), Path::new(".")),
             _ => (CWD, path),
         }
     }

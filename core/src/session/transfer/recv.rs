@@ -9,6 +9,7 @@ use core::ops::Range;
 use crate::compress::Inflater;
 use crate::error::{ReadError, RequestError, SessionError, Violation};
 use crate::hash::FileHasher;
+use crate::record::stream::grow;
 use crate::session::event::{Chunk, Event, FileMeta, RecvId, RequestId};
 use crate::wire::{Codec, Control, DataFrame, Offer, Problem, Reason};
 
@@ -296,12 +297,9 @@ impl Transfer {
             }
             let body = record.get(c.body.clone()).unwrap_or(&[]);
             let mut copy = self.pool.pop().unwrap_or_default();
-            // A pooled buffer keeps its length (the next record opened into it needs no
-            // zero-filling); only the body's range of it is read.
-            if copy.len() < body.len() {
-                copy.resize(body.len(), 0);
-            }
-            copy[..body.len()].copy_from_slice(body);
+            // The pooled buffer keeps its length (the next record opened into it is not
+            // zero-filled again); only the body's range of it is read.
+            grow(&mut copy, body.len()).copy_from_slice(body);
             c.body = 0..body.len();
             c.data = copy;
         }

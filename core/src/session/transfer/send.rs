@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use crate::error::{RequestError, Violation, WriteError};
 use crate::hash::FileHasher;
+use crate::record::stream::grow;
 use crate::session::event::{Event, FileMeta, PeerRequestId, SendId};
 use crate::wire::CHUNK;
 use crate::wire::{Control, MAX_PATH_LEN, Offer, Problem, Reason};
@@ -189,18 +190,13 @@ impl Transfer {
             .min(CHUNK)
             .min(cap)
             .min(usize::try_from(left).unwrap_or(usize::MAX));
-        if self.staged.len() < n {
-            if self.staged.is_empty() {
-                self.staged = self.pool.pop().unwrap_or_default();
-            }
-            // Zero-filled only where a buffer first grows (a pooled buffer keeps its length,
-            // and a small file's room is its size, not a whole chunk).
-            if self.staged.len() < n {
-                self.staged.resize(n, 0);
-            }
+        if self.staged.is_empty() {
+            self.staged = self.pool.pop().unwrap_or_default();
         }
         self.room = Some((id.0, n));
-        Ok(&mut self.staged[..n])
+        // Zero-filled only where a buffer first grows (a small file's room is its size, not a
+        // whole chunk).
+        Ok(grow(&mut self.staged, n))
     }
 
     /// Queue the first `n` bytes of [`Transfer::write_room`]'s room as the file's next bytes
